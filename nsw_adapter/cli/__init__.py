@@ -1,0 +1,38 @@
+"""`nsw-adapter`: one entry point; each area registers its own subcommands.
+
+Exit codes: 0 success, 1 the input has problems (or the command failed), 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from nsw_adapter.cli import daemon, simulate, storage, translation
+
+_AREAS = (translation, simulate, storage, daemon)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nsw-adapter",
+        description="Connector between Vietnam's National Single Window and the Border Guard portal.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for area in _AREAS:
+        area.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand and return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = args.handler
+    code: int = handler(args)
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,283 @@
+"""NSW envelopes: reading one from the NSW (with the E-ENVELOPE / E-SCHEMA split) and building ours.
+
+`read_message` is what intake and translation call on every pushed message: it parses with
+the hardened parser, validates against envelope.xsd, and checks what the schema cannot
+(addressee, type/function pairs, the Content element). An unusable envelope raises
+`EnvelopeError` (E-ENVELOPE problems); schema errors inside Body/Content leave the message
+usable for storage and come back as E-SCHEMA problems.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from lxml import etree
+
+from nsw_adapter.errors import EnvelopeError, Problem
+from nsw_adapter.xml import MAX_BYTES, UntrustedXmlError, parse_untrusted, schema
+
+VIETNAM = timezone(timedelta(hours=7), "ICT")
+SEND_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+#: NSW `type` -> the Content element it carries.
+CONTENT_ELEMENTS: dict[str, str] = {
+    "50": "GeneralDeclaration",
+    "51": "CrewLists",
+    "52": "PassengerList",
+    "64": "ArmsDeclaration",
+    "65": "StowawayDeclaration",
+}
+NSW_FUNCTIONS = frozenset({"01", "02", "03"})
+NEW, AMENDMENT, CANCELLATION = "01", "02", "03"
+NSW_IDENTITY, BORDER_GUARD_IDENTITY = "NSW", "BQP"
+
+# libxml2 echoes offending values in its messages; they may be passport numbers or names.
+_QUOTED_VALUE = re.compile(r"The value '[^']*'")
+_LEADING_VALUE = re.compile(r"'[^']*' is not a valid value")
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The fields of an envelope's Header the adapter acts on (whitespace-collapsed)."""
+
+    message_id: str
+    from_identity: str
+    to_identity: str
+    document_type: str | None  # "1" arrival (entry), "2" departure (exit)
+    type: str | None
+    function: str
+    reference: str | None
+    pre_reference: str | None
+    document_year: str | None
+    send_date: datetime  # aware, Vietnam local time
+
+
+@dataclass(frozen=True, slots=True)
+class NswMessage:
+    """A usable NSW message: its header, parsed tree, Content document and any E-SCHEMA problems."""
+
+    header: Header
+    root: etree._Element
+    content: etree._Element
+    problems: tuple[Problem, ...]
+    raw: bytes
+
+
+def collapse(text: str | None) -> str | None:
+    """xs:token semantics: trim and fold runs of whitespace, as the schema judges values."""
+    if text is None:
+        return None
+    return " ".join(text.split())
+
+
+def _text(root: etree._Element, path: str) -> str | None:
+    found = root.find(path)
+    return None if found is None else collapse(found.text)
+
+
+def parse_send_date(value: str) -> datetime:
+    """`yyyy-MM-dd HH:mm:ss` in Vietnam local time, as an aware datetime."""
+    return datetime.strptime(value, SEND_DATE_FORMAT).replace(tzinfo=VIETNAM)
+
+
+def format_send_date(moment: datetime) -> str:
+    """An aware datetime as the NSW's local `yyyy-MM-dd HH:mm:ss`."""
+    return moment.astimezone(VIETNAM).strftime(SEND_DATE_FORMAT)
+
+
+def _envelope_problem(text: str, xpath: str | None = None) -> Problem:
+    return Problem("E-ENVELOPE", text, xpath, None)
+
+
+def schema_message(message: str) -> str:
+    """A libxml2 validation message with the offending value taken out (it may be personal data)."""
+    message = _QUOTED_VALUE.sub("The value", message)
+    return _LEADING_VALUE.sub("the value is not valid", message)
+
+
+def read_message(data: bytes | str, *, max_bytes: int = MAX_BYTES) -> NswMessage:
+    """Read one message pushed by the NSW, or raise EnvelopeError listing every E-ENVELOPE problem."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        root = parse_untrusted(data, max_bytes=max_bytes)
+    except UntrustedXmlError as exc:
+        raise EnvelopeError([_envelope_problem(str(exc))]) from None
+    if root.tag != "Envelope":
+        raise EnvelopeError([_envelope_problem(f"the root element is {root.tag!r}, not Envelope")])
+
+    envelope_problems: list[Problem] = []
+    content_problems: list[Problem] = []
+    validator = schema("envelope")
+    if not validator.validate(root):
+        for error in iter(validator.error_log):  # type: ignore[call-overload]
+            path = error.path or None
+            text = schema_message(error.message)
+            if path and path.startswith("/Envelope/Body/Content/"):
+                document_type = _text(root, "Header/Subject/type")
+                content_problems.append(Problem("E-SCHEMA", text, path, document_type))
+            else:
+                envelope_problems.append(_envelope_problem(text, path))
+    if envelope_problems:
+        raise EnvelopeError(envelope_problems)
+
+    header = _read_header(root)
+    content = _content(root)
+    envelope_problems.extend(_check_addressing(header, content))
+    if envelope_problems:
+        raise EnvelopeError(envelope_problems)
+    assert content is not None  # _check_addressing refuses a missing Content document
+    return NswMessage(header, root, content, tuple(content_problems), raw)
+
+
+def _read_header(root: etree._Element) -> Header:
+    send_date = _text(root, "Header/Subject/sendDate") or ""
+    try:
+        moment = parse_send_date(send_date)
+    except ValueError:
+        raise EnvelopeError(
+            [_envelope_problem("sendDate is not a calendar time", "/Envelope/Header/Subject/sendDate")]
+        ) from None
+    return Header(
+        message_id=_text(root, "Header/Reference/messageId") or "",
+        from_identity=_text(root, "Header/From/identity") or "",
+        to_identity=_text(root, "Header/To/identity") or "",
+        document_type=_text(root, "Header/Subject/documentType"),
+        type=_text(root, "Header/Subject/type"),
+        function=_text(root, "Header/Subject/function") or "",
+        reference=_text(root, "Header/Subject/reference"),
+        pre_reference=_text(root, "Header/Subject/preReference"),
+        document_year=_text(root, "Header/Subject/documentYear"),
+        send_date=moment,
+    )
+
+
+def _content(root: etree._Element) -> etree._Element | None:
+    content = root.find("Body/Content")
+    if content is None or len(content) == 0:
+        return None
+    return content[0]
+
+
+def _check_addressing(header: Header, content: etree._Element | None) -> list[Problem]:
+    problems: list[Problem] = []
+    subject = "/Envelope/Header/Subject"
+    if header.from_identity != NSW_IDENTITY:
+        problems.append(
+            _envelope_problem("the message is not from the NSW", "/Envelope/Header/From/identity")
+        )
+    if header.to_identity != BORDER_GUARD_IDENTITY:
+        problems.append(
+            _envelope_problem("the message is not addressed to BQP", "/Envelope/Header/To/identity")
+        )
+    for field, value in (
+        ("documentType", header.document_type),
+        ("type", header.type),
+        ("reference", header.reference),
+    ):
+        if value is None:
+            problems.append(_envelope_problem(f"{field} is missing", f"{subject}/{field}"))
+    if header.document_type not in (None, "1", "2"):
+        problems.append(_envelope_problem("documentType is neither 1 nor 2", f"{subject}/documentType"))
+    if header.type is not None and header.type not in CONTENT_ELEMENTS:
+        problems.append(
+            _envelope_problem(f"type {header.type} is not a document the NSW sends", f"{subject}/type")
+        )
+    if header.function not in NSW_FUNCTIONS:
+        problems.append(
+            _envelope_problem(f"function {header.function} is not 01, 02 or 03", f"{subject}/function")
+        )
+    if header.function == CANCELLATION and header.type not in (None, "50"):
+        problems.append(_envelope_problem("a cancellation must have type 50", f"{subject}/type"))
+    if problems:
+        return problems
+    expected = "Cancellation" if header.function == CANCELLATION else CONTENT_ELEMENTS[header.type or ""]
+    found = None if content is None else content.tag
+    if found != expected:
+        problems.append(
+            _envelope_problem(
+                f"Content holds {found or 'nothing'}, but type {header.type} "
+                f"function {header.function} calls for {expected}",
+                "/Envelope/Body/Content",
+            )
+        )
+    return problems
+
+
+def called_for(general_declaration: etree._Element) -> frozenset[str]:
+    """The document types a General Declaration calls for: always 50 and 51, then 52/64/65 as declared."""
+    wanted = {"50", "51"}
+
+    def number(tag: str) -> int:
+        value = collapse(general_declaration.findtext(tag)) or "0"
+        return int(value) if value.isdigit() else 0
+
+    if number("NumberOfPassengers") > 0:
+        wanted.add("52")
+    if collapse(general_declaration.findtext("ArmsOnBoard")) == "1":
+        wanted.add("64")
+    if number("NumberOfStowaways") > 0:
+        wanted.add("65")
+    return frozenset(wanted)
+
+
+# --- building the adapter's own envelopes -------------------------------------------------
+
+_BORDER_GUARD_NAME = "Bộ Tư lệnh Bộ đội Biên phòng"
+_NSW_NAME = "Cổng thông tin một cửa quốc gia"
+
+
+def build_envelope(
+    *,
+    message_id: str,
+    function: str,
+    content: etree._Element,
+    send_date: datetime,
+    document_type: str | None = None,
+    type: str | None = None,
+    reference: str | None = None,
+    pre_reference: str | None = None,
+    document_year: str | None = None,
+    unit_code: str | None = None,
+) -> bytes:
+    """An envelope from the Border Guard (BQP) to the NSW around one Content element.
+
+    Used for the synchronous answers (99/22 with an Acknowledgement) and for Results (26).
+    """
+    envelope = etree.Element("Envelope")
+    header = etree.SubElement(envelope, "Header")
+    ref = etree.SubElement(header, "Reference")
+    etree.SubElement(ref, "version").text = "1.0"
+    etree.SubElement(ref, "messageId").text = message_id
+    sender = etree.SubElement(header, "From")
+    for tag, value in (
+        ("name", _BORDER_GUARD_NAME),
+        ("identity", BORDER_GUARD_IDENTITY),
+        ("countryCode", "VN"),
+        ("ministryCode", "BQP"),
+        ("organizationCode", "BDBP"),
+        ("unitCode", unit_code),
+    ):
+        if value is not None:
+            etree.SubElement(sender, tag).text = value
+    receiver = etree.SubElement(header, "To")
+    etree.SubElement(receiver, "name").text = _NSW_NAME
+    etree.SubElement(receiver, "identity").text = NSW_IDENTITY
+    etree.SubElement(receiver, "countryCode").text = "VN"
+    subject = etree.SubElement(header, "Subject")
+    year = document_year or f"{send_date.astimezone(VIETNAM).year:04d}"
+    for tag, value in (
+        ("documentType", document_type),
+        ("type", type),
+        ("function", function),
+        ("reference", reference),
+        ("preReference", pre_reference),
+        ("documentYear", year),
+        ("sendDate", format_send_date(send_date)),
+    ):
+        if value is not None:
+            etree.SubElement(subject, tag).text = value
+    body = etree.SubElement(envelope, "Body")
+    etree.SubElement(body, "Content").append(content)
+    return bytes(etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))

@@ -1,0 +1,107 @@
+"""Settings: a TOML file plus NSW_ADAPTER_* environment variables (nested with `__`).
+
+Environment wins over the file, the file over defaults. Secrets are SecretStr so they never
+print in logs, reprs or `nsw-adapter status`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Credentials(BaseModel):
+    """A WS-Security UsernameToken identity."""
+
+    username: str = "demo"
+    password: SecretStr = SecretStr("demo")
+
+
+class IntakeSettings(BaseModel):
+    """The receiveMessage endpoint the NSW pushes to."""
+
+    host: str = "127.0.0.1"
+    port: int = 8800
+    path: str = "/nsw/agency"
+    max_message_bytes: int = 32 * 1024 * 1024
+    credentials: Credentials = Field(default_factory=Credentials)  # what the NSW must present
+    clock_skew_seconds: float = 300.0
+
+
+class StoreSettings(BaseModel):
+    """Where state lives: SQLite by default, PostgreSQL by DSN."""
+
+    url: str = "sqlite:///var/nsw-adapter.db"  # or postgresql+psycopg://user@host/db
+    deadline_minutes: float = 30.0  # a dossier still incomplete then is rejected E-INCOMPLETE
+    retention_days: int = 90  # payloads (personal data) older than this are purged
+    lease_seconds: float = 30.0
+
+
+class PortalSettings(BaseModel):
+    """The E-Border Guard Procedures Portal the adapter submits to."""
+
+    url: str = "http://127.0.0.1:8802/bgp/portal"
+    credentials: Credentials = Field(default_factory=Credentials)
+    timeout_seconds: float = 10.0
+    retry_budget_seconds: float = 3600.0
+    poll_batch: int = 100
+
+
+class NswSettings(BaseModel):
+    """The NSW gateway the adapter sends results to."""
+
+    url: str = "http://127.0.0.1:8801/nsw/gateway"
+    credentials: Credentials = Field(default_factory=Credentials)
+    timeout_seconds: float = 10.0
+    retry_budget_seconds: float = 3600.0
+
+
+class ObservabilitySettings(BaseModel):
+    """/healthz and /metrics, and the log format."""
+
+    host: str = "127.0.0.1"
+    port: int = 9108
+    log_format: str = "json"  # or "console"
+    log_level: str = "INFO"
+
+
+class Settings(BaseSettings):
+    """Everything `nsw-adapter run` needs."""
+
+    model_config = SettingsConfigDict(env_prefix="NSW_ADAPTER_", env_nested_delimiter="__", extra="forbid")
+
+    worker_id: str | None = None  # defaults to host:pid
+    intake: IntakeSettings = Field(default_factory=IntakeSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    portal: PortalSettings = Field(default_factory=PortalSettings)
+    nsw: NswSettings = Field(default_factory=NswSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from an optional TOML file, the environment, and explicit overrides (highest)."""
+
+    class _FromFile(Settings):
+        model_config = SettingsConfigDict(**{**Settings.model_config, "toml_file": config_file})
+
+    loaded = _FromFile(**overrides)
+    return Settings.model_validate(loaded.model_dump())

@@ -1,0 +1,101 @@
+"""The one hardened way to read untrusted XML, and the registry of the contract's schemas.
+
+Every byte that comes from outside (an NSW envelope, a SOAP request, a portal answer read by
+the simulators) goes through `parse_untrusted`: no DTD, no entities, no network, no huge
+trees, no schema-location hints. Anything else is refused with `UntrustedXmlError`, never
+read or fetched.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from functools import cache
+from typing import Any
+
+from lxml import etree
+
+from nsw_adapter.errors import NswAdapterError
+from nsw_adapter.resources import schema_path
+
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+_HAS_SCHEMA_HINT = etree.XPath(
+    "boolean(//@xsi:schemaLocation | //@xsi:noNamespaceSchemaLocation)", namespaces={"xsi": XSI}
+)
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
+
+#: Default ceiling on one document; intake has its own configurable limit in front of this.
+MAX_BYTES = 64 * 1024 * 1024
+
+
+class UntrustedXmlError(NswAdapterError):
+    """Input refused by the hardened parser: not XML, a DTD, an entity, a hint, too deep."""
+
+
+def _new_parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_pis=True,
+        collect_ids=False,
+    )
+
+
+# lxml parsers are not thread-safe; one per thread.
+_local = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    parser: etree.XMLParser | None = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = _new_parser()
+    return parser
+
+
+def parse_untrusted(data: bytes | str, *, max_bytes: int = MAX_BYTES) -> etree._Element:
+    """Parse untrusted XML and return its root element, or raise UntrustedXmlError.
+
+    A str (as unescaped from a SOAP string part) loses its XML declaration, whose
+    encoding no longer applies, and is read as UTF-8.
+    """
+    if isinstance(data, str):
+        data = _XML_DECLARATION.sub("", data, count=1).encode("utf-8")
+    if len(data) > max_bytes:
+        raise UntrustedXmlError(f"document of {len(data)} bytes is over the {max_bytes} limit")
+    # Refuse a DTD before libxml2 sees it: nothing in it is ever read.
+    head = data[:4096].lstrip(b"\xef\xbb\xbf")
+    if b"<!DOCTYPE" in head.upper() or b"<!ENTITY" in head.upper():
+        raise UntrustedXmlError("a DOCTYPE or entity declaration is not allowed")
+    try:
+        root = etree.fromstring(data, parser=_parser())
+    except etree.XMLSyntaxError as exc:
+        raise UntrustedXmlError(f"not well-formed XML: {exc.msg}") from None
+    except ValueError as exc:  # e.g. unsupported encoding
+        raise UntrustedXmlError(f"unreadable XML: {exc}") from None
+    docinfo: Any = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        raise UntrustedXmlError("a DOCTYPE is not allowed")
+    # With no DTD there can be no entity declared; a hint may hide at any depth, so one XPath
+    # (evaluated in C) looks at every attribute.
+    if _HAS_SCHEMA_HINT(root):
+        raise UntrustedXmlError("an xsi schema-location hint is not allowed")
+    return root
+
+
+@cache
+def schema(name: str) -> etree.XMLSchema:
+    """A contract schema by name: "envelope", "submission" or "status" (loaded once, shared).
+
+    Schemas are our own trusted files; their imports resolve locally, never over the network.
+    """
+    files = {
+        "envelope": ("nsw", "envelope.xsd"),
+        "submission": ("bgp", "submission.xsd"),
+        "status": ("bgp", "status.xsd"),
+    }
+    path = schema_path(*files[name])
+    loader = etree.XMLParser(no_network=True, resolve_entities=False)
+    return etree.XMLSchema(etree.parse(str(path), parser=loader))

@@ -1,0 +1,16 @@
+"""Shared test fixtures: where the contract samples are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "fixtures" / "samples"
+
+
+@pytest.fixture(scope="session")
+def samples() -> Path:
+    """The contract's sample folder (fixtures/samples: nsw/ and bgp/)."""
+    return SAMPLES
