@@ -10,6 +10,7 @@ usable for storage and come back as E-SCHEMA problems.
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -281,3 +282,8 @@ def build_envelope(
     body = etree.SubElement(envelope, "Body")
     etree.SubElement(body, "Content").append(content)
     return bytes(etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))
+
+
+def new_message_id() -> str:
+    """A fresh messageId for a message the adapter sends: `BQP` and 32 hex digits (unique, fits 1..50)."""
+    return f"BQP{uuid.uuid4().hex.upper()}"
