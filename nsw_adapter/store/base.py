@@ -4,6 +4,39 @@ Two implementations (SQLite, PostgreSQL) pass one contract test suite. Every met
 transaction: a state change is committed together with the change that caused it, its
 history row, and any outgoing message it enqueues. Nothing is acknowledged to the NSW, and
 nothing is sent to the portal, before the store has committed it.
+
+Assembly semantics (the rules themselves live in `nsw_adapter.assembly`):
+
+* A dossier is one NSW dossier number (`reference`) and direction (`documentType`).
+  Per document type, the document in effect is the 01/02 message with the latest
+  `sendDate` (ties: the amendment, then the larger messageId); a stale message arriving
+  late is stored for audit and changes nothing.
+* A dossier is *seen* once it holds at least one 01 message. It becomes READY when it is
+  seen, holds a General Declaration in effect and every type that declaration calls for.
+* E-UNKNOWN-DOSSIER: an amendment or cancellation for a dossier that is not seen is stored
+  and waits (its 01 messages may still be on their way: the NSW re-pushes what we did not
+  answer 99). If the dossier is still not seen at its deadline, `expire_incomplete` rejects
+  it with E-UNKNOWN-DOSSIER (REJECTED_LOCALLY, a 22 answering the first such message);
+  otherwise E-INCOMPLETE. `receive` answers such a first orphan with
+  `IntakeOutcome.UNKNOWN_DOSSIER` (still stored: the intake answers 99).
+* Cancellation (03) of a seen dossier makes it CANCELLED at once, with a cancellation owed:
+  `claim_cancellations` hands it out. With `receipt_number` set, CancelDeclaration is owed
+  to the portal first; with `receipt_number` None the portal never saw the dossier, and
+  only the 24 to the NSW is owed. Either way the worker finishes it with
+  `record_decision(dossier_id, CANCELLED, result_24)`, which enqueues the 24.
+  While a submission is in flight (SUBMITTING, or READY after an attempt whose outcome is
+  unknown) the cancellation is remembered and takes effect as soon as the receipt is
+  recorded (the portal may hold the declaration, so it must be cancelled there).
+  A cancellation is final: messages after it are kept for audit only.
+* Amendment (02) while RECEIVING: replaces the document. While READY and not yet handed to
+  the portal: replaces it, bumps `version` (a claim made before is stale: its
+  `begin_submission(version=...)` is refused) and keeps the dossier READY. While a
+  submission is in flight: remembered; once the receipt is recorded a new version follows.
+  After a receipt (SUBMITTED, CLEARED, REJECTED), and after a local rejection: a new
+  version, READY (or RECEIVING until complete) with `supersedes` = the current receipt and
+  a new `client_message_id`; the history records the old version as superseded.
+* A worker whose dossier changed under it (cancelled, amended, lease lost) gets
+  `DossierChanged` from the method it calls: drop the work, nothing was written.
 """
 
 from __future__ import annotations
@@ -14,7 +47,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from nsw_adapter.errors import Problem
+from nsw_adapter.errors import NswAdapterError, Problem
+
+
+class DossierChanged(NswAdapterError):
+    """A transition not allowed from the dossier's current state (it changed under the caller)."""
+
+
+class UnknownRecord(NswAdapterError):
+    """No dossier or outbox entry with that id."""
 
 
 class DossierState(StrEnum):
@@ -27,7 +68,7 @@ class DossierState(StrEnum):
     SUBMITTED = "submitted"  # portal receipt held; polling for the decision
     CLEARED = "cleared"  # final: CLEARED, 23 in the outbox
     REJECTED = "rejected"  # final: REJECTED by the portal, 22 in the outbox
-    CANCELLED = "cancelled"  # final: withdrawn by a cancellation, 24 in the outbox when it was submitted
+    CANCELLED = "cancelled"  # final: withdrawn by a cancellation; 24 enqueued once the cancellation is done
     DEAD = "dead"  # dead letter: delivery exhausted its budget or failed permanently
 
 
@@ -46,7 +87,9 @@ class IntakeOutcome(StrEnum):
 
     STORED = "stored"  # new, committed: answer 99
     DUPLICATE = "duplicate"  # messageId already held: answer 99 again, nothing stored twice
-    UNKNOWN_DOSSIER = "unknown_dossier"  # 02/03 for a dossier never seen: stored, a 22 enqueued
+    # 02/03 for a dossier not seen (no 01 yet): stored and answered 99; E-UNKNOWN-DOSSIER at
+    # the deadline unless its 01 messages arrive first.
+    UNKNOWN_DOSSIER = "unknown_dossier"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +105,8 @@ class IncomingMessage:
     raw: bytes
     sha256: str
     called_for: frozenset[str] | None = None  # for a General Declaration: the types it calls for
+    pre_reference: str | None = None  # the messageId this one replaces (02) or cancels (03)
+    reason: str | None = None  # for a cancellation: its Reason (sent on to the portal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,14 +147,19 @@ class PendingPoll:
 
 @dataclass(frozen=True, slots=True)
 class PendingCancellation:
-    """A submitted dossier the NSW cancelled: CancelDeclaration is owed to the portal."""
+    """A dossier the NSW cancelled: CancelDeclaration (when `receipt_number`) then the 24 are owed.
+
+    `receipt_number` None: the portal never held it; build the 24 without a ReceiptNumber.
+    Finish with `record_decision(dossier_id, DossierState.CANCELLED, result_24)`.
+    """
 
     dossier_id: int
     reference: str
     document_type: str
-    receipt_number: str
+    receipt_number: str | None
     reason: str
     cancellation_message_id: str
+    general_declaration_message_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,13 +218,32 @@ class Store(Protocol):
 
     # --- submission
     def claim_ready(self, worker_id: str, limit: int, lease_seconds: float) -> list[ClaimedDossier]:
-        """Lease up to `limit` READY dossiers (SKIP LOCKED on PostgreSQL)."""
+        """Lease up to `limit` READY dossiers due now (SKIP LOCKED on PostgreSQL).
 
-    def reject_locally(self, dossier_id: int, problems: Sequence[Problem], result: OutgoingMessage) -> None:
-        """READY -> REJECTED_LOCALLY with its 22 Result enqueued."""
+        A SUBMITTING dossier whose lease expired (its worker died mid-call) goes back to READY
+        and is handed out again with the same client_message_id.
+        """
 
-    def begin_submission(self, dossier_id: int, submission: bytes, lineage: bytes) -> None:
-        """READY -> SUBMITTING: the submission is stored before the portal is called."""
+    def reject_locally(
+        self,
+        dossier_id: int,
+        problems: Sequence[Problem],
+        result: OutgoingMessage,
+        *,
+        version: int | None = None,
+    ) -> None:
+        """READY (or SUBMITTING) -> REJECTED_LOCALLY with its 22 Result enqueued.
+
+        With `version` (the claim's), DossierChanged when the dossier was amended since.
+        """
+
+    def begin_submission(
+        self, dossier_id: int, submission: bytes, lineage: bytes, *, version: int | None = None
+    ) -> None:
+        """READY -> SUBMITTING: the submission is stored before the portal is called.
+
+        With `version` (the claim's), DossierChanged when the dossier was amended or cancelled since.
+        """
 
     def record_receipt(
         self, dossier_id: int, receipt_number: str, duplicate: bool, result: OutgoingMessage
@@ -197,12 +266,15 @@ class Store(Protocol):
         """Still PENDING at the portal: ask again at `next_poll_at` (backoff)."""
 
     def record_decision(self, dossier_id: int, state: DossierState, result: OutgoingMessage) -> None:
-        """SUBMITTED -> CLEARED / REJECTED / CANCELLED with its Result enqueued."""
+        """SUBMITTED -> CLEARED / REJECTED / CANCELLED with its Result enqueued.
+
+        Also finishes an owed cancellation: CANCELLED (owed) -> CANCELLED with the 24 enqueued.
+        """
 
     def claim_cancellations(
         self, worker_id: str, limit: int, lease_seconds: float
     ) -> list[PendingCancellation]:
-        """Lease cancellations owed to the portal."""
+        """Lease cancellations owed (to the portal when receipt_number is set, then the 24 to the NSW)."""
 
     # --- results to the NSW
     def claim_outbox(
@@ -220,6 +292,9 @@ class Store(Protocol):
         """Give up on one result, keeping its payload."""
 
     # --- operations
+    def heartbeat(self, worker_id: str, lease_seconds: float) -> int:
+        """Extend every lease this worker holds to now + lease_seconds; returns how many."""
+
     def release(self, worker_id: str) -> int:
         """Drop every lease this worker holds (graceful shutdown); returns how many."""
 
@@ -233,7 +308,11 @@ class Store(Protocol):
         """Dossiers by state, the oldest waiting, dead letters, outbox backlog."""
 
     def purge_payloads(self, older_than: datetime) -> int:
-        """Remove payloads (personal data) of messages older than the horizon; keep audit rows."""
+        """Remove payloads (personal data) of messages older than the horizon; keep audit rows.
+
+        Only messages no longer needed: of dossiers in a final state (not DEAD) or of none, and
+        not waiting in the outbox. Returns how many messages lost their payload.
+        """
 
 
 class RejectionFactory(Protocol):
