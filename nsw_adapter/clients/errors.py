@@ -1,0 +1,80 @@
+"""Mapping what zeep and requests raise onto TransientError / PermanentError, at the boundary.
+
+Messages built here never carry the remote text (a fault string or an HTTP body may echo
+names or passport numbers); the remote fault text is kept on the error's `detail` for the
+dead-letter record, which is not a log.
+"""
+
+from __future__ import annotations
+
+import requests
+from zeep.exceptions import Fault, TransportError, ValidationError, XMLSyntaxError
+
+from nsw_adapter.errors import NswAdapterError, PermanentError, TransientError
+
+PORTAL_NS = "urn:vn:bienphong:portal:1"
+PERMANENT_CODES = frozenset({"AUTH", "SCHEMA", "NOT_FOUND"})
+TRANSIENT_CODES = frozenset({"UNAVAILABLE"})
+TRANSIENT_HTTP = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class RemoteTransientError(TransientError):
+    """A transient failure with the fault code and HTTP status that made it so."""
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
+        self.code = code
+        self.status = status
+        super().__init__(message)
+
+
+class RemotePermanentError(PermanentError):
+    """A permanent failure; `detail` holds the remote text for the dead-letter record only."""
+
+    def __init__(self, message: str, *, code: str | None, status: int | None, detail: str = "") -> None:
+        self.status = status
+        self.detail = detail
+        super().__init__(message, code)
+
+
+def fault_code(fault: Fault) -> str | None:
+    """The portal's detail code (PortalFault/Code), when the fault carries one."""
+    detail = fault.detail
+    if detail is None:
+        return None
+    found = detail.find(f".//{{{PORTAL_NS}}}Code")
+    if found is None:
+        found = detail.find(".//Code")
+    return None if found is None or not found.text else found.text.strip()
+
+
+def classify_exception(exc: BaseException, status: int | None, target: str) -> NswAdapterError:
+    """Our error for what a call to `target` raised; HTTP `status` as the transport recorded it."""
+    if isinstance(exc, NswAdapterError):
+        return exc
+    if isinstance(exc, requests.Timeout):
+        return RemoteTransientError(f"{target} timed out")
+    if isinstance(exc, requests.ConnectionError):
+        return RemoteTransientError(f"{target} connection failed")
+    if isinstance(exc, Fault):
+        code = fault_code(exc)
+        soap_code = (exc.code or "").rsplit(":", 1)[-1]
+        where = f"{target} fault {code or soap_code or '?'} (HTTP {status})"
+        if code in PERMANENT_CODES:
+            return RemotePermanentError(where, code=code, status=status, detail=str(exc.message or ""))
+        if code in TRANSIENT_CODES or status in TRANSIENT_HTTP or soap_code == "Server":
+            return RemoteTransientError(where, code=code, status=status)
+        return RemotePermanentError(where, code=code, status=status, detail=str(exc.message or ""))
+    if isinstance(exc, TransportError | XMLSyntaxError):
+        status = getattr(exc, "status_code", None) or status
+        if status in TRANSIENT_HTTP:
+            return RemoteTransientError(f"{target} HTTP {status}", status=status)
+        return RemotePermanentError(
+            f"{target} answered HTTP {status} without a SOAP reply", code=None, status=status
+        )
+    if isinstance(exc, ValidationError):
+        return RemotePermanentError(
+            f"{target} request or answer does not fit the WSDL", code="SCHEMA", status=status
+        )
+    if isinstance(exc, requests.RequestException):
+        return RemoteTransientError(f"{target} request failed: {type(exc).__name__}")
+    return RemotePermanentError(f"{target} call failed: {type(exc).__name__}", code=None, status=status)

@@ -1,0 +1,207 @@
+"""The Border Guard portal as a typed client: SubmitDeclaration, CancelDeclaration, GetProcessingStatus.
+
+zeep is wrapped here and nowhere else. Failures leave this module as TransientError (try
+again later) or PermanentError (do not), classified by the fault's detail code and the HTTP
+status, never by "it was a fault".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from lxml import etree
+
+from nsw_adapter.clients.errors import classify_exception
+from nsw_adapter.clients.transport import (
+    ZEEP_SETTINGS,
+    RecordingTransport,
+    UsernameToken,
+    ZeepClient,
+    wsdl_document,
+)
+from nsw_adapter.envelope import VIETNAM
+from nsw_adapter.errors import PermanentError
+
+PORTAL_NS = "urn:vn:bienphong:portal:1"
+_SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+_BINDING = f"{{{PORTAL_NS}}}BorderGuardPortalBinding"
+_PORTAL_TIME = "%d/%m/%Y %H:%M"
+
+
+class PortalState(StrEnum):
+    """Processing state of one declaration at the portal."""
+
+    PENDING = "PENDING"
+    CLEARED = "CLEARED"
+    REJECTED = "REJECTED"
+    CANCELLED = "CANCELLED"
+    SUPERSEDED = "SUPERSEDED"
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The portal's answer to SubmitDeclaration / CancelDeclaration."""
+
+    number: str
+    received_at: datetime  # aware, Vietnam local time
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ShorePass:
+    """A shore pass for person `person_no` of `category` (TV crew, HK passenger)."""
+
+    category: str
+    person_no: int
+    pass_number: str
+    valid_from: datetime
+    valid_to: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One reason for a rejection; `field` is an XPath into the submission (prefix bgp)."""
+
+    code: str
+    text: str
+    field: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """The state of one declaration, with the decision's details once final."""
+
+    receipt_number: str
+    state: PortalState
+    decided_at: datetime | None = None
+    officer: str | None = None
+    clearance_number: str | None = None
+    shore_passes: tuple[ShorePass, ...] = ()
+    reasons: tuple[Reason, ...] = ()
+
+
+class PortalClient(Protocol):
+    """What the worker needs from the portal; one instance per thread."""
+
+    def submit(self, submission: bytes) -> Receipt:
+        """SubmitDeclaration with an already validated Submission document."""
+
+    def cancel(self, receipt_number: str, reason: str) -> Receipt:
+        """CancelDeclaration of a submitted declaration."""
+
+    def statuses(self, receipt_numbers: Sequence[str]) -> list[Status]:
+        """GetProcessingStatus for 1..100 receipts, in request order."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+def parse_portal_time(value: str) -> datetime:
+    """The portal's `dd/MM/yyyy HH:mm` (Vietnam local time) as an aware datetime."""
+    return datetime.strptime(value.strip(), _PORTAL_TIME).replace(tzinfo=VIETNAM)
+
+
+def _opt_time(value: Any) -> datetime | None:
+    return None if value is None else parse_portal_time(str(value))
+
+
+def _receipt(value: Any) -> Receipt:
+    return Receipt(
+        number=str(value.ReceiptNumber),
+        received_at=parse_portal_time(str(value.ReceivedAt)),
+        duplicate=bool(value.Duplicate),
+    )
+
+
+def _status(value: Any) -> Status:
+    passes: list[ShorePass] = []
+    if value.ShorePasses is not None:
+        for item in value.ShorePasses.ShorePass or ():
+            passes.append(
+                ShorePass(
+                    category=str(item.Category),
+                    person_no=int(item.PersonNo),
+                    pass_number=str(item.PassNumber),
+                    valid_from=parse_portal_time(str(item.ValidFrom)),
+                    valid_to=parse_portal_time(str(item.ValidTo)),
+                )
+            )
+    reasons = tuple(
+        Reason(code=str(r.Code), text=str(r.Text), field=None if r.Field is None else str(r.Field))
+        for r in value.Reason or ()
+    )
+    return Status(
+        receipt_number=str(value.ReceiptNumber),
+        state=PortalState(str(value.State)),
+        decided_at=_opt_time(value.DecidedAt),
+        officer=None if value.Officer is None else str(value.Officer),
+        clearance_number=None if value.ClearanceNumber is None else str(value.ClearanceNumber),
+        shore_passes=tuple(passes),
+        reasons=reasons,
+    )
+
+
+class ZeepPortalClient:
+    """PortalClient over zeep: shared parsed WSDL, a pooled session, a fresh UsernameToken per call."""
+
+    def __init__(self, url: str, username: str, password: str, *, timeout_seconds: float) -> None:
+        self._username = username
+        self._password = password
+        self.transport = RecordingTransport(operation_timeout=timeout_seconds)
+        self._client: Any = ZeepClient(
+            wsdl_document("portal"), transport=self.transport, settings=ZEEP_SETTINGS
+        )
+        self._service = self._client.create_service(_BINDING, url)
+        self._url = url
+
+    def _token(self) -> Any:
+        # A new token (nonce, Created) for every request: the portal refuses replayed nonces.
+        return UsernameToken(self._username, self._password, use_digest=True)
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        self._client.wsse = self._token()
+        try:
+            return getattr(self._service, operation)(**kwargs)
+        except Exception as exc:
+            raise classify_exception(exc, self.transport.last_status, "portal") from exc
+
+    def submit(self, submission: bytes) -> Receipt:
+        """SubmitDeclaration; the submission element goes into the request as it is.
+
+        zeep's object model would rebuild a 5,000-person submission value by value; it is
+        already XSD-valid, so it is placed in the wrapper and zeep signs, posts and reads the answer.
+        """
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+        root = etree.fromstring(submission, parser=parser)
+        envelope = etree.Element(f"{{{_SOAP_ENV}}}Envelope", nsmap={"soap-env": _SOAP_ENV})
+        etree.SubElement(envelope, f"{{{_SOAP_ENV}}}Header")
+        body = etree.SubElement(envelope, f"{{{_SOAP_ENV}}}Body")
+        etree.SubElement(body, f"{{{PORTAL_NS}}}SubmitDeclaration").append(root)
+        headers = {
+            "SOAPAction": f'"{PORTAL_NS}/SubmitDeclaration"',
+            "Content-Type": 'text/xml; charset="utf-8"',
+        }
+        binding = self._service._binding
+        try:
+            envelope, headers = self._token().apply(envelope, headers)
+            response = self.transport.post_xml(self._url, envelope, headers)
+            value = binding.process_reply(self._client, binding.get("SubmitDeclaration"), response)
+        except Exception as exc:
+            raise classify_exception(exc, self.transport.last_status, "portal") from exc
+        return _receipt(value)
+
+    def cancel(self, receipt_number: str, reason: str) -> Receipt:
+        return _receipt(self._call("CancelDeclaration", ReceiptNumber=receipt_number, Reason=reason))
+
+    def statuses(self, receipt_numbers: Sequence[str]) -> list[Status]:
+        if not 1 <= len(receipt_numbers) <= 100:
+            raise PermanentError(f"GetProcessingStatus takes 1..100 receipts, not {len(receipt_numbers)}")
+        values = self._call("GetProcessingStatus", ReceiptNumber=list(receipt_numbers))
+        return [_status(v) for v in values or ()]
+
+    def close(self) -> None:
+        self.transport.close()
