@@ -131,6 +131,9 @@ class ClaimedDossier:
     supersedes: str | None  # the receipt this version replaces, when amended after submission
     general_declaration_message_id: str
     attempts: int
+    # When this version was first handed to the portal (None before); the worker gives up
+    # (dead letter) once settings.portal.retry_budget_seconds have passed since.
+    first_attempt_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +175,8 @@ class OutboxItem:
     function: str
     payload: bytes
     attempts: int
+    # When the first send was tried (None before); past settings.nsw.retry_budget_seconds: dead letter.
+    first_attempt_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
