@@ -64,6 +64,24 @@ class NswSettings(BaseModel):
     retry_budget_seconds: float = 3600.0
 
 
+class WorkerSettings(BaseModel):
+    """The daemon's loops: threads, batch sizes, pacing and in-process retry budgets."""
+
+    submit_threads: int = 4  # portal calls are I/O-bound: a few threads overlap them
+    outbox_threads: int = 4
+    claim_batch: int = 8  # dossiers / results leased per claim
+    idle_seconds: float = 0.2  # sleep when a loop found nothing to do
+    poll_interval_seconds: float = 30.0  # first poll after a receipt, and between PENDING answers
+    poll_max_interval_seconds: float = 300.0
+    expiry_interval_seconds: float = 10.0
+    in_process_retry_seconds: float = 3.0  # retry in the thread this long, then defer via the store
+    defer_initial_seconds: float = 2.0
+    defer_max_seconds: float = 120.0
+    breaker_failures: int = 5  # consecutive transient failures that open a circuit
+    breaker_reset_seconds: float = 5.0  # how long it stays open before a probe
+    shutdown_grace_seconds: float = 10.0
+
+
 class ObservabilitySettings(BaseModel):
     """/healthz and /metrics, and the log format."""
 
@@ -84,6 +102,7 @@ class Settings(BaseSettings):
     portal: PortalSettings = Field(default_factory=PortalSettings)
     nsw: NswSettings = Field(default_factory=NswSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
 
     @classmethod
     def settings_customise_sources(
