@@ -1,0 +1,11 @@
+"""The NSW and the Border Guard portal as real loopback SOAP services, with fault injection.
+
+For users' own tests: `PortalSimulator` and `NswSimulator` start one in-process on an
+ephemeral port in a background thread (context managers); `parse_fault_spec` reads a fault
+SPEC string (grammar in `nsw_adapter.simulators.faults`).
+"""
+
+from nsw_adapter.simulators.faults import FaultSpec, FaultSpecError, parse_fault_spec
+from nsw_adapter.simulators.portal import PortalSimulator
+
+__all__ = ["FaultSpec", "FaultSpecError", "PortalSimulator", "parse_fault_spec"]

@@ -1,0 +1,199 @@
+"""HTTP plumbing shared by both simulators: fault application, a background-thread server, the CLI loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from nsw_adapter.simulators.faults import Decision
+
+_log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SOAP_CONTENT_TYPE = "text/xml; charset=utf-8"
+STOPPING: web.AppKey[asyncio.Event] = web.AppKey("stopping", asyncio.Event)
+
+
+def soap_reply(body: bytes, status: int = 200) -> web.Response:
+    """A SOAP 1.1 HTTP answer (faults go out with status 500, as SOAP 1.1 over HTTP requires)."""
+    return web.Response(body=body, status=status, headers={"Content-Type": SOAP_CONTENT_TYPE})
+
+
+async def apply_fault(
+    request: web.Request, decision: Decision, unavailable: Callable[[], bytes]
+) -> web.StreamResponse | None:
+    """Carry out a fault decision: None to go on and answer normally, else the response to send.
+
+    latency sleeps first; http503 and outage answer 503; unavailable answers the SOAP fault
+    `unavailable()` builds; reset aborts the connection; hang waits `hang_seconds` (or until the
+    server stops) and then aborts the connection without an answer.
+    """
+    stopping = request.app[STOPPING]
+    if decision.delay:
+        await asyncio.sleep(decision.delay)
+    kind = decision.kind
+    if kind == "none":
+        return None
+    if kind in ("http503", "outage"):
+        return web.Response(status=503, text="Service Unavailable (simulated)", headers={"Retry-After": "1"})
+    if kind == "unavailable":
+        return soap_reply(unavailable(), status=500)
+    if kind == "hang":
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), timeout=decision.hang_seconds)
+    # reset, and the end of a hang: drop the connection without a word.
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+    raise asyncio.CancelledError  # aiohttp treats a cancelled handler on a closed connection quietly
+
+
+def new_app() -> web.Application:
+    """An aiohttp application with the shared `stopping` event (set when shutdown begins)."""
+    app = web.Application(client_max_size=256 * 1024 * 1024)
+    app[STOPPING] = asyncio.Event()
+    return app
+
+
+async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Start serving `app`; return the runner and the port actually bound (port 0: ephemeral)."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=1024)
+    await site.start()
+    bound = int(runner.addresses[0][1]) if runner.addresses else port
+    return runner, bound
+
+
+async def stop_site(app: web.Application, runner: web.AppRunner) -> None:
+    """Wake hanging handlers, then stop accepting and close connections."""
+    app[STOPPING].set()
+    await runner.cleanup()
+
+
+class BackgroundServer:
+    """Runs an aiohttp application on its own event loop in a daemon thread (for in-process use)."""
+
+    def __init__(
+        self,
+        make_app: Callable[[], Awaitable[web.Application]],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        name: str = "simulator",
+    ) -> None:
+        self._make_app = make_app
+        self._host = host
+        self._port = port
+        self._name = name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self.app: web.Application | None = None
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The server's event loop (running while the server is started)."""
+        if self._loop is None:
+            raise RuntimeError(f"the {self._name} is not running")
+        return self._loop
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start the loop thread and wait until the server listens."""
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError(f"the {self._name} did not start within {timeout} s")
+        if self._error is not None:
+            raise RuntimeError(f"the {self._name} failed to start") from self._error
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            self.app = loop.run_until_complete(self._make_app())
+            self._runner, self.port = loop.run_until_complete(start_site(self.app, self._host, self._port))
+        except BaseException as exc:  # reported to the starting thread
+            self._error = exc
+            self._ready.set()
+            loop.close()
+            return
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = 30.0) -> T:
+        """Run a coroutine on the server's loop from another thread and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving, cancel what is left on the loop, and join the thread."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        if self.app is not None and self._runner is not None:
+            try:
+                self.call(stop_site(self.app, self._runner), timeout)
+            except Exception:  # keep shutting down; a failed cleanup must not leak the thread
+                _log.exception("simulator cleanup failed")
+
+        async def cancel_rest() -> None:
+            current = asyncio.current_task()
+            tasks = [t for t in asyncio.all_tasks() if t is not current]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        try:
+            self.call(cancel_rest(), timeout)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout)
+            self._loop = None
+            self._thread = None
+
+
+def serve_until_interrupted(
+    make_app: Callable[[], Awaitable[web.Application]],
+    host: str,
+    port: int,
+    announce: Callable[[int], None],
+    after_start: Callable[[web.Application], Awaitable[None]] | None = None,
+    done: Callable[[web.Application], Awaitable[None]] | None = None,
+) -> int:
+    """Serve in the foreground until SIGINT / SIGTERM (or until `done` returns); exit code 0."""
+
+    async def main() -> None:
+        app = await make_app()
+        runner, bound = await start_site(app, host, port)
+        announce(bound)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
+        if after_start is not None:
+            await after_start(app)
+        if done is not None:
+            waiters.append(asyncio.ensure_future(done(app)))
+        _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        await stop_site(app, runner)
+
+    asyncio.run(main())
+    return 0

@@ -1,0 +1,433 @@
+"""The E-Border Guard Procedures Portal simulator: schemas/bgp/portal.wsdl over real HTTP.
+
+Endpoints:
+
+* ``POST /bgp/portal``: SOAP 1.1 document/literal wrapped (SubmitDeclaration, CancelDeclaration,
+  GetProcessingStatus), WS-Security UsernameToken PasswordDigest on every request. Faults:
+  soap:Client with ``PortalFault{Code, Text}`` AUTH / SCHEMA / NOT_FOUND, soap:Server UNAVAILABLE
+  (injected only). Fault injection (``faults``) applies here and nowhere else.
+* ``GET /bgp/portal?wsdl``: the WSDL with its address set to this server (schemas at /bgp/*.xsd).
+* ``GET /admin/state``, ``POST /admin/reset``: JSON, never faulted.
+
+Judgement is by the contract: submission.xsd, then the portal's own checks
+(`portal_rules`): missing person fields or impossible dates are a SCHEMA fault; business rules
+and the watchlist make the declaration REJECTED after the decision delay, else it is CLEARED
+with a shore pass for everyone with ShorePassRequested true. A watchlisted document number
+rejects the declaration with BG-DOC-ALERT at that person's DocNumber.
+
+Admin state (``GET /admin/state``)::
+
+    {
+      "dossiers": {
+        "<ClientReference>": {
+          "submissions": 1,          # accepted submissions (new receipts), duplicates not counted
+          "duplicates": 0,           # repeated ClientMessageIds answered with the first receipt
+          "cancellations": 0,        # CancelDeclaration calls on this dossier's receipts
+          "state": "CLEARED",        # state of the latest receipt (PENDING, CLEARED, REJECTED, ...)
+          "receipt": "CKCHPG-2026-004501",   # the latest receipt
+          "receipts": [{"receipt", "client_message_id", "supersedes", "superseded_by", "state",
+                        "received_at", "decided_at", "clearance_number",
+                        "shore_passes": [{"category", "person_no", "pass_number"}],
+                        "reasons": [{"code", "field"}], "duplicates", "persons"}]
+        }
+      },
+      "counters": {"requests", "submissions", "duplicates", "cancellations", "cancel_duplicates",
+                   "status_requests", "statuses_returned", "cleared", "rejected", "declarations",
+                   "pending", "fault_AUTH", "fault_SCHEMA", "fault_NOT_FOUND", "fault_UNAVAILABLE"},
+      "injected": {"http503", "unavailable", "reset", "hang", "outage", "latency"}
+    }
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import web
+from lxml import etree
+
+from nsw_adapter.envelope import VIETNAM
+from nsw_adapter.resources import schema_path
+from nsw_adapter.simulators.faults import FaultInjector, FaultSpec, parse_fault_spec
+from nsw_adapter.simulators.http import BackgroundServer, apply_fault, new_app, soap_reply
+from nsw_adapter.simulators.portal_rules import BGP, business_reasons, persons, schema_problems
+from nsw_adapter.simulators.portal_state import (
+    Declaration,
+    NewSubmission,
+    NotFoundError,
+    PortalState,
+    local_minute,
+)
+from nsw_adapter.soap import (
+    SoapFault,
+    UsernameTokenVerifier,
+    WsseError,
+    fault_response,
+    parse_request,
+    response,
+)
+from nsw_adapter.xml import schema
+
+_log = logging.getLogger(__name__)
+_NS = f"{{{BGP}}}"
+_NSMAP: dict[Any, str] = {None: BGP}
+PATH = "/bgp/portal"
+DEFAULT_CREDENTIALS: Mapping[str, str] = {"demo": "demo"}
+_REFERENCE_NUMBER = re.compile(r"[A-Z0-9][A-Z0-9/\-]*")
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+
+
+@dataclass
+class PortalConfig:
+    """How the portal simulator behaves."""
+
+    credentials: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_CREDENTIALS))
+    decision_delay: float = 2.0
+    faults: FaultSpec = field(default_factory=FaultSpec)
+    watchlist: frozenset[str] = frozenset()
+    max_skew_seconds: float = 300.0
+    clock: Callable[[], float] = time.time
+
+
+class PortalService:
+    """The portal's SOAP operations over a PortalState (no HTTP here)."""
+
+    def __init__(self, config: PortalConfig) -> None:
+        self.config = config
+        self.state = PortalState(decision_delay=config.decision_delay, clock=config.clock)
+        self.verifier = UsernameTokenVerifier(config.credentials, max_skew_seconds=config.max_skew_seconds)
+        self.injector = FaultInjector(config.faults)
+
+    def fault(self, code: str, text: str) -> SoapFault:
+        self.state.count(f"fault_{code}")
+        detail = etree.Element(f"{_NS}PortalFault", nsmap=_NSMAP)
+        etree.SubElement(detail, f"{_NS}Code").text = code
+        etree.SubElement(detail, f"{_NS}Text").text = text
+        return SoapFault("Server" if code == "UNAVAILABLE" else "Client", text, detail)
+
+    def unavailable(self) -> bytes:
+        return fault_response(
+            self.fault("UNAVAILABLE", "The portal is temporarily unavailable; try again later.")
+        )
+
+    def handle(self, body: bytes) -> tuple[bytes, bool]:
+        """Answer one SOAP request: (the response, False) or (a fault, True)."""
+        self.state.count("requests")
+        try:
+            request = parse_request(body, max_bytes=MAX_REQUEST_BYTES)
+        except SoapFault as exc:
+            return fault_response(self.fault("SCHEMA", exc.string)), True
+        try:
+            user = self.verifier.verify(request.header)
+        except WsseError as exc:
+            _log.info("portal refused a request: AUTH (%s)", exc)
+            return fault_response(self.fault("AUTH", f"Authentication failed: {exc}.")), True
+        payload = request.payload
+        try:
+            if payload.tag == f"{_NS}SubmitDeclaration":
+                result = self.submit(payload)
+            elif payload.tag == f"{_NS}CancelDeclaration":
+                result = self.cancel(payload)
+            elif payload.tag == f"{_NS}GetProcessingStatus":
+                result = self.status(payload)
+            else:
+                raise self.fault("SCHEMA", "Unknown operation.")
+        except SoapFault as fault:
+            return fault_response(fault), True
+        _log.debug("portal answered %s for %s", etree.QName(payload).localname, user)
+        return response(result), False
+
+    # --- operations ---------------------------------------------------------------------------
+
+    def submit(self, payload: etree._Element) -> etree._Element:
+        children = list(payload)
+        if len(children) != 1 or children[0].tag != f"{_NS}Submission":
+            raise self.fault("SCHEMA", "SubmitDeclaration must hold exactly one Submission.")
+        submission = children[0]
+        validator = schema("submission")
+        if not validator.validate(submission):
+            errors = list(iter(validator.error_log))  # type: ignore[call-overload]
+            where = f" at line {errors[0].line}" if errors else ""
+            _log.info("portal SCHEMA fault: the submission does not validate%s", where)
+            raise self.fault("SCHEMA", f"The submission does not validate against submission.xsd{where}.")
+        people = persons(submission)
+        problems = schema_problems(submission, people)
+        if problems:
+            raise self.fault("SCHEMA", "The submission is incomplete: " + "; ".join(problems[:20]))
+        new = self._read_submission(submission, people)
+        try:
+            declaration, duplicate = self.state.submit(new)
+        except NotFoundError:
+            raise self.fault(
+                "NOT_FOUND", "Supersedes names a receipt number the portal never issued."
+            ) from None
+        _log.info(
+            "portal receipt %s for %s (duplicate=%s, reasons=%d)",
+            declaration.receipt,
+            new.reference,
+            duplicate,
+            len(new.reasons),
+        )
+        return self._receipt("SubmitDeclarationResponse", declaration, duplicate)
+
+    def _read_submission(self, submission: etree._Element, people: list[Any]) -> NewSubmission:
+        def text(path: str) -> str:
+            found = submission.find(path, {"bgp": BGP})
+            return " ".join((found.text or "").split()) if found is not None else ""
+
+        expected_text = text("bgp:Voyage/bgp:ExpectedTime")
+        expected = datetime.strptime(expected_text, "%d/%m/%Y %H:%M") if expected_text else None
+        today = datetime.fromtimestamp(self.config.clock(), VIETNAM).date()
+        reasons = business_reasons(submission, people, today=today, watchlist=self.config.watchlist)
+        passes = tuple(
+            (person.category, person.no)
+            for person in people
+            if person.text("ShorePassRequested") in ("true", "1") and person.category in ("TV", "HK")
+        )
+        return NewSubmission(
+            reference=text("bgp:ClientReference"),
+            client_message_id=text("bgp:ClientMessageId"),
+            supersedes=text("bgp:Supersedes") or None,
+            procedure=text("bgp:Procedure"),
+            station=text("bgp:BorderGate"),
+            expected_time=expected,
+            shore_pass_persons=passes,
+            reasons=tuple(reasons),
+            persons=len(people),
+        )
+
+    def cancel(self, payload: etree._Element) -> etree._Element:
+        number = _token(payload.findtext(f"{_NS}ReceiptNumber"))
+        reason = _token(payload.findtext(f"{_NS}Reason"))
+        if not _valid_reference(number) or not reason or len(reason) > 1000:
+            raise self.fault(
+                "SCHEMA", "CancelDeclaration needs a ReceiptNumber and a Reason (1-1000 characters)."
+            )
+        try:
+            declaration, duplicate = self.state.cancel(number)
+        except NotFoundError:
+            raise self.fault("NOT_FOUND", f"Unknown receipt number {number}.") from None
+        _log.info("portal cancelled %s (duplicate=%s)", number, duplicate)
+        return self._receipt("CancelDeclarationResponse", declaration, duplicate)
+
+    def status(self, payload: etree._Element) -> etree._Element:
+        numbers = [_token(element.text) for element in payload.iterfind(f"{_NS}ReceiptNumber")]
+        if not 1 <= len(numbers) <= 100 or not all(_valid_reference(n) for n in numbers):
+            raise self.fault("SCHEMA", "GetProcessingStatus takes 1 to 100 well-formed ReceiptNumbers.")
+        try:
+            found = self.state.statuses(numbers)
+        except NotFoundError as exc:
+            raise self.fault("NOT_FOUND", f"Unknown receipt number {exc.args[0]}.") from None
+        wrapper = etree.Element(f"{_NS}GetProcessingStatusResponse", nsmap=_NSMAP)
+        for declaration in found:
+            wrapper.append(status_element(declaration))
+        return wrapper
+
+    @staticmethod
+    def _receipt(wrapper_name: str, declaration: Declaration, duplicate: bool) -> etree._Element:
+        wrapper = etree.Element(f"{_NS}{wrapper_name}", nsmap=_NSMAP)
+        receipt = etree.SubElement(wrapper, f"{_NS}Receipt")
+        etree.SubElement(receipt, f"{_NS}ReceiptNumber").text = declaration.receipt
+        etree.SubElement(receipt, f"{_NS}ReceivedAt").text = local_minute(declaration.received_at)
+        etree.SubElement(receipt, f"{_NS}Duplicate").text = "true" if duplicate else "false"
+        return wrapper
+
+
+def _token(text: str | None) -> str:
+    return " ".join((text or "").split())
+
+
+def _valid_reference(number: str) -> bool:
+    return len(number) <= 40 and _REFERENCE_NUMBER.fullmatch(number) is not None
+
+
+def status_element(declaration: Declaration) -> etree._Element:
+    """A bgp:Status for one declaration (valid against status.xsd)."""
+    status = etree.Element(f"{_NS}Status", nsmap=_NSMAP)
+
+    def add(parent: etree._Element, name: str, value: str | int | None) -> None:
+        if value is not None:
+            etree.SubElement(parent, f"{_NS}{name}").text = str(value)
+
+    add(status, "ReceiptNumber", declaration.receipt)
+    add(status, "State", declaration.state)
+    if declaration.state != "PENDING" and declaration.decided_at is not None:
+        add(status, "DecidedAt", local_minute(declaration.decided_at))
+    if declaration.state in ("CLEARED", "REJECTED"):
+        add(status, "Officer", declaration.officer)
+    if declaration.state == "CLEARED":
+        add(status, "ClearanceNumber", declaration.clearance)
+        if declaration.passes:
+            passes = etree.SubElement(status, f"{_NS}ShorePasses")
+            for item in declaration.passes:
+                element = etree.SubElement(passes, f"{_NS}ShorePass")
+                add(element, "Category", item.category)
+                add(element, "PersonNo", item.person_no)
+                add(element, "PassNumber", item.number)
+                add(element, "ValidFrom", item.valid_from)
+                add(element, "ValidTo", item.valid_to)
+    if declaration.state == "REJECTED":
+        for reason in declaration.reasons:
+            element = etree.SubElement(status, f"{_NS}Reason")
+            add(element, "Code", reason.code)
+            add(element, "Text", reason.text)
+            add(element, "Field", reason.field)
+    return status
+
+
+# --- HTTP -------------------------------------------------------------------------------------
+
+SERVICE: web.AppKey[PortalService] = web.AppKey("portal", PortalService)
+
+
+async def make_portal_app(config: PortalConfig) -> web.Application:
+    """The portal simulator's aiohttp application."""
+    service = PortalService(config)
+    app = new_app()
+    app[SERVICE] = service
+    app.router.add_post(PATH, _soap)
+    app.router.add_get(PATH, _wsdl)
+    app.router.add_get("/bgp/{name:(submission|status)}.xsd", _xsd)
+    app.router.add_get("/admin/state", _admin_state)
+    app.router.add_post("/admin/reset", _admin_reset)
+
+    async def started(_: web.Application) -> None:
+        service.injector.start()
+
+    app.on_startup.append(started)
+    return app
+
+
+async def _soap(request: web.Request) -> web.StreamResponse:
+    service = request.app[SERVICE]
+    early = await apply_fault(request, service.injector.decide(), service.unavailable)
+    if early is not None:
+        return early
+    body = await request.read()
+    answer, is_fault = service.handle(body)
+    return soap_reply(answer, status=500 if is_fault else 200)
+
+
+async def _wsdl(request: web.Request) -> web.StreamResponse:
+    if "wsdl" not in {key.lower() for key in request.query}:
+        return web.Response(status=405, text="POST SOAP requests here; GET ?wsdl for the WSDL")
+    text = schema_path("bgp", "portal.wsdl").read_text(encoding="utf-8")
+    address = f"{request.scheme}://{request.host}{PATH}"
+    text = text.replace("http://127.0.0.1:8802/bgp/portal", address)
+    return web.Response(text=text, content_type="text/xml", charset="utf-8")
+
+
+async def _xsd(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    body = schema_path("bgp", f"{name}.xsd").read_bytes()
+    return web.Response(body=body, content_type="text/xml", charset="utf-8")
+
+
+async def _admin_state(request: web.Request) -> web.StreamResponse:
+    service = request.app[SERVICE]
+    return web.json_response(admin_snapshot(service))
+
+
+async def _admin_reset(request: web.Request) -> web.StreamResponse:
+    service = request.app[SERVICE]
+    service.state.reset()
+    service.injector.reset()
+    return web.json_response({"reset": True})
+
+
+def admin_snapshot(service: PortalService) -> dict[str, Any]:
+    """The admin JSON: the state's snapshot plus the injected fault counts."""
+    return {**service.state.snapshot(), "injected": service.injector.snapshot()}
+
+
+# --- in-process use ---------------------------------------------------------------------------
+
+
+class PortalSimulator:
+    """The portal simulator on an ephemeral loopback port in a background thread (a context manager).
+
+    >>> with PortalSimulator(decision_delay=0.2) as portal:  # doctest: +SKIP
+    ...     client.create_service(BINDING, portal.url); portal.admin_state()
+    """
+
+    def __init__(
+        self,
+        *,
+        decision_delay: float = 2.0,
+        faults: FaultSpec | str | None = None,
+        credentials: Mapping[str, str] | None = None,
+        watchlist: frozenset[str] | set[str] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        max_skew_seconds: float = 300.0,
+    ) -> None:
+        spec = faults if isinstance(faults, FaultSpec) else parse_fault_spec(faults)
+        self.config = PortalConfig(
+            credentials=dict(credentials or DEFAULT_CREDENTIALS),
+            decision_delay=decision_delay,
+            faults=spec,
+            watchlist=frozenset(watchlist or ()),
+            max_skew_seconds=max_skew_seconds,
+        )
+        self._server = BackgroundServer(self._make, host=host, port=port, name="portal-simulator")
+        self._host = host
+
+    async def _make(self) -> web.Application:
+        return await make_portal_app(self.config)
+
+    @property
+    def url(self) -> str:
+        """The SOAP endpoint, e.g. http://127.0.0.1:41234/bgp/portal."""
+        return f"http://{self._host}:{self._server.port}{PATH}"
+
+    @property
+    def base_url(self) -> str:
+        """http://host:port (admin endpoints live under /admin)."""
+        return f"http://{self._host}:{self._server.port}"
+
+    @property
+    def service(self) -> PortalService:
+        app = self._server.app
+        if app is None:
+            raise RuntimeError("the portal simulator is not running")
+        return app[SERVICE]
+
+    def admin_state(self) -> dict[str, Any]:
+        """The same JSON as GET /admin/state."""
+        service = self.service
+
+        async def snapshot() -> dict[str, Any]:
+            return admin_snapshot(service)
+
+        return self._server.call(snapshot())
+
+    def reset(self) -> None:
+        """The same as POST /admin/reset."""
+        service = self.service
+
+        async def reset() -> None:
+            service.state.reset()
+            service.injector.reset()
+
+        self._server.call(reset())
+
+    def start(self) -> Self:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()

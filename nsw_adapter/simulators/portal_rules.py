@@ -1,0 +1,290 @@
+"""The portal's own checks of a Submission, written from the contract alone (not from the adapter's code).
+
+Two kinds of finding:
+
+* `schema_problems`: what the portal answers with a SCHEMA fault at once, beyond submission.xsd:
+  a crew member or passenger without every field from NameAsDeclared to DocExpiry (NOTES), and
+  dates that match the dd/MM/yyyy pattern but are not calendar dates (31/02/2026).
+* `business_reasons`: what makes the portal REJECT the declaration after its decision delay,
+  each a Reason (Code, Text, Field) whose Field is an XPath into the submission with prefix
+  `bgp`, 1-based over all Person elements (/bgp:Submission/bgp:Persons/bgp:Person[17]/bgp:DocExpiry).
+  Codes are the README's rule codes (the portal enforces the same rules); BG-DOC-ALERT is the
+  watchlist's. Texts name persons by category and number, never by name or document number.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from lxml import etree
+from stdnum import imo as stdnum_imo
+from stdnum.vn import mst as stdnum_mst
+
+from nsw_adapter.simulators.codelists import portal_codes
+
+BGP = "urn:vn:bienphong:portal:1"
+_NS = f"{{{BGP}}}"
+ROOT = "/bgp:Submission"
+PERSON_REQUIRED = (
+    "NameAsDeclared",
+    "Nationality",
+    "BirthDate",
+    "BirthPlace",
+    "Sex",
+    "DocType",
+    "DocNumber",
+    "DocIssuer",
+    "DocExpiry",
+)
+CATEGORY_NAMES = {"TV": "Crew member", "HK": "Passenger", "TT": "Stowaway"}
+_DATE_FIELDS = ("BirthDate", "DocExpiry", "FoundDate")
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One reason for a rejection: portal code, readable text, XPath into the submission (or None)."""
+
+    code: str
+    text: str
+    field: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """One Person element and its 1-based position among all Person elements."""
+
+    position: int
+    element: etree._Element
+    category: str
+    no: int
+
+    def text(self, name: str) -> str | None:
+        return _text(self.element, name)
+
+    def path(self, name: str) -> str:
+        return f"{ROOT}/bgp:Persons/bgp:Person[{self.position}]/bgp:{name}"
+
+    @property
+    def label(self) -> str:
+        return f"{CATEGORY_NAMES.get(self.category, self.category)} {self.no}"
+
+
+def _text(element: etree._Element, name: str) -> str | None:
+    found = element.find(f"{_NS}{name}")
+    if found is None or found.text is None:
+        return None
+    return " ".join(found.text.split())
+
+
+def _date(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value, "%d/%m/%Y").date()
+    except ValueError:
+        return None
+
+
+def _datetime(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value, "%d/%m/%Y %H:%M")
+    except ValueError:
+        return None
+
+
+def persons(submission: etree._Element) -> list[Person]:
+    """Every Person of a (schema-valid) submission, with its position."""
+    result: list[Person] = []
+    for position, element in enumerate(submission.iterfind(f"{_NS}Persons/{_NS}Person"), start=1):
+        no = _text(element, "No") or "0"
+        result.append(Person(position, element, _text(element, "Category") or "", int(no)))
+    return result
+
+
+def schema_problems(submission: etree._Element, people: list[Person]) -> list[str]:
+    """Findings the portal answers with a SCHEMA fault (texts free of personal data)."""
+    problems: list[str] = []
+    for person in people:
+        if person.category in ("TV", "HK"):
+            missing = [name for name in PERSON_REQUIRED if person.element.find(f"{_NS}{name}") is None]
+            if missing:
+                problems.append(f"{person.label} (Person[{person.position}]) lacks {', '.join(missing)}")
+        for name in _DATE_FIELDS:
+            value = person.text(name)
+            if value is not None and _date(value) is None:
+                problems.append(f"{person.path(name)} is not a calendar date")
+    expected = _text(submission, f"Voyage/{_NS}ExpectedTime")
+    if expected is not None and _datetime(expected) is None:
+        problems.append(f"{ROOT}/bgp:Voyage/bgp:ExpectedTime is not a calendar time")
+    return problems
+
+
+def business_reasons(
+    submission: etree._Element, people: list[Person], *, today: date, watchlist: frozenset[str] = frozenset()
+) -> list[Reason]:
+    """Every business rule the submission breaks (an empty list: it will be cleared)."""
+    reasons: list[Reason] = []
+    reasons.extend(_vessel_and_agent(submission))
+    reasons.extend(_counts_and_sequence(submission, people))
+    reasons.extend(_master(submission, people))
+    reasons.extend(_countries(submission, people))
+    reasons.extend(_dates(submission, people, today))
+    reasons.extend(_duplicate_documents(people))
+    reasons.extend(_watchlist(people, watchlist))
+    return reasons
+
+
+def _vessel_and_agent(submission: etree._Element) -> Iterable[Reason]:
+    imo = _text(submission, f"Vessel/{_NS}IMO") or ""
+    if not stdnum_imo.is_valid(imo):
+        yield Reason("E-IMO", "The IMO number fails its check digit.", f"{ROOT}/bgp:Vessel/bgp:IMO")
+    tax = _text(submission, f"Agent/{_NS}TaxCode") or ""
+    if not stdnum_mst.is_valid(tax):
+        yield Reason(
+            "E-TAXCODE",
+            "The agent's tax code is not a valid Vietnamese tax code (MST).",
+            f"{ROOT}/bgp:Agent/bgp:TaxCode",
+        )
+    gate = _text(submission, "BorderGate") or ""
+    if gate not in portal_codes().stations:
+        yield Reason("E-PORT", "BorderGate is not a seaport border gate station.", f"{ROOT}/bgp:BorderGate")
+
+
+def _counts_and_sequence(submission: etree._Element, people: list[Person]) -> Iterable[Reason]:
+    by_category: dict[str, list[Person]] = {"TV": [], "HK": [], "TT": []}
+    for person in people:
+        by_category.setdefault(person.category, []).append(person)
+    for category, element in (("TV", "CrewCount"), ("HK", "PassengerCount"), ("TT", "StowawayCount")):
+        declared = int(_text(submission, element) or "0")
+        listed = len(by_category[category])
+        if declared != listed:
+            yield Reason(
+                "E-COUNT",
+                f"{element} is {declared} but {listed} persons of category {category} are listed.",
+                f"{ROOT}/bgp:{element}",
+            )
+        seen: set[int] = set()
+        for person in by_category[category]:
+            if person.no in seen or person.no > listed:
+                yield Reason(
+                    "E-SEQ",
+                    f"Category {category}: numbers must run 1..{listed} without gaps or repeats; "
+                    f"{person.label} breaks that.",
+                    person.path("No"),
+                )
+            seen.add(person.no)
+
+
+def _master(submission: etree._Element, people: list[Person]) -> Iterable[Reason]:
+    crew = [person for person in people if person.category == "TV"]
+    if not crew:
+        yield Reason("E-MASTER", "The crew list is empty: the master must come first.", f"{ROOT}/bgp:Persons")
+        return
+    first = crew[0]
+    if first.text("Rank") != "MAS":
+        yield Reason("E-MASTER", "The first crew member is not the master (Rank MAS).", first.path("Rank"))
+    elif first.text("FullName") != _text(submission, f"Master/{_NS}FullName"):
+        yield Reason(
+            "E-MASTER",
+            "The master's name differs from the first crew member's.",
+            f"{ROOT}/bgp:Master/bgp:FullName",
+        )
+
+
+def _countries(submission: etree._Element, people: list[Person]) -> Iterable[Reason]:
+    codes = portal_codes()
+    flag = _text(submission, f"Vessel/{_NS}Flag")
+    if flag not in codes.alpha3:
+        yield Reason("E-COUNTRY", "Flag is not an ISO 3166-1 alpha-3 code.", f"{ROOT}/bgp:Vessel/bgp:Flag")
+    if _text(submission, f"Master/{_NS}Nationality") not in codes.icao:
+        yield Reason(
+            "E-COUNTRY",
+            "The master's nationality is not an ICAO Doc 9303 code.",
+            f"{ROOT}/bgp:Master/bgp:Nationality",
+        )
+    for person in people:
+        for name in ("Nationality", "DocIssuer"):
+            value = person.text(name)
+            if value is not None and value not in codes.icao:
+                yield Reason(
+                    "E-COUNTRY", f"{person.label}: {name} is not an ICAO Doc 9303 code.", person.path(name)
+                )
+    locodes = [("Voyage", "LastPort"), ("Voyage", "NextPort")]
+    for parent, name in locodes:
+        value = _text(submission, f"{parent}/{_NS}{name}") or ""
+        if value[:2] not in codes.alpha2:
+            yield Reason(
+                "E-LOCODE",
+                f"{name} does not start with an ISO country code.",
+                f"{ROOT}/bgp:{parent}/bgp:{name}",
+            )
+    for person in people:
+        for name in ("EmbarkPort", "DisembarkPort"):
+            value = person.text(name)
+            if value is not None and value[:2] not in codes.alpha2:
+                yield Reason(
+                    "E-LOCODE",
+                    f"{person.label}: {name} does not start with an ISO country code.",
+                    person.path(name),
+                )
+
+
+def _dates(submission: etree._Element, people: list[Person], today: date) -> Iterable[Reason]:
+    expected = _datetime(_text(submission, f"Voyage/{_NS}ExpectedTime"))
+    oldest = date(today.year - 120, today.month, min(today.day, 28))
+    for person in people:
+        birth = _date(person.text("BirthDate"))
+        if birth is not None and (birth > today or birth < oldest):
+            yield Reason(
+                "E-DOB",
+                f"{person.label}: the date of birth is in the future or more than 120 years back.",
+                person.path("BirthDate"),
+            )
+        expiry = _date(person.text("DocExpiry"))
+        if expected is not None and expiry is not None and expiry < expected.date():
+            yield Reason(
+                "E-DOC-EXPIRED",
+                f"{person.label}: the travel document expires before the expected time.",
+                person.path("DocExpiry"),
+            )
+
+
+def _duplicate_documents(people: list[Person]) -> Iterable[Reason]:
+    keys = [
+        (person.text("DocType"), person.text("DocNumber"), person.text("DocIssuer"))
+        for person in people
+        if person.category in ("TV", "HK") and person.text("DocNumber")
+    ]
+    repeated = {key for key, count in Counter(keys).items() if count > 1}
+    if not repeated:
+        return
+    first_seen: set[tuple[str | None, str | None, str | None]] = set()
+    for person in people:
+        key = (person.text("DocType"), person.text("DocNumber"), person.text("DocIssuer"))
+        if key in repeated and person.category in ("TV", "HK"):
+            if key in first_seen:
+                yield Reason(
+                    "E-DUP-DOC",
+                    f"{person.label} carries the same document as another person.",
+                    person.path("DocNumber"),
+                )
+            first_seen.add(key)
+
+
+def _watchlist(people: list[Person], watchlist: frozenset[str]) -> Iterable[Reason]:
+    if not watchlist:
+        return
+    for person in people:
+        number = person.text("DocNumber")
+        if number is not None and number in watchlist:
+            yield Reason(
+                "BG-DOC-ALERT",
+                f"{person.label}: the travel document is recorded as lost or stolen; "
+                "present the holder to the Border Guard.",
+                person.path("DocNumber"),
+            )

@@ -1,0 +1,258 @@
+"""What the portal simulator remembers: declarations by receipt, by ClientMessageId, by dossier; decisions.
+
+Decisions are lazy: a declaration is decided the first time anyone looks at it (a status query
+or the admin state) at or after `received + decision_delay`, so no timers run. The outcome was
+settled at submission (business rules, watchlist); only the numbers are allocated on decision.
+All methods run on the simulator's event loop thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from nsw_adapter.envelope import VIETNAM
+from nsw_adapter.simulators.portal_rules import Reason
+
+OFFICERS = ("Đại úy Lê Quang Huy", "Thiếu tá Nguyễn Minh Tuấn", "Trung úy Phạm Văn Bình")
+FINAL = frozenset({"CLEARED", "REJECTED", "CANCELLED", "SUPERSEDED"})
+LOCAL_MINUTE = "%d/%m/%Y %H:%M"
+
+
+class NotFoundError(Exception):
+    """A receipt number the portal never issued."""
+
+
+def local_minute(epoch: float) -> str:
+    """An epoch time as the portal's dd/MM/yyyy HH:mm in Vietnam local time."""
+    return datetime.fromtimestamp(epoch, VIETNAM).strftime(LOCAL_MINUTE)
+
+
+@dataclass(frozen=True, slots=True)
+class NewSubmission:
+    """The facts of a schema-valid Submission the state needs."""
+
+    reference: str
+    client_message_id: str
+    supersedes: str | None
+    procedure: str
+    station: str
+    expected_time: datetime | None  # naive Vietnam local time
+    shore_pass_persons: tuple[tuple[str, int], ...]  # (Category, No) with ShorePassRequested true
+    reasons: tuple[Reason, ...]
+    persons: int
+
+
+@dataclass(frozen=True, slots=True)
+class ShorePass:
+    """A shore pass issued with a clearance."""
+
+    category: str
+    person_no: int
+    number: str
+    valid_from: str
+    valid_to: str
+
+
+@dataclass
+class Declaration:
+    """One receipt and its life: PENDING until decided, or CANCELLED / SUPERSEDED by the client."""
+
+    receipt: str
+    submission: NewSubmission
+    received_at: float
+    decide_at: float
+    state: str = "PENDING"
+    decided_at: float | None = None
+    officer: str | None = None
+    clearance: str | None = None
+    passes: list[ShorePass] = field(default_factory=list)
+    reasons: tuple[Reason, ...] = ()
+    superseded_by: str | None = None
+    duplicates: int = 0
+    cancel_requests: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "receipt": self.receipt,
+            "client_message_id": self.submission.client_message_id,
+            "supersedes": self.submission.supersedes,
+            "superseded_by": self.superseded_by,
+            "state": self.state,
+            "received_at": local_minute(self.received_at),
+            "decided_at": None if self.decided_at is None else local_minute(self.decided_at),
+            "clearance_number": self.clearance,
+            "shore_passes": [
+                {"category": p.category, "person_no": p.person_no, "pass_number": p.number}
+                for p in self.passes
+            ],
+            "reasons": [{"code": r.code, "field": r.field} for r in self.reasons],
+            "duplicates": self.duplicates,
+            "persons": self.submission.persons,
+        }
+
+
+@dataclass
+class DossierRecord:
+    """Per ClientReference: what arrived and what was issued."""
+
+    submissions: int = 0
+    duplicates: int = 0
+    cancellations: int = 0
+    receipts: list[str] = field(default_factory=list)
+
+
+class PortalState:
+    """The portal's memory and numbering."""
+
+    def __init__(
+        self,
+        *,
+        decision_delay: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.decision_delay = decision_delay
+        self.clock = clock
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything (numbering starts over)."""
+        self.declarations: dict[str, Declaration] = {}
+        self.by_message_id: dict[str, str] = {}
+        self.dossiers: dict[str, DossierRecord] = {}
+        self._receipt_serial = itertools.count(4501)
+        self._clearance_serial = itertools.count(1801)
+        self._pass_serial = itertools.count(701)
+        self.counters: dict[str, int] = dict.fromkeys(
+            (
+                "requests",
+                "submissions",
+                "duplicates",
+                "cancellations",
+                "cancel_duplicates",
+                "status_requests",
+                "statuses_returned",
+                "cleared",
+                "rejected",
+                "fault_AUTH",
+                "fault_SCHEMA",
+                "fault_NOT_FOUND",
+                "fault_UNAVAILABLE",
+            ),
+            0,
+        )
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + n
+
+    # --- operations ---------------------------------------------------------------------------
+
+    def submit(self, new: NewSubmission) -> tuple[Declaration, bool]:
+        """Record a submission: (its declaration, False), or (the first one, True) for a repeated id."""
+        dossier = self.dossiers.setdefault(new.reference, DossierRecord())
+        known = self.by_message_id.get(new.client_message_id)
+        if known is not None:
+            first = self.declarations[known]
+            first.duplicates += 1
+            self.dossiers.setdefault(first.submission.reference, DossierRecord()).duplicates += 1
+            self.count("duplicates")
+            return first, True
+        earlier = None
+        if new.supersedes is not None:
+            earlier = self.declarations.get(new.supersedes)
+            if earlier is None:
+                raise NotFoundError(new.supersedes)
+        now = self.clock()
+        year = datetime.fromtimestamp(now, VIETNAM).year
+        receipt = f"{new.station}-{year}-{next(self._receipt_serial):06d}"
+        declaration = Declaration(receipt, new, received_at=now, decide_at=now + self.decision_delay)
+        self.declarations[receipt] = declaration
+        self.by_message_id[new.client_message_id] = receipt
+        dossier.submissions += 1
+        dossier.receipts.append(receipt)
+        self.count("submissions")
+        if earlier is not None and earlier.state != "CANCELLED":
+            earlier.state = "SUPERSEDED"
+            earlier.decided_at = now
+            earlier.superseded_by = receipt
+        return declaration, False
+
+    def cancel(self, receipt: str) -> tuple[Declaration, bool]:
+        """Withdraw a declaration: (it, False), or (it, True) if it was already cancelled."""
+        declaration = self.declarations.get(receipt)
+        if declaration is None:
+            raise NotFoundError(receipt)
+        self.dossiers.setdefault(declaration.submission.reference, DossierRecord()).cancellations += 1
+        declaration.cancel_requests += 1
+        if declaration.state == "CANCELLED":
+            self.count("cancel_duplicates")
+            return declaration, True
+        declaration.state = "CANCELLED"
+        declaration.decided_at = self.clock()
+        self.count("cancellations")
+        return declaration, False
+
+    def statuses(self, receipts: list[str]) -> list[Declaration]:
+        """The declarations asked for, in request order, decided if their time has come."""
+        unknown = [number for number in receipts if number not in self.declarations]
+        if unknown:
+            raise NotFoundError(unknown[0])
+        now = self.clock()
+        found = [self._resolve(self.declarations[number], now) for number in receipts]
+        self.count("status_requests")
+        self.count("statuses_returned", len(found))
+        return found
+
+    def _resolve(self, declaration: Declaration, now: float) -> Declaration:
+        if declaration.state != "PENDING" or now < declaration.decide_at:
+            return declaration
+        sub = declaration.submission
+        declaration.decided_at = declaration.decide_at
+        declaration.officer = OFFICERS[int(declaration.receipt.rsplit("-", 1)[1]) % len(OFFICERS)]
+        if sub.reasons:
+            declaration.state = "REJECTED"
+            declaration.reasons = sub.reasons
+            self.count("rejected")
+            return declaration
+        declaration.state = "CLEARED"
+        year = datetime.fromtimestamp(declaration.decide_at, VIETNAM).year
+        declaration.clearance = f"{sub.station}/{sub.procedure}/{year}/{next(self._clearance_serial):06d}"
+        start = sub.expected_time or datetime.fromtimestamp(declaration.decide_at, VIETNAM).replace(
+            tzinfo=None
+        )
+        valid_from = start.strftime(LOCAL_MINUTE)
+        valid_to = (start + timedelta(days=2)).replace(hour=22, minute=0).strftime(LOCAL_MINUTE)
+        for category, number in sub.shore_pass_persons:
+            pass_number = f"{sub.station}-DB-{year}-{next(self._pass_serial):05d}"
+            declaration.passes.append(ShorePass(category, number, pass_number, valid_from, valid_to))
+        self.count("cleared")
+        return declaration
+
+    # --- admin --------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The admin JSON (see nsw_adapter.simulators.portal for its shape)."""
+        now = self.clock()
+        for declaration in self.declarations.values():
+            self._resolve(declaration, now)
+        dossiers: dict[str, Any] = {}
+        for reference, record in self.dossiers.items():
+            items = [self.declarations[number] for number in record.receipts]
+            latest = items[-1] if items else None
+            dossiers[reference] = {
+                "submissions": record.submissions,
+                "duplicates": record.duplicates,
+                "cancellations": record.cancellations,
+                "receipts": [item.as_dict() for item in items],
+                "state": None if latest is None else latest.state,
+                "receipt": None if latest is None else latest.receipt,
+            }
+        pending = sum(1 for d in self.declarations.values() if d.state == "PENDING")
+        return {
+            "dossiers": dossiers,
+            "counters": {**self.counters, "declarations": len(self.declarations), "pending": pending},
+        }
