@@ -1,0 +1,83 @@
+"""Cancellations owed: CancelDeclaration at the portal (when it holds the dossier), then the 24."""
+
+from __future__ import annotations
+
+import time
+
+from nsw_adapter.clients.portal import PortalClient
+from nsw_adapter.delivery.retry import call_with_retry
+from nsw_adapter.errors import PermanentError, TransientError
+from nsw_adapter.logging import describe_error, get_logger
+from nsw_adapter.loops.context import LoopContext
+from nsw_adapter.loops.submit import dead_letter_reason
+from nsw_adapter.results import ResultContext, cancelled
+from nsw_adapter.store.base import DossierChanged, DossierState, PendingCancellation
+
+log = get_logger("nsw_adapter.cancel")
+_DEFAULT_REASON = "Cancelled by the shipping agent through the NSW."
+
+
+class CancelLoop:
+    """Finishes cancellations the NSW asked for."""
+
+    name = "cancel"
+
+    def __init__(self, context: LoopContext) -> None:
+        self.context = context
+        self._portal: PortalClient | None = None
+
+    @property
+    def portal(self) -> PortalClient:
+        if self._portal is None:
+            self._portal = self.context.portal_factory()
+        return self._portal
+
+    def close(self) -> None:
+        if self._portal is not None:
+            self._portal.close()
+
+    def run_once(self) -> int:
+        c = self.context
+        owed = c.store.claim_cancellations(c.worker_id, c.claim_batch, c.lease_seconds)
+        for item in owed:
+            try:
+                self.process(item)
+            except DossierChanged:
+                log.info("cancel.dossier_changed", dossier_id=item.dossier_id, reference=item.reference)
+        return len(owed)
+
+    def process(self, item: PendingCancellation) -> None:
+        c = self.context
+        bound = log.bind(
+            dossier_id=item.dossier_id, reference=item.reference, receipt_number=item.receipt_number
+        )
+        receipt_number = item.receipt_number
+        at = c.clock()
+        if receipt_number is not None:
+            reason = " ".join(item.reason.split())[:1000] or _DEFAULT_REASON
+            started = time.perf_counter()
+            try:
+                receipt = call_with_retry(
+                    lambda: self.portal.cancel(item.receipt_number or "", reason),
+                    policy=c.portal_policy,
+                    breaker=c.portal_breaker,
+                    on_retry=lambda _exc, _n: c.metrics.retries.labels(operation="cancel").inc(),
+                )
+            except PermanentError as exc:
+                c.store.dead_letter(item.dossier_id, dead_letter_reason(exc))
+                c.metrics.dead_lettered.labels(kind="dossier").inc()
+                bound.error("cancel.dead_letter", error=describe_error(exc), error_code=exc.code)
+                return
+            except TransientError as exc:
+                # No defer for cancellations in the store: the lease runs out and it is claimed again.
+                c.metrics.deferred.labels(operation="cancel").inc()
+                bound.warning("cancel.retry_later", error=describe_error(exc))
+                return
+            finally:
+                c.metrics.latency.labels(operation="cancel").observe(time.perf_counter() - started)
+            receipt_number, at = receipt.number, receipt.received_at
+        context = ResultContext(item.reference, item.document_type, item.cancellation_message_id)
+        result = cancelled(context, receipt_number, at)
+        c.store.record_decision(item.dossier_id, DossierState.CANCELLED, result)
+        c.metrics.outcomes.labels(loop=self.name, outcome="cancelled").inc()
+        bound.info("cancel.done", message_id=result.message_id)

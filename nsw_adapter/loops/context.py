@@ -1,0 +1,129 @@
+"""What every loop shares: the store, client factories, breakers, policies, metrics and the clock."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from nsw_adapter.clients.nsw import NswClient
+from nsw_adapter.clients.portal import PortalClient
+from nsw_adapter.delivery.breaker import CircuitBreaker
+from nsw_adapter.delivery.retry import RetryPolicy, is_testing
+from nsw_adapter.errors import Problem
+from nsw_adapter.metrics import Metrics
+from nsw_adapter.store.base import Store
+
+
+class LineageLike(Protocol):
+    """The part of a translation's lineage the worker uses."""
+
+    def to_bytes(self) -> bytes: ...
+
+
+class TranslationLike(Protocol):
+    """What `nsw_adapter.translate` returns, as far as the worker is concerned."""
+
+    @property
+    def submission(self) -> bytes | None: ...
+
+    @property
+    def problems(self) -> Sequence[Problem]: ...
+
+    @property
+    def lineage(self) -> LineageLike | None: ...
+
+
+class Translator(Protocol):
+    def __call__(
+        self, documents: Sequence[bytes], *, client_message_id: str, supersedes: str | None = None
+    ) -> TranslationLike: ...
+
+
+#: Serialised lineage -> a function from a portal XPath to (NSW type, NSW XPath).
+LocatorFactory = Callable[[bytes], Callable[[str], "tuple[str, str] | None"]]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class LoopContext:
+    """Shared by the loops of one worker process."""
+
+    store: Store
+    worker_id: str
+    portal_factory: Callable[[], PortalClient]
+    nsw_factory: Callable[[], NswClient]
+    translator: Translator
+    locator: LocatorFactory
+    portal_breaker: CircuitBreaker
+    nsw_breaker: CircuitBreaker
+    portal_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    nsw_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    metrics: Metrics = field(default_factory=Metrics)
+    portal_budget_seconds: float = 3600.0
+    nsw_budget_seconds: float = 3600.0
+    lease_seconds: float = 30.0
+    claim_batch: int = 8
+    poll_batch: int = 100
+    poll_interval_seconds: float = 30.0
+    clock: Callable[[], datetime] = utcnow
+    stop_event: threading.Event = field(default_factory=threading.Event)
+
+    def stopping(self) -> bool:
+        """True once the worker is shutting down: finish the item in hand, claim nothing more."""
+        return self.stop_event.is_set()
+
+    def later(self, seconds: float) -> datetime:
+        return self.clock() + timedelta(seconds=0.0 if is_testing() else seconds)
+
+
+def budget_spent(
+    first_attempt_at: datetime | None,
+    attempts: int,
+    budget_seconds: float,
+    policy: RetryPolicy,
+    now: datetime,
+) -> bool:
+    """True when an item has been tried for longer than its budget since its first attempt.
+
+    Without a first-attempt time (a store that does not record it) the elapsed time is
+    estimated from the attempts and the shortest deferral schedule.
+    """
+    if first_attempt_at is not None:
+        return (now - first_attempt_at).total_seconds() >= budget_seconds
+    elapsed = sum(
+        min(policy.defer_max, policy.defer_initial * float(1 << i)) for i in range(min(attempts, 64))
+    )
+    return elapsed >= budget_seconds
+
+
+def default_translator() -> Translator:
+    """`nsw_adapter.translate`, imported when the worker starts (not at import time)."""
+    import nsw_adapter
+
+    translate: Any = nsw_adapter.translate  # type: ignore[attr-defined,unused-ignore]
+    result: Translator = translate
+    return result
+
+
+def default_locator() -> LocatorFactory:
+    """Lineage.from_bytes(...).locate from the translation package."""
+    import nsw_adapter
+
+    lineage_cls: Any = nsw_adapter.Lineage  # type: ignore[attr-defined,unused-ignore]
+
+    def locate(data: bytes) -> Callable[[str], tuple[str, str] | None]:
+        lineage = lineage_cls.from_bytes(data)
+
+        def find(xpath: str) -> tuple[str, str] | None:
+            found = lineage.locate(xpath)
+            return None if found is None else (str(found[0]), str(found[1]))
+
+        return find
+
+    return locate

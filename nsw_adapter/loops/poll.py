@@ -1,0 +1,132 @@
+"""SUBMITTED dossiers -> GetProcessingStatus in batches of up to 100 -> decisions and their Results."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from nsw_adapter.clients.portal import PortalClient, PortalState, Status
+from nsw_adapter.delivery.retry import call_with_retry
+from nsw_adapter.errors import PermanentError, TransientError
+from nsw_adapter.logging import describe_error, get_logger
+from nsw_adapter.loops.context import LoopContext
+from nsw_adapter.loops.submit import dead_letter_reason
+from nsw_adapter.results import ResultContext, decided
+from nsw_adapter.store.base import DossierChanged, DossierState, PendingPoll
+
+log = get_logger("nsw_adapter.poll")
+
+_FINAL = {
+    PortalState.CLEARED: DossierState.CLEARED,
+    PortalState.REJECTED: DossierState.REJECTED,
+    PortalState.CANCELLED: DossierState.CANCELLED,
+}
+
+
+class PollLoop:
+    """Asks the portal for decisions; one batch call for up to `poll_batch` dossiers."""
+
+    name = "poll"
+
+    def __init__(self, context: LoopContext) -> None:
+        self.context = context
+        self._portal: PortalClient | None = None
+
+    @property
+    def portal(self) -> PortalClient:
+        if self._portal is None:
+            self._portal = self.context.portal_factory()
+        return self._portal
+
+    def close(self) -> None:
+        if self._portal is not None:
+            self._portal.close()
+
+    def _next_poll(self) -> Any:
+        c = self.context
+        # Jitter spreads a burst of receipts over time instead of polling them in lockstep.
+        return c.later(c.poll_interval_seconds * random.uniform(0.8, 1.2))
+
+    def run_once(self) -> int:
+        c = self.context
+        polls = c.store.claim_polls(c.worker_id, min(100, c.poll_batch), c.lease_seconds, c.clock())
+        if not polls:
+            return 0
+        self._poll(polls)
+        return len(polls)
+
+    def _ask(self, polls: Sequence[PendingPoll]) -> list[Status]:
+        c = self.context
+        numbers = [p.receipt_number for p in polls]
+        started = time.perf_counter()
+        try:
+            return call_with_retry(
+                lambda: self.portal.statuses(numbers),
+                policy=c.portal_policy,
+                breaker=c.portal_breaker,
+                on_retry=lambda _exc, _n: c.metrics.retries.labels(operation="poll").inc(),
+            )
+        finally:
+            c.metrics.latency.labels(operation="poll").observe(time.perf_counter() - started)
+
+    def _poll(self, polls: Sequence[PendingPoll]) -> None:
+        c = self.context
+        try:
+            statuses = self._ask(polls)
+        except TransientError as exc:
+            c.metrics.deferred.labels(operation="poll").inc()
+            log.warning("poll.deferred", count=len(polls), error=describe_error(exc))
+            for poll in polls:
+                self._safely(poll, lambda p=poll: c.store.record_pending(p.dossier_id, self._next_poll()))
+            return
+        except PermanentError as exc:
+            if len(polls) > 1 and exc.code == "NOT_FOUND":
+                # One unknown receipt fails the whole call: find it by asking one at a time.
+                for poll in polls:
+                    self._poll([poll])
+                return
+            reason = dead_letter_reason(exc)
+            for poll in polls:
+                self._safely(poll, lambda p=poll: c.store.dead_letter(p.dossier_id, reason))
+                c.metrics.dead_lettered.labels(kind="dossier").inc()
+                log.error(
+                    "poll.dead_letter",
+                    dossier_id=poll.dossier_id,
+                    reference=poll.reference,
+                    receipt_number=poll.receipt_number,
+                    error=describe_error(exc),
+                )
+            return
+        by_number = {s.receipt_number: s for s in statuses}
+        for poll in polls:
+            status = by_number.get(poll.receipt_number)
+            self._safely(poll, lambda p=poll, s=status: self._apply(p, s))
+
+    def _safely(self, poll: PendingPoll, action: Any) -> None:
+        try:
+            action()
+        except DossierChanged:
+            log.info("poll.dossier_changed", dossier_id=poll.dossier_id, reference=poll.reference)
+
+    def _apply(self, poll: PendingPoll, status: Status | None) -> None:
+        c = self.context
+        bound = log.bind(
+            dossier_id=poll.dossier_id, reference=poll.reference, receipt_number=poll.receipt_number
+        )
+        if status is None or status.state is PortalState.PENDING:
+            c.store.record_pending(poll.dossier_id, self._next_poll())
+            return
+        if status.state is PortalState.SUPERSEDED:
+            # A later version holds a new receipt; the store moved on and this poll is stale.
+            bound.info("poll.superseded")
+            return
+        context = ResultContext(poll.reference, poll.document_type, poll.general_declaration_message_id)
+        locate = c.locator(poll.lineage) if status.state is PortalState.REJECTED and poll.lineage else None
+        result = decided(context, status, locate)
+        if result is None:  # pragma: no cover - every final state has a Result
+            return
+        c.store.record_decision(poll.dossier_id, _FINAL[status.state], result)
+        c.metrics.outcomes.labels(loop=self.name, outcome=status.state.value.lower()).inc()
+        bound.info("poll.decision", portal_state=status.state.value, message_id=result.message_id)

@@ -1,0 +1,191 @@
+"""The daemon's worker: every loop on its own thread(s), started and stopped together.
+
+Loops are small objects with `run_once() -> int` (how much they did) and `close()`; the
+worker runs each on a thread that sleeps `idle_seconds` when there was nothing to do. Stop
+is graceful: threads finish the item in hand, skip the rest of their batch, and the store
+releases every lease the worker still holds, so another worker (or this one after a
+restart) picks them up at once instead of after the lease runs out.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Callable
+from typing import Protocol
+
+from nsw_adapter.clients.nsw import NswClient, ZeepNswClient
+from nsw_adapter.clients.portal import PortalClient, ZeepPortalClient
+from nsw_adapter.delivery.breaker import CircuitBreaker
+from nsw_adapter.delivery.retry import RetryPolicy
+from nsw_adapter.logging import describe_error, get_logger
+from nsw_adapter.loops.cancel import CancelLoop
+from nsw_adapter.loops.context import (
+    LocatorFactory,
+    LoopContext,
+    Translator,
+    default_locator,
+    default_translator,
+)
+from nsw_adapter.loops.housekeeping import HousekeepingLoop
+from nsw_adapter.loops.outbox import OutboxLoop
+from nsw_adapter.loops.poll import PollLoop
+from nsw_adapter.loops.submit import SubmitLoop
+from nsw_adapter.metrics import Metrics
+from nsw_adapter.settings import Settings
+from nsw_adapter.store.base import Store
+
+log = get_logger("nsw_adapter.worker")
+
+
+class Loop(Protocol):
+    name: str
+
+    def run_once(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def build_context(
+    settings: Settings,
+    store: Store,
+    *,
+    metrics: Metrics | None = None,
+    translator: Translator | None = None,
+    locator: LocatorFactory | None = None,
+    portal_factory: Callable[[], PortalClient] | None = None,
+    nsw_factory: Callable[[], NswClient] | None = None,
+) -> LoopContext:
+    """A LoopContext from settings: zeep clients, breakers reporting to metrics, retry policies."""
+    metrics = metrics or Metrics()
+    w = settings.worker
+    portal, nsw = settings.portal, settings.nsw
+
+    def make_portal() -> PortalClient:
+        return ZeepPortalClient(
+            portal.url,
+            portal.credentials.username,
+            portal.credentials.password.get_secret_value(),
+            timeout_seconds=portal.timeout_seconds,
+        )
+
+    def make_nsw() -> NswClient:
+        return ZeepNswClient(
+            nsw.url,
+            nsw.credentials.username,
+            nsw.credentials.password.get_secret_value(),
+            timeout_seconds=nsw.timeout_seconds,
+        )
+
+    def policy() -> RetryPolicy:
+        return RetryPolicy(
+            in_process_seconds=w.in_process_retry_seconds,
+            defer_initial=w.defer_initial_seconds,
+            defer_max=w.defer_max_seconds,
+        )
+
+    def breaker(name: str) -> CircuitBreaker:
+        return CircuitBreaker(
+            name,
+            failure_threshold=w.breaker_failures,
+            reset_seconds=w.breaker_reset_seconds,
+            on_change=metrics.breaker_changed,
+        )
+
+    return LoopContext(
+        store=store,
+        worker_id=settings.worker_id or default_worker_id(),
+        portal_factory=portal_factory or make_portal,
+        nsw_factory=nsw_factory or make_nsw,
+        translator=translator or default_translator(),
+        locator=locator or default_locator(),
+        portal_breaker=breaker("portal"),
+        nsw_breaker=breaker("nsw"),
+        portal_policy=policy(),
+        nsw_policy=policy(),
+        metrics=metrics,
+        portal_budget_seconds=portal.retry_budget_seconds,
+        nsw_budget_seconds=nsw.retry_budget_seconds,
+        lease_seconds=settings.store.lease_seconds,
+        claim_batch=w.claim_batch,
+        poll_batch=portal.poll_batch,
+        poll_interval_seconds=w.poll_interval_seconds,
+    )
+
+
+class Worker:
+    """Runs the loops of one process on threads."""
+
+    def __init__(
+        self,
+        context: LoopContext,
+        *,
+        submit_threads: int = 4,
+        outbox_threads: int = 4,
+        idle_seconds: float = 0.2,
+        expiry_interval: float = 10.0,
+        retention_days: int = 90,
+    ) -> None:
+        self.context = context
+        self._idle = idle_seconds
+        self._stop = context.stop_event
+        self._threads: list[threading.Thread] = []
+        self._factories: list[Callable[[], Loop]] = [
+            *([lambda: SubmitLoop(context)] * submit_threads),
+            *([lambda: OutboxLoop(context)] * outbox_threads),
+            lambda: PollLoop(context),
+            lambda: CancelLoop(context),
+            lambda: HousekeepingLoop(context, expiry_interval=expiry_interval, retention_days=retention_days),
+        ]
+
+    @classmethod
+    def from_settings(cls, settings: Settings, context: LoopContext) -> Worker:
+        w = settings.worker
+        return cls(
+            context,
+            submit_threads=w.submit_threads,
+            outbox_threads=w.outbox_threads,
+            idle_seconds=w.idle_seconds,
+            expiry_interval=w.expiry_interval_seconds,
+            retention_days=settings.store.retention_days,
+        )
+
+    def start(self) -> None:
+        self._stop.clear()
+        for index, factory in enumerate(self._factories):
+            thread = threading.Thread(target=self._run, args=(factory,), name=f"loop-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info("worker.started", worker_id=self.context.worker_id, count=len(self._threads))
+
+    def _run(self, factory: Callable[[], Loop]) -> None:
+        loop = factory()
+        try:
+            while not self._stop.is_set():
+                try:
+                    done = loop.run_once()
+                except Exception as exc:
+                    # A store or programming error: log it safely, back off, keep the loop alive.
+                    log.error("loop.failed", loop=loop.name, error=describe_error(exc), exc_info=exc)
+                    self._stop.wait(max(self._idle, 1.0))
+                    continue
+                if done == 0:
+                    self._stop.wait(self._idle)
+        finally:
+            loop.close()
+
+    def stop(self, grace_seconds: float = 10.0) -> int:
+        """Stop every loop (finishing the item in hand), then release what is still leased."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=grace_seconds)
+        released = self.context.store.release(self.context.worker_id)
+        alive = sum(t.is_alive() for t in self._threads)
+        log.info("worker.stopped", worker_id=self.context.worker_id, released=released, count=alive)
+        self._threads.clear()
+        return released
