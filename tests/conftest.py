@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# Store fixtures (`store` over SQLite and PostgreSQL, `pg_url`, `clock`) for every area's tests.
+pytest_plugins = ["tests.store_fixtures"]
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "fixtures" / "samples"
 

@@ -201,6 +201,47 @@ class StoreStats:
     outbox_pending: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One state-history row: a dossier moved from one state to another, and why."""
+
+    version: int
+    from_state: str | None
+    to_state: str
+    at: datetime
+    cause: str  # a messageId, a receipt, or a reason (never personal data)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One message received or sent, as the audit trail keeps it (payload None once purged)."""
+
+    direction: str  # "in" | "out" | "refused"
+    message_id: str | None
+    type: str | None
+    function: str | None
+    at: datetime
+    sha256: str
+    payload: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class DossierView:
+    """A dossier as operations and tests see it: state, version, submission ids, history, messages."""
+
+    dossier_id: int
+    reference: str
+    document_type: str
+    state: DossierState
+    version: int
+    client_message_id: str | None
+    supersedes: str | None
+    receipt_number: str | None
+    documents: dict[str, str]  # type -> messageId of the document in effect
+    history: list[Transition]
+    messages: list[AuditEntry]
+
+
 class Store(Protocol):
     """Durable state of the adapter. Each method is one transaction; leases make claims exclusive."""
 
@@ -308,6 +349,9 @@ class Store(Protocol):
 
     def retry_dead_letter(self, kind: str, id: int) -> bool:
         """Bring one dead letter back to be tried again; False when there is none with that id."""
+
+    def describe(self, reference: str, document_type: str) -> DossierView | None:
+        """One dossier with its documents in effect, state history and audit trail (None if unknown)."""
 
     def stats(self, now: datetime) -> StoreStats:
         """Dossiers by state, the oldest waiting, dead letters, outbox backlog."""

@@ -1,0 +1,279 @@
+"""The outbox and operations in SQL: results to the NSW, leases, dead letters, stats, retention."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import func, not_, or_, select
+
+from nsw_adapter.store import migrations
+from nsw_adapter.store import tables as t
+from nsw_adapter.store._work import WorkMixin, lease_free
+from nsw_adapter.store.base import (
+    FINAL_STATES,
+    AuditEntry,
+    DeadLetter,
+    DossierState,
+    DossierView,
+    OutboxItem,
+    StoreStats,
+    Transition,
+    UnknownRecord,
+)
+
+S = DossierState
+d, o, m = t.dossiers, t.outbox, t.messages
+log = structlog.get_logger(__name__)
+_RELEASED: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
+_WAITING = (S.RECEIVING.value, S.READY.value, S.SUBMITTING.value, S.SUBMITTED.value)
+
+
+class OpsMixin(WorkMixin):
+    """Outbox, leases, dead letters, stats, purge, migrations."""
+
+    # --- lifecycle
+    def migrate(self) -> None:
+        """Bring the schema up to date (idempotent, safe to run from several processes)."""
+        migrations.migrate(self._engine)
+
+    def close(self) -> None:
+        """Release connections."""
+        self._engine.dispose()
+
+    # --- outbox
+    def claim_outbox(
+        self, worker_id: str, limit: int, lease_seconds: float, now: datetime
+    ) -> list[OutboxItem]:
+        """Lease due outbox entries, oldest first; one dossier's entries go out in order."""
+        earlier = o.alias("earlier")
+        blocked = (
+            select(earlier.c.id)
+            .where(earlier.c.dossier_id == o.c.dossier_id, earlier.c.id < o.c.id, earlier.c.status != "sent")
+            .exists()
+        )
+        with self._tx() as c:
+            ids = list(
+                c.execute(
+                    self._locked(
+                        select(o.c.id)
+                        .where(
+                            o.c.status == "pending",
+                            o.c.next_attempt_at <= now,
+                            lease_free(o, now),
+                            or_(o.c.dossier_id.is_(None), not_(blocked)),
+                        )
+                        .order_by(o.c.id)
+                        .limit(limit),
+                        skip_locked=True,
+                    )
+                ).scalars()
+            )
+            if not ids:
+                return []
+            c.execute(
+                o.update()
+                .where(o.c.id.in_(ids))
+                .values(lease_owner=worker_id, lease_expires_at=now + timedelta(seconds=lease_seconds))
+            )
+            rows = c.execute(
+                select(o, m.c.payload)
+                .select_from(o.join(m, o.c.message_row == m.c.id))
+                .where(o.c.id.in_(ids))
+                .order_by(o.c.id)
+            ).all()
+        return [
+            OutboxItem(
+                outbox_id=row.id,
+                dossier_id=row.dossier_id,
+                message_id=row.message_id,
+                function=row.function,
+                payload=row.payload or b"",
+                attempts=row.attempts,
+            )
+            for row in rows
+        ]
+
+    def _outbox_update(self, outbox_id: int, **values: Any) -> None:
+        with self._tx() as c:
+            found = c.execute(o.update().where(o.c.id == outbox_id).values(**values))
+            if found.rowcount == 0:
+                raise UnknownRecord(f"no outbox entry {outbox_id}")
+
+    def mark_sent(self, outbox_id: int) -> None:
+        """The NSW answered 99 (or a duplicate): done."""
+        self._outbox_update(outbox_id, status="sent", sent_at=self._now(), **_RELEASED)
+
+    def defer_outbox(self, outbox_id: int, reason: str, retry_at: datetime) -> None:
+        """A transient failure sending a result: try again later."""
+        with self._tx() as c:
+            found = c.execute(
+                o.update()
+                .where(o.c.id == outbox_id)
+                .values(attempts=o.c.attempts + 1, last_error=reason, next_attempt_at=retry_at, **_RELEASED)
+            )
+            if found.rowcount == 0:
+                raise UnknownRecord(f"no outbox entry {outbox_id}")
+
+    def dead_letter_outbox(self, outbox_id: int, reason: str) -> None:
+        """Give up on one result, keeping its payload."""
+        self._outbox_update(outbox_id, status="dead", dead_at=self._now(), last_error=reason, **_RELEASED)
+        log.warning("store.dead_letter_outbox", outbox_id=outbox_id)
+
+    # --- operations
+    def heartbeat(self, worker_id: str, lease_seconds: float) -> int:
+        """Extend every lease this worker holds to now + lease_seconds; returns how many."""
+        until = self._now() + timedelta(seconds=lease_seconds)
+        with self._tx() as c:
+            a = c.execute(d.update().where(d.c.lease_owner == worker_id).values(lease_expires_at=until))
+            b = c.execute(o.update().where(o.c.lease_owner == worker_id).values(lease_expires_at=until))
+        return a.rowcount + b.rowcount
+
+    def release(self, worker_id: str) -> int:
+        """Drop every lease this worker holds (graceful shutdown); returns how many."""
+        with self._tx() as c:
+            a = c.execute(d.update().where(d.c.lease_owner == worker_id).values(**_RELEASED))
+            b = c.execute(o.update().where(o.c.lease_owner == worker_id).values(**_RELEASED))
+        return a.rowcount + b.rowcount
+
+    def dead_letters(self) -> list[DeadLetter]:
+        """Everything in the dead-letter state."""
+        with self._tx() as c:
+            dossiers = c.execute(select(d).where(d.c.state == S.DEAD.value).order_by(d.c.dead_at)).all()
+            outbox = c.execute(
+                select(o.c.id, o.c.last_error, o.c.dead_at, m.c.reference, m.c.payload)
+                .select_from(o.join(m, o.c.message_row == m.c.id))
+                .where(o.c.status == "dead")
+                .order_by(o.c.dead_at)
+            ).all()
+        letters = [
+            DeadLetter(row.id, "dossier", row.reference, row.last_error or "", row.dead_at, row.submission)
+            for row in dossiers
+        ]
+        letters += [
+            DeadLetter(row.id, "outbox", row.reference, row.last_error or "", row.dead_at, row.payload)
+            for row in outbox
+        ]
+        return letters
+
+    def retry_dead_letter(self, kind: str, id: int) -> bool:
+        """Bring one dead letter back to be tried again; False when there is none with that id."""
+        now = self._now()
+        with self._tx() as c:
+            if kind == "outbox":
+                found = c.execute(
+                    o.update()
+                    .where(o.c.id == id, o.c.status == "dead")
+                    .values(status="pending", attempts=0, next_attempt_at=now, dead_at=None, **_RELEASED)
+                )
+                return found.rowcount > 0
+            if kind != "dossier":
+                raise ValueError(f"unknown dead letter kind {kind!r}")
+            dossier = c.execute(
+                self._locked(select(d).where(d.c.id == id, d.c.state == S.DEAD.value))
+            ).first()
+            if dossier is None:
+                return False
+            back = S(dossier.dead_from or S.READY.value)
+            if back is S.SUBMITTING:
+                back = S.READY  # the same ClientMessageId: the portal answers a duplicate if it had it
+            self._transition(
+                c,
+                dossier,
+                back,
+                "dead letter retried",
+                now,
+                attempts=0,
+                next_attempt_at=now,
+                next_poll_at=now,
+                dead_at=None,
+                dead_from=None,
+                **_RELEASED,
+            )
+            return True
+
+    def describe(self, reference: str, document_type: str) -> DossierView | None:
+        """One dossier with its documents in effect, state history and audit trail (None if unknown)."""
+        h = t.history
+        with self._tx() as c:
+            row = c.execute(
+                select(d).where(d.c.reference == reference, d.c.document_type == document_type)
+            ).first()
+            if row is None:
+                return None
+            documents = {
+                doc.type: doc.message_id
+                for doc in c.execute(select(t.documents).where(t.documents.c.dossier_id == row.id))
+            }
+            history = [
+                Transition(e.version, e.from_state, e.to_state, e.at, e.cause)
+                for e in c.execute(select(h).where(h.c.dossier_id == row.id).order_by(h.c.id))
+            ]
+            audit = [
+                AuditEntry(e.direction, e.message_id, e.type, e.function, e.at, e.sha256, e.payload)
+                for e in c.execute(select(m).where(m.c.dossier_id == row.id).order_by(m.c.id))
+            ]
+        return DossierView(
+            dossier_id=row.id,
+            reference=row.reference,
+            document_type=row.document_type,
+            state=S(row.state),
+            version=row.version,
+            client_message_id=row.client_message_id,
+            supersedes=row.supersedes,
+            receipt_number=row.receipt_number,
+            documents=documents,
+            history=history,
+            messages=audit,
+        )
+
+    def stats(self, now: datetime) -> StoreStats:
+        """Dossiers by state, the oldest waiting, dead letters, outbox backlog."""
+        with self._tx() as c:
+            by_state = {
+                row.state: row.n
+                for row in c.execute(select(d.c.state, func.count().label("n")).group_by(d.c.state))
+            }
+            oldest = c.execute(select(func.min(d.c.created_at)).where(d.c.state.in_(_WAITING))).scalar()
+            dead_outbox = c.execute(select(func.count()).select_from(o).where(o.c.status == "dead")).scalar()
+            pending = c.execute(select(func.count()).select_from(o).where(o.c.status == "pending")).scalar()
+        if isinstance(oldest, datetime) and oldest.tzinfo is None:  # SQLite aggregates lose the type
+            oldest = oldest.replace(tzinfo=now.tzinfo)
+        elif isinstance(oldest, str):
+            oldest = datetime.fromisoformat(oldest).replace(tzinfo=now.tzinfo)
+        return StoreStats(
+            dossiers_by_state=by_state,
+            oldest_waiting_seconds=None if oldest is None else max(0.0, (now - oldest).total_seconds()),
+            dead_letters=by_state.get(S.DEAD.value, 0) + int(dead_outbox or 0),
+            outbox_pending=int(pending or 0),
+        )
+
+    def purge_payloads(self, older_than: datetime) -> int:
+        """Remove payloads (personal data) of messages older than the horizon; keep audit rows."""
+        now = self._now()
+        finished = [s.value for s in FINAL_STATES]
+        unsent = select(o.c.id).where(o.c.message_row == m.c.id, o.c.status != "sent").exists()
+        dossier_done = select(d.c.id).where(d.c.id == m.c.dossier_id, d.c.state.in_(finished)).exists()
+        with self._tx() as c:
+            purged = c.execute(
+                m.update()
+                .where(
+                    m.c.at < older_than,
+                    m.c.payload.is_not(None),
+                    or_(m.c.dossier_id.is_(None), dossier_done),
+                    not_(unsent),
+                )
+                .values(payload=None, purged_at=now)
+            ).rowcount
+            c.execute(
+                d.update()
+                .where(
+                    d.c.state.in_(finished),
+                    d.c.updated_at < older_than,
+                    or_(d.c.submission.is_not(None), d.c.lineage.is_not(None)),
+                )
+                .values(submission=None, lineage=None)
+            )
+        log.info("store.purged", messages=purged, older_than=older_than.isoformat())
+        return int(purged)

@@ -1,0 +1,159 @@
+"""Shared SQL plumbing of the store: transactions, dialect upserts, locking reads, history, outbox rows."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, Select, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from nsw_adapter import assembly
+from nsw_adapter.errors import Problem
+from nsw_adapter.store import tables as t
+from nsw_adapter.store._digest import sha256_hex
+from nsw_adapter.store.base import DossierState, OutgoingMessage, UnknownRecord
+
+Clock = Callable[[], datetime]
+RESULT_TYPE = "26"
+
+
+def utc_now() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def new_client_message_id() -> str:
+    """A ClientMessageId for one dossier version (a UUID fits the portal's 1..64 pattern)."""
+    return str(uuid.uuid4())
+
+
+def problems_json(problems: Sequence[Problem]) -> str:
+    """Problems as JSON for the audit columns (texts carry no personal data)."""
+    return json.dumps([p.as_dict() for p in problems], ensure_ascii=False)
+
+
+class SqlBase:
+    """Engine, clock and the helpers every part of the store shares."""
+
+    def __init__(self, engine: Engine, *, clock: Clock = utc_now, deadline_minutes: float = 30.0) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._deadline_minutes = deadline_minutes
+        self._dialect = engine.dialect.name
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (for tests and operations)."""
+        return self._engine
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        """One transaction (BEGIN IMMEDIATE on SQLite), committed on success."""
+        with self._engine.begin() as connection:
+            yield connection
+
+    def _now(self) -> datetime:
+        return self._clock()
+
+    def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
+        """A dialect INSERT that knows ON CONFLICT."""
+        if self._dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    def _locked(self, query: Select[Any], *, skip_locked: bool = False) -> Select[Any]:
+        """FOR UPDATE [SKIP LOCKED] on PostgreSQL; SQLite's write transaction already excludes others."""
+        if self._dialect == "postgresql":
+            return query.with_for_update(skip_locked=skip_locked)
+        return query
+
+    def _dossier_for_update(self, c: Connection, dossier_id: int) -> Row[Any]:
+        row = c.execute(self._locked(select(t.dossiers).where(t.dossiers.c.id == dossier_id))).first()
+        if row is None:
+            raise UnknownRecord(f"no dossier {dossier_id}")
+        return row
+
+    def _transition(
+        self,
+        c: Connection,
+        dossier: Row[Any],
+        target: DossierState,
+        cause: str,
+        now: datetime,
+        *,
+        history_version: int | None = None,
+        **changes: Any,
+    ) -> None:
+        """Move a dossier to `target` with its other column changes and a history row, or refuse."""
+        current = DossierState(dossier.state)
+        assembly.check_transition(current, target)
+        c.execute(
+            t.dossiers.update()
+            .where(t.dossiers.c.id == dossier.id)
+            .values(state=target.value, updated_at=now, **changes)
+        )
+        self._history(c, dossier.id, history_version or dossier.version, current, target, cause, now)
+
+    def _history(
+        self,
+        c: Connection,
+        dossier_id: int,
+        version: int,
+        current: DossierState | None,
+        target: DossierState,
+        cause: str,
+        now: datetime,
+    ) -> None:
+        c.execute(
+            t.history.insert().values(
+                dossier_id=dossier_id,
+                version=version,
+                from_state=None if current is None else current.value,
+                to_state=target.value,
+                at=now,
+                cause=cause[:200],
+            )
+        )
+
+    def _enqueue(
+        self, c: Connection, dossier: Row[Any] | None, result: OutgoingMessage, now: datetime
+    ) -> None:
+        """Put a Result in the outbox (and the audit trail); the same messageId is never enqueued twice."""
+        inserted = c.execute(
+            self._insert(t.messages)
+            .values(
+                direction="out",
+                dedup_key=f"out:{result.message_id}",
+                message_id=result.message_id,
+                dossier_id=None if dossier is None else dossier.id,
+                reference=None if dossier is None else dossier.reference,
+                document_type=None if dossier is None else dossier.document_type,
+                type=RESULT_TYPE,
+                function=result.function,
+                at=now,
+                sha256=sha256_hex(result.payload),
+                size=len(result.payload),
+                payload=result.payload,
+            )
+            .on_conflict_do_nothing(index_elements=["dedup_key"])
+            .returning(t.messages.c.id)
+        ).scalar()
+        if inserted is None:
+            return
+        c.execute(
+            t.outbox.insert().values(
+                dossier_id=None if dossier is None else dossier.id,
+                message_row=inserted,
+                message_id=result.message_id,
+                function=result.function,
+                status="pending",
+                created_at=now,
+                next_attempt_at=now,
+                attempts=0,
+            )
+        )

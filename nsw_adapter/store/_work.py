@@ -1,0 +1,306 @@
+"""The workers' side in SQL: claims with leases, submission, decisions, cancellations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import ColumnElement, Connection, Row, and_, or_, select
+
+from nsw_adapter import assembly
+from nsw_adapter.errors import Problem
+from nsw_adapter.store import tables as t
+from nsw_adapter.store._intake import IntakeMixin, _split
+from nsw_adapter.store._sql import problems_json
+from nsw_adapter.store.base import (
+    ClaimedDossier,
+    DossierChanged,
+    DossierState,
+    OutgoingMessage,
+    PendingCancellation,
+    PendingPoll,
+)
+
+S = DossierState
+d = t.dossiers
+log = structlog.get_logger(__name__)
+
+_RELEASED: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
+
+
+def lease_free(table: Any, now: datetime) -> ColumnElement[bool]:
+    """No lease, or an expired one."""
+    return or_(table.c.lease_owner.is_(None), table.c.lease_expires_at < now)
+
+
+class WorkMixin(IntakeMixin):
+    """claim_ready ... record_decision, claim_cancellations."""
+
+    def _claim(
+        self,
+        c: Connection,
+        condition: ColumnElement[bool],
+        order: Any,
+        limit: int,
+        worker_id: str,
+        lease_seconds: float,
+        now: datetime,
+    ) -> list[Row[Any]]:
+        """Lease up to `limit` dossiers matching `condition` (rows others hold locked are skipped)."""
+        ids = list(
+            c.execute(
+                self._locked(select(d.c.id).where(condition).order_by(order).limit(limit), skip_locked=True)
+            ).scalars()
+        )
+        if not ids:
+            return []
+        c.execute(
+            d.update()
+            .where(d.c.id.in_(ids))
+            .values(lease_owner=worker_id, lease_expires_at=now + timedelta(seconds=lease_seconds))
+        )
+        return list(c.execute(select(d).where(d.c.id.in_(ids)).order_by(order)).all())
+
+    def claim_ready(self, worker_id: str, limit: int, lease_seconds: float) -> list[ClaimedDossier]:
+        """Lease up to `limit` READY dossiers due now (SKIP LOCKED on PostgreSQL)."""
+        now = self._now()
+        claimed: list[ClaimedDossier] = []
+        with self._tx() as c:
+            due = or_(d.c.next_attempt_at.is_(None), d.c.next_attempt_at <= now)
+            condition = and_(
+                lease_free(d, now),
+                or_(and_(d.c.state == S.READY.value, due), d.c.state == S.SUBMITTING.value),
+            )
+            for row in self._claim(c, condition, d.c.id, limit, worker_id, lease_seconds, now):
+                if row.state == S.SUBMITTING.value:
+                    # Its worker died during the portal call: try again, same ClientMessageId.
+                    self._transition(c, row, S.READY, "lease expired during submission", now)
+                documents = c.execute(
+                    select(t.messages.c.payload)
+                    .select_from(t.documents.join(t.messages, t.documents.c.message_row == t.messages.c.id))
+                    .where(t.documents.c.dossier_id == row.id, t.messages.c.payload.is_not(None))
+                    .order_by(t.documents.c.type)
+                ).scalars()
+                claimed.append(
+                    ClaimedDossier(
+                        dossier_id=row.id,
+                        reference=row.reference,
+                        document_type=row.document_type,
+                        version=row.version,
+                        documents=list(documents),
+                        client_message_id=row.client_message_id,
+                        supersedes=row.supersedes,
+                        general_declaration_message_id=row.gd_message_id,
+                        attempts=row.attempts,
+                    )
+                )
+        if claimed:
+            log.info("store.claimed_ready", worker=worker_id, count=len(claimed))
+        return claimed
+
+    def _check_version(self, dossier: Row[Any], version: int | None) -> None:
+        if version is not None and version != dossier.version:
+            raise DossierChanged(
+                f"dossier {dossier.reference} is at version {dossier.version}, not {version}"
+            )
+
+    def reject_locally(
+        self,
+        dossier_id: int,
+        problems: Sequence[Problem],
+        result: OutgoingMessage,
+        *,
+        version: int | None = None,
+    ) -> None:
+        """READY (or SUBMITTING) -> REJECTED_LOCALLY with its 22 Result enqueued."""
+        now = self._now()
+        with self._tx() as c:
+            dossier = self._dossier_for_update(c, dossier_id)
+            self._check_version(dossier, version)
+            if S(dossier.state) not in (S.READY, S.SUBMITTING):
+                raise DossierChanged(f"dossier {dossier.reference} is {dossier.state}, not ready")
+            codes = ",".join(sorted({p.code for p in problems}))
+            self._transition(
+                c,
+                dossier,
+                S.REJECTED_LOCALLY,
+                f"rejected locally: {codes}",
+                now,
+                problems=problems_json(problems),
+                **_RELEASED,
+            )
+            self._enqueue(c, dossier, result, now)
+            self._follow_up(c, dossier_id, result.message_id, now)
+
+    def begin_submission(
+        self, dossier_id: int, submission: bytes, lineage: bytes, *, version: int | None = None
+    ) -> None:
+        """READY -> SUBMITTING: the submission is stored before the portal is called."""
+        now = self._now()
+        with self._tx() as c:
+            dossier = self._dossier_for_update(c, dossier_id)
+            self._check_version(dossier, version)
+            self._transition(
+                c,
+                dossier,
+                S.SUBMITTING,
+                f"submitting {dossier.client_message_id}",
+                now,
+                submission=submission,
+                lineage=lineage,
+                attempted=True,
+            )
+
+    def record_receipt(
+        self, dossier_id: int, receipt_number: str, duplicate: bool, result: OutgoingMessage
+    ) -> None:
+        """SUBMITTING -> SUBMITTED with the 21 Result enqueued; polling becomes due."""
+        now = self._now()
+        with self._tx() as c:
+            dossier = self._dossier_for_update(c, dossier_id)
+            if dossier.state == S.SUBMITTED.value and dossier.receipt_number == receipt_number:
+                return  # recorded already (a retried call)
+            if dossier.state != S.SUBMITTING.value:
+                raise DossierChanged(f"dossier {dossier.reference} is {dossier.state}, not submitting")
+            self._transition(
+                c,
+                dossier,
+                S.SUBMITTED,
+                f"receipt {receipt_number}" + (" (duplicate)" if duplicate else ""),
+                now,
+                receipt_number=receipt_number,
+                next_poll_at=now,
+                attempts=0,
+                last_error=None,
+                **_RELEASED,
+            )
+            self._enqueue(c, dossier, result, now)
+            self._follow_up(c, dossier_id, result.message_id, now)
+
+    def _follow_up(self, c: Connection, dossier_id: int, cause: str, now: datetime) -> None:
+        """Apply what arrived while the submission was in flight: a cancellation, else an amendment."""
+        dossier = self._dossier_for_update(c, dossier_id)
+        if dossier.cancel_requested:
+            self._cancel(c, dossier, dossier.cancel_message_id or cause, now)
+        elif dossier.amend_pending:
+            complete = assembly.is_complete(
+                bool(dossier.seen), _split(dossier.called_for), self._present_types(c, dossier.id)
+            )
+            self._new_version(c, dossier, "amendment received during submission", complete, now)
+
+    def defer(self, dossier_id: int, reason: str, retry_at: datetime) -> None:
+        """A transient failure: release the lease, try again at `retry_at`, count the attempt."""
+        now = self._now()
+        with self._tx() as c:
+            dossier = self._dossier_for_update(c, dossier_id)
+            changes: dict[str, Any] = {
+                "attempts": dossier.attempts + 1,
+                "last_error": reason,
+                "next_attempt_at": retry_at,
+                **_RELEASED,
+            }
+            if dossier.state == S.SUBMITTED.value:
+                changes["next_poll_at"] = retry_at
+            if dossier.state == S.SUBMITTING.value:
+                self._transition(c, dossier, S.READY, f"deferred: {reason}", now, **changes)
+            else:
+                c.execute(d.update().where(d.c.id == dossier_id).values(updated_at=now, **changes))
+            log.info("store.deferred", reference=dossier.reference, attempts=dossier.attempts + 1)
+
+    def dead_letter(self, dossier_id: int, reason: str) -> None:
+        """Give up on a dossier (budget exhausted or permanent failure), keeping its payload."""
+        now = self._now()
+        with self._tx() as c:
+            dossier = self._dossier_for_update(c, dossier_id)
+            self._transition(
+                c,
+                dossier,
+                S.DEAD,
+                f"dead letter: {reason}",
+                now,
+                dead_from=dossier.state,
+                dead_at=now,
+                last_error=reason,
+                **_RELEASED,
+            )
+        log.warning("store.dead_letter", reference=dossier.reference, state=dossier.state)
+
+    def claim_polls(
+        self, worker_id: str, limit: int, lease_seconds: float, now: datetime
+    ) -> list[PendingPoll]:
+        """Lease up to `limit` (<= 100) SUBMITTED dossiers whose next poll is due."""
+        with self._tx() as c:
+            condition = and_(
+                d.c.state == S.SUBMITTED.value,
+                lease_free(d, now),
+                or_(d.c.next_poll_at.is_(None), d.c.next_poll_at <= now),
+            )
+            rows = self._claim(c, condition, d.c.next_poll_at, min(limit, 100), worker_id, lease_seconds, now)
+        return [
+            PendingPoll(
+                dossier_id=row.id,
+                reference=row.reference,
+                document_type=row.document_type,
+                receipt_number=row.receipt_number,
+                lineage=row.lineage or b"",
+                general_declaration_message_id=row.gd_message_id,
+            )
+            for row in rows
+        ]
+
+    def record_pending(self, dossier_id: int, next_poll_at: datetime) -> None:
+        """Still PENDING at the portal: ask again at `next_poll_at` (backoff)."""
+        with self._tx() as c:
+            dossier = self._dossier_for_update(c, dossier_id)
+            if dossier.state != S.SUBMITTED.value:
+                raise DossierChanged(f"dossier {dossier.reference} is {dossier.state}, not submitted")
+            c.execute(d.update().where(d.c.id == dossier_id).values(next_poll_at=next_poll_at, **_RELEASED))
+
+    def record_decision(self, dossier_id: int, state: DossierState, result: OutgoingMessage) -> None:
+        """SUBMITTED -> CLEARED / REJECTED / CANCELLED, Result enqueued (or an owed cancellation done)."""
+        if state not in (S.CLEARED, S.REJECTED, S.CANCELLED):
+            raise ValueError(f"{state} is not a decision")
+        now = self._now()
+        with self._tx() as c:
+            dossier = self._dossier_for_update(c, dossier_id)
+            current = S(dossier.state)
+            if current is S.CANCELLED and state is S.CANCELLED and dossier.cancel_owed:
+                self._transition(
+                    c, dossier, S.CANCELLED, "cancellation confirmed", now, cancel_owed=False, **_RELEASED
+                )
+            elif current is state:
+                return  # decided already (a retried call)
+            elif current is S.SUBMITTED:
+                self._transition(c, dossier, state, f"decision {state.value}", now, **_RELEASED)
+            else:
+                raise DossierChanged(f"dossier {dossier.reference} is {dossier.state}: no decision expected")
+            self._enqueue(c, dossier, result, now)
+        log.info("store.decision", reference=dossier.reference, state=state.value)
+
+    def claim_cancellations(
+        self, worker_id: str, limit: int, lease_seconds: float
+    ) -> list[PendingCancellation]:
+        """Lease cancellations owed (to the portal when receipt_number is set, then the 24 to the NSW)."""
+        now = self._now()
+        with self._tx() as c:
+            condition = and_(
+                d.c.state == S.CANCELLED.value,
+                d.c.cancel_owed.is_(True),
+                lease_free(d, now),
+                or_(d.c.next_attempt_at.is_(None), d.c.next_attempt_at <= now),
+            )
+            rows = self._claim(c, condition, d.c.id, limit, worker_id, lease_seconds, now)
+        return [
+            PendingCancellation(
+                dossier_id=row.id,
+                reference=row.reference,
+                document_type=row.document_type,
+                receipt_number=row.cancel_receipt,
+                reason=row.cancel_reason or "",
+                cancellation_message_id=row.cancel_message_id,
+                general_declaration_message_id=row.gd_message_id,
+            )
+            for row in rows
+        ]

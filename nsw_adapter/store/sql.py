@@ -1,0 +1,33 @@
+"""The SQL store: one implementation of the Store protocol for SQLite and PostgreSQL (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import URL
+
+from nsw_adapter.store import engine as engines
+from nsw_adapter.store._ops import OpsMixin
+from nsw_adapter.store._sql import Clock, utc_now
+
+
+class SqlStore(OpsMixin):
+    """The adapter's durable state in SQLite (single writer, BEGIN IMMEDIATE) or PostgreSQL (SKIP LOCKED)."""
+
+    @property
+    def backend(self) -> str:
+        """ "sqlite" or "postgresql"."""
+        return self._dialect
+
+
+def open_store(
+    url: str | URL,
+    *,
+    deadline_minutes: float = 30.0,
+    clock: Clock = utc_now,
+    pool_size: int = 8,
+    migrate: bool = False,
+) -> SqlStore:
+    """A store on `sqlite:///path` (folder created) or `postgresql+psycopg://...`; migrate=True migrates."""
+    store = SqlStore(engines.create(url, pool_size=pool_size), clock=clock, deadline_minutes=deadline_minutes)
+    if migrate:
+        store.migrate()
+    return store

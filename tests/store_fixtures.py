@@ -1,0 +1,173 @@
+"""Store fixtures for any test: `store` (SQLite and PostgreSQL), `pg_url` (a throwaway database), `sqlite_url`.
+
+Every PostgreSQL database made here is this run's own (`nswa_<random>`, from template0) and is
+dropped afterwards, so concurrent test runs on the same server never share tables.
+Register with `pytest_plugins = ["tests.store_fixtures"]` (tests/conftest.py does).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from nsw_adapter.envelope import new_message_id
+from nsw_adapter.errors import Problem
+from nsw_adapter.store import tables
+from nsw_adapter.store.base import IncomingMessage, OutgoingMessage
+from nsw_adapter.store.sql import SqlStore, open_store
+
+PG_DSN = os.environ.get("NSW_ADAPTER_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+class Clock:
+    """A settable clock for stores under test (starts at a fixed UTC moment)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 3, 12, 2, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+def _pg_available() -> bool:
+    try:
+        with psycopg.connect(PG_DSN, connect_timeout=3):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def create_pg_database() -> str:
+    """Create an empty database `nswa_<random>` and return its SQLAlchemy URL."""
+    name = f"nswa_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+    base = psycopg.conninfo.conninfo_to_dict(PG_DSN)
+    host, port, user = base.get("host", "127.0.0.1"), base.get("port", "5432"), base.get("user", "postgres")
+    return f"postgresql+psycopg://{user}@{host}:{port}/{name}"
+
+
+def drop_pg_database(url: str) -> None:
+    """Drop a database made by create_pg_database (its connections are ended first)."""
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def pg_available() -> bool:
+    """Whether the test PostgreSQL answers."""
+    return _pg_available()
+
+
+@pytest.fixture(scope="module")
+def pg_url(pg_available: bool) -> Iterator[str]:
+    """A throwaway PostgreSQL database for this test module (dropped afterwards)."""
+    if not pg_available:
+        pytest.skip(f"no PostgreSQL at {PG_DSN}")
+    url = create_pg_database()
+    try:
+        yield url
+    finally:
+        drop_pg_database(url)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite database file of this test's own."""
+    return f"sqlite:///{tmp_path / 'var' / 'store.db'}"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A settable clock the `store` fixture uses."""
+    return Clock()
+
+
+def _empty(store: SqlStore) -> None:
+    with store.engine.begin() as connection:
+        for table in reversed(tables.metadata.sorted_tables):
+            if table is not tables.schema_version:
+                connection.execute(table.delete())
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[SqlStore]:
+    """A migrated, empty store on SQLite and on PostgreSQL (the test runs once per backend)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'var' / 'store.db'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    opened = open_store(url, clock=clock, deadline_minutes=30, migrate=True)
+    _empty(opened)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+# --- building records for store tests ------------------------------------------------------
+
+T0 = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
+
+
+def incoming(
+    message_id: str,
+    type_: str = "50",
+    function: str = "01",
+    *,
+    reference: str = "HPH-2026-000123",
+    document_type: str = "1",
+    sent_minute: float = 0,
+    called_for: frozenset[str] | None = None,
+    reason: str | None = None,
+    pre_reference: str | None = None,
+) -> IncomingMessage:
+    """A pushed message as intake hands it to the store (the payload is a stand-in envelope)."""
+    raw = f"<Envelope><messageId>{message_id}</messageId></Envelope>".encode()
+    if type_ == "50" and function != "03" and called_for is None:
+        called_for = frozenset({"50", "51"})
+    return IncomingMessage(
+        message_id=message_id,
+        reference=reference,
+        document_type=document_type,
+        type=type_,
+        function=function,
+        send_date=T0 + timedelta(minutes=sent_minute),
+        raw=raw,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        called_for=called_for if type_ == "50" and function != "03" else None,
+        pre_reference=pre_reference,
+        reason=reason,
+    )
+
+
+def result(function: str) -> OutgoingMessage:
+    """A Result for the outbox, with a fresh messageId."""
+    message_id = new_message_id()
+    return OutgoingMessage(message_id, function, f"<Envelope>{message_id} {function}</Envelope>".encode())
+
+
+class RecordingRejections:
+    """A RejectionFactory that records what it was asked for."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, str | None, list[Problem]]] = []
+
+    def __call__(
+        self, reference: str, document_type: str, pre_reference: str | None, problems: Sequence[Problem]
+    ) -> OutgoingMessage:
+        self.calls.append((reference, document_type, pre_reference, list(problems)))
+        return result("22")
