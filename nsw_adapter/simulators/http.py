@@ -74,7 +74,9 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
 
 async def stop_site(app: web.Application, runner: web.AppRunner) -> None:
     """Wake hanging handlers, then stop accepting and close connections."""
-    app[STOPPING].set()
+    stopping = app.get(STOPPING)
+    if stopping is not None:
+        stopping.set()
     await runner.cleanup()
 
 
