@@ -1,0 +1,288 @@
+"""Pydantic models of the NSW documents and of a dossier, read from already-validated XML.
+
+Field names are the XML element names, so the mapping file names NSW fields as they are
+written. envelope.xsd has judged every value before a model is built; the models add types
+(int codes, dates, 0/1 flags as bool) and xs:token whitespace collapsing. Values stay as
+written where the portal copies them ("as written": tonnage, quantity, times).
+
+Lists are built in one pass over the element's children and validated in one pydantic-core
+call per list (a TypeAdapter), which keeps a 10,000-passenger list cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Any, ClassVar, TypeVar
+
+from lxml import etree
+from pydantic import AfterValidator, BaseModel, ConfigDict, TypeAdapter
+
+from nsw_adapter.envelope import Header
+
+
+def _collapse(value: str) -> str:
+    return " ".join(value.split())
+
+
+#: Codes, numbers and identifiers: the schema's patterns allow no inner whitespace, so trimming
+#: (done in pydantic-core by str_strip_whitespace) is all of xs:token that applies.
+Token = str
+#: Free text (names, places, descriptions): runs of whitespace fold to one space, as xs:token does.
+Text = Annotated[str, AfterValidator(_collapse)]
+
+
+class NswModel(BaseModel):
+    """Base of the NSW document models: immutable, trimmed, no unknown fields."""
+
+    model_config = ConfigDict(frozen=True, str_strip_whitespace=True, extra="forbid")
+
+
+class CrewMember(NswModel):
+    """One CrewList element of a Crew List (FAL 5)."""
+
+    CrewCode: int
+    FamilyName: Text
+    GivenName: Text = ""
+    RankCode: Token
+    Nationality: Token
+    DateOfBirth: date
+    PlaceOfBirth: Text
+    Gender: Token
+    PassportTypeCode: Token
+    PassportNumber: Token
+    PassportIssuingState: Token
+    PassportExpiryDate: date
+    VisaNumber: Token | None = None
+    GoAshore: bool
+
+
+class Passenger(NswModel):
+    """One Passenger element of a Passenger List (FAL 6)."""
+
+    PassengerCode: int
+    FamilyName: Text
+    GivenName: Text = ""
+    Nationality: Token
+    DateOfBirth: date
+    PlaceOfBirth: Text
+    Gender: Token
+    TypeOfIdentity: Token
+    SerialNumberOfIdentity: Token
+    IdentityIssuingState: Token
+    IdentityExpiryDate: date
+    VisaNumber: Token | None = None
+    PortOfEmbarkationCode: Token
+    PortOfDisembarkationCode: Token
+    IsTransit: bool
+    GoAshore: bool
+
+
+class ArmsItem(NswModel):
+    """One Item of an Arms Declaration."""
+
+    ItemCode: int
+    Kind: Token
+    Description: Text
+    Quantity: Token
+    Unit: Token
+    StorageLocation: Text
+
+
+class Stowaway(NswModel):
+    """One Stowaway of a Stowaway Declaration: whatever is known of the person."""
+
+    StowawayCode: int
+    FamilyName: Text | None = None
+    GivenName: Text | None = None
+    Nationality: Token | None = None
+    EstimatedAge: int | None = None
+    PortOfBoardingCode: Token | None = None
+    DateFound: date
+    Remarks: Text | None = None
+
+
+class GeneralDeclaration(NswModel):
+    """Type 50: the General Declaration (FAL 1)."""
+
+    TYPE: ClassVar[str] = "50"
+
+    IsArrival: bool
+    NameOfShip: Text
+    TypeOfShipCode: Token
+    IMONumber: Token
+    CallSign: Token
+    MMSI: Token | None = None
+    VoyageNumber: Text
+    FlagStateOfShip: Token
+    GrossTonnage: Token
+    NetTonnage: Token
+    PortOfCallCode: Token
+    ArrivalOrDepartureTime: Token
+    LastPortOfCallCode: Token
+    NextPortOfCallCode: Token
+    PositionOfShipInPort: Text | None = None
+    PurposeOfCallCode: Token
+    NameOfMaster: Text
+    NumberOfCrew: int
+    NumberOfPassengers: int
+    ArmsOnBoard: bool
+    NumberOfStowaways: int
+    ShipAgentName: Text
+    ShipAgentTaxCode: Token
+    ShipAgentPhone: Text
+    ShipAgentEmail: Token | None = None
+    Remarks: Text | None = None
+    SignPlace: Text
+    SignDate: date
+
+
+# Aliases: a list field is named like its item class (Passenger, Stowaway) and would shadow it.
+_PassengerItem = Passenger
+_StowawayItem = Stowaway
+
+
+class _ShipIdentification(NswModel):
+    IsArrival: bool
+    NameOfShip: Text
+    IMONumber: Token
+    CallSign: Token
+    VoyageNumber: Text
+    PortOfCallCode: Token
+
+
+class CrewLists(_ShipIdentification):
+    """Type 51: the Crew List (FAL 5), master first."""
+
+    TYPE: ClassVar[str] = "51"
+
+    CrewList: tuple[CrewMember, ...] = ()
+
+
+class PassengerList(_ShipIdentification):
+    """Type 52: the Passenger List (FAL 6)."""
+
+    TYPE: ClassVar[str] = "52"
+
+    Passenger: tuple[_PassengerItem, ...] = ()
+
+
+class ArmsDeclaration(NswModel):
+    """Type 64: arms, ammunition and explosives on board."""
+
+    TYPE: ClassVar[str] = "64"
+
+    IMONumber: Token
+    Item: tuple[ArmsItem, ...] = ()
+
+
+class StowawayDeclaration(NswModel):
+    """Type 65: stowaways found on board."""
+
+    TYPE: ClassVar[str] = "65"
+
+    IMONumber: Token
+    Stowaway: tuple[_StowawayItem, ...] = ()
+
+
+class Cancellation(NswModel):
+    """Function 03: withdraws the whole dossier."""
+
+    Reason: Text
+
+
+Document = GeneralDeclaration | CrewLists | PassengerList | ArmsDeclaration | StowawayDeclaration
+
+#: Content element name -> its model, and the repeated child each list document holds.
+DOCUMENT_MODELS: dict[str, type[NswModel]] = {
+    "GeneralDeclaration": GeneralDeclaration,
+    "CrewLists": CrewLists,
+    "PassengerList": PassengerList,
+    "ArmsDeclaration": ArmsDeclaration,
+    "StowawayDeclaration": StowawayDeclaration,
+    "Cancellation": Cancellation,
+}
+_LISTS: dict[str, tuple[str, TypeAdapter[Any]]] = {
+    "CrewLists": ("CrewList", TypeAdapter(tuple[CrewMember, ...])),
+    "PassengerList": ("Passenger", TypeAdapter(tuple[Passenger, ...])),
+    "ArmsDeclaration": ("Item", TypeAdapter(tuple[ArmsItem, ...])),
+    "StowawayDeclaration": ("Stowaway", TypeAdapter(tuple[Stowaway, ...])),
+}
+
+M = TypeVar("M", bound=NswModel)
+
+
+def _fields(element: etree._Element) -> dict[str, Any]:
+    # Comments are skipped by the tag filter; an empty element (GivenName) reads as "".
+    return {child.tag: child.text or "" for child in element.iterchildren(etree.Element)}
+
+
+def read_document(content: etree._Element) -> NswModel:
+    """The model of one Content document element (already valid against envelope.xsd).
+
+    Raises pydantic.ValidationError only for what the schema lets through and the model
+    cannot hold; callers report it without echoing values (they may be personal data).
+    """
+    model = DOCUMENT_MODELS[content.tag]
+    repeated = _LISTS.get(content.tag)
+    if repeated is None:
+        return model.model_validate(_fields(content))
+    item_tag, adapter = repeated
+    head: dict[str, Any] = {}
+    items: list[dict[str, Any]] = []
+    for child in content.iterchildren(etree.Element):
+        if child.tag == item_tag:
+            items.append({field.tag: field.text or "" for field in child.iterchildren(etree.Element)})
+        else:
+            head[child.tag] = child.text or ""
+    head[item_tag] = adapter.validate_python(items)
+    return model.model_validate(head)
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentInEffect:
+    """One NSW document of the dossier as it stands: its envelope header and its model."""
+
+    header: Header
+    document: NswModel
+
+    @property
+    def type(self) -> str:
+        return self.header.type or ""
+
+
+@dataclass(frozen=True, slots=True)
+class Dossier:
+    """The documents of one dossier in effect (per type, the latest 01/02 by sendDate)."""
+
+    reference: str
+    document_type: str  # "1" arrival (entry), "2" departure (exit)
+    documents: dict[str, DocumentInEffect]  # keyed by NSW type: "50", "51", ...
+
+    def get(self, model: type[M]) -> M | None:
+        """The document of that model's type, if it is in the dossier."""
+        entry = self.documents.get(getattr(model, "TYPE", ""))
+        if entry is None:
+            return None
+        document = entry.document
+        return document if isinstance(document, model) else None
+
+    @property
+    def general_declaration(self) -> GeneralDeclaration | None:
+        return self.get(GeneralDeclaration)
+
+    @property
+    def crew_lists(self) -> CrewLists | None:
+        return self.get(CrewLists)
+
+    @property
+    def passenger_list(self) -> PassengerList | None:
+        return self.get(PassengerList)
+
+    @property
+    def arms_declaration(self) -> ArmsDeclaration | None:
+        return self.get(ArmsDeclaration)
+
+    @property
+    def stowaway_declaration(self) -> StowawayDeclaration | None:
+        return self.get(StowawayDeclaration)

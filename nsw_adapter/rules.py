@@ -1,0 +1,444 @@
+"""The README's business rules, each a small function from a dossier to the Problems it finds.
+
+Every Problem carries the rule code, a readable text free of personal data (positions and
+field names, never names or document numbers), the absolute unprefixed 1-based XPath of the
+field in the NSW message, and the NSW `type` of that document. `check_dossier` runs them all
+and reports every problem, not only the first. E-SCHEMA, E-ENVELOPE and E-UNKNOWN-DOSSIER are
+found before a dossier exists (translate.py); the rest are here.
+
+Readings (NOTES, "Rule readings the samples follow"): E-COUNT only for lists that arrived;
+E-MISMATCH compares IMONumber across all documents, IsArrival with documentType, and
+PortOfCallCode across the General Declaration and the lists; E-MASTER looks at the first
+CrewList element in document order; a document is expired when its expiry date is before the
+local date of ArrivalOrDepartureTime; E-DOB compares with `today`; duplicates are sought
+across crew and passengers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from stdnum import imo as stdnum_imo
+from stdnum.vn import mst as stdnum_mst
+
+from nsw_adapter.codelists import ICAO_SPECIAL, codelists
+from nsw_adapter.errors import Problem
+from nsw_adapter.mapping.transforms import local_date
+from nsw_adapter.model import (
+    CrewMember,
+    Dossier,
+    Passenger,
+)
+from nsw_adapter.names import full_name, portal_name
+
+CONTENT = "/Envelope/Body/Content"
+SUBJECT = "/Envelope/Header/Subject"
+GD, CREW, PAX, ARMS, STOW = "50", "51", "52", "64", "65"
+_ELEMENT = {GD: "GeneralDeclaration", CREW: "CrewLists", PAX: "PassengerList", ARMS: "ArmsDeclaration"}
+_ELEMENT[STOW] = "StowawayDeclaration"
+_TITLE = {
+    GD: "General Declaration",
+    CREW: "Crew List",
+    PAX: "Passenger List",
+    ARMS: "Arms Declaration",
+    STOW: "Stowaway Declaration",
+}
+_DOCUMENT_KIND = {"P": "passport", "S": "seafarer's identity document", "B": "seaman's book"}
+_LOCODE = re.compile(r"[A-Z]{2}[A-Z2-9]{3}")
+
+
+@dataclass(frozen=True, slots=True)
+class RuleContext:
+    """What the rules need besides the dossier: the date E-DOB compares with."""
+
+    today: date
+
+
+Rule = Callable[[Dossier, RuleContext], Iterable[Problem]]
+
+
+def _path(document_type: str, *steps: str) -> str:
+    return "/".join((CONTENT, _ELEMENT[document_type], *steps))
+
+
+def _problem(code: str, text: str, document_type: str, *steps: str) -> Problem:
+    return Problem(code, text, _path(document_type, *steps), document_type)
+
+
+def _kind(code: str) -> str:
+    return _DOCUMENT_KIND.get(code, "identity document")
+
+
+@dataclass(frozen=True, slots=True)
+class _PersonList:
+    """Crew or passengers, seen through the fields the person rules share."""
+
+    document_type: str
+    noun: str  # "crew member" / "passenger"
+    item: str  # the repeated element
+    people: Sequence[CrewMember] | Sequence[Passenger]
+    doc_type: str
+    doc_number: str
+    doc_issuer: str
+    doc_expiry: str
+
+
+def _person_lists(dossier: Dossier) -> list[_PersonList]:
+    lists = []
+    crew = dossier.crew_lists
+    if crew is not None:
+        lists.append(
+            _PersonList(
+                CREW, "crew member", "CrewList", crew.CrewList, "PassportTypeCode", "PassportNumber",
+                "PassportIssuingState", "PassportExpiryDate",
+            )
+        )  # fmt: skip
+    pax = dossier.passenger_list
+    if pax is not None:
+        lists.append(
+            _PersonList(
+                PAX, "passenger", "Passenger", pax.Passenger, "TypeOfIdentity", "SerialNumberOfIdentity",
+                "IdentityIssuingState", "IdentityExpiryDate",
+            )
+        )  # fmt: skip
+    return lists
+
+
+# --- the rules, in the README's order ---------------------------------------------------------
+
+
+def check_mismatch(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
+    """E-MISMATCH: documents disagree on IMONumber, arrival/departure or port of call."""
+    gd = dossier.general_declaration
+    docs = [(t, dossier.documents[t]) for t in sorted(dossier.documents)]
+    imo = gd.IMONumber if gd is not None else getattr(docs[0][1].document, "IMONumber", None)
+    arrival = dossier.document_type == "1"
+    for doc_type, entry in docs:
+        document = entry.document
+        if getattr(document, "IMONumber", imo) != imo:
+            yield _problem(
+                "E-MISMATCH", f"the {_TITLE[doc_type]}'s IMONumber differs from the dossier's", doc_type,
+                "IMONumber",
+            )  # fmt: skip
+        if entry.header.document_type != dossier.document_type:
+            yield Problem(
+                "E-MISMATCH",
+                f"the {_TITLE[doc_type]}'s documentType differs from the General Declaration's",
+                f"{SUBJECT}/documentType",
+                doc_type,
+            )
+        is_arrival = getattr(document, "IsArrival", arrival)
+        if is_arrival != arrival:
+            word = "arrival" if arrival else "departure"
+            yield _problem(
+                "E-MISMATCH", f"the {_TITLE[doc_type]}'s IsArrival does not say {word} as documentType does",
+                doc_type, "IsArrival",
+            )  # fmt: skip
+        if (
+            gd is not None
+            and doc_type in (CREW, PAX)
+            and getattr(document, "PortOfCallCode", None) != (gd.PortOfCallCode)
+        ):
+            yield _problem(
+                "E-MISMATCH", f"the {_TITLE[doc_type]}'s PortOfCallCode differs from the General Declaration's",
+                doc_type, "PortOfCallCode",
+            )  # fmt: skip
+
+
+def check_imo(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
+    """E-IMO: an IMONumber fails its check digit (reported in each document that carries it)."""
+    for doc_type in sorted(dossier.documents):
+        number = getattr(dossier.documents[doc_type].document, "IMONumber", None)
+        if number is not None and not stdnum_imo.is_valid(number):
+            yield _problem(
+                "E-IMO", f"the {_TITLE[doc_type]}'s IMO number fails its check digit", doc_type, "IMONumber"
+            )
+
+
+def check_port(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
+    """E-PORT: PortOfCallCode is a well-formed UN/LOCODE but not a seaport border gate."""
+    gd = dossier.general_declaration
+    if gd is None or not _LOCODE.fullmatch(gd.PortOfCallCode):
+        return  # a malformed code is E-LOCODE's
+    if gd.PortOfCallCode not in codelists().station_by_locode:
+        yield _problem("E-PORT", "the port of call is not a seaport border gate", GD, "PortOfCallCode")
+
+
+def _ports(dossier: Dossier) -> Iterator[tuple[str, str, tuple[str, ...]]]:
+    """Every port code of the dossier: (value, document type, path steps)."""
+    gd = dossier.general_declaration
+    if gd is not None:
+        for field in ("PortOfCallCode", "LastPortOfCallCode", "NextPortOfCallCode"):
+            yield getattr(gd, field), GD, (field,)
+    for head in (dossier.crew_lists, dossier.passenger_list):
+        if head is not None:
+            yield head.PortOfCallCode, head.TYPE, ("PortOfCallCode",)
+    pax = dossier.passenger_list
+    if pax is not None:
+        for i, p in enumerate(pax.Passenger, 1):
+            yield p.PortOfEmbarkationCode, PAX, (f"Passenger[{i}]", "PortOfEmbarkationCode")
+            yield p.PortOfDisembarkationCode, PAX, (f"Passenger[{i}]", "PortOfDisembarkationCode")
+    stow = dossier.stowaway_declaration
+    if stow is not None:
+        for i, s in enumerate(stow.Stowaway, 1):
+            if s.PortOfBoardingCode is not None:
+                yield s.PortOfBoardingCode, STOW, (f"Stowaway[{i}]", "PortOfBoardingCode")
+
+
+_PORT_WORDS = {
+    "PortOfCallCode": "port of call",
+    "LastPortOfCallCode": "last port of call",
+    "NextPortOfCallCode": "next port of call",
+    "PortOfEmbarkationCode": "port of embarkation",
+    "PortOfDisembarkationCode": "port of disembarkation",
+    "PortOfBoardingCode": "port of boarding",
+}
+
+
+def check_locode(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
+    """E-LOCODE: a port code is not a well-formed UN/LOCODE (two letters, three letters or digits 2-9)."""
+    match = _LOCODE.fullmatch
+    for value, doc_type, steps in _ports(dossier):
+        if match(value) is None:
+            where = steps[0].replace("[", " ").rstrip("]").lower() + "'s " if len(steps) > 1 else ""
+            yield _problem(
+                "E-LOCODE",
+                f"the {_TITLE[doc_type]}'s {where}{_PORT_WORDS[steps[-1]]} code is not a well-formed UN/LOCODE",
+                doc_type,
+                *steps,
+            )
+
+
+def check_country(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
+    """E-COUNTRY: a country code is not ISO 3166-1 (for persons, nor XXA/XXB/XXC/XXX)."""
+    iso = codelists().iso_countries
+    persons = iso | ICAO_SPECIAL
+    gd = dossier.general_declaration
+    if gd is not None and gd.FlagStateOfShip not in iso:
+        yield _problem("E-COUNTRY", "the flag state is not an ISO 3166-1 code", GD, "FlagStateOfShip")
+    for group in _person_lists(dossier):
+        for i, person in enumerate(group.people, 1):
+            if person.Nationality not in persons:
+                yield _problem(
+                    "E-COUNTRY", f"{group.noun} {i}'s nationality is not an ISO 3166-1 or ICAO code",
+                    group.document_type, f"{group.item}[{i}]", "Nationality",
+                )  # fmt: skip
+            if getattr(person, group.doc_issuer) not in persons:
+                yield _problem(
+                    "E-COUNTRY", f"{group.noun} {i}'s document issuing state is not an ISO 3166-1 or ICAO code",
+                    group.document_type, f"{group.item}[{i}]", group.doc_issuer,
+                )  # fmt: skip
+    stow = dossier.stowaway_declaration
+    if stow is not None:
+        for i, s in enumerate(stow.Stowaway, 1):
+            if s.Nationality is not None and s.Nationality not in persons:
+                yield _problem(
+                    "E-COUNTRY", f"stowaway {i}'s nationality is not an ISO 3166-1 or ICAO code", STOW,
+                    f"Stowaway[{i}]", "Nationality",
+                )  # fmt: skip
+
+
+def check_count(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
+    """E-COUNT: a declared number differs from the length of a list that arrived."""
+    gd = dossier.general_declaration
+    if gd is None:
+        return
+    for field, listed, noun in (
+        ("NumberOfCrew", dossier.crew_lists and len(dossier.crew_lists.CrewList), "crew members"),
+        (
+            "NumberOfPassengers",
+            dossier.passenger_list and len(dossier.passenger_list.Passenger),
+            "passengers",
+        ),
+        (
+            "NumberOfStowaways",
+            dossier.stowaway_declaration and len(dossier.stowaway_declaration.Stowaway),
+            "stowaways",
+        ),
+    ):
+        if listed is None:
+            continue  # the list has not arrived: E-INCOMPLETE, not E-COUNT
+        declared = getattr(gd, field)
+        if declared != listed:
+            yield _problem("E-COUNT", f"{field} is {declared} but {listed} {noun} are listed", GD, field)
+
+
+def _sequence(codes: Sequence[int], noun: str, doc_type: str, item: str, field: str) -> Iterator[Problem]:
+    n = len(codes)
+    seen: set[int] = set()
+    for i, code in enumerate(codes, 1):
+        if code in seen:
+            yield _problem(
+                "E-SEQ",
+                f"{noun} {i}'s {field} {code} repeats an earlier one",
+                doc_type,
+                f"{item}[{i}]",
+                field,
+            )
+        elif code > n:
+            yield _problem(
+                "E-SEQ", f"{noun} {i}'s {field} {code} is beyond 1..{n}", doc_type, f"{item}[{i}]", field
+            )
+        seen.add(code)
+    missing = [c for c in range(1, n + 1) if c not in seen]
+    if missing:
+        shown = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
+        yield Problem(
+            "E-SEQ", f"the {_TITLE[doc_type]} lacks {field} {shown} of 1..{n}", _path(doc_type), doc_type
+        )
+
+
+def check_sequence(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
+    """E-SEQ: the codes within a list are not 1..n without gaps or repeats (in any order)."""
+    crew, pax = dossier.crew_lists, dossier.passenger_list
+    arms, stow = dossier.arms_declaration, dossier.stowaway_declaration
+    if crew is not None:
+        yield from _sequence([m.CrewCode for m in crew.CrewList], "crew member", CREW, "CrewList", "CrewCode")
+    if pax is not None:
+        codes = [p.PassengerCode for p in pax.Passenger]
+        yield from _sequence(codes, "passenger", PAX, "Passenger", "PassengerCode")
+    if arms is not None:
+        yield from _sequence([it.ItemCode for it in arms.Item], "arms item", ARMS, "Item", "ItemCode")
+    if stow is not None:
+        codes = [s.StowawayCode for s in stow.Stowaway]
+        yield from _sequence(codes, "stowaway", STOW, "Stowaway", "StowawayCode")
+
+
+def check_master(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
+    """E-MASTER: the first CrewList element is not the master, or its name is not NameOfMaster."""
+    crew = dossier.crew_lists
+    if crew is None:
+        return
+    if not crew.CrewList:
+        yield Problem("E-MASTER", "the Crew List lists no master", _path(CREW), CREW)
+        return
+    first = crew.CrewList[0]
+    if first.RankCode != "MAS":
+        yield _problem(
+            "E-MASTER",
+            "the first crew member is not the master (RankCode MAS)",
+            CREW,
+            "CrewList[1]",
+            "RankCode",
+        )
+        return
+    gd = dossier.general_declaration
+    if gd is not None and portal_name(gd.NameOfMaster) != full_name(first.FamilyName, first.GivenName):
+        yield _problem(
+            "E-MASTER",
+            "NameOfMaster differs from the name of the master on the Crew List",
+            GD,
+            "NameOfMaster",
+        )
+
+
+def check_expiry(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
+    """E-DOC-EXPIRED: an identity document expires before the local date of arrival or departure."""
+    gd = dossier.general_declaration
+    if gd is None:
+        return
+    try:
+        deadline = local_date(gd.ArrivalOrDepartureTime)
+    except ValueError:
+        return  # not a calendar time: reported as E-SCHEMA before the rules run
+    event = "arrival" if dossier.document_type == "1" else "departure"
+    for group in _person_lists(dossier):
+        field = group.doc_expiry
+        for i, person in enumerate(group.people, 1):
+            if getattr(person, field) < deadline:
+                kind = _kind(getattr(person, group.doc_type))
+                yield _problem(
+                    "E-DOC-EXPIRED", f"{group.noun} {i}'s {kind} expires before the {event}",
+                    group.document_type, f"{group.item}[{i}]", field,
+                )  # fmt: skip
+
+
+def _years_before(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+def check_birth(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
+    """E-DOB: a date of birth is in the future or more than 120 years back (from `today`)."""
+    today = ctx.today
+    oldest = _years_before(today, 120)
+    for group in _person_lists(dossier):
+        for i, person in enumerate(group.people, 1):
+            born = person.DateOfBirth
+            if born > today or born < oldest:
+                when = "in the future" if born > today else "more than 120 years back"
+                yield _problem(
+                    "E-DOB", f"{group.noun} {i}'s date of birth is {when}", group.document_type,
+                    f"{group.item}[{i}]", "DateOfBirth",
+                )  # fmt: skip
+
+
+def check_tax_code(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
+    """E-TAXCODE: the agent's tax code fails the MST check digit."""
+    gd = dossier.general_declaration
+    if gd is not None and not stdnum_mst.is_valid(gd.ShipAgentTaxCode):
+        yield _problem("E-TAXCODE", "the ship agent's tax code is not a valid MST", GD, "ShipAgentTaxCode")
+
+
+def check_duplicate_documents(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
+    """E-DUP-DOC: two persons (crew or passengers) carry the same document type, number and issuer."""
+    first_holder: dict[tuple[str, str, str], str] = {}
+    for group in _person_lists(dossier):
+        kinds, numbers, issuers = group.doc_type, group.doc_number, group.doc_issuer
+        for i, person in enumerate(group.people, 1):
+            key = (getattr(person, kinds), getattr(person, numbers), getattr(person, issuers))
+            holder = first_holder.get(key)
+            if holder is None:
+                first_holder[key] = f"{group.noun} {i}"
+                continue
+            yield _problem(
+                "E-DUP-DOC", f"{group.noun} {i} carries the same {_kind(key[0])} as {holder}",
+                group.document_type, f"{group.item}[{i}]", numbers,
+            )  # fmt: skip
+
+
+def check_complete(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
+    """E-INCOMPLETE: a document the General Declaration calls for is not in the dossier."""
+    gd = dossier.general_declaration
+    if gd is None:
+        yield Problem("E-INCOMPLETE", "the General Declaration has not arrived", None, GD)
+        if CREW not in dossier.documents:
+            yield Problem("E-INCOMPLETE", "the Crew List has not arrived", None, CREW)
+        return
+    wanted = [(CREW, "NumberOfCrew", True)]
+    wanted.append((PAX, "NumberOfPassengers", gd.NumberOfPassengers > 0))
+    wanted.append((ARMS, "ArmsOnBoard", gd.ArmsOnBoard))
+    wanted.append((STOW, "NumberOfStowaways", gd.NumberOfStowaways > 0))
+    for doc_type, field, called in wanted:
+        if called and doc_type not in dossier.documents:
+            yield _problem(
+                "E-INCOMPLETE", f"{field} calls for the {_TITLE[doc_type]}, which has not arrived", GD, field
+            )
+
+
+RULES: tuple[Rule, ...] = (
+    check_mismatch,
+    check_imo,
+    check_port,
+    check_locode,
+    check_country,
+    check_count,
+    check_sequence,
+    check_master,
+    check_expiry,
+    check_birth,
+    check_tax_code,
+    check_duplicate_documents,
+    check_complete,
+)
+
+
+def check_dossier(dossier: Dossier, *, today: date) -> list[Problem]:
+    """Every problem the business rules find in a dossier (schema-valid documents), in rule order."""
+    ctx = RuleContext(today=today)
+    return [problem for rule in RULES for problem in rule(dossier, ctx)]
