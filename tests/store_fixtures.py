@@ -1,4 +1,4 @@
-"""Store fixtures for any test: `store` (SQLite and PostgreSQL), `pg_url` (a throwaway database), `sqlite_url`.
+"""Store fixtures for any test: `store` (SQLite and PostgreSQL), `pg_url` (a throwaway DB), `sqlite_url`.
 
 Every PostgreSQL database made here is this run's own (`nswa_<random>`, from template0) and is
 dropped afterwards, so concurrent test runs on the same server never share tables.

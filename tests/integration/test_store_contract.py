@@ -1,0 +1,483 @@
+"""The Store contract, run against SQLite and PostgreSQL alike (the `store` fixture is parametrised)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from nsw_adapter.errors import Problem
+from nsw_adapter.store import DossierChanged, DossierState, IntakeOutcome
+from nsw_adapter.store.sql import SqlStore
+from tests.store_fixtures import Clock, RecordingRejections, incoming, result
+
+S = DossierState
+REF = "HPH-2026-000123"
+
+
+def state(store: SqlStore, reference: str = REF, document_type: str = "1") -> DossierState | None:
+    view = store.describe(reference, document_type)
+    return None if view is None else view.state
+
+
+def complete(store: SqlStore, reference: str = REF, prefix: str = "NSW1") -> None:
+    store.receive(incoming(f"{prefix}GD", "50", reference=reference))
+    store.receive(incoming(f"{prefix}CL", "51", reference=reference, sent_minute=1))
+
+
+def submitted(store: SqlStore, receipt: str = "CKCHPG-2026-000001") -> int:
+    complete(store)
+    [claim] = store.claim_ready("w1", 10, 30)
+    store.begin_submission(claim.dossier_id, b"<Submission/>", b"{}", version=claim.version)
+    store.record_receipt(claim.dossier_id, receipt, False, result("21"))
+    return claim.dossier_id
+
+
+# --- lifecycle ------------------------------------------------------------------------------
+
+
+def test_migrate_is_idempotent(store: SqlStore) -> None:
+    """Running the migrations again on an up-to-date schema changes nothing and fails nothing."""
+    store.migrate()
+    store.migrate()
+    assert store.describe(REF, "1") is None
+
+
+# --- intake ---------------------------------------------------------------------------------
+
+
+def test_a_message_is_stored_once_and_a_repush_is_a_duplicate(store: SqlStore) -> None:
+    """A re-pushed messageId is answered DUPLICATE and nothing is stored twice."""
+    message = incoming("NSW0001")
+    assert store.receive(message) is IntakeOutcome.STORED
+    assert store.receive(message) is IntakeOutcome.DUPLICATE
+    view = store.describe(REF, "1")
+    assert view is not None
+    assert [(e.direction, e.message_id) for e in view.messages] == [("in", "NSW0001")]
+    assert view.messages[0].payload == message.raw
+    assert view.messages[0].sha256 == message.sha256
+
+
+def test_the_general_declaration_and_its_crew_list_make_a_ready_dossier(store: SqlStore) -> None:
+    """A dossier with its GD and every document the GD calls for becomes READY."""
+    store.receive(incoming("NSW1", "50"))
+    assert state(store) is S.RECEIVING
+    store.receive(incoming("NSW2", "51", sent_minute=1))
+    assert state(store) is S.READY
+    [claim] = store.claim_ready("w1", 10, 30)
+    assert claim.reference == REF
+    assert claim.general_declaration_message_id == "NSW1"
+    assert [b"NSW1" in doc for doc in claim.documents] == [True, False]
+    assert claim.client_message_id
+
+
+def test_documents_arriving_out_of_order_still_assemble(store: SqlStore) -> None:
+    """Lists arriving before their General Declaration wait for it, then the dossier is READY."""
+    called = frozenset({"50", "51", "52", "64"})
+    store.receive(incoming("NSW4", "64", sent_minute=3))
+    store.receive(incoming("NSW2", "51", sent_minute=1))
+    assert state(store) is S.RECEIVING
+    store.receive(incoming("NSW1", "50", called_for=called))
+    assert state(store) is S.RECEIVING  # the passenger list is still missing
+    store.receive(incoming("NSW3", "52", sent_minute=2))
+    assert state(store) is S.READY
+
+
+def test_directions_are_separate_dossiers(store: SqlStore) -> None:
+    """Arrival and departure with the same dossier number are two dossiers."""
+    store.receive(incoming("NSW1", "50", document_type="1"))
+    store.receive(incoming("NSW2", "50", document_type="2"))
+    assert state(store, REF, "1") is S.RECEIVING
+    assert state(store, REF, "2") is S.RECEIVING
+
+
+def test_an_amendment_replaces_the_document_of_its_type(store: SqlStore) -> None:
+    """An 02 with a later sendDate becomes the document in effect."""
+    store.receive(incoming("NSW1", "50"))
+    store.receive(incoming("NSW2", "51", sent_minute=1))
+    store.receive(incoming("NSW2A", "51", "02", sent_minute=5))
+    view = store.describe(REF, "1")
+    assert view is not None
+    assert view.documents == {"50": "NSW1", "51": "NSW2A"}
+
+
+def test_a_stale_amendment_arriving_late_never_overwrites_a_newer_one(store: SqlStore) -> None:
+    """Of two amendments, the one with the later sendDate stays in effect whatever the arrival order."""
+    complete(store)
+    store.receive(incoming("NSW-NEW", "51", "02", sent_minute=10))
+    store.receive(incoming("NSW-OLD", "51", "02", sent_minute=5))
+    view = store.describe(REF, "1")
+    assert view is not None
+    assert view.documents["51"] == "NSW-NEW"
+    assert {e.message_id for e in view.messages} >= {"NSW-NEW", "NSW-OLD"}  # both kept for audit
+
+
+def test_an_amendment_arriving_before_its_original_is_not_lost(store: SqlStore) -> None:
+    """An 02 that overtakes its 01 stays in effect; the late 01 only makes the dossier known."""
+    store.receive(incoming("NSW1", "50"))
+    assert store.receive(incoming("NSW2A", "51", "02", sent_minute=5)) is IntakeOutcome.STORED
+    store.receive(incoming("NSW2", "51", sent_minute=1))
+    view = store.describe(REF, "1")
+    assert view is not None
+    assert view.documents["51"] == "NSW2A"
+    assert view.state is S.READY
+
+
+def test_a_dossier_with_only_amendments_is_unknown_until_its_first_new_document(store: SqlStore) -> None:
+    """Only 02 messages: stored (UNKNOWN_DOSSIER), not READY even when every type is there."""
+    assert store.receive(incoming("NSW1A", "50", "02", sent_minute=5)) is IntakeOutcome.UNKNOWN_DOSSIER
+    assert store.receive(incoming("NSW2A", "51", "02", sent_minute=6)) is IntakeOutcome.UNKNOWN_DOSSIER
+    assert state(store) is S.RECEIVING
+    store.receive(incoming("NSW1", "50"))
+    assert state(store) is S.READY
+
+
+# --- deadline -------------------------------------------------------------------------------
+
+
+def test_an_incomplete_dossier_is_rejected_at_its_deadline_with_e_incomplete(
+    store: SqlStore, clock: Clock
+) -> None:
+    """At the deadline a dossier missing a called-for document is REJECTED_LOCALLY, its 22 enqueued."""
+    store.receive(incoming("NSW1", "50", called_for=frozenset({"50", "51", "64"})))
+    store.receive(incoming("NSW2", "51", sent_minute=1))
+    rejections = RecordingRejections()
+    assert store.expire_incomplete(clock.now + timedelta(minutes=29), rejections) == 0
+    assert store.expire_incomplete(clock.now + timedelta(minutes=31), rejections) == 1
+    [(reference, document_type, pre_reference, problems)] = rejections.calls
+    assert (reference, document_type, pre_reference) == (REF, "1", "NSW1")
+    assert [(p.code, p.document_type) for p in problems] == [("E-INCOMPLETE", "64")]
+    assert state(store) is S.REJECTED_LOCALLY
+    [item] = store.claim_outbox("w1", 10, 30, clock.now + timedelta(minutes=31))
+    assert item.function == "22"
+
+
+def test_a_lone_cancellation_is_an_unknown_dossier_at_its_deadline(store: SqlStore, clock: Clock) -> None:
+    """A cancellation of a dossier never seen is rejected E-UNKNOWN-DOSSIER, answering that message."""
+    outcome = store.receive(incoming("NSW9", "50", "03", reference="HPH-2026-000999", reason="x"))
+    assert outcome is IntakeOutcome.UNKNOWN_DOSSIER
+    rejections = RecordingRejections()
+    assert store.expire_incomplete(clock.now + timedelta(minutes=31), rejections) == 1
+    [(reference, _, pre_reference, problems)] = rejections.calls
+    assert (reference, pre_reference) == ("HPH-2026-000999", "NSW9")
+    assert [p.code for p in problems] == ["E-UNKNOWN-DOSSIER"]
+    assert state(store, "HPH-2026-000999") is S.REJECTED_LOCALLY
+
+
+# --- cancellation ---------------------------------------------------------------------------
+
+
+def test_cancelling_an_unsubmitted_dossier_owes_only_the_24(store: SqlStore, clock: Clock) -> None:
+    """A cancellation before submission: CANCELLED, a cancellation without receipt owed, then the 24."""
+    complete(store)
+    store.receive(incoming("NSW3", "50", "03", sent_minute=9, reason="diverted"))
+    assert state(store) is S.CANCELLED
+    assert store.claim_ready("w1", 10, 30) == []
+    [owed] = store.claim_cancellations("w1", 10, 30)
+    assert (owed.receipt_number, owed.reason, owed.cancellation_message_id) == (None, "diverted", "NSW3")
+    store.record_decision(owed.dossier_id, S.CANCELLED, result("24"))
+    assert store.claim_cancellations("w1", 10, 30) == []
+    assert [i.function for i in store.claim_outbox("w1", 10, 30, clock.now)] == ["24"]
+
+
+def test_cancelling_a_submitted_dossier_owes_a_portal_cancellation(store: SqlStore, clock: Clock) -> None:
+    """A cancellation after the receipt: CancelDeclaration of that receipt is owed; polling stops."""
+    dossier_id = submitted(store, "R-1")
+    store.receive(incoming("NSW3", "50", "03", sent_minute=9, reason="diverted"))
+    assert state(store) is S.CANCELLED
+    assert store.claim_polls("w1", 100, 30, clock.now) == []
+    [owed] = store.claim_cancellations("w1", 10, 30)
+    assert (owed.dossier_id, owed.receipt_number) == (dossier_id, "R-1")
+
+
+def test_a_cancellation_during_submission_waits_for_the_receipt(store: SqlStore) -> None:
+    """Cancelled while SUBMITTING: the receipt is recorded (21), then the portal cancellation is owed."""
+    complete(store)
+    [claim] = store.claim_ready("w1", 10, 30)
+    store.begin_submission(claim.dossier_id, b"<Submission/>", b"{}")
+    store.receive(incoming("NSW3", "50", "03", sent_minute=9, reason="r"))
+    assert state(store) is S.SUBMITTING
+    store.record_receipt(claim.dossier_id, "R-7", False, result("21"))
+    assert state(store) is S.CANCELLED
+    [owed] = store.claim_cancellations("w1", 10, 30)
+    assert owed.receipt_number == "R-7"
+
+
+def test_a_cancellation_before_its_dossier_applies_once_the_dossier_arrives(store: SqlStore) -> None:
+    """A 03 overtaking the documents it cancels: when they arrive, the dossier is CANCELLED, not submitted."""
+    store.receive(incoming("NSW3", "50", "03", sent_minute=9, reason="r"))
+    store.receive(incoming("NSW1", "50"))
+    store.receive(incoming("NSW2", "51", sent_minute=1))
+    assert state(store) is S.CANCELLED
+    assert store.claim_ready("w1", 10, 30) == []
+    [owed] = store.claim_cancellations("w1", 10, 30)
+    assert owed.receipt_number is None
+
+
+def test_messages_after_a_cancellation_change_nothing(store: SqlStore) -> None:
+    """A cancellation is final: a later amendment is stored for audit only."""
+    complete(store)
+    store.receive(incoming("NSW3", "50", "03", sent_minute=9, reason="r"))
+    store.receive(incoming("NSW4", "51", "02", sent_minute=10))
+    view = store.describe(REF, "1")
+    assert view is not None
+    assert view.state is S.CANCELLED
+    assert view.documents["51"] == "NSW1CL"
+
+
+# --- amendments and versions ----------------------------------------------------------------
+
+
+def test_an_amendment_after_submission_makes_a_new_version_superseding_the_receipt(store: SqlStore) -> None:
+    """After a receipt an amendment makes version 2: READY, supersedes the receipt, a new ClientMessageId."""
+    dossier_id = submitted(store, "R-1")
+    before = store.describe(REF, "1")
+    store.receive(incoming("NSW2A", "51", "02", sent_minute=20))
+    view = store.describe(REF, "1")
+    assert before is not None
+    assert view is not None
+    assert (view.state, view.version, view.supersedes) == (S.READY, 2, "R-1")
+    assert view.client_message_id != before.client_message_id
+    assert any("superseded" in h.cause and h.version == 1 for h in view.history)
+    [claim] = store.claim_ready("w1", 10, 30)
+    assert (claim.dossier_id, claim.version, claim.supersedes) == (dossier_id, 2, "R-1")
+    assert any(b"NSW2A" in doc for doc in claim.documents)
+
+
+def test_an_amendment_while_ready_makes_the_earlier_claim_stale(store: SqlStore) -> None:
+    """A claim made before an amendment cannot begin its submission: DossierChanged."""
+    complete(store)
+    [claim] = store.claim_ready("w1", 10, 30)
+    store.receive(incoming("NSW2A", "51", "02", sent_minute=5))
+    with pytest.raises(DossierChanged):
+        store.begin_submission(claim.dossier_id, b"<S/>", b"{}", version=claim.version)
+    [again] = store.claim_ready("w2", 10, 30)
+    assert again.version == claim.version + 1
+    store.begin_submission(again.dossier_id, b"<S/>", b"{}", version=again.version)
+
+
+def test_an_amendment_during_submission_keeps_the_submission_in_flight(store: SqlStore) -> None:
+    """Amended while SUBMITTING: the receipt is recorded, then a new version supersedes it."""
+    complete(store)
+    [claim] = store.claim_ready("w1", 10, 30)
+    store.begin_submission(claim.dossier_id, b"<S/>", b"{}")
+    store.receive(incoming("NSW2A", "51", "02", sent_minute=5))
+    assert state(store) is S.SUBMITTING
+    store.record_receipt(claim.dossier_id, "R-1", False, result("21"))
+    view = store.describe(REF, "1")
+    assert view is not None
+    assert (view.state, view.version, view.supersedes) == (S.READY, 2, "R-1")
+
+
+def test_an_amendment_after_a_local_rejection_reopens_the_dossier(store: SqlStore) -> None:
+    """The agent fixes a rejected dossier with an amendment: a new version is READY again."""
+    complete(store)
+    [claim] = store.claim_ready("w1", 10, 30)
+    store.reject_locally(claim.dossier_id, [Problem("E-IMO", "bad")], result("22"))
+    assert state(store) is S.REJECTED_LOCALLY
+    store.receive(incoming("NSW1A", "50", "02", sent_minute=7))
+    assert state(store) is S.READY
+
+
+# --- the state machine ----------------------------------------------------------------------
+
+
+def test_transitions_not_allowed_are_refused(store: SqlStore) -> None:
+    """A receipt for a dossier not being submitted, or a decision for one not submitted, is refused."""
+    complete(store)
+    [claim] = store.claim_ready("w1", 10, 30)
+    with pytest.raises(DossierChanged):
+        store.record_receipt(claim.dossier_id, "R-1", False, result("21"))
+    with pytest.raises(DossierChanged):
+        store.record_decision(claim.dossier_id, S.CLEARED, result("23"))
+    assert state(store) is S.READY
+
+
+def test_every_transition_leaves_a_history_row(store: SqlStore, clock: Clock) -> None:
+    """The history lists each state change with its cause, in order."""
+    dossier_id = submitted(store, "R-1")
+    [poll] = store.claim_polls("w1", 100, 30, clock.now)
+    store.record_decision(poll.dossier_id, S.CLEARED, result("23"))
+    view = store.describe(REF, "1")
+    assert view is not None
+    assert view.dossier_id == dossier_id
+    assert [(h.from_state, h.to_state) for h in view.history] == [
+        (None, "receiving"),
+        ("receiving", "ready"),
+        ("ready", "submitting"),
+        ("submitting", "submitted"),
+        ("submitted", "cleared"),
+    ]
+    assert view.history[0].cause == "NSW1GD"
+    assert view.history[3].cause == "receipt R-1"
+
+
+def test_retried_receipt_and_decision_are_not_recorded_twice(store: SqlStore, clock: Clock) -> None:
+    """Recording the same receipt or decision again is a no-op: one 21, one 23."""
+    dossier_id = submitted(store, "R-1")
+    store.record_receipt(dossier_id, "R-1", False, result("21"))
+    store.record_decision(dossier_id, S.CLEARED, result("23"))
+    store.record_decision(dossier_id, S.CLEARED, result("23"))
+    sent = []
+    for _ in range(3):
+        for item in store.claim_outbox("w1", 10, 30, clock.now):
+            sent.append(item.function)
+            store.mark_sent(item.outbox_id)
+    assert sent == ["21", "23"]
+
+
+# --- leases and claims ----------------------------------------------------------------------
+
+
+def test_a_claimed_dossier_is_not_handed_to_another_worker(store: SqlStore) -> None:
+    """While w1 holds the lease, w2 gets nothing."""
+    complete(store)
+    assert len(store.claim_ready("w1", 10, 30)) == 1
+    assert store.claim_ready("w2", 10, 30) == []
+
+
+def test_an_expired_lease_is_taken_over(store: SqlStore, clock: Clock) -> None:
+    """After its lease runs out, a dead worker's dossier goes to another worker."""
+    complete(store)
+    store.claim_ready("w1", 10, 30)
+    clock.advance(seconds=31)
+    [claim] = store.claim_ready("w2", 10, 30)
+    assert claim.reference == REF
+
+
+def test_a_heartbeat_keeps_the_lease(store: SqlStore, clock: Clock) -> None:
+    """A worker that heartbeats keeps its dossier past the first lease's end."""
+    complete(store)
+    store.claim_ready("w1", 10, 30)
+    clock.advance(seconds=20)
+    assert store.heartbeat("w1", 30) == 1
+    clock.advance(seconds=20)
+    assert store.claim_ready("w2", 10, 30) == []
+
+
+def test_release_drops_a_workers_leases(store: SqlStore) -> None:
+    """A graceful shutdown releases the worker's dossiers at once."""
+    complete(store)
+    store.claim_ready("w1", 10, 30)
+    assert store.release("w1") == 1
+    assert len(store.claim_ready("w2", 10, 30)) == 1
+
+
+def test_a_submission_whose_worker_died_is_retried_with_the_same_client_message_id(
+    store: SqlStore, clock: Clock
+) -> None:
+    """SUBMITTING past its lease goes back to READY, same ClientMessageId (the portal dedups)."""
+    complete(store)
+    [claim] = store.claim_ready("w1", 10, 30)
+    store.begin_submission(claim.dossier_id, b"<S/>", b"{}")
+    assert store.claim_ready("w2", 10, 30) == []
+    clock.advance(seconds=31)
+    [again] = store.claim_ready("w2", 10, 30)
+    assert again.client_message_id == claim.client_message_id
+    assert state(store) is S.READY
+
+
+def test_defer_counts_the_attempt_and_waits(store: SqlStore, clock: Clock) -> None:
+    """A deferred dossier is not handed out before its retry time, then with attempts counted."""
+    complete(store)
+    [claim] = store.claim_ready("w1", 10, 30)
+    store.begin_submission(claim.dossier_id, b"<S/>", b"{}")
+    store.defer(claim.dossier_id, "portal unavailable", clock.now + timedelta(seconds=60))
+    assert state(store) is S.READY
+    assert store.claim_ready("w1", 10, 30) == []
+    clock.advance(seconds=61)
+    [again] = store.claim_ready("w1", 10, 30)
+    assert again.attempts == 1
+
+
+def test_polls_are_due_then_backed_off(store: SqlStore, clock: Clock) -> None:
+    """A submitted dossier is polled now, then not before record_pending's time."""
+    submitted(store, "R-1")
+    [poll] = store.claim_polls("w1", 100, 30, clock.now)
+    assert poll.receipt_number == "R-1"
+    assert poll.lineage == b"{}"
+    store.record_pending(poll.dossier_id, clock.now + timedelta(minutes=2))
+    assert store.claim_polls("w1", 100, 30, clock.now + timedelta(minutes=1)) == []
+    assert len(store.claim_polls("w1", 100, 30, clock.now + timedelta(minutes=3))) == 1
+
+
+# --- outbox ---------------------------------------------------------------------------------
+
+
+def test_one_dossiers_results_go_out_in_order(store: SqlStore, clock: Clock) -> None:
+    """A dossier's 23 is not handed out while its 21 is unsent."""
+    dossier_id = submitted(store, "R-1")
+    store.record_decision(dossier_id, S.CLEARED, result("23"))
+    [first] = store.claim_outbox("w1", 10, 30, clock.now)
+    assert first.function == "21"
+    assert store.claim_outbox("w2", 10, 30, clock.now) == []
+    store.defer_outbox(first.outbox_id, "nsw down", clock.now + timedelta(seconds=10))
+    assert store.claim_outbox("w2", 10, 30, clock.now) == []  # still blocked behind the 21
+    clock.advance(seconds=11)
+    [again] = store.claim_outbox("w2", 10, 30, clock.now)
+    assert (again.function, again.attempts) == ("21", 1)
+    store.mark_sent(again.outbox_id)
+    [second] = store.claim_outbox("w2", 10, 30, clock.now)
+    assert second.function == "23"
+
+
+def test_dead_letters_are_listed_and_retried(store: SqlStore, clock: Clock) -> None:
+    """A dead dossier and a dead result are listed with their reason and can be brought back."""
+    dossier_id = submitted(store, "R-1")
+    [item] = store.claim_outbox("w1", 10, 30, clock.now)
+    store.dead_letter_outbox(item.outbox_id, "NSW refused")
+    [poll] = store.claim_polls("w1", 100, 30, clock.now)
+    store.dead_letter(poll.dossier_id, "NOT_FOUND")
+    letters = {(x.kind, x.id): x for x in store.dead_letters()}
+    assert letters[("dossier", dossier_id)].reason == "NOT_FOUND"
+    assert letters[("outbox", item.outbox_id)].payload == item.payload
+    assert store.stats(clock.now).dead_letters == 2
+    assert store.retry_dead_letter("dossier", dossier_id)
+    assert store.retry_dead_letter("outbox", item.outbox_id)
+    assert not store.retry_dead_letter("outbox", item.outbox_id)
+    assert state(store) is S.SUBMITTED
+    assert store.dead_letters() == []
+
+
+# --- operations -----------------------------------------------------------------------------
+
+
+def test_stats_count_states_backlog_and_the_oldest_waiting(store: SqlStore, clock: Clock) -> None:
+    """stats() shows dossiers by state, the outbox backlog and how long the oldest has waited."""
+    submitted(store, "R-1")
+    store.receive(incoming("NSW9", "50", reference="HPH-2026-000124"))
+    stats = store.stats(clock.now + timedelta(seconds=90))
+    assert stats.dossiers_by_state == {"submitted": 1, "receiving": 1}
+    assert stats.outbox_pending == 1
+    assert stats.oldest_waiting_seconds == pytest.approx(90)
+
+
+def test_refused_envelopes_are_kept_for_audit(store: SqlStore) -> None:
+    """record_refused keeps the bytes and problems of an envelope answered 22."""
+    store.record_refused(b"not xml", "ab" * 32, [Problem("E-ENVELOPE", "not well-formed")])
+    assert store.stats(store._now()).dossiers_by_state == {}
+
+
+def test_purge_removes_old_payloads_of_finished_dossiers_but_keeps_audit_rows(
+    store: SqlStore, clock: Clock
+) -> None:
+    """Payloads of a finished dossier past retention are removed; its audit rows and hashes stay."""
+    dossier_id = submitted(store, "R-1")
+    for item in store.claim_outbox("w1", 10, 30, clock.now):
+        store.mark_sent(item.outbox_id)
+    store.record_decision(dossier_id, S.CLEARED, result("23"))  # its 23 is still unsent
+    store.receive(incoming("NSW9", "50", reference="HPH-2026-000124"))  # still receiving
+    purged = store.purge_payloads(clock.now + timedelta(days=1))
+    assert purged == 3  # GD, crew list, the sent 21; not the unsent 23, not the open dossier
+    view = store.describe(REF, "1")
+    assert view is not None
+    assert [(e.direction, e.function, e.payload is None) for e in view.messages] == [
+        ("in", "01", True),
+        ("in", "01", True),
+        ("out", "21", True),
+        ("out", "23", False),
+    ]
+    assert all(len(e.sha256) == 64 for e in view.messages)
+    other = store.describe("HPH-2026-000124", "1")
+    assert other is not None
+    assert other.messages[0].payload is not None
