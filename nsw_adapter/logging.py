@@ -33,7 +33,8 @@ SAFE_KEYS = frozenset(
         "claimed", "delay", "retry_in", "seconds", "elapsed", "budget_seconds", "http_status",
         "error", "error_type", "error_code", "exception", "host", "port", "path", "url", "store",
         "released", "expired", "purged", "signal", "problems", "batch", "breaker", "kind", "id",
-        "dossiers", "results", "rate", "target",
+        "dossiers", "results", "rate", "target", "worker", "versions", "older_than", "messages", "code",
+        "type", "outcome_code",
     }
 )  # fmt: skip
 REDACTED = "[redacted]"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from nsw_adapter.clients.portal import PortalClient
-from nsw_adapter.delivery.retry import call_with_retry
+from nsw_adapter.delivery.retry import call_with_retry, next_attempt_delay
 from nsw_adapter.errors import PermanentError, TransientError
 from nsw_adapter.logging import describe_error, get_logger
 from nsw_adapter.loops.context import LoopContext
@@ -69,9 +69,10 @@ class CancelLoop:
                 bound.error("cancel.dead_letter", error=describe_error(exc), error_code=exc.code)
                 return
             except TransientError as exc:
-                # No defer for cancellations in the store: the lease runs out and it is claimed again.
+                delay = next_attempt_delay(c.portal_policy, 1, c.portal_breaker)
+                c.store.defer(item.dossier_id, dead_letter_reason(exc), c.later(delay))
                 c.metrics.deferred.labels(operation="cancel").inc()
-                bound.warning("cancel.retry_later", error=describe_error(exc))
+                bound.warning("cancel.deferred", delay=round(delay, 2), error=describe_error(exc))
                 return
             finally:
                 c.metrics.latency.labels(operation="cancel").observe(time.perf_counter() - started)

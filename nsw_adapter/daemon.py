@@ -1,0 +1,140 @@
+"""`nsw-adapter run`: intake, every worker loop, /healthz and /metrics in one process.
+
+The asyncio loop in the main thread serves HTTP (intake, observability); the worker loops
+run on threads (zeep and SQLAlchemy are blocking). SIGTERM / SIGINT stop intake first (the
+NSW re-pushes what was not answered 99), then the loops, which release their leases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import signal
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from nsw_adapter.logging import configure_logging, describe_error, get_logger
+from nsw_adapter.metrics import Metrics
+from nsw_adapter.settings import Settings
+from nsw_adapter.store.base import Store
+from nsw_adapter.worker import Worker, build_context
+
+log = get_logger("nsw_adapter.daemon")
+
+
+def observability_app(metrics: Metrics, store: Store, worker: Worker) -> web.Application:
+    """/healthz (the store answers, the loops run) and /metrics (Prometheus text format)."""
+
+    async def healthz(_request: web.Request) -> web.Response:
+        loop = asyncio.get_running_loop()
+        try:
+            stats = await loop.run_in_executor(None, store.stats, datetime.now(UTC))
+        except Exception as exc:
+            failing = {"status": "failing", "error": describe_error(exc)}
+            return web.json_response(failing, status=503)
+        metrics.update_stats(stats)
+        ok = worker.alive()
+        body: dict[str, Any] = {
+            "status": "ok" if ok else "failing",
+            "loops_alive": ok,
+            "dead_letters": stats.dead_letters,
+        }
+        return web.json_response(body, status=200 if ok else 503, dumps=json.dumps)
+
+    async def metrics_view(_request: web.Request) -> web.Response:
+        return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_view)
+    return app
+
+
+def intake_app(settings: Settings, store: Store) -> web.Application | None:
+    """The receiveMessage endpoint from the intake module (None when it is not available)."""
+    try:
+        intake: Any = importlib.import_module("nsw_adapter.intake")
+    except ImportError:  # pragma: no cover - only while the intake module is being built
+        log.warning("daemon.no_intake")
+        return None
+    create: Callable[..., Any] = intake.create_intake_app
+    app: web.Application = create(store=store, settings=settings.intake)
+    return app
+
+
+async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    await site.start()
+    addresses = runner.addresses
+    bound = addresses[0][1] if addresses else port
+    return runner, int(bound)
+
+
+async def serve(
+    settings: Settings,
+    store: Store,
+    worker: Worker,
+    metrics: Metrics,
+    *,
+    until: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Serve intake and observability until SIGTERM / SIGINT (or until `until` returns)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        log.info("daemon.signal", signal=sig.name)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    runners: list[web.AppRunner] = []
+    intake = intake_app(settings, store)
+    if intake is not None:
+        runner, port = await _start(intake, settings.intake.host, settings.intake.port)
+        runners.append(runner)
+        log.info("daemon.intake_listening", host=settings.intake.host, port=port, path=settings.intake.path)
+    obs = settings.observability
+    runner, port = await _start(observability_app(metrics, store, worker), obs.host, obs.port)
+    runners.insert(0, runner)
+    log.info("daemon.observability_listening", host=obs.host, port=port)
+    waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
+    if until is not None:
+        waiters.append(asyncio.ensure_future(until()))
+    _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    # Intake first: a push that is not answered 99 is pushed again by the NSW.
+    for runner in reversed(runners):
+        await runner.cleanup()
+
+
+def run(settings: Settings) -> int:
+    """The daemon's main: returns the process exit code."""
+    obs = settings.observability
+    configure_logging(obs.log_level, obs.log_format)
+    from nsw_adapter.store import open_store
+
+    store = open_store(settings.store.url, deadline_minutes=settings.store.deadline_minutes, migrate=True)
+    metrics = Metrics()
+    worker = Worker.from_settings(settings, build_context(settings, store, metrics=metrics))
+    log.info("daemon.starting", worker_id=worker.context.worker_id, store=store_kind(settings.store.url))
+    worker.start()
+    try:
+        asyncio.run(serve(settings, store, worker, metrics))
+    finally:
+        worker.stop(settings.worker.shutdown_grace_seconds)
+        store.close()
+        log.info("daemon.stopped")
+    return 0
+
+
+def store_kind(url: str) -> str:
+    """The store's dialect only (a DSN may carry a password)."""
+    return url.split(":", 1)[0]

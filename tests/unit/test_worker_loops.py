@@ -1,0 +1,422 @@
+"""The worker's loops against the real SQLite store, with scripted portal and NSW clients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lxml import etree
+
+from nsw_adapter.clients.errors import RemotePermanentError, RemoteTransientError
+from nsw_adapter.clients.nsw import NswAnswer, Reject
+from nsw_adapter.clients.portal import PortalState, Reason, Receipt, Status, parse_portal_time
+from nsw_adapter.delivery import CircuitBreaker, RetryPolicy, set_testing
+from nsw_adapter.errors import Problem
+from nsw_adapter.loops.cancel import CancelLoop
+from nsw_adapter.loops.context import LoopContext
+from nsw_adapter.loops.outbox import OutboxLoop
+from nsw_adapter.loops.poll import PollLoop
+from nsw_adapter.loops.submit import SubmitLoop
+from nsw_adapter.metrics import Metrics
+from nsw_adapter.store.sql import SqlStore, open_store
+from nsw_adapter.worker import Worker
+from tests.store_fixtures import Clock, incoming
+
+SUBMISSION = (
+    Path(__file__).resolve().parents[2] / "fixtures/samples/bgp/submissions/arrival-general-cargo.xml"
+).read_bytes()
+RECEIVED = parse_portal_time("12/03/2026 09:16")
+Script = list[Any]  # each entry: a value to return or an exception to raise
+
+
+def _next(script: Script, default: Any) -> Any:
+    item = script.pop(0) if script else default
+    if isinstance(item, BaseException):
+        raise item
+    return item(*()) if callable(item) else item
+
+
+@dataclass
+class FakePortal:
+    """Answers from scripts; records every call."""
+
+    submits: Script = field(default_factory=list)
+    polls: Script = field(default_factory=list)
+    cancels: Script = field(default_factory=list)
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    decide: Callable[[str], Status] | None = None
+
+    def submit(self, submission: bytes) -> Receipt:
+        self.calls.append(("submit", submission))
+        return _next(self.submits, Receipt("CKCHPG-2026-004517", RECEIVED, duplicate=False))  # type: ignore[no-any-return]
+
+    def cancel(self, receipt_number: str, reason: str) -> Receipt:
+        self.calls.append(("cancel", receipt_number))
+        return _next(self.cancels, Receipt(receipt_number, RECEIVED, duplicate=False))  # type: ignore[no-any-return]
+
+    def statuses(self, receipt_numbers: Sequence[str]) -> list[Status]:
+        self.calls.append(("status", list(receipt_numbers)))
+        if self.polls:
+            return _next(self.polls, None)  # type: ignore[no-any-return]
+        assert self.decide is not None
+        return [self.decide(n) for n in receipt_numbers]
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class FakeNsw:
+    answers: Script = field(default_factory=list)
+    sent: list[bytes] = field(default_factory=list)
+
+    def send(self, envelope: bytes) -> NswAnswer:
+        self.sent.append(envelope)
+        return _next(self.answers, NswAnswer("99", "NSW1"))  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class FakeLineage:
+    def to_bytes(self) -> bytes:
+        return b"lineage"
+
+
+@dataclass
+class FakeTranslation:
+    submission: bytes | None
+    problems: list[Problem]
+    lineage: FakeLineage | None
+
+
+def translator(problems: list[Problem] | None = None) -> Any:
+    def translate(
+        documents: Sequence[bytes], *, client_message_id: str, supersedes: str | None = None
+    ) -> FakeTranslation:
+        if problems:
+            return FakeTranslation(None, problems, None)
+        return FakeTranslation(SUBMISSION, [], FakeLineage())
+
+    return translate
+
+
+def locator(_data: bytes) -> Callable[[str], tuple[str, str] | None]:
+    return lambda xpath: ("51", "/Envelope/Body/Content/CrewLists/CrewList[3]/PassportNumber")
+
+
+@pytest.fixture(autouse=True)
+def _no_waits() -> Iterator[None]:
+    set_testing(True)
+    yield
+    set_testing(False)
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: Clock) -> Iterator[SqlStore]:
+    opened = open_store(f"sqlite:///{tmp_path}/worker.db", clock=clock, migrate=True)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def portal() -> FakePortal:
+    return FakePortal()
+
+
+@pytest.fixture
+def nsw() -> FakeNsw:
+    return FakeNsw()
+
+
+def make_context(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock, **overrides: Any
+) -> LoopContext:
+    options: dict[str, Any] = {
+        "store": store,
+        "worker_id": "test-worker",
+        "portal_factory": lambda: portal,
+        "nsw_factory": lambda: nsw,
+        "translator": translator(),
+        "locator": locator,
+        "portal_breaker": CircuitBreaker("portal", failure_threshold=100),
+        "nsw_breaker": CircuitBreaker("nsw", failure_threshold=100),
+        "portal_policy": RetryPolicy(max_attempts=3),
+        "nsw_policy": RetryPolicy(max_attempts=3),
+        "metrics": Metrics(),
+        "clock": clock,
+        "poll_interval_seconds": 0,
+    }
+    options.update(overrides)
+    return LoopContext(**options)
+
+
+def ready_dossier(store: SqlStore, reference: str = "HPH-2026-000123") -> None:
+    store.receive(incoming(f"NSW{reference[-6:]}50", "50", reference=reference))
+    store.receive(incoming(f"NSW{reference[-6:]}51", "51", reference=reference, sent_minute=1))
+
+
+def states(store: SqlStore, clock: Clock) -> dict[str, int]:
+    return {k: v for k, v in store.stats(clock()).dossiers_by_state.items() if v}
+
+
+def outbox_functions(store: SqlStore, clock: Clock) -> list[str]:
+    return [item.function for item in store.claim_outbox("peek", 100, 1, clock() + timedelta(days=1))]
+
+
+def test_ready_dossier_is_submitted_and_its_21_enqueued(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock
+) -> None:
+    """A READY dossier is translated, submitted once, and leaves a 21 Result in the outbox."""
+    ready_dossier(store)
+    assert SubmitLoop(make_context(store, portal, nsw, clock)).run_once() == 1
+    assert [c[0] for c in portal.calls] == ["submit"]
+    assert states(store, clock) == {"submitted": 1}
+    assert outbox_functions(store, clock) == ["21"]
+
+
+def test_translation_problems_reject_locally_with_a_22(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock
+) -> None:
+    """Problems found in translation never reach the portal: REJECTED_LOCALLY and a 22 at once."""
+    ready_dossier(store)
+    problems = [
+        Problem(
+            "E-IMO",
+            "The IMO number fails its check digit.",
+            "/Envelope/Body/Content/GeneralDeclaration/IMONumber",
+            "50",
+        )
+    ]
+    context = make_context(store, portal, nsw, clock, translator=translator(problems))
+    SubmitLoop(context).run_once()
+    assert portal.calls == []
+    assert states(store, clock) == {"rejected_locally": 1}
+    [item] = store.claim_outbox("peek", 10, 1, clock() + timedelta(days=1))
+    root = etree.fromstring(item.payload)
+    assert root.findtext("Body/Content/Result/Error/Code") == "E-IMO"
+
+
+def test_transient_failures_are_retried_in_process(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock
+) -> None:
+    """Two transient failures then a receipt: submitted, with two retries counted."""
+    ready_dossier(store)
+    portal.submits = [
+        RemoteTransientError("portal HTTP 503", status=503),
+        RemoteTransientError("portal timed out"),
+    ]
+    context = make_context(store, portal, nsw, clock)
+    SubmitLoop(context).run_once()
+    assert len(portal.calls) == 3
+    assert states(store, clock) == {"submitted": 1}
+    assert context.metrics.retries.labels(operation="submit")._value.get() == 2
+
+
+def test_persistent_transient_failure_defers_through_the_store(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock
+) -> None:
+    """When in-process retries run out the dossier goes back to READY for later, attempt counted."""
+    ready_dossier(store)
+    portal.submits = [RemoteTransientError("portal HTTP 503", status=503)] * 3
+    SubmitLoop(make_context(store, portal, nsw, clock)).run_once()
+    assert states(store, clock) == {"ready": 1}
+    [again] = store.claim_ready("w2", 10, 30)
+    assert again.attempts == 1
+    assert again.client_message_id  # the same ClientMessageId goes out on the retry
+
+
+def test_retry_after_deferral_uses_the_same_client_message_id(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock
+) -> None:
+    """A deferred dossier is submitted again with the ClientMessageId fixed before the first call."""
+    ready_dossier(store)
+    seen: list[str] = []
+
+    def translate(
+        documents: Sequence[bytes], *, client_message_id: str, supersedes: str | None = None
+    ) -> FakeTranslation:
+        seen.append(client_message_id)
+        return FakeTranslation(SUBMISSION, [], FakeLineage())
+
+    portal.submits = [RemoteTransientError("portal HTTP 503", status=503)] * 3
+    context = make_context(store, portal, nsw, clock, translator=translate)
+    SubmitLoop(context).run_once()
+    SubmitLoop(context).run_once()
+    assert len(seen) == 2
+    assert seen[0] == seen[1]
+    assert states(store, clock) == {"submitted": 1}
+
+
+def test_permanent_failure_is_dead_lettered_without_retry(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock
+) -> None:
+    """A SCHEMA fault is not retried: the dossier is dead-lettered with the reason and its payload kept."""
+    ready_dossier(store)
+    portal.submits = [
+        RemotePermanentError("portal fault SCHEMA (HTTP 500)", code="SCHEMA", status=500, detail="bad")
+    ]
+    SubmitLoop(make_context(store, portal, nsw, clock)).run_once()
+    assert len(portal.calls) == 1
+    assert states(store, clock) == {"dead": 1}
+    [letter] = store.dead_letters()
+    assert "SCHEMA" in letter.reason
+    assert store.retry_dead_letter(letter.kind, letter.id)
+    assert states(store, clock) == {"ready": 1}
+
+
+def test_exhausted_budget_is_dead_lettered(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock
+) -> None:
+    """A dossier deferred past its total retry budget is given up on, not tried again."""
+    ready_dossier(store)
+    portal.submits = [RemoteTransientError("portal HTTP 503", status=503)] * 3
+    context = make_context(store, portal, nsw, clock, portal_budget_seconds=1.0)
+    SubmitLoop(context).run_once()  # first attempt: deferred
+    SubmitLoop(context).run_once()  # budget spent (estimated from attempts): dead
+    assert states(store, clock) == {"dead": 1}
+    assert "budget" in store.dead_letters()[0].reason
+
+
+def test_open_breaker_defers_without_calling(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock
+) -> None:
+    """With the portal's circuit open no call is made; the dossier waits in the store."""
+    ready_dossier(store)
+    breaker = CircuitBreaker("portal", failure_threshold=1, reset_seconds=60)
+    breaker.record_failure()
+    SubmitLoop(make_context(store, portal, nsw, clock, portal_breaker=breaker)).run_once()
+    assert portal.calls == []
+    assert states(store, clock) == {"ready": 1}
+
+
+def _submitted(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock, count: int = 1
+) -> LoopContext:
+    receipts = iter(range(1, 1000))
+    portal.submits = [lambda: Receipt(f"CKCHPG-2026-{next(receipts):06d}", RECEIVED, duplicate=False)] * count
+    for index in range(count):
+        ready_dossier(store, f"HPH-2026-{index + 100:06d}")
+    context = make_context(store, portal, nsw, clock, claim_batch=count)
+    SubmitLoop(context).run_once()
+    assert states(store, clock) == {"submitted": count}
+    return context
+
+
+def test_pending_then_cleared_enqueues_23_after_21(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock
+) -> None:
+    """PENDING asks again later; CLEARED records the decision and enqueues the 23 after the 21."""
+    context = _submitted(store, portal, nsw, clock)
+    portal.decide = lambda n: Status(n, PortalState.PENDING)
+    PollLoop(context).run_once()
+    assert states(store, clock) == {"submitted": 1}
+    portal.decide = lambda n: Status(
+        n, PortalState.CLEARED, decided_at=RECEIVED, clearance_number="CKCHPG/NC/2026/1"
+    )
+    clock.advance(seconds=1)
+    PollLoop(context).run_once()
+    assert states(store, clock) == {"cleared": 1}
+    OutboxLoop(context).run_once()
+    OutboxLoop(context).run_once()
+    functions = [etree.fromstring(p).findtext("Header/Subject/function") for p in nsw.sent]
+    assert functions == ["21", "23"]
+
+
+def test_rejection_points_into_nsw_documents(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock
+) -> None:
+    """A REJECTED status becomes a 22 whose Error Field comes from the lineage, not the portal's XPath."""
+    context = _submitted(store, portal, nsw, clock)
+    reason = Reason(
+        "BG-DOC-ALERT",
+        "Crew member 3: document recorded as lost.",
+        "/bgp:Submission/bgp:Persons/bgp:Person[4]/bgp:DocNumber",
+    )
+    portal.decide = lambda n: Status(n, PortalState.REJECTED, decided_at=RECEIVED, reasons=(reason,))
+    PollLoop(context).run_once()
+    assert states(store, clock) == {"rejected": 1}
+    OutboxLoop(context).run_once()
+    OutboxLoop(context).run_once()
+    error = etree.fromstring(nsw.sent[1]).find("Body/Content/Result/Error")
+    assert error is not None
+    assert error.findtext("Field") == "/Envelope/Body/Content/CrewLists/CrewList[3]/PassportNumber"
+    assert error.findtext("DocumentType") == "51"
+
+
+def test_unknown_receipt_in_a_batch_does_not_block_the_others(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock
+) -> None:
+    """NOT_FOUND fails a whole batch; the loop asks one by one and dead-letters only the unknown one."""
+    context = _submitted(store, portal, nsw, clock, count=3)
+    unknown = "CKCHPG-2026-000002"
+
+    def statuses(numbers: Sequence[str]) -> list[Status]:
+        portal.calls.append(("status", list(numbers)))
+        if unknown in numbers:
+            raise RemotePermanentError("portal fault NOT_FOUND", code="NOT_FOUND", status=500)
+        return [Status(n, PortalState.CLEARED, decided_at=RECEIVED, clearance_number="C1") for n in numbers]
+
+    portal.statuses = statuses  # type: ignore[method-assign]
+    PollLoop(context).run_once()
+    assert states(store, clock) == {"cleared": 2, "dead": 1}
+
+
+def test_outbox_refusal_is_dead_lettered_and_transient_is_deferred(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock
+) -> None:
+    """A 22 from the NSW dead-letters the Result with its reason; a transport failure defers it."""
+    context = _submitted(store, portal, nsw, clock)
+    nsw.answers = [RemoteTransientError("nsw HTTP 503", status=503)] * 3
+    OutboxLoop(context).run_once()
+    assert store.stats(clock()).outbox_pending == 1
+    nsw.answers = [NswAnswer("22", "NSW2", (Reject("R-STATE", "already has a result"),))]
+    OutboxLoop(context).run_once()
+    [letter] = store.dead_letters()
+    assert letter.kind == "outbox"
+    assert "R-STATE" in letter.reason
+
+
+def test_cancellation_of_a_submitted_dossier_calls_the_portal_then_enqueues_24(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock
+) -> None:
+    """A cancellation owed to the portal is sent with CancelDeclaration and answered with a 24."""
+    context = _submitted(store, portal, nsw, clock)
+    store.receive(
+        incoming(
+            "NSWCANCEL", "50", "03", reference="HPH-2026-000100", sent_minute=5, reason="Voyage cancelled."
+        )
+    )
+    assert CancelLoop(context).run_once() == 1
+    assert portal.calls[-1] == ("cancel", "CKCHPG-2026-000001")
+    OutboxLoop(context).run_once()
+    OutboxLoop(context).run_once()
+    assert [etree.fromstring(p).findtext("Header/Subject/function") for p in nsw.sent] == ["21", "24"]
+
+
+def test_worker_runs_every_loop_and_releases_on_stop(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock
+) -> None:
+    """Started, the worker takes a dossier to its final Results; stopped, it holds no lease."""
+    ready_dossier(store)
+    portal.decide = lambda n: Status(n, PortalState.CLEARED, decided_at=RECEIVED, clearance_number="C1")
+    worker = Worker(
+        make_context(store, portal, nsw, clock), submit_threads=1, outbox_threads=1, idle_seconds=0.01
+    )
+    worker.start()
+    try:
+        import time
+
+        deadline = time.monotonic() + 10
+        while len(nsw.sent) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        worker.stop(5)
+    assert len(nsw.sent) == 2
+    assert states(store, clock) == {"cleared": 1}
+    assert store.release("test-worker") == 0
