@@ -99,7 +99,7 @@ def test_latency_delays_the_answer(no_thread_leak: None) -> None:
 
 
 def test_hang_times_the_client_out(no_thread_leak: None) -> None:
-    """hang=1:10 leaves the request unanswered; the client's timeout fires, and stopping does not wait 10 s."""
+    """hang=1:10 leaves the request unanswered: the client times out, and stopping does not wait 10 s."""
     started = time.monotonic()
     with PortalSimulator(faults="hang=1:10") as portal:
         with pytest.raises(requests.exceptions.Timeout):
