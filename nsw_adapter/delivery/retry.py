@@ -98,7 +98,7 @@ def call_with_retry(
         wait=wait_none()
         if _testing
         else wait_exponential_jitter(
-            initial=policy.initial_wait, max=policy.max_wait, jitter=policy.initial_wait
+            multiplier=policy.initial_wait, max=policy.max_wait, jitter=policy.initial_wait
         ),
         before_sleep=before_sleep,
         reraise=True,

@@ -1,0 +1,161 @@
+"""The typed portal and NSW clients: real SOAP over loopback, and failure classification."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import pytest
+import requests
+import responses
+
+from nsw_adapter.clients import (
+    PortalState,
+    RemotePermanentError,
+    RemoteTransientError,
+    ZeepNswClient,
+    ZeepPortalClient,
+    read_answer,
+)
+from nsw_adapter.clients.errors import classify_exception
+from nsw_adapter.clients.portal import Receipt, parse_portal_time
+from nsw_adapter.results import ResultContext, accepted
+from nsw_adapter.simulators import PortalSimulator
+from nsw_adapter.simulators.nsw import NswSimulator
+
+
+@pytest.fixture(scope="module")
+def portal_sim() -> Iterator[PortalSimulator]:
+    with PortalSimulator(decision_delay=0.1) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def submission(samples: Path) -> bytes:
+    return (samples / "bgp" / "submissions" / "arrival-general-cargo.xml").read_bytes()
+
+
+def test_submit_twice_gets_the_first_receipt_as_duplicate(
+    portal_sim: PortalSimulator, submission: bytes
+) -> None:
+    """The same ClientMessageId submitted again is answered with the first receipt, Duplicate true."""
+    client = ZeepPortalClient(portal_sim.url, "demo", "demo", timeout_seconds=5)
+    first = client.submit(submission)
+    second = client.submit(submission)
+    assert not first.duplicate
+    assert second.duplicate
+    assert second.number == first.number
+    assert client.transport.last_status == 200
+
+
+def test_status_moves_from_pending_to_cleared(portal_sim: PortalSimulator, samples: Path) -> None:
+    """GetProcessingStatus answers typed Status values, with shore passes once cleared."""
+    data = (samples / "bgp" / "submissions" / "departure-general-cargo.xml").read_bytes()
+    client = ZeepPortalClient(portal_sim.url, "demo", "demo", timeout_seconds=5)
+    receipt = client.submit(data)
+    deadline = time.monotonic() + 5
+    status = client.statuses([receipt.number])[0]
+    while status.state is PortalState.PENDING and time.monotonic() < deadline:
+        time.sleep(0.05)
+        status = client.statuses([receipt.number])[0]
+    assert status.state is PortalState.CLEARED
+    assert status.clearance_number
+    assert status.decided_at is not None
+
+
+def test_cancel_returns_the_cancelled_receipt(portal_sim: PortalSimulator, samples: Path) -> None:
+    """CancelDeclaration answers with the cancelled declaration's receipt number."""
+    data = (samples / "bgp" / "submissions" / "arrival-amendment.xml").read_bytes()
+    client = ZeepPortalClient(portal_sim.url, "demo", "demo", timeout_seconds=5)
+    receipt = client.submit(data)
+    cancelled = client.cancel(receipt.number, "Voyage cancelled.")
+    assert cancelled.number == receipt.number
+
+
+def test_unknown_receipt_and_bad_password_are_permanent(portal_sim: PortalSimulator) -> None:
+    """NOT_FOUND and AUTH faults are permanent, with their detail code."""
+    client = ZeepPortalClient(portal_sim.url, "demo", "demo", timeout_seconds=5)
+    with pytest.raises(RemotePermanentError) as missing:
+        client.statuses(["CKCHPG-2026-999999"])
+    assert missing.value.code == "NOT_FOUND"
+    intruder = ZeepPortalClient(portal_sim.url, "demo", "wrong", timeout_seconds=5)
+    with pytest.raises(RemotePermanentError) as denied:
+        intruder.statuses(["CKCHPG-2026-999999"])
+    assert denied.value.code == "AUTH"
+
+
+def test_unavailable_fault_is_transient() -> None:
+    """A soap:Server UNAVAILABLE fault is transient, whatever the HTTP status."""
+    with PortalSimulator(decision_delay=0.1, faults="unavailable=1") as simulator:
+        client = ZeepPortalClient(simulator.url, "demo", "demo", timeout_seconds=5)
+        with pytest.raises(RemoteTransientError) as raised:
+            client.statuses(["CKCHPG-2026-000001"])
+    assert raised.value.code == "UNAVAILABLE"
+
+
+@responses.activate
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_gateway_errors_are_transient(status: int) -> None:
+    """HTTP 502/503/504 without a SOAP body are transient."""
+    responses.add(responses.POST, "http://portal.test/bgp/portal", body="", status=status)
+    client = ZeepPortalClient("http://portal.test/bgp/portal", "demo", "demo", timeout_seconds=1)
+    with pytest.raises(RemoteTransientError):
+        client.statuses(["CKCHPG-2026-000001"])
+
+
+@responses.activate
+def test_timeouts_and_refused_connections_are_transient() -> None:
+    """A read timeout and a refused connection both mean: try again later."""
+    responses.add(responses.POST, "http://portal.test/bgp/portal", body=requests.ReadTimeout())
+    client = ZeepPortalClient("http://portal.test/bgp/portal", "demo", "demo", timeout_seconds=1)
+    with pytest.raises(RemoteTransientError, match="timed out"):
+        client.statuses(["CKCHPG-2026-000001"])
+    assert isinstance(classify_exception(requests.ConnectionError(), None, "portal"), RemoteTransientError)
+
+
+@responses.activate
+def test_error_messages_never_carry_the_remote_text() -> None:
+    """A non-SOAP answer with personal data in it yields an error whose text omits that data."""
+    responses.add(responses.POST, "http://portal.test/bgp/portal", body="NGUYEN VAN DUC B1234567", status=400)
+    client = ZeepPortalClient("http://portal.test/bgp/portal", "demo", "demo", timeout_seconds=1)
+    with pytest.raises(RemotePermanentError) as raised:
+        client.statuses(["CKCHPG-2026-000001"])
+    assert "NGUYEN" not in str(raised.value)
+
+
+@responses.activate
+def test_nsw_answer_99_is_read_from_the_string_part(samples: Path) -> None:
+    """sendAndGetMessage's string part is unescaped and read as the NSW's 99 answer."""
+    answer = (samples / "nsw" / "results" / "nsw-answer-99.xml").read_text(encoding="utf-8")
+    body = (
+        '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+        '<g:sendAndGetMessageResponse xmlns:g="urn:vn:nsw:gateway:1"><g:sendAndGetMessageReturn>'
+        f"{escape(answer)}</g:sendAndGetMessageReturn></g:sendAndGetMessageResponse></soap:Body></soap:Envelope>"
+    )
+    responses.add(responses.POST, "http://nsw.test/nsw/gateway", body=body, content_type="text/xml")
+    client = ZeepNswClient("http://nsw.test/nsw/gateway", "demo", "demo", timeout_seconds=1)
+    receipt = Receipt("CKCHPG-2026-004517", parse_portal_time("12/03/2026 09:16"), duplicate=False)
+    message = accepted(ResultContext("HPH-2026-000123", "1", "NSW2026031209142700001"), receipt)
+    result = client.send(message.payload)
+    assert result.accepted
+    assert result.message_id == "NSW2026031209163200070"
+    sent = responses.calls[0].request.body
+    assert b"UsernameToken" in sent
+    assert b"PasswordDigest" in sent
+
+
+def test_nsw_refusal_is_read_with_its_reasons(samples: Path) -> None:
+    """The NSW's 22 answer comes back as Reject items (code and reason)."""
+    answer = read_answer((samples / "nsw" / "results" / "nsw-answer-22.xml").read_text(encoding="utf-8"))
+    assert not answer.accepted
+    assert answer.rejects[0].code == "R-STATE"
+
+
+def test_nsw_faults_are_transient() -> None:
+    """Any SOAP fault from the NSW means: send the same message again later."""
+    with NswSimulator(faults="unavailable=1") as simulator:
+        client = ZeepNswClient(simulator.url, "demo", "demo", timeout_seconds=5)
+        with pytest.raises(RemoteTransientError):
+            client.send(b"<Envelope/>")
