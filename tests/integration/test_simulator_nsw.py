@@ -1,0 +1,393 @@
+"""The NSW simulator over real loopback HTTP: pushes to a small test agency, and its sendAndGetMessage."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from aiohttp import web
+from lxml import etree
+from zeep import Client
+from zeep.exceptions import Fault
+from zeep.transports import Transport
+from zeep.wsse.username import UsernameToken
+
+from nsw_adapter.envelope import VIETNAM, build_envelope, new_message_id, read_message
+from nsw_adapter.simulators import NswSimulator
+from nsw_adapter.simulators.http import BackgroundServer
+from nsw_adapter.soap import (
+    SoapFault,
+    UsernameTokenVerifier,
+    WsseError,
+    fault_response,
+    parse_request,
+    response,
+)
+from nsw_adapter.xml import parse_untrusted, schema
+
+pytestmark = pytest.mark.timeout(30)
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "fixtures" / "samples" / "nsw"
+NSW_WSDL = str(ROOT / "schemas" / "nsw" / "nsw.wsdl")
+AGENCY = "urn:vn:nsw:agency:1"
+CARGO = "HPH-2026-000123"
+CARGO_GD = "NSW2026031209142700001"
+
+
+def dossier(name: str) -> list[tuple[str, bytes]]:
+    """A sample dossier's documents as (file name, bytes)."""
+    return [(path.name, path.read_bytes()) for path in sorted((SAMPLES / "valid" / name).glob("*.xml"))]
+
+
+def result(name: str, **replace: str) -> str:
+    """A sample Result envelope as text, with some element texts replaced (tag: text)."""
+    root = etree.parse(str(SAMPLES / "results" / f"{name}.xml")).getroot()
+    for tag, text in replace.items():
+        element = next(root.iter(tag))
+        element.text = text
+    return etree.tostring(root, encoding="unicode")
+
+
+@dataclass
+class FakeAgency:
+    """A tiny receiveMessage endpoint: fails the first `fail_first` requests (`how`), then answers 99."""
+
+    fail_first: int = 0
+    how: str = "503"  # 503, fault, reset, hang
+    refuse_types: set[str] = field(default_factory=set)  # answered 22 (E-ENVELOPE)
+    received: list[str] = field(default_factory=list)  # messageIds, every request that got an answer
+    requests: int = 0
+    auth_failures: int = 0
+    verifier: UsernameTokenVerifier = field(default_factory=lambda: UsernameTokenVerifier({"demo": "demo"}))
+
+    def __post_init__(self) -> None:
+        self.server = BackgroundServer(self._make, name="test-agency")
+        self.lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}/nsw/agency"
+
+    async def _make(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/nsw/agency", self._handle)
+        return app
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        with self.lock:
+            self.requests += 1
+            failing = self.requests <= self.fail_first
+        body = await request.read()
+        if failing:
+            if self.how == "503":
+                return web.Response(status=503)
+            if self.how == "fault":
+                return web.Response(body=fault_response(SoapFault("Server", "busy")), status=500)
+            if self.how == "hang":
+                await asyncio.sleep(2)
+            assert request.transport is not None
+            request.transport.abort()
+            raise asyncio.CancelledError
+        soap = parse_request(body, max_bytes=10_000_000)
+        try:
+            self.verifier.verify(soap.header)
+        except WsseError:
+            self.auth_failures += 1
+            return web.Response(body=fault_response(SoapFault("Client", "auth")), status=500)
+        text = soap.payload.findtext(f"{{{AGENCY}}}requestMessage") or ""
+        message = read_message(text)
+        header = message.header
+        with self.lock:
+            self.received.append(header.message_id)
+        acknowledgement = etree.Element("Acknowledgement")
+        etree.SubElement(acknowledgement, "ReceivedDate").text = "2026-03-12 09:14:28"
+        function = "99"
+        if header.type in self.refuse_types:
+            function = "22"
+            error = etree.SubElement(acknowledgement, "Error")
+            etree.SubElement(error, "Code").text = "E-ENVELOPE"
+            etree.SubElement(error, "Description").text = "refused by the test agency"
+        envelope = build_envelope(
+            message_id=new_message_id(),
+            function=function,
+            content=acknowledgement,
+            send_date=datetime.now(VIETNAM),
+            document_type=header.document_type,
+            type=header.type,
+            reference=header.reference,
+            pre_reference=header.message_id,
+        )
+        wrapper = etree.Element(f"{{{AGENCY}}}receiveMessageResponse")
+        etree.SubElement(wrapper, f"{{{AGENCY}}}receiveMessageReturn").text = envelope.decode("utf-8")
+        return web.Response(body=response(wrapper), content_type="text/xml")
+
+    def __enter__(self) -> FakeAgency:
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.stop()
+
+
+@pytest.fixture
+def agency() -> Iterator[FakeAgency]:
+    """A test agency that answers 99 at once."""
+    with FakeAgency() as started:
+        yield started
+
+
+def gateway(url: str, user: str = "demo", password: str = "demo") -> Any:
+    """A zeep sendAndGetMessage service."""
+    client = Client(
+        NSW_WSDL,
+        wsse=UsernameToken(user, password, use_digest=True),
+        transport=Transport(operation_timeout=5, timeout=5),
+    )
+    return client.create_service("{urn:vn:nsw:gateway:1}NswGatewayBinding", url)
+
+
+def answer_of(text: str) -> tuple[str | None, list[str]]:
+    """The function and Reject codes of the NSW's answer, which must validate against envelope.xsd."""
+    root = parse_untrusted(text)
+    assert schema("envelope").validate(root), schema("envelope").error_log
+    assert root.findtext("Header/From/identity") == "NSW"
+    assert root.findtext("Header/To/identity") == "BQP"
+    codes = [code.text or "" for code in root.iterfind("Body/Content/Acknowledgement/Reject/Code")]
+    return root.findtext("Header/Subject/function"), codes
+
+
+# --- pushing ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["503", "fault", "reset"])
+def test_pushes_are_retried_until_acknowledged(how: str) -> None:
+    """Each document is pushed again after an HTTP error, a SOAP fault or a reset until a 99 comes back."""
+    with (
+        FakeAgency(fail_first=3, how=how) as agency,
+        NswSimulator(agency_url=agency.url, backoff_initial=0.02) as nsw,
+    ):
+        reference = nsw.push_dossier(dossier("arrival-general-cargo"))
+        state = nsw.wait_pushed(timeout=10)
+    record = state["dossiers"][reference]
+    assert reference == CARGO
+    assert sorted(record["acknowledged"]) == sorted(record["pushed"])
+    assert len(record["acknowledged"]) == 3
+    assert state["counters"]["push_failures"] == 3
+    assert state["counters"]["pushes"] == 6
+    assert sorted(agency.received) == sorted(record["acknowledged"])
+    assert all(item["answer"] == "99" for item in record["pushed"].values())
+
+
+def test_push_timeout_is_retried() -> None:
+    """A push the agency does not answer within the push timeout is pushed again."""
+    with FakeAgency(fail_first=1, how="hang") as agency:
+        with NswSimulator(agency_url=agency.url, push_timeout=0.3, backoff_initial=0.02) as nsw:
+            nsw.push_dossier(dossier("arrival-general-cargo"))
+            state = nsw.wait_pushed(timeout=10)
+        assert state["counters"]["push_failures"] == 1
+        assert state["counters"]["acknowledged"] == 3
+
+
+def test_22_answer_stops_retrying(agency: FakeAgency) -> None:
+    """A 22 answer ends the pushes of that message; it is recorded as rejected with its codes."""
+    agency.refuse_types = {"64"}
+    with NswSimulator(agency_url=agency.url) as nsw:
+        reference = nsw.push_dossier(dossier("arrival-general-cargo"))
+        state = nsw.wait_pushed(timeout=10)
+    record = state["dossiers"][reference]
+    assert record["rejected"] == ["NSW2026031209143500003"]
+    assert record["pushed"]["NSW2026031209143500003"]["answer"] == "22"
+    assert record["pushed"]["NSW2026031209143500003"]["errors"] == ["E-ENVELOPE"]
+    assert record["pushed"]["NSW2026031209143500003"]["attempts"] == 1
+    assert len(record["acknowledged"]) == 2
+
+
+def test_duplicates_push_each_message_twice_but_acknowledge_once(agency: FakeAgency) -> None:
+    """With duplicates=1 every message is pushed twice; acknowledged lists it once."""
+    with NswSimulator(agency_url=agency.url, duplicates=1.0) as nsw:
+        reference = nsw.push_dossier(dossier("arrival-passenger-ferry"))
+        state = nsw.wait_pushed(timeout=10)
+    record = state["dossiers"][reference]
+    assert len(agency.received) == 8
+    assert len(set(agency.received)) == 4
+    assert len(record["acknowledged"]) == len(set(record["acknowledged"])) == 4
+    assert state["counters"]["duplicate_pushes"] == 4
+
+
+def test_shuffle_is_seeded_and_unshuffled_follows_send_date() -> None:
+    """Without --shuffle documents go in sendDate order; with it, in an order fixed by the seed."""
+
+    def order(**options: Any) -> list[str]:
+        with FakeAgency() as agency, NswSimulator(agency_url=agency.url, **options) as nsw:
+            nsw.push_dossier(dossier("arrival-passenger-ferry"))
+            nsw.wait_pushed(timeout=10)
+            return list(agency.received)
+
+    in_order = order()
+    assert in_order == sorted(in_order)  # the sample messageIds grow with sendDate
+    shuffled = {tuple(order(shuffle=True, seed=seed)) for seed in range(4)}
+    assert len(shuffled) > 1
+    assert order(shuffle=True, seed=2) == order(shuffle=True, seed=2)
+
+
+def test_wrong_agency_password_keeps_retrying() -> None:
+    """A push refused with a fault is retried; max_attempts bounds it and the record says why."""
+    with FakeAgency() as agency:
+        with NswSimulator(
+            agency_url=agency.url, agency_password="wrong", max_attempts=3, backoff_initial=0.01
+        ) as nsw:
+            reference = nsw.push_dossier(dossier("arrival-general-cargo")[:1])
+            state = nsw.wait_pushed(timeout=10)
+        pushed = next(iter(state["dossiers"][reference]["pushed"].values()))
+        assert (pushed["attempts"], pushed["answer"]) == (3, None)
+        assert "fault" in pushed["last_failure"]
+        assert agency.auth_failures == 3
+
+
+def test_amendment_and_cancellation_are_valid_nsw_messages(agency: FakeAgency) -> None:
+    """Amendments (02) and cancellations (03) carry new ids, later sendDates and the right preReference."""
+    with NswSimulator(agency_url=agency.url) as nsw:
+        reference = nsw.push_dossier(dossier("arrival-general-cargo"))
+        nsw.wait_pushed(timeout=10)
+        amendment_id = nsw.push_amendment(reference, "51")
+        cancellation_id = nsw.push_cancellation(reference, "Owners cancelled the call.")
+        state = nsw.wait_pushed(timeout=10)
+        documents = {d.message_id: d for d in nsw.service.state.dossiers[reference].documents()}
+    amendment = read_message(documents[amendment_id].data)
+    cancellation = read_message(documents[cancellation_id].data)
+    assert amendment.problems == ()
+    assert (amendment.header.function, amendment.header.type) == ("02", "51")
+    assert amendment.header.pre_reference == "NSW2026031209143100002"
+    assert amendment.header.send_date > documents["NSW2026031209143500003"].send_date
+    assert (cancellation.header.function, cancellation.header.type) == ("03", "50")
+    assert cancellation.header.pre_reference == CARGO_GD
+    assert cancellation.content.tag == "Cancellation"
+    assert cancellation.header.send_date > amendment.header.send_date
+    record = state["dossiers"][reference]
+    assert record["cancelled"] is True
+    assert record["acknowledged"][-2:] == [amendment_id, cancellation_id]
+
+
+# --- sendAndGetMessage ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def nsw_with_cargo(agency: FakeAgency) -> Iterator[NswSimulator]:
+    """An NSW simulator that pushed the cargo arrival and the cancelled dossier."""
+    with NswSimulator(agency_url=agency.url) as nsw:
+        nsw.push_dossier(dossier("arrival-general-cargo"))
+        nsw.push_dossier(dossier("cancellation"))
+        nsw.wait_pushed(timeout=10)
+        yield nsw
+
+
+def test_valid_results_are_acknowledged_and_recorded(nsw_with_cargo: NswSimulator) -> None:
+    """Results 21, 23 and 24 that follow the contract are answered 99 and counted by function."""
+    service = gateway(nsw_with_cargo.url)
+    for name in ("result-21-accepted", "result-23-completed", "result-24-cancelled"):
+        assert answer_of(service.sendAndGetMessage(requestMessage=result(name))) == ("99", [])
+    state = nsw_with_cargo.admin_state()
+    assert state["dossiers"][CARGO]["results"] == {"21": 1, "23": 1}
+    assert state["dossiers"][CARGO]["final"] == "23"
+    assert state["dossiers"]["HPH-2026-000402"]["results"] == {"24": 1}
+    assert state["dossiers"]["HPH-2026-000402"]["final"] == "24"
+
+
+def test_repeated_message_id_is_a_duplicate(nsw_with_cargo: NswSimulator) -> None:
+    """A repeated messageId is answered 99 again, counted as a duplicate and recorded once."""
+    service = gateway(nsw_with_cargo.url)
+    for _ in range(3):
+        assert answer_of(service.sendAndGetMessage(requestMessage=result("result-21-accepted")))[0] == "99"
+    record = nsw_with_cargo.admin_state()["dossiers"][CARGO]
+    assert record["results"] == {"21": 1}
+    assert record["result_duplicates"] == 2
+    assert record["result_message_ids"] == ["BQP2026031209163100065"]
+
+
+def test_same_result_under_another_message_id_is_refused(nsw_with_cargo: NswSimulator) -> None:
+    """A second 21 for the same receipt under a new messageId is refused with R-STATE."""
+    service = gateway(nsw_with_cargo.url)
+    answer_of(service.sendAndGetMessage(requestMessage=result("result-21-accepted")))
+    again = result("result-21-accepted", messageId=new_message_id())
+    assert answer_of(service.sendAndGetMessage(requestMessage=again)) == ("22", ["R-STATE"])
+
+
+@pytest.mark.parametrize(
+    ("text", "codes"),
+    [
+        (result("result-21-accepted", reference="HPH-2026-000999"), ["R-UNKNOWN-DOSSIER"]),
+        (result("result-21-accepted", ApprovalStatus="1"), ["R-STATUS"]),
+        (result("result-21-accepted", preReference="NSW2026031209143100002"), ["R-PREREFERENCE"]),
+        (result("result-21-accepted", documentType="2"), ["R-MISMATCH"]),
+        (result("result-21-accepted", function="99"), ["R-FUNCTION"]),
+        (result("result-21-accepted", identity="NSW"), ["R-ADDRESS"]),
+        (result("result-23-completed", ClearanceNumber="X"), []),  # a valid reference number
+        (result("result-21-accepted", ApprovalDate="12/03/2026"), ["R-SCHEMA"]),
+        ("<Envelope><Header/>", ["R-ENVELOPE"]),
+        ('<!DOCTYPE x [<!ENTITY e "x">]><Envelope/>', ["R-ENVELOPE"]),
+    ],
+)
+def test_results_breaking_the_contract_are_refused(
+    nsw_with_cargo: NswSimulator, text: str, codes: list[str]
+) -> None:
+    """A Result breaking the contract is answered 22 with a Reject naming the rule, and not recorded."""
+    function, given = answer_of(gateway(nsw_with_cargo.url).sendAndGetMessage(requestMessage=text))
+    if not codes:
+        assert function == "99"
+        return
+    assert (function, given) == ("22", codes)
+    record = nsw_with_cargo.admin_state()["dossiers"][CARGO]
+    assert record["results"] == {}
+
+
+def test_wrong_gateway_password_is_a_fault(nsw_with_cargo: NswSimulator) -> None:
+    """sendAndGetMessage with a wrong password is a soap:Client fault, and counted."""
+    with pytest.raises(Fault) as caught:
+        gateway(nsw_with_cargo.url, password="wrong").sendAndGetMessage(
+            requestMessage=result("result-21-accepted")
+        )
+    assert caught.value.code.endswith("Client")
+    assert nsw_with_cargo.admin_state()["counters"]["auth_failures"] == 1
+
+
+def test_admin_state_and_reset_over_http(nsw_with_cargo: NswSimulator) -> None:
+    """GET /admin/state shows pushes per dossier; POST /admin/reset forgets them."""
+    state = requests.get(f"{nsw_with_cargo.base_url}/admin/state", timeout=5).json()
+    assert set(state["dossiers"]) == {CARGO, "HPH-2026-000402"}
+    assert state["counters"]["acknowledged"] == 7
+    requests.post(f"{nsw_with_cargo.base_url}/admin/reset", timeout=5)
+    assert requests.get(f"{nsw_with_cargo.base_url}/admin/state", timeout=5).json()["dossiers"] == {}
+
+
+def test_wait_until_times_out() -> None:
+    """wait_until raises TimeoutError when the condition never holds."""
+    with NswSimulator() as nsw:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            nsw.wait_until(lambda state: False, timeout=0.3)
+        assert time.monotonic() - started < 2
+
+
+def test_generated_dossiers_are_pushed(agency: FakeAgency) -> None:
+    """generate() makes valid dossiers with fresh numbers, which the agency accepts."""
+    from nsw_adapter.simulators.dossiers import generate
+
+    dossiers = generate(3, seed=5)
+    assert len({d[0].reference for d in dossiers}) == 3
+    with NswSimulator(agency_url=agency.url) as nsw:
+        for documents in dossiers:
+            nsw.push_documents(documents)
+        state = nsw.wait_pushed(timeout=10)
+    assert state["counters"]["acknowledged"] == sum(len(d) for d in dossiers)
+    for documents in dossiers:
+        for document in documents:
+            assert read_message(document.data).problems == ()
