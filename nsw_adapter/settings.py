@@ -34,6 +34,7 @@ class IntakeSettings(BaseModel):
     max_message_bytes: int = 32 * 1024 * 1024
     credentials: Credentials = Field(default_factory=Credentials)  # what the NSW must present
     clock_skew_seconds: float = 300.0
+    threads: int = 8  # worker threads for parsing and the store's commits (off the event loop)
 
 
 class StoreSettings(BaseModel):

@@ -1,0 +1,371 @@
+"""The receiveMessage endpoint (schemas/nsw/agency.wsdl): the NSW pushes every message here.
+
+Run alone (tests, benchmarks): `python -m nsw_adapter.intake --store URL --port 0` prints
+`listening on http://HOST:PORT/PATH` once it accepts connections.
+
+Per push: the body size is checked before anything is parsed; the SOAP request is read with
+the hardened parser; its WS-Security UsernameToken is checked (a failure is a soap:Client
+fault saying so, HTTP 500); the escaped envelope is read with `read_message`. An unusable
+envelope is kept for audit (`record_refused`) and answered 22 with its E-ENVELOPE errors; a
+usable one is stored and committed, and only then answered 99 (a messageId already held is
+answered 99 again, nothing stored twice). When the store cannot commit, the answer is a
+soap:Server fault (HTTP 500), which makes the NSW push the message again later.
+
+All parsing and store work runs in a thread pool, so a slow commit never stalls the event
+loop or the other pushes. Logs carry message ids, references, codes and sizes, never payloads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+from aiohttp import web
+from lxml import etree
+
+from nsw_adapter.envelope import (
+    CANCELLATION,
+    NswMessage,
+    build_envelope,
+    called_for,
+    collapse,
+    format_send_date,
+    new_message_id,
+    read_message,
+)
+from nsw_adapter.errors import EnvelopeError, Problem
+from nsw_adapter.settings import IntakeSettings
+from nsw_adapter.soap import (
+    SoapFault,
+    UsernameTokenVerifier,
+    WsseError,
+    fault_response,
+    parse_request,
+    response,
+)
+from nsw_adapter.store.base import IncomingMessage, Store
+from nsw_adapter.xml import UntrustedXmlError, parse_untrusted
+
+AGENCY_NS = "urn:vn:nsw:agency:1"
+RECEIVED, REFUSED = "99", "22"
+_SOAP_XML = "text/xml; charset=utf-8"
+_CHUNK = 64 * 1024
+
+log = structlog.get_logger(__name__)
+
+# Shapes envelope.xsd accepts, to echo only valid values from a refused envelope's Subject.
+_MESSAGE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,49}")
+_REFERENCE = re.compile(r"[A-Z0-9/-]{1,40}")
+_TYPES = frozenset({"50", "51", "52", "64", "65", "26"})
+
+# The string part is text: a sender that read bytes not valid in their declared encoding (a
+# Latin-1 file declared UTF-8) hands us U+FFFD in their place. Refuse rather than store a
+# corrupted name or number.
+_MISDECODED = "\ufffd"
+_MISDECODED_PROBLEM = Problem(
+    "E-ENVELOPE",
+    "The message holds U+FFFD replacement characters: its bytes did not match their declared encoding.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An HTTP answer: status and SOAP body."""
+
+    status: int
+    body: bytes
+
+
+class Intake:
+    """The receiveMessage handler: `intake.handle_request` is the aiohttp route's handler."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: IntakeSettings,
+        *,
+        executor: ThreadPoolExecutor | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        credentials = {settings.credentials.username: settings.credentials.password.get_secret_value()}
+        self._store = store
+        self._max_bytes = settings.max_message_bytes
+        self._verifier = UsernameTokenVerifier(credentials, max_skew_seconds=settings.clock_skew_seconds)
+        self._executor = executor or ThreadPoolExecutor(settings.threads, thread_name_prefix="intake")
+        self._owns_executor = executor is None
+        self._clock = clock
+
+    async def handle_request(self, request: web.Request) -> web.Response:
+        """Answer one push (the aiohttp handler)."""
+        declared = request.content_length
+        if declared is not None and declared > self._max_bytes:
+            return self._too_large(declared)
+        body = bytearray()
+        async for chunk in request.content.iter_chunked(_CHUNK):
+            body.extend(chunk)
+            if len(body) > self._max_bytes:
+                return self._too_large(len(body))
+        loop = asyncio.get_running_loop()
+        answer = await loop.run_in_executor(self._executor, self.handle, bytes(body))
+        return web.Response(status=answer.status, body=answer.body, content_type="text/xml", charset="utf-8")
+
+    def _too_large(self, size: int) -> web.Response:
+        log.warning("intake.too_large", size=size, limit=self._max_bytes)
+        fault = SoapFault("Client", f"the message is larger than the limit of {self._max_bytes} bytes")
+        return web.Response(status=413, body=fault_response(fault), content_type="text/xml", charset="utf-8")
+
+    def close(self) -> None:
+        """Stop the thread pool when this handler made it."""
+        if self._owns_executor:
+            self._executor.shutdown(wait=True)
+
+    # --- the blocking part, in a worker thread ---------------------------------------------
+
+    def handle(self, body: bytes) -> Answer:
+        """Answer one SOAP request body (blocking: parsing and the store's commit)."""
+        try:
+            request = parse_request(body, max_bytes=self._max_bytes)
+            try:
+                self._verifier.verify(request.header)
+            except WsseError as exc:
+                log.warning("intake.auth_failed", reason=str(exc))
+                raise SoapFault("Client", f"authentication failed: {exc}") from None
+            text = _request_message(request.payload)
+            return Answer(200, response(_wrap(self._receive(text))))
+        except SoapFault as fault:
+            return Answer(500, fault_response(fault))
+
+    def _receive(self, text: str) -> bytes:
+        raw = text.encode("utf-8")
+        sha256 = hashlib.sha256(raw).hexdigest()
+        if _MISDECODED in text:
+            return self._refuse(text, raw, sha256, [_MISDECODED_PROBLEM])
+        try:
+            message = read_message(text, max_bytes=self._max_bytes)
+        except EnvelopeError as exc:
+            return self._refuse(text, raw, sha256, exc.problems)
+        incoming = to_incoming(message, sha256)
+        try:
+            outcome = self._store.receive(incoming)
+        except Exception:
+            log.exception("intake.store_failed", message_id=incoming.message_id)
+            raise SoapFault("Server", "the message could not be stored; push it again later") from None
+        log.info("intake.received", message_id=incoming.message_id, outcome=outcome.value)
+        header = message.header
+        return self._answer(
+            RECEIVED,
+            document_type=header.document_type,
+            type_=header.type,
+            reference=header.reference,
+            pre_reference=header.message_id,
+        )
+
+    def _refuse(self, text: str, raw: bytes, sha256: str, problems: list[Problem]) -> bytes:
+        try:
+            self._store.record_refused(raw, sha256, problems)
+        except Exception:
+            log.exception("intake.store_failed", sha256=sha256)
+            raise SoapFault("Server", "the message could not be stored; push it again later") from None
+        subject = _readable_subject(text)
+        log.info(
+            "intake.refused",
+            message_id=subject.get("messageId"),
+            codes=sorted({p.code for p in problems}),
+            count=len(problems),
+        )
+        return self._answer(
+            REFUSED,
+            document_type=subject.get("documentType"),
+            type_=subject.get("type"),
+            reference=subject.get("reference"),
+            pre_reference=subject.get("messageId"),
+            problems=problems,
+        )
+
+    def _answer(
+        self,
+        function: str,
+        *,
+        document_type: str | None,
+        type_: str | None,
+        reference: str | None,
+        pre_reference: str | None,
+        problems: list[Problem] | None = None,
+    ) -> bytes:
+        now = self._clock()
+        acknowledgement = etree.Element("Acknowledgement")
+        etree.SubElement(acknowledgement, "ReceivedDate").text = format_send_date(now)
+        for problem in problems or ():
+            error = etree.SubElement(acknowledgement, "Error")
+            etree.SubElement(error, "Code").text = problem.code
+            etree.SubElement(error, "Description").text = problem.text[:1000]
+            if problem.xpath:
+                etree.SubElement(error, "Field").text = problem.xpath
+            doc_type = problem.document_type or type_
+            if doc_type in _TYPES:
+                etree.SubElement(error, "DocumentType").text = doc_type
+        return build_envelope(
+            message_id=new_message_id(),
+            function=function,
+            content=acknowledgement,
+            send_date=now,
+            document_type=document_type,
+            type=type_,
+            reference=reference,
+            pre_reference=pre_reference,
+        )
+
+
+def to_incoming(message: NswMessage, sha256: str) -> IncomingMessage:
+    """What the store keeps of a usable NSW message."""
+    header = message.header
+    if header.reference is None or header.document_type is None or header.type is None:
+        raise EnvelopeError([Problem("E-ENVELOPE", "documentType, type and reference are required")])
+    is_cancellation = header.function == CANCELLATION
+    return IncomingMessage(
+        message_id=header.message_id,
+        reference=header.reference,
+        document_type=header.document_type,
+        type=header.type,
+        function=header.function,
+        send_date=header.send_date,
+        raw=message.raw,
+        sha256=sha256,
+        called_for=None if is_cancellation or header.type != "50" else called_for(message.content),
+        pre_reference=header.pre_reference,
+        reason=collapse(message.content.findtext("Reason")) if is_cancellation else None,
+    )
+
+
+def _request_message(payload: etree._Element) -> str:
+    if payload.tag != f"{{{AGENCY_NS}}}receiveMessage":
+        raise SoapFault("Client", "the operation is not receiveMessage")
+    part = payload.find(f"{{{AGENCY_NS}}}requestMessage")
+    if part is None:
+        part = payload.find("requestMessage")  # unqualified, as some Axis clients send it
+    if part is None:
+        raise SoapFault("Client", "receiveMessage has no requestMessage")
+    return part.text or ""
+
+
+def _wrap(answer: bytes) -> etree._Element:
+    wrapper = etree.Element(f"{{{AGENCY_NS}}}receiveMessageResponse", nsmap={"tns": AGENCY_NS})
+    etree.SubElement(wrapper, f"{{{AGENCY_NS}}}receiveMessageReturn").text = answer.decode("utf-8")
+    return wrapper
+
+
+def _readable_subject(text: str) -> dict[str, str]:
+    """Whatever valid Subject fields a refused envelope still shows (none when it is unreadable)."""
+    try:
+        root = parse_untrusted(text)
+    except UntrustedXmlError:
+        return {}
+    found: dict[str, str] = {}
+    checks: dict[str, Callable[[str], bool]] = {
+        "Reference/messageId": lambda v: _MESSAGE_ID.fullmatch(v) is not None,
+        "Subject/documentType": lambda v: v in ("1", "2"),
+        "Subject/type": lambda v: v in _TYPES,
+        "Subject/reference": lambda v: _REFERENCE.fullmatch(v) is not None,
+    }
+    for path, valid in checks.items():
+        value = collapse(root.findtext(f"Header/{path}"))
+        if value and valid(value):
+            found[path.rsplit("/", 1)[1]] = value
+    return found
+
+
+def create_intake_app(
+    store: Store, settings: IntakeSettings, *, executor: ThreadPoolExecutor | None = None
+) -> web.Application:
+    """An aiohttp application serving receiveMessage at settings.path (mount it or run it as is)."""
+    app = web.Application()
+    add_intake_route(app, store, settings, executor=executor)
+    return app
+
+
+def add_intake_route(
+    app: web.Application,
+    store: Store,
+    settings: IntakeSettings,
+    *,
+    executor: ThreadPoolExecutor | None = None,
+) -> Intake:
+    """Mount receiveMessage (POST settings.path) on an existing application; its pool closes with it."""
+    intake = Intake(store, settings, executor=executor)
+    app.router.add_post(settings.path, intake.handle_request)
+
+    async def _close(_app: web.Application) -> None:
+        intake.close()
+
+    app.on_cleanup.append(_close)
+    return intake
+
+
+async def serve(store: Store, settings: IntakeSettings, *, announce: Callable[[str], None] = print) -> None:
+    """Serve receiveMessage until cancelled; announce the URL once listening (port 0 picks one)."""
+    runner = web.AppRunner(create_intake_app(store, settings), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    server = site._server
+    port = server.sockets[0].getsockname()[1] if isinstance(server, asyncio.Server) else settings.port
+    announce(f"listening on http://{settings.host}:{port}{settings.path}")
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m nsw_adapter.intake`: a stand-alone intake server (tests, benchmarks, demos)."""
+    import argparse
+    import sys
+
+    from pydantic import SecretStr
+
+    from nsw_adapter.settings import Credentials
+    from nsw_adapter.store import open_store
+
+    parser = argparse.ArgumentParser(prog="python -m nsw_adapter.intake")
+    parser.add_argument(
+        "--store", required=True, help="store URL (sqlite:///... or postgresql+psycopg://...)"
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8800)
+    parser.add_argument("--path", default="/nsw/agency")
+    parser.add_argument("--user", default="demo")
+    parser.add_argument("--password", default="demo")
+    parser.add_argument("--max-bytes", type=int, default=IntakeSettings().max_message_bytes)
+    parser.add_argument("--threads", type=int, default=8)
+    args = parser.parse_args(argv)
+    settings = IntakeSettings(
+        host=args.host,
+        port=args.port,
+        path=args.path,
+        max_message_bytes=args.max_bytes,
+        threads=args.threads,
+        credentials=Credentials(username=args.user, password=SecretStr(args.password)),
+    )
+    store = open_store(args.store, migrate=True, pool_size=args.threads)
+
+    def announce(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    try:
+        asyncio.run(serve(store, settings, announce=announce))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,88 @@
+"""Pushing like the NSW: SOAP bodies for receiveMessage with fresh WS-Security tokens, and a server thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from xml.sax.saxutils import escape
+
+from aiohttp import web
+from lxml import etree
+
+from nsw_adapter.intake import AGENCY_NS, create_intake_app
+from nsw_adapter.settings import IntakeSettings
+from nsw_adapter.soap import SOAP_ENV, username_token_header
+from nsw_adapter.store.base import Store
+
+USER, PASSWORD = "nsw", "s3cret-for-tests"
+
+
+def soap_body(
+    envelope: bytes | str, *, user: str = USER, password: str = PASSWORD, created: datetime | None = None
+) -> bytes:
+    """A receiveMessage request carrying `envelope` as escaped text, with a fresh digest token."""
+    text = envelope.decode("utf-8") if isinstance(envelope, bytes) else envelope
+    security = etree.tostring(username_token_header(user, password, now=created)).decode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>'
+        f'<soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Header>{security}</soap:Header>'
+        f'<soap:Body><a:receiveMessage xmlns:a="{AGENCY_NS}"><a:requestMessage>{escape(text)}'
+        f"</a:requestMessage></a:receiveMessage></soap:Body></soap:Envelope>"
+    ).encode()
+
+
+def answer_of(soap_response: bytes) -> etree._Element:
+    """The answer Envelope inside a receiveMessageResponse."""
+    root = etree.fromstring(soap_response)
+    returned = root.find(f".//{{{AGENCY_NS}}}receiveMessageReturn")
+    assert returned is not None
+    assert returned.text
+    return etree.fromstring(returned.text.encode())
+
+
+def settings(**overrides: object) -> IntakeSettings:
+    """Intake settings for tests: loopback, port 0, the test credentials."""
+    values: dict[str, object] = {
+        "host": "127.0.0.1",
+        "port": 0,
+        "credentials": {"username": USER, "password": PASSWORD},
+    }
+    values.update(overrides)
+    return IntakeSettings.model_validate(values)
+
+
+@contextmanager
+def running_intake(store: Store, intake_settings: IntakeSettings | None = None) -> Iterator[str]:
+    """Serve receiveMessage in a background thread; yields its URL."""
+    config = intake_settings or settings()
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    holder: dict[str, object] = {}
+
+    async def start() -> None:
+        runner = web.AppRunner(create_intake_app(store, config), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, config.host, 0)
+        await site.start()
+        server = site._server
+        assert isinstance(server, asyncio.Server)
+        holder["runner"] = runner
+        holder["url"] = f"http://{config.host}:{server.sockets[0].getsockname()[1]}{config.path}"
+        started.set()
+
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    started.wait(10)
+    try:
+        yield str(holder["url"])
+    finally:
+        runner = holder["runner"]
+        assert isinstance(runner, web.AppRunner)
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()

@@ -1,0 +1,262 @@
+"""receiveMessage over HTTP: 99 after commit, duplicates, 22 E-ENVELOPE, WS-Security, size limit, faults."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import requests
+from lxml import etree
+from sqlalchemy import func, select
+from zeep import Client
+from zeep.exceptions import Fault
+from zeep.wsse.username import UsernameToken
+
+from nsw_adapter.errors import Problem
+from nsw_adapter.resources import schema_path
+from nsw_adapter.store import DossierState, IncomingMessage, IntakeOutcome
+from nsw_adapter.store import tables as t
+from nsw_adapter.store.sql import SqlStore
+from nsw_adapter.xml import schema
+from tests.intake_client import PASSWORD, USER, answer_of, running_intake, settings, soap_body
+
+VALID = Path(__file__).resolve().parents[2] / "fixtures" / "samples" / "nsw" / "valid"
+SAMPLES = VALID.parent
+
+
+def zeep_service(url: str, password: str = PASSWORD) -> object:
+    """A zeep client for agency.wsdl, as the NSW would use it, bound to the server under test."""
+    client = Client(
+        str(schema_path("nsw", "agency.wsdl")), wsse=UsernameToken(USER, password, use_digest=True)
+    )
+    return client.create_service("{urn:vn:nsw:agency:1}NswAgencyBinding", url)
+
+
+def refused_count(store: SqlStore) -> int:
+    with store.engine.connect() as c:
+        return int(c.execute(select(func.count()).where(t.messages.c.direction == "refused")).scalar() or 0)
+
+
+def test_a_pushed_message_is_answered_99_after_it_is_stored(store: SqlStore) -> None:
+    """zeep pushes a General Declaration: the answer is a valid 99 naming it, and the message is stored."""
+    envelope = (VALID / "arrival-general-cargo" / "50-general-declaration.xml").read_text("utf-8")
+    with running_intake(store) as url:
+        returned = zeep_service(url).receiveMessage(envelope)  # type: ignore[attr-defined]
+    answer = etree.fromstring(returned.encode())
+    assert schema("envelope").validate(answer), schema("envelope").error_log
+    assert answer.findtext("Header/Subject/function") == "99"
+    assert answer.findtext("Header/Subject/preReference") == "NSW2026031209142700001"
+    assert answer.findtext("Header/Subject/reference") == "HPH-2026-000123"
+    view = store.describe("HPH-2026-000123", "1")
+    assert view is not None
+    assert [e.message_id for e in view.messages] == ["NSW2026031209142700001"]
+    assert view.messages[0].payload is not None
+    assert b"GeneralDeclaration" in view.messages[0].payload
+
+
+def test_a_repushed_message_is_answered_99_again_and_stored_once(store: SqlStore) -> None:
+    """The NSW pushing the same messageId twice gets 99 twice; one copy is stored."""
+    envelope = (VALID / "arrival-general-cargo" / "51-crew-list.xml").read_bytes()
+    with running_intake(store) as url:
+        first = requests.post(url, data=soap_body(envelope), timeout=10)
+        second = requests.post(url, data=soap_body(envelope), timeout=10)
+    assert first.status_code == second.status_code == 200
+    assert answer_of(second.content).findtext("Header/Subject/function") == "99"
+    view = store.describe("HPH-2026-000123", "1")
+    assert view is not None
+    assert len(view.messages) == 1
+
+
+def test_every_valid_sample_dossier_assembles_through_the_endpoint(store: SqlStore) -> None:
+    """Each valid sample dossier pushed over HTTP ends READY (or CANCELLED for the cancelled one)."""
+    with running_intake(store) as url:
+        for folder in sorted(VALID.iterdir()):
+            for path in sorted(folder.glob("*.xml")):
+                reply = requests.post(url, data=soap_body(path.read_bytes()), timeout=10)
+                assert answer_of(reply.content).findtext("Header/Subject/function") == "99"
+    expected = {
+        ("HPH-2026-000123", "1"): DossierState.READY,
+        ("HPH-2026-000131", "2"): DossierState.READY,
+        ("HPH-2026-000287", "1"): DossierState.READY,
+        ("HON-2026-000045", "1"): DossierState.READY,
+        ("HPH-2026-000402", "1"): DossierState.CANCELLED,
+    }
+    for (reference, direction), state in expected.items():
+        view = store.describe(reference, direction)
+        assert view is not None
+        assert view.state is state, reference
+    amended = store.describe("HPH-2026-000287", "1")
+    assert amended is not None
+    assert amended.documents["51"] == "NSW2026042110470300010"
+
+
+def test_a_wrong_password_is_an_authentication_fault(store: SqlStore) -> None:
+    """A UsernameToken with the wrong password is refused with a soap:Client fault; nothing is stored."""
+    envelope = (VALID / "arrival-general-cargo" / "50-general-declaration.xml").read_text("utf-8")
+    with running_intake(store) as url, pytest.raises(Fault) as raised:
+        zeep_service(url, password="wrong").receiveMessage(envelope)  # type: ignore[attr-defined]
+    assert "authentication failed" in raised.value.message
+    assert "wrong" not in raised.value.message.replace("wrong user name", "")
+    assert store.describe("HPH-2026-000123", "1") is None
+
+
+def test_a_replayed_nonce_is_refused(store: SqlStore) -> None:
+    """The same request (same nonce) sent twice: the second is an authentication failure, HTTP 500."""
+    body = soap_body((VALID / "arrival-general-cargo" / "50-general-declaration.xml").read_bytes())
+    with running_intake(store) as url:
+        assert requests.post(url, data=body, timeout=10).status_code == 200
+        replay = requests.post(url, data=body, timeout=10)
+    assert replay.status_code == 500
+    assert b"authentication failed: replayed nonce" in replay.content
+
+
+def test_a_stale_created_timestamp_is_refused(store: SqlStore) -> None:
+    """A token created an hour ago is refused as stale."""
+    stale = datetime.now(UTC) - timedelta(hours=1)
+    body = soap_body(
+        (VALID / "arrival-general-cargo" / "50-general-declaration.xml").read_bytes(), created=stale
+    )
+    with running_intake(store) as url:
+        reply = requests.post(url, data=body, timeout=10)
+    assert reply.status_code == 500
+    assert b"authentication failed: stale" in reply.content
+    assert b"soap:Client" in reply.content
+
+
+def test_a_push_without_a_token_is_refused(store: SqlStore) -> None:
+    """A request with no WS-Security header is an authentication failure."""
+    body = (
+        soap_body(b"<Envelope/>")
+        .replace(b"<soap:Header>", b"<soap:Header><!--")
+        .replace(b"</soap:Header>", b"--></soap:Header>")
+    )
+    with running_intake(store) as url:
+        reply = requests.post(url, data=body, timeout=10)
+    assert reply.status_code == 500
+    assert b"authentication failed" in reply.content
+
+
+def test_a_message_over_the_size_limit_is_refused_before_parsing(store: SqlStore) -> None:
+    """A body over max_message_bytes is answered 413 with a fault naming the limit."""
+    envelope = (VALID / "arrival-general-cargo" / "51-crew-list.xml").read_bytes()
+    with running_intake(store, settings(max_message_bytes=4096)) as url:
+        reply = requests.post(url, data=soap_body(envelope), timeout=10)
+    assert reply.status_code == 413
+    assert b"larger than the limit of 4096 bytes" in reply.content
+
+
+def test_a_chunked_body_over_the_limit_is_refused(store: SqlStore) -> None:
+    """Without a Content-Length, the limit is enforced while reading."""
+    body = soap_body((VALID / "arrival-general-cargo" / "51-crew-list.xml").read_bytes())
+    with running_intake(store, settings(max_message_bytes=4096)) as url:
+        reply = requests.post(
+            url, data=iter([body[i : i + 1000] for i in range(0, len(body), 1000)]), timeout=10
+        )
+    assert reply.status_code == 413
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (SAMPLES / "hostile").iterdir()))
+def test_hostile_envelopes_are_answered_22_e_envelope_and_kept_for_audit(store: SqlStore, name: str) -> None:
+    """Every hostile sample is refused with a valid 22 carrying E-ENVELOPE, and recorded, never processed.
+
+    The string part carries text: bytes are sent as a sender reading them as UTF-8 would (invalid
+    sequences become U+FFFD), without the characters XML cannot carry at all (not-xml.bin's NULs).
+    """
+    text = (SAMPLES / "hostile" / name).read_bytes().decode("utf-8", errors="replace")
+    data = "".join(ch for ch in text if ch in "\t\n\r" or ord(ch) >= 0x20)
+    with running_intake(store) as url:
+        reply = requests.post(url, data=soap_body(data), timeout=30)
+    assert reply.status_code == 200
+    answer = answer_of(reply.content)
+    assert schema("envelope").validate(answer), schema("envelope").error_log
+    assert answer.findtext("Header/Subject/function") == "22"
+    codes = [e.findtext("Code") for e in answer.iterfind("Body/Content/Acknowledgement/Error")]
+    assert codes
+    assert set(codes) == {"E-ENVELOPE"}
+    assert refused_count(store) == 1
+    assert store.stats(datetime.now(UTC)).dossiers_by_state == {}
+
+
+def test_a_wrongly_addressed_envelope_is_answered_with_its_field(store: SqlStore) -> None:
+    """invalid/E-ENVELOPE (addressed to BTC): a 22 repeating its Subject, with Field and DocumentType."""
+    path = SAMPLES / "invalid" / "E-ENVELOPE" / "50-general-declaration.xml"
+    with running_intake(store) as url:
+        reply = requests.post(url, data=soap_body(path.read_bytes()), timeout=10)
+    answer = answer_of(reply.content)
+    assert schema("envelope").validate(answer), schema("envelope").error_log
+    assert answer.findtext("Header/Subject/function") == "22"
+    assert answer.findtext("Header/Subject/reference") == "HPH-2026-000902"
+    assert answer.findtext("Header/Subject/preReference") == "NSW2026031210022700022"
+    [error] = answer.iterfind("Body/Content/Acknowledgement/Error")
+    assert error.findtext("Field") == "/Envelope/Header/To/identity"
+    assert error.findtext("DocumentType") == "50"
+
+
+def test_a_request_that_is_not_soap_is_a_client_fault(store: SqlStore) -> None:
+    """A body that is not a SOAP envelope is a soap:Client fault (HTTP 500)."""
+    with running_intake(store) as url:
+        reply = requests.post(url, data=b"hello", timeout=10)
+    assert reply.status_code == 500
+    assert b"soap:Client" in reply.content
+
+
+class _FailingStore:
+    """A store whose commits fail (the database is down)."""
+
+    def receive(self, message: IncomingMessage) -> IntakeOutcome:
+        raise RuntimeError("database is down")
+
+    def record_refused(self, raw: bytes, sha256: str, problems: object) -> None:
+        raise RuntimeError("database is down")
+
+
+def test_a_store_failure_is_a_server_fault_so_the_nsw_pushes_again() -> None:
+    """When the message cannot be committed, the answer is soap:Server (HTTP 500), never 99."""
+    envelope = (VALID / "arrival-general-cargo" / "50-general-declaration.xml").read_bytes()
+    with running_intake(_FailingStore()) as url:  # type: ignore[arg-type]
+        reply = requests.post(url, data=soap_body(envelope), timeout=10)
+    assert reply.status_code == 500
+    assert b"soap:Server" in reply.content
+    assert b"push it again later" in reply.content
+
+
+class _SlowStore:
+    """A store whose commit of one message blocks until released."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.received: list[str] = []
+
+    def receive(self, message: IncomingMessage) -> IntakeOutcome:
+        if message.type == "50":
+            self.release.wait(10)
+        self.received.append(message.message_id)
+        return IntakeOutcome.STORED
+
+    def record_refused(self, raw: bytes, sha256: str, problems: list[Problem]) -> None:
+        pass
+
+
+def test_a_slow_commit_does_not_stall_other_pushes() -> None:
+    """While one push waits for its commit, another push is stored and answered."""
+    slow = _SlowStore()
+    folder = VALID / "arrival-general-cargo"
+    with running_intake(slow) as url:  # type: ignore[arg-type]
+        blocked = threading.Thread(
+            target=requests.post,
+            args=(url,),
+            kwargs={"data": soap_body((folder / "50-general-declaration.xml").read_bytes()), "timeout": 20},
+        )
+        blocked.start()
+        time.sleep(0.2)
+        started = time.monotonic()
+        reply = requests.post(url, data=soap_body((folder / "51-crew-list.xml").read_bytes()), timeout=10)
+        assert reply.status_code == 200
+        assert time.monotonic() - started < 2
+        assert slow.received == ["NSW2026031209143100002"]
+        slow.release.set()
+        blocked.join(10)
+    assert slow.received[-1] == "NSW2026031209142700001"
