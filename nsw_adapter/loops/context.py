@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from nsw_adapter.clients.nsw import NswClient
 from nsw_adapter.clients.portal import PortalClient
@@ -103,27 +103,22 @@ def budget_spent(
 
 
 def default_translator() -> Translator:
-    """`nsw_adapter.translate`, imported when the worker starts (not at import time)."""
-    import nsw_adapter
+    """The mapping's `translate` (imported when the worker starts, not at import time)."""
+    from nsw_adapter.translate import translate
 
-    translate: Any = nsw_adapter.translate  # type: ignore[attr-defined,unused-ignore]
-    result: Translator = translate
-    return result
+    def run(
+        documents: Sequence[bytes], *, client_message_id: str, supersedes: str | None = None
+    ) -> TranslationLike:
+        return translate(documents, client_message_id=client_message_id, supersedes=supersedes)
+
+    return run
 
 
 def default_locator() -> LocatorFactory:
-    """Lineage.from_bytes(...).locate from the translation package."""
-    import nsw_adapter
-
-    lineage_cls: Any = nsw_adapter.Lineage  # type: ignore[attr-defined,unused-ignore]
+    """Lineage.from_bytes(...).locate: portal XPath -> (NSW type, NSW XPath)."""
+    from nsw_adapter.mapping.lineage import Lineage
 
     def locate(data: bytes) -> Callable[[str], tuple[str, str] | None]:
-        lineage = lineage_cls.from_bytes(data)
-
-        def find(xpath: str) -> tuple[str, str] | None:
-            found = lineage.locate(xpath)
-            return None if found is None else (str(found[0]), str(found[1]))
-
-        return find
+        return Lineage.from_bytes(data).locate
 
     return locate
