@@ -1,0 +1,283 @@
+"""`nsw-adapter demo`: both simulators with moderate faults, the adapter, ~30 realistic dossiers.
+
+The NSW simulator pushes cargo ships, a ferry, a cruise ship with 5,000 passengers, an
+amendment after submission, a cancellation and a few invalid dossiers; the adapter runs on
+a temporary SQLite store. One progress line a second; when every dossier has its final
+Result at the NSW, a summary table. Exit 0 only if nothing was lost or doubled.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from nsw_adapter.logging import configure_logging
+from nsw_adapter.resources import data_root
+
+PORTAL_FAULTS = "seed=7,http503=0.03,unavailable=0.03,reset=0.01,latency=0.002-0.02"
+NSW_FAULTS = "seed=8,http503=0.03,unavailable=0.02"
+INVALID_SAMPLES = ("E-IMO", "E-DOC-EXPIRED", "E-MASTER", "E-COUNT")
+_FINAL_NAMES = {"23": "cleared", "22": "rejected", "24": "cancelled"}
+
+
+@dataclass
+class Planned:
+    """One dossier of the demo: what it is and what should happen to it."""
+
+    reference: str
+    kind: str
+    persons: int
+    then: str | None = None  # "amend" / "cancel" once its 21 is at the NSW
+    done: bool = False
+
+
+@dataclass
+class Check:
+    """What the end state proves (or not)."""
+
+    problems: list[str] = field(default_factory=list)
+
+    def fail(self, text: str) -> None:
+        self.problems.append(text)
+
+
+def plan(cargo: int = 22) -> list[tuple[Planned, list[tuple[str, bytes]]]]:
+    """The dossiers to push: generated ships of every kind plus invalid contract samples."""
+    from nsw_adapter.fixtures import generate_dossier
+
+    dossiers: list[tuple[Planned, list[tuple[str, bytes]]]] = []
+    for index in range(cargo):
+        crew = 8 + (index * 7) % 18
+        arms = 2 if index % 5 == 0 else 0
+        stowaways = 1 if index % 9 == 4 else 0
+        departure = index % 4 == 3
+        reference = f"HPH-2026-{500 + index:06d}"
+        files = generate_dossier(
+            crew=crew, arms=arms, stowaways=stowaways, seed=100 + index, reference=reference,
+            document_type="2" if departure else "1",
+        )  # fmt: skip
+        kind = "cargo, departure" if departure else "cargo"
+        then = "amend" if index == 1 else "cancel" if index == 2 else None
+        if then:
+            kind = f"cargo, {'amended' if then == 'amend' else 'cancelled'}"
+        if index == 5:
+            kind = "cargo, watchlisted"
+        dossiers.append((Planned(reference, kind, crew + stowaways, then), files))
+    ferry = "HON-2026-000601"
+    dossiers.append(
+        (
+            Planned(ferry, "passenger ferry", 12 + 300),
+            generate_dossier(crew=12, passengers=300, seed=7, reference=ferry),
+        )
+    )
+    cruise = "SGN-2026-000602"
+    dossiers.append(
+        (
+            Planned(cruise, "cruise ship", 180 + 5000),
+            generate_dossier(crew=180, passengers=5000, seed=8, reference=cruise),
+        )
+    )
+    return dossiers
+
+
+def watchlisted(dossiers: list[tuple[Planned, list[tuple[str, bytes]]]]) -> set[str]:
+    """The document number of one crew member of the "watchlisted" ship: the portal rejects it."""
+    from lxml import etree
+
+    for item, files in dossiers:
+        if item.kind.endswith("watchlisted"):
+            crew = next(data for name, data in files if name.startswith("51"))
+            number = etree.fromstring(crew).findtext("Body/Content/CrewLists/CrewList[3]/PassportNumber")
+            return {number.strip()} if number else set()
+    return set()
+
+
+def _invalid() -> list[tuple[Planned, list[Any]]]:
+    from nsw_adapter.simulators.dossiers import load_folder
+
+    found: list[tuple[Planned, list[Any]]] = []
+    for code in INVALID_SAMPLES:
+        folder = data_root().parent / "fixtures" / "samples" / "nsw" / "invalid" / code
+        if not folder.is_dir():
+            folder = Path.cwd() / "fixtures" / "samples" / "nsw" / "invalid" / code
+        if not folder.is_dir():
+            continue
+        for documents in load_folder(folder):
+            found.append((Planned(documents[0].reference, f"invalid ({code})", 0), documents))
+    return found
+
+
+def verify(planned: list[Planned], nsw_state: dict[str, Any], portal_state: dict[str, Any]) -> Check:
+    """Nothing lost (a final Result each), nothing doubled (one live declaration, one Result per function)."""
+    check = Check()
+    at_nsw = nsw_state.get("dossiers", {})
+    at_portal = portal_state.get("dossiers", {})
+    for item in planned:
+        dossier = at_nsw.get(item.reference)
+        if dossier is None:
+            check.fail(f"{item.reference}: unknown to the NSW")
+            continue
+        wanted = ("24",) if item.then == "cancel" else ("22",) if "watchlisted" in item.kind else ("23",)
+        if item.kind.startswith("invalid"):
+            wanted = ("22",)
+        if dossier.get("final") not in wanted:
+            check.fail(f"{item.reference}: final result {dossier.get('final')}, expected {'/'.join(wanted)}")
+        if dossier.get("result_rejects"):
+            check.fail(f"{item.reference}: the NSW refused results {dossier['result_rejects']}")
+        results: dict[str, int] = dossier.get("results", {})
+        for function, count in results.items():
+            limit = 2 if (function == "21" and item.then == "amend") else 1
+            if count > limit:
+                check.fail(f"{item.reference}: {count} results {function}")
+        portal = at_portal.get(item.reference)
+        if item.kind.startswith("invalid"):
+            if portal is not None:
+                check.fail(f"{item.reference}: an invalid dossier reached the portal")
+            continue
+        if portal is None:
+            if item.then != "cancel":
+                check.fail(f"{item.reference}: never reached the portal")
+            continue
+        live = [r for r in portal.get("receipts", []) if not r.get("superseded_by")]
+        if len(live) != 1:
+            check.fail(f"{item.reference}: {len(live)} live declarations at the portal")
+    return check
+
+
+def _results(dossier: dict[str, Any]) -> str:
+    order = ("21", "23", "22", "24")
+    results: dict[str, int] = dossier.get("results", {})
+    return " ".join(f"{f}x{results[f]}" if results[f] > 1 else f for f in order if results.get(f))
+
+
+def summary(planned: list[Planned], nsw_state: dict[str, Any], out: TextIO) -> None:
+    """The per-dossier table."""
+    at_nsw = nsw_state.get("dossiers", {})
+    header = f"{'reference':<18} {'ship':<22} {'persons':>7}  {'final':<10} results"
+    print(header, file=out)
+    print("-" * len(header), file=out)
+    for item in planned:
+        dossier = at_nsw.get(item.reference, {})
+        final = dossier.get("final")
+        name = _FINAL_NAMES.get(final or "", "-") if final else "-"
+        persons = str(item.persons) if item.persons else "-"
+        print(f"{item.reference:<18} {item.kind:<22} {persons:>7}  {name:<10} {_results(dossier)}", file=out)
+
+
+def run_demo(
+    *,
+    dossiers: int | None = None,
+    timeout: float = 55.0,
+    faults: str | None = None,
+    out: TextIO = sys.stdout,
+    workdir: Path | None = None,
+    on_state: Callable[[dict[str, Any]], None] | None = None,
+) -> int:
+    """Run the demo; 0 when every dossier has its final Result and nothing was lost or doubled."""
+    from nsw_adapter.simulators import PortalSimulator
+    from nsw_adapter.simulators.nsw import NswSimulator, all_final
+    from nsw_adapter.stack import AdapterStack, fast_settings
+
+    folder = workdir or Path(tempfile.mkdtemp(prefix="nsw-adapter-demo-"))
+    log_path = folder / "adapter.log"
+    log_file = log_path.open("w", encoding="utf-8")
+    configure_logging("INFO", "json", log_file)
+    started = time.monotonic()
+    print("Preparing dossiers ...", file=out, flush=True)
+    generated = plan(22 if dossiers is None else dossiers)
+    invalid = _invalid()
+    planned = [p for p, _ in generated] + [p for p, _ in invalid]
+    print(
+        f"{len(planned)} dossiers ({sum(p.persons for p in planned)} persons); store and log in {folder}",
+        file=out,
+        flush=True,
+    )
+    try:
+        with (
+            PortalSimulator(
+                decision_delay=1.0,
+                faults=PORTAL_FAULTS if faults is None else faults,
+                watchlist=watchlisted(generated),
+            ) as portal,
+            NswSimulator(faults=NSW_FAULTS, duplicates=0.1, shuffle=True, seed=3, backoff_max=0.5) as nsw,
+        ):
+            settings = fast_settings(f"sqlite:///{folder}/demo.db", portal.url, nsw.url)
+            with AdapterStack(settings) as stack:
+                nsw.agency_url = stack.intake_url
+                print(f"Portal {portal.url}  NSW {nsw.url}  adapter intake {stack.intake_url}", file=out)
+                for _item, files in generated:
+                    nsw.push_dossier(files)
+                nsw.push_documents([d for _, documents in invalid for d in documents])
+                state = _follow(nsw, portal, planned, started, timeout, out, all_final)
+                portal_state = portal.admin_state()
+                if on_state is not None:
+                    on_state({"nsw": state, "portal": portal_state})
+    finally:
+        log_file.close()
+    elapsed = time.monotonic() - started
+    print(file=out)
+    summary(planned, state, out)
+    check = verify(planned, state, portal_state)
+    injected = sum(portal_state.get("injected", {}).values())
+    duplicates = portal_state["counters"].get("duplicates", 0)
+    print(
+        f"\n{len(planned)} dossiers in {elapsed:.1f} s; portal faults injected: {injected}; "
+        f"repeated submissions answered with the first receipt: {duplicates}",
+        file=out,
+    )
+    if check.problems:
+        print("FAILED:", file=out)
+        for problem in check.problems:
+            print(f"  {problem}", file=out)
+        return 1
+    print("Every dossier has its final result at the NSW; nothing lost, nothing doubled.", file=out)
+    return 0
+
+
+def _follow(
+    nsw: Any,
+    portal: Any,
+    planned: list[Planned],
+    started: float,
+    timeout: float,
+    out: TextIO,
+    all_final: Callable[[dict[str, Any]], bool],
+) -> dict[str, Any]:
+    """Print progress once a second, push the amendment and cancellation when due, stop when all is final."""
+    next_line = 0.0
+    while True:
+        state: dict[str, Any] = nsw.admin_state()
+        dossiers = state.get("dossiers", {})
+        for item in planned:
+            results = dossiers.get(item.reference, {}).get("results", {})
+            if item.then and not item.done and results.get("21"):
+                if item.then == "amend":
+                    nsw.push_amendment(item.reference, "51")
+                else:
+                    nsw.push_cancellation(item.reference)
+                item.done = True
+        pending_actions = any(p.then and not p.done for p in planned)
+        finished = not pending_actions and all_final(state)
+        elapsed = time.monotonic() - started
+        if elapsed >= next_line or finished:
+            next_line = elapsed + 1.0
+            final = sum(1 for d in dossiers.values() if d.get("final"))
+            results = sum(sum(d.get("results", {}).values()) for d in dossiers.values())
+            counters = portal.admin_state()["counters"]
+            print(
+                f"[{elapsed:5.1f}s] pushed {state['counters'].get('acknowledged', 0):>3} messages | "
+                f"portal: {counters.get('submissions', 0):>3} submitted, "
+                f"{counters.get('cleared', 0):>3} cleared, {counters.get('rejected', 0):>2} rejected | "
+                f"NSW: {results:>3} results, "
+                f"{final:>3}/{len(planned)} dossiers final",
+                file=out,
+                flush=True,
+            )
+        if finished or elapsed > timeout:
+            return state
+        time.sleep(0.2)
