@@ -26,7 +26,8 @@ from nsw_adapter.xml import parse_untrusted
 DEFAULT_SENT_AT = datetime(2026, 3, 16, 8, 0, 0, tzinfo=VIETNAM)
 
 # (nationality, place of birth, family names, given names); mononyms have no given names.
-_PEOPLE: tuple[tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]], ...] = (
+_Nation = tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+_PEOPLE: tuple[_Nation, ...] = (
     (
         "VN",
         ("Hải Phòng", "Nam Định", "Thái Bình", "Hạ Long", "Đà Nẵng", "Huế", "Vinh", "Thanh Hóa"),
@@ -201,8 +202,10 @@ class _Person:
     visa: str | None
 
 
-def _person(rng: random.Random, arrival: date, numbers: _Numbers, doc_types: str, passenger: bool) -> _Person:
-    nationality, places, families, givens = rng.choice(_PEOPLE)
+def _person(
+    rng: random.Random, people: Sequence[_Nation], arrival: date, numbers: _Numbers, doc_types: str, passenger: bool
+) -> _Person:
+    nationality, places, families, givens = rng.choice(people)
     family = rng.choice(families)
     given = rng.choice(givens) if givens else ""
     doc_type = rng.choice(doc_types)
@@ -264,12 +267,14 @@ def generate_dossier(
     reference: str | None = None,
     document_type: str = "1",
     sent_at: datetime | None = None,
+    native_scripts: bool = True,
 ) -> list[tuple[str, bytes]]:
     """One valid dossier: (file name, envelope bytes) for each of its documents (function 01).
 
     crew >= 1 (the master is always first); passengers, arms items and stowaways may be 0, in
     which case no such document is sent. document_type: "1" arrival, "2" departure. sent_at:
     when the first message is sent (default DEFAULT_SENT_AT; the call is a day or two later).
+    native_scripts: False keeps every name in Latin letters (no Greek or Cyrillic).
     """
     if crew < 1:
         raise ValueError("a crew list needs at least the master")
@@ -282,13 +287,14 @@ def generate_dossier(
     ship = _ship(rng)
     arriving = document_type == "1"
     numbers = _Numbers(rng)
+    people = _PEOPLE if native_scripts else tuple(p for p in _PEOPLE if p[2][0].isascii() or p[0] == "VN")
     event = sent + timedelta(hours=rng.randint(18, 60), minutes=rng.choice((0, 15, 30, 45)))
     offset = rng.choice(_OFFSETS)
     event_text = _time_with_offset(event, offset)
     day = event.date()
 
-    crew_members = [_person(rng, day, numbers, "PSBB", passenger=False) for _ in range(crew)]
-    pax = [_person(rng, day, numbers, "PPPPO", passenger=True) for _ in range(passengers)]
+    crew_members = [_person(rng, people, day, numbers, "PSBB", passenger=False) for _ in range(crew)]
+    pax = [_person(rng, people, day, numbers, "PPPPO", passenger=True) for _ in range(passengers)]
     master = crew_members[0]
     master_name = f"{master.family} {master.given}" if master.given else master.family
     last_port, next_port = rng.sample(_FOREIGN_PORTS, 2)
@@ -389,7 +395,7 @@ def generate_dossier(
         found = [f"      <IMONumber>{ship.imo}</IMONumber>\n"]
         for code in range(1, stowaways + 1):
             named = rng.random() < 0.5
-            nationality, _, families, givens = rng.choice(_PEOPLE)
+            nationality, _, families, givens = rng.choice(people)
             found.append(
                 f"      <Stowaway><StowawayCode>{code}</StowawayCode>"
                 + (f"<FamilyName>{_x(rng.choice(families))}</FamilyName>" if named else "")
