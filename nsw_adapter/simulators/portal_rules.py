@@ -52,17 +52,17 @@ class Reason:
     field: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Person:
-    """One Person element and its 1-based position among all Person elements."""
+    """One Person element's fields (whitespace-stripped) and its 1-based position among all Persons."""
 
     position: int
-    element: etree._Element
+    fields: dict[str, str]
     category: str
     no: int
 
     def text(self, name: str) -> str | None:
-        return _text(self.element, name)
+        return self.fields.get(name)
 
     def path(self, name: str) -> str:
         return f"{ROOT}/bgp:Persons/bgp:Person[{self.position}]/bgp:{name}"
@@ -80,29 +80,40 @@ def _text(element: etree._Element, name: str) -> str | None:
 
 
 def _date(value: str | None) -> date | None:
+    """dd/MM/yyyy as a date, None when absent or not in the calendar (strptime is too slow here)."""
     if not value:
         return None
     try:
-        return datetime.strptime(value, "%d/%m/%Y").date()
+        day, month, year = value.split("/")
+        return date(int(year), int(month), int(day))
     except ValueError:
         return None
 
 
 def _datetime(value: str | None) -> datetime | None:
+    """dd/MM/yyyy HH:mm as a naive datetime, None when absent or not a calendar time."""
     if not value:
         return None
+    day, _, clock = value.partition(" ")
+    moment = _date(day)
     try:
-        return datetime.strptime(value, "%d/%m/%Y %H:%M")
+        hour, minute = clock.split(":")
+        return (
+            None
+            if moment is None
+            else datetime(moment.year, moment.month, moment.day, int(hour), int(minute))
+        )
     except ValueError:
         return None
 
 
 def persons(submission: etree._Element) -> list[Person]:
-    """Every Person of a (schema-valid) submission, with its position."""
+    """Every Person of a (schema-valid) submission, with its position (values stripped, not collapsed)."""
     result: list[Person] = []
+    cut = len(_NS)
     for position, element in enumerate(submission.iterfind(f"{_NS}Persons/{_NS}Person"), start=1):
-        no = _text(element, "No") or "0"
-        result.append(Person(position, element, _text(element, "Category") or "", int(no)))
+        fields = {str(child.tag)[cut:]: (child.text or "").strip() for child in element}
+        result.append(Person(position, fields, fields.get("Category", ""), int(fields.get("No") or "0")))
     return result
 
 
@@ -111,7 +122,7 @@ def schema_problems(submission: etree._Element, people: list[Person]) -> list[st
     problems: list[str] = []
     for person in people:
         if person.category in ("TV", "HK"):
-            missing = [name for name in PERSON_REQUIRED if person.element.find(f"{_NS}{name}") is None]
+            missing = [name for name in PERSON_REQUIRED if name not in person.fields]
             if missing:
                 problems.append(f"{person.label} (Person[{person.position}]) lacks {', '.join(missing)}")
         for name in _DATE_FIELDS:
@@ -188,7 +199,7 @@ def _master(submission: etree._Element, people: list[Person]) -> Iterable[Reason
     first = crew[0]
     if first.text("Rank") != "MAS":
         yield Reason("E-MASTER", "The first crew member is not the master (Rank MAS).", first.path("Rank"))
-    elif first.text("FullName") != _text(submission, f"Master/{_NS}FullName"):
+    elif " ".join((first.text("FullName") or "").split()) != _text(submission, f"Master/{_NS}FullName"):
         yield Reason(
             "E-MASTER",
             "The master's name differs from the first crew member's.",
