@@ -70,8 +70,13 @@ def portal_name(text: str) -> str:
     """Any text in the portal's alphabet: A-Z, 0-9 and single spaces ("" when nothing is left)."""
     if not text.isascii():
         # NFC first so a decomposed é folds like a composed one.
-        text = unicodedata.normalize("NFC", text).translate(_FOLD)
-    text = _NOT_ALNUM.sub(" ", text.upper().replace("'", "")).strip()
+        if not unicodedata.is_normalized("NFC", text):
+            text = unicodedata.normalize("NFC", text)
+        text = text.translate(_FOLD)
+    text = text.upper()
+    # Fast path: already A-Z/0-9 words with single spaces (most names once folded).
+    if not (text.replace(" ", "").isalnum() and "  " not in text and text[:1] != " " and text[-1:] != " "):
+        text = _NOT_ALNUM.sub(" ", text.replace("'", "")).strip()
     if len(text) > MAX_FULL_NAME:  # a transliteration can outgrow the portal's field
         cut = text[: MAX_FULL_NAME + 1]
         text = cut.rsplit(" ", 1)[0] if " " in cut else cut[:MAX_FULL_NAME]

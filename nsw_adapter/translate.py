@@ -219,20 +219,33 @@ def _model_problems(exc: ValidationError, message: NswMessage) -> list[Problem]:
 _local = threading.local()
 
 
-def _parser() -> etree.XMLParser:
-    # Our own output, but parsed the hardened way all the same; one parser per thread.
-    parser: etree.XMLParser | None = getattr(_local, "parser", None)
-    if parser is None:
-        parser = _local.parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    return parser
+def _parsers() -> tuple[etree.XMLParser, etree.XMLParser]:
+    """(validating, plain) parsers for our own output, one pair per thread (lxml parsers are not shared).
+
+    The validating parser checks submission.xsd while it parses, one pass instead of two; the
+    plain one is only for collecting every error of an invalid submission.
+    """
+    parsers: tuple[etree.XMLParser, etree.XMLParser] | None = getattr(_local, "parsers", None)
+    if parsers is None:
+        options = {"resolve_entities": False, "no_network": True, "load_dtd": False}
+        parsers = _local.parsers = (
+            etree.XMLParser(schema=schema("submission"), **options),
+            etree.XMLParser(**options),
+        )
+    return parsers
 
 
 def _check_submission(submission: bytes, lineage: Lineage) -> list[Problem]:
     """submission.xsd's verdict, each error pointed back into the NSW document it came from."""
-    validator = schema("submission")
-    tree = etree.fromstring(submission, parser=_parser())
-    if validator.validate(tree):
+    validating, plain = _parsers()
+    try:
+        etree.fromstring(submission, parser=validating)
+    except etree.XMLSyntaxError:
+        pass
+    else:
         return []
+    validator = schema("submission")
+    validator.validate(etree.fromstring(submission, parser=plain))
     problems = []
     for error in iter(validator.error_log):  # type: ignore[call-overload]
         located = lineage.locate(error.path) if error.path else None

@@ -20,7 +20,7 @@ from typing import Any
 
 from nsw_adapter.mapping.lineage import Lineage, ListLineage
 from nsw_adapter.mapping.spec import ElementSpec, MappingSpec, Source, submission_spec
-from nsw_adapter.mapping.transforms import TRANSFORMS, escape_xml
+from nsw_adapter.mapping.transforms import TRANSFORMS, escape_xml, inline_names
 
 CONTENT = "/Envelope/Body/Content"
 SUBJECT = "/Envelope/Header/Subject"
@@ -97,6 +97,8 @@ class _Generator:
         args = ", ".join(self.source_expr(s) for s in spec.sources)
         if spec.transform in ("code", "text"):  # values are str (or int codes) already
             call = args
+        elif transform.inline is not None and len(spec.sources) == 1:
+            call = transform.inline.format(args)
         else:
             call = f"T_{spec.transform}({args})"
         if transform.escape:
@@ -223,6 +225,7 @@ def compile_spec(spec: MappingSpec) -> MappingPlan:
     source = "\n".join(generator.lines) + "\n"
     namespace: dict[str, Any] = {f"T_{name}": t.function for name, t in TRANSFORMS.items()}
     namespace["E"] = escape_xml
+    namespace.update(inline_names())
     namespace["attrgetter"] = attrgetter
     # The source is generated from our own mapping file, never from input data.
     exec(compile(source, f"<mapping {spec.root}>", "exec"), namespace)  # noqa: S102

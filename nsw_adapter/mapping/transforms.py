@@ -97,12 +97,23 @@ def escape_xml(value: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Transform:
-    """A named transform: the function, how many sources it takes, whether its output needs escaping."""
+    """A named transform: the function, how many sources it takes, whether its output needs escaping.
+
+    inline: an expression the mapping engine may write in place of a call ({0} is the source),
+    using the names `inline_names` gives it; it must mean exactly what `function` does.
+    """
 
     name: str
     function: Callable[..., Any]
     arity: int
     escape: bool
+    inline: str | None = None
+
+
+def inline_names() -> dict[str, Any]:
+    """The names inline transform expressions use (code tables, loaded once)."""
+    lists = codelists()
+    return {"ICAO": lists.icao_by_code, "ALPHA3": lists.alpha3_by_code, "GATES": lists.station_by_locode}
 
 
 TRANSFORMS: dict[str, Transform] = {
@@ -113,12 +124,16 @@ TRANSFORMS: dict[str, Transform] = {
         Transform("upper", upper, 1, escape=True),
         Transform("full_name", full_name, 2, escape=False),
         Transform("name_as_declared", name_as_declared, 2, escape=True),
-        Transform("icao_nationality", icao_nationality, 1, escape=False),
-        Transform("flag_alpha3", flag_alpha3, 1, escape=False),
+        Transform("icao_nationality", icao_nationality, 1, escape=False, inline="ICAO[{0}]"),
+        Transform("flag_alpha3", flag_alpha3, 1, escape=False, inline="ALPHA3[{0}]"),
         Transform("local_datetime", local_datetime, 1, escape=False),
-        Transform("date_ddmmyyyy", date_ddmmyyyy, 1, escape=False),
-        Transform("border_gate", border_gate, 1, escape=False),
-        Transform("boolean", boolean, 1, escape=False),
+        # Dates in the models are datetime.date (pydantic), so the inline form needs no parsing.
+        Transform(
+            "date_ddmmyyyy", date_ddmmyyyy, 1, escape=False,
+            inline='f"{{{0}.day:02d}}/{{{0}.month:02d}}/{{{0}.year:04d}}"',
+        ),  # fmt: skip
+        Transform("border_gate", border_gate, 1, escape=False, inline="GATES[{0}]"),
+        Transform("boolean", boolean, 1, escape=False, inline='("true" if {0} else "false")'),
         Transform("procedure", procedure, 1, escape=False),
     )
 }
