@@ -156,6 +156,11 @@ class PortalService:
             where = f" at line {errors[0].line}" if errors else ""
             _log.info("portal SCHEMA fault: the submission does not validate%s", where)
             raise self.fault("SCHEMA", f"The submission does not validate against submission.xsd{where}.")
+        client_message_id = _token(submission.findtext(f"{_NS}ClientMessageId"))
+        first = self.state.repeat(client_message_id)
+        if first is not None:  # answered with the first receipt, whatever this copy holds
+            _log.info("portal receipt %s repeated (duplicate)", first.receipt)
+            return self._receipt("SubmitDeclarationResponse", first, True)
         people = persons(submission)
         problems = schema_problems(submission, people)
         if problems:
@@ -188,7 +193,7 @@ class PortalService:
         passes = tuple(
             (person.category, person.no)
             for person in people
-            if person.text("ShorePassRequested") in ("true", "1") and person.category in ("TV", "HK")
+            if person.fields.get("ShorePassRequested") in ("true", "1") and person.category in ("TV", "HK")
         )
         return NewSubmission(
             reference=text("bgp:ClientReference"),

@@ -126,7 +126,7 @@ def schema_problems(submission: etree._Element, people: list[Person]) -> list[st
             if missing:
                 problems.append(f"{person.label} (Person[{person.position}]) lacks {', '.join(missing)}")
         for name in _DATE_FIELDS:
-            value = person.text(name)
+            value = person.fields.get(name)
             if value is not None and _date(value) is None:
                 problems.append(f"{person.path(name)} is not a calendar date")
     expected = _text(submission, f"Voyage/{_NS}ExpectedTime")
@@ -197,9 +197,9 @@ def _master(submission: etree._Element, people: list[Person]) -> Iterable[Reason
         yield Reason("E-MASTER", "The crew list is empty: the master must come first.", f"{ROOT}/bgp:Persons")
         return
     first = crew[0]
-    if first.text("Rank") != "MAS":
+    if first.fields.get("Rank") != "MAS":
         yield Reason("E-MASTER", "The first crew member is not the master (Rank MAS).", first.path("Rank"))
-    elif " ".join((first.text("FullName") or "").split()) != _text(submission, f"Master/{_NS}FullName"):
+    elif " ".join((first.fields.get("FullName") or "").split()) != _text(submission, f"Master/{_NS}FullName"):
         yield Reason(
             "E-MASTER",
             "The master's name differs from the first crew member's.",
@@ -220,7 +220,7 @@ def _countries(submission: etree._Element, people: list[Person]) -> Iterable[Rea
         )
     for person in people:
         for name in ("Nationality", "DocIssuer"):
-            value = person.text(name)
+            value = person.fields.get(name)
             if value is not None and value not in codes.icao:
                 yield Reason(
                     "E-COUNTRY", f"{person.label}: {name} is not an ICAO Doc 9303 code.", person.path(name)
@@ -236,7 +236,7 @@ def _countries(submission: etree._Element, people: list[Person]) -> Iterable[Rea
             )
     for person in people:
         for name in ("EmbarkPort", "DisembarkPort"):
-            value = person.text(name)
+            value = person.fields.get(name)
             if value is not None and value[:2] not in codes.alpha2:
                 yield Reason(
                     "E-LOCODE",
@@ -249,14 +249,14 @@ def _dates(submission: etree._Element, people: list[Person], today: date) -> Ite
     expected = _datetime(_text(submission, f"Voyage/{_NS}ExpectedTime"))
     oldest = date(today.year - 120, today.month, min(today.day, 28))
     for person in people:
-        birth = _date(person.text("BirthDate"))
+        birth = _date(person.fields.get("BirthDate"))
         if birth is not None and (birth > today or birth < oldest):
             yield Reason(
                 "E-DOB",
                 f"{person.label}: the date of birth is in the future or more than 120 years back.",
                 person.path("BirthDate"),
             )
-        expiry = _date(person.text("DocExpiry"))
+        expiry = _date(person.fields.get("DocExpiry"))
         if expected is not None and expiry is not None and expiry < expected.date():
             yield Reason(
                 "E-DOC-EXPIRED",
@@ -267,16 +267,16 @@ def _dates(submission: etree._Element, people: list[Person], today: date) -> Ite
 
 def _duplicate_documents(people: list[Person]) -> Iterable[Reason]:
     keys = [
-        (person.text("DocType"), person.text("DocNumber"), person.text("DocIssuer"))
+        (person.fields.get("DocType"), person.fields.get("DocNumber"), person.fields.get("DocIssuer"))
         for person in people
-        if person.category in ("TV", "HK") and person.text("DocNumber")
+        if person.category in ("TV", "HK") and person.fields.get("DocNumber")
     ]
     repeated = {key for key, count in Counter(keys).items() if count > 1}
     if not repeated:
         return
     first_seen: set[tuple[str | None, str | None, str | None]] = set()
     for person in people:
-        key = (person.text("DocType"), person.text("DocNumber"), person.text("DocIssuer"))
+        key = (person.fields.get("DocType"), person.fields.get("DocNumber"), person.fields.get("DocIssuer"))
         if key in repeated and person.category in ("TV", "HK"):
             if key in first_seen:
                 yield Reason(
@@ -291,7 +291,7 @@ def _watchlist(people: list[Person], watchlist: frozenset[str]) -> Iterable[Reas
     if not watchlist:
         return
     for person in people:
-        number = person.text("DocNumber")
+        number = person.fields.get("DocNumber")
         if number is not None and number in watchlist:
             yield Reason(
                 "BG-DOC-ALERT",

@@ -151,16 +151,23 @@ class PortalState:
 
     # --- operations ---------------------------------------------------------------------------
 
+    def repeat(self, client_message_id: str) -> Declaration | None:
+        """The declaration first submitted under this ClientMessageId (counting the repeat), or None."""
+        known = self.by_message_id.get(client_message_id)
+        if known is None:
+            return None
+        first = self.declarations[known]
+        first.duplicates += 1
+        self.dossiers.setdefault(first.submission.reference, DossierRecord()).duplicates += 1
+        self.count("duplicates")
+        return first
+
     def submit(self, new: NewSubmission) -> tuple[Declaration, bool]:
         """Record a submission: (its declaration, False), or (the first one, True) for a repeated id."""
-        dossier = self.dossiers.setdefault(new.reference, DossierRecord())
-        known = self.by_message_id.get(new.client_message_id)
-        if known is not None:
-            first = self.declarations[known]
-            first.duplicates += 1
-            self.dossiers.setdefault(first.submission.reference, DossierRecord()).duplicates += 1
-            self.count("duplicates")
+        first = self.repeat(new.client_message_id)
+        if first is not None:
             return first, True
+        dossier = self.dossiers.setdefault(new.reference, DossierRecord())
         earlier = None
         if new.supersedes is not None:
             earlier = self.declarations.get(new.supersedes)
