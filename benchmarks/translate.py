@@ -73,7 +73,9 @@ class Floor:
         lists = codelists()
         codes = etree.Element("Codes")
         for code, icao in lists.icao_by_code.items():
-            etree.SubElement(codes, "Country", code=code, icao=icao, alpha3=lists.alpha3_by_code.get(code, ""))
+            etree.SubElement(
+                codes, "Country", code=code, icao=icao, alpha3=lists.alpha3_by_code.get(code, "")
+            )
         for locode, station in lists.station_by_locode.items():
             etree.SubElement(codes, "Gate", locode=locode, station=station)
         self.codes = codes

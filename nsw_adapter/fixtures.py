@@ -9,9 +9,10 @@ bytes. `amend` and `cancel` make the follow-up messages of a dossier (functions 
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 from lxml import etree
 from stdnum import imo as stdnum_imo
@@ -22,6 +23,7 @@ from nsw_adapter.envelope import VIETNAM, format_send_date
 from nsw_adapter.mapping.transforms import escape_xml
 from nsw_adapter.xml import parse_untrusted
 
+_DOSSIER_NUMBER = re.compile(r"[A-Z0-9][A-Z0-9/\-]{0,39}")
 #: Messages of a generated dossier are sent from here on unless `sent_at` says otherwise.
 DEFAULT_SENT_AT = datetime(2026, 3, 16, 8, 0, 0, tzinfo=VIETNAM)
 
@@ -32,7 +34,16 @@ _PEOPLE: tuple[_Nation, ...] = (
         "VN",
         ("Hải Phòng", "Nam Định", "Thái Bình", "Hạ Long", "Đà Nẵng", "Huế", "Vinh", "Thanh Hóa"),
         ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi", "Đỗ", "Ngô", "Dương", "Lý", "Đinh"),
-        ("Văn Đức", "Thị Lan Anh", "Minh Quân", "Đình Khải", "Công Lý", "Hoàng Nam", "Thị Thu Hà", "Quốc Bảo"),
+        (
+            "Văn Đức",
+            "Thị Lan Anh",
+            "Minh Quân",
+            "Đình Khải",
+            "Công Lý",
+            "Hoàng Nam",
+            "Thị Thu Hà",
+            "Quốc Bảo",
+        ),
     ),
     (
         "PH",
@@ -85,15 +96,52 @@ _PEOPLE: tuple[_Nation, ...] = (
     ("ES", ("Vigo", "Cádiz"), ("Rodríguez", "Núñez", "Peña"), ("José María", "Begoña", "Íñigo")),
     ("FR", ("Marseille", "Le Havre"), ("Lefèvre", "Dubois", "Moreau"), ("Amélie", "Jean-Noël", "Zoé")),
 )
-_RANKS = ("CHO", "2OF", "3OF", "CHE", "2EN", "3EN", "ETO", "BSN", "ABS", "ABS", "OSN", "OLR", "FTR")
+_RANKS: tuple[str, ...] = (
+    "CHO",
+    "2OF",
+    "3OF",
+    "CHE",
+    "2EN",
+    "3EN",
+    "ETO",
+    "BSN",
+    "ABS",
+    "ABS",
+    "OSN",
+    "OLR",
+    "FTR",
+)
 _RANKS += ("WPR", "CCK", "COK", "MSM", "STW", "DCD", "ECD", "PMN", "OTH")
-_SHIP_NAMES = ("OCEAN JADE", "HA LONG PEARL", "PACIFIC HARMONY", "MEKONG STAR", "SAIGON EXPRESS")
+_SHIP_NAMES: tuple[str, ...] = (
+    "OCEAN JADE",
+    "HA LONG PEARL",
+    "PACIFIC HARMONY",
+    "MEKONG STAR",
+    "SAIGON EXPRESS",
+)
 _SHIP_NAMES += ("EASTERN DAWN", "GOLDEN LOTUS", "NORDIC SPIRIT", "CORAL BAY", "ST. MARY'S GRACE")
 _SHIP_TYPES = ("1505", "1511", "1512", "1513", "1521", "1525", "1531", "1533", "1592", "1601")
 _PURPOSES = ("CARGO", "CARGO", "PASSENGER", "BUNKERING", "STORES", "CREW_CHANGE", "REPAIR")
-_FLAGS = (("PA", "352"), ("LR", "636"), ("MH", "538"), ("SG", "563"), ("VN", "574"), ("HK", "477"))
+_FLAGS: tuple[tuple[str, str], ...] = (
+    ("PA", "352"),
+    ("LR", "636"),
+    ("MH", "538"),
+    ("SG", "563"),
+    ("VN", "574"),
+    ("HK", "477"),
+)
 _FLAGS += (("DE", "211"), ("MT", "215"), ("CY", "210"), ("GR", "237"))
-_FOREIGN_PORTS = ("CNSHA", "CNNGB", "CNBHY", "SGSIN", "HKHKG", "KRPUS", "JPYOK", "THLCH", "MYPKG")
+_FOREIGN_PORTS: tuple[str, ...] = (
+    "CNSHA",
+    "CNNGB",
+    "CNBHY",
+    "SGSIN",
+    "HKHKG",
+    "KRPUS",
+    "JPYOK",
+    "THLCH",
+    "MYPKG",
+)
 _FOREIGN_PORTS += ("PHMNL", "IDJKT", "TWKHH", "KHKOS")
 _BORDER_GATES = ("VNHPH", "VNHON", "VNDAD", "VNSGN", "VNVUT", "VNUIH", "VNNHA", "VNCMY", "VNDQT")
 _OFFSETS = ("", "", "", "Z", "+08:00", "+09:00", "-05:00", "+05:30")
@@ -203,7 +251,12 @@ class _Person:
 
 
 def _person(
-    rng: random.Random, people: Sequence[_Nation], arrival: date, numbers: _Numbers, doc_types: str, passenger: bool
+    rng: random.Random,
+    people: Sequence[_Nation],
+    arrival: date,
+    numbers: _Numbers,
+    doc_types: str,
+    passenger: bool,
 ) -> _Person:
     nationality, places, families, givens = rng.choice(people)
     family = rng.choice(families)
@@ -280,6 +333,8 @@ def generate_dossier(
         raise ValueError("a crew list needs at least the master")
     if document_type not in ("1", "2"):
         raise ValueError("document_type is 1 (arrival) or 2 (departure)")
+    if reference is not None and not _DOSSIER_NUMBER.fullmatch(reference):
+        raise ValueError("a dossier number is 1-40 of A-Z, 0-9, - and /, starting with a letter or digit")
     rng = random.Random(seed)
     sent = (sent_at or DEFAULT_SENT_AT).astimezone(VIETNAM).replace(microsecond=0)
     port = rng.choice(_BORDER_GATES)
@@ -324,7 +379,10 @@ def generate_dossier(
             ("NumberOfStowaways", stowaways),
             ("ShipAgentName", rng.choice(_AGENTS)),
             ("ShipAgentTaxCode", _tax_code(rng)),
-            ("ShipAgentPhone", f"+84 {rng.randint(20, 299)} {rng.randint(1000, 9999)} {rng.randint(100, 999)}"),
+            (
+                "ShipAgentPhone",
+                f"+84 {rng.randint(20, 299)} {rng.randint(1000, 9999)} {rng.randint(100, 999)}",
+            ),
             ("ShipAgentEmail", f"ops{rng.randint(1, 99)}@agency.example" if rng.random() < 0.8 else None),
             ("Remarks", "Generated dossier." if rng.random() < 0.3 else None),
             ("SignPlace", "Hải Phòng"),
@@ -407,16 +465,24 @@ def generate_dossier(
                 + "<Remarks>Found hidden in the steering gear room; held under watch.</Remarks>"
                 + "</Stowaway>\n"
             )
-        documents.append(("65", "    <StowawayDeclaration>\n" + "".join(found) + "    </StowawayDeclaration>\n"))
+        documents.append(
+            ("65", "    <StowawayDeclaration>\n" + "".join(found) + "    </StowawayDeclaration>\n")
+        )
 
     result = []
     for index, (doc_type, content) in enumerate(documents):
         moment = sent + timedelta(seconds=4 * index)
         message_id = f"NSW{moment.strftime('%Y%m%d%H%M%S')}{rng.randint(0, 99999):05d}"
         data = _envelope(
-            message_id=message_id, doc_type=doc_type, function="01", reference=reference, sent=moment,
-            content=content, document_type=document_type, station=station,
-        )  # fmt: skip
+            message_id=message_id,
+            doc_type=doc_type,
+            function="01",
+            reference=reference,
+            sent=moment,
+            content=content,
+            document_type=document_type,
+            station=station,
+        )
         result.append((_FILE_NAMES[doc_type], data))
     return result
 
@@ -426,7 +492,7 @@ def _time_with_offset(local: datetime, offset: str) -> str:
     if not offset:
         return local.strftime("%Y-%m-%d %H:%M:%S")
     if offset == "Z":
-        return local.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+        return local.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
     sign = 1 if offset[0] == "+" else -1
     hours, minutes = int(offset[1:3]), int(offset[4:6])
     zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
@@ -486,7 +552,10 @@ def amend(
 
 
 def cancel(
-    dossier: Sequence[tuple[str, bytes]], *, reason: str = "Voyage cancelled by the owner.", minutes_later: int = 10
+    dossier: Sequence[tuple[str, bytes]],
+    *,
+    reason: str = "Voyage cancelled by the owner.",
+    minutes_later: int = 10,
 ) -> tuple[str, bytes]:
     """A cancellation (function 03, type 50) of a generated dossier, naming its General Declaration."""
     general = next(data for name, data in dossier if name.startswith("50-"))

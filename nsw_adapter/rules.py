@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from stdnum import imo as stdnum_imo
 from stdnum.vn import mst as stdnum_mst
@@ -28,9 +29,7 @@ from nsw_adapter.codelists import ICAO_SPECIAL, codelists
 from nsw_adapter.errors import Problem
 from nsw_adapter.mapping.transforms import local_date
 from nsw_adapter.model import (
-    CrewMember,
     Dossier,
-    Passenger,
 )
 from nsw_adapter.names import full_name, portal_name
 
@@ -79,7 +78,7 @@ class _PersonList:
     document_type: str
     noun: str  # "crew member" / "passenger"
     item: str  # the repeated element
-    people: Sequence[CrewMember] | Sequence[Passenger]
+    people: Sequence[Any]  # CrewMember or Passenger
     doc_type: str
     doc_number: str
     doc_issuer: str
@@ -92,18 +91,30 @@ def _person_lists(dossier: Dossier) -> list[_PersonList]:
     if crew is not None:
         lists.append(
             _PersonList(
-                CREW, "crew member", "CrewList", crew.CrewList, "PassportTypeCode", "PassportNumber",
-                "PassportIssuingState", "PassportExpiryDate",
+                CREW,
+                "crew member",
+                "CrewList",
+                crew.CrewList,
+                "PassportTypeCode",
+                "PassportNumber",
+                "PassportIssuingState",
+                "PassportExpiryDate",
             )
-        )  # fmt: skip
+        )
     pax = dossier.passenger_list
     if pax is not None:
         lists.append(
             _PersonList(
-                PAX, "passenger", "Passenger", pax.Passenger, "TypeOfIdentity", "SerialNumberOfIdentity",
-                "IdentityIssuingState", "IdentityExpiryDate",
+                PAX,
+                "passenger",
+                "Passenger",
+                pax.Passenger,
+                "TypeOfIdentity",
+                "SerialNumberOfIdentity",
+                "IdentityIssuingState",
+                "IdentityExpiryDate",
             )
-        )  # fmt: skip
+        )
     return lists
 
 
@@ -120,9 +131,11 @@ def check_mismatch(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
         document = entry.document
         if getattr(document, "IMONumber", imo) != imo:
             yield _problem(
-                "E-MISMATCH", f"the {_TITLE[doc_type]}'s IMONumber differs from the dossier's", doc_type,
+                "E-MISMATCH",
+                f"the {_TITLE[doc_type]}'s IMONumber differs from the dossier's",
+                doc_type,
                 "IMONumber",
-            )  # fmt: skip
+            )
         if entry.header.document_type != dossier.document_type:
             yield Problem(
                 "E-MISMATCH",
@@ -134,18 +147,22 @@ def check_mismatch(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
         if is_arrival != arrival:
             word = "arrival" if arrival else "departure"
             yield _problem(
-                "E-MISMATCH", f"the {_TITLE[doc_type]}'s IsArrival does not say {word} as documentType does",
-                doc_type, "IsArrival",
-            )  # fmt: skip
+                "E-MISMATCH",
+                f"the {_TITLE[doc_type]}'s IsArrival does not say {word} as documentType does",
+                doc_type,
+                "IsArrival",
+            )
         if (
             gd is not None
             and doc_type in (CREW, PAX)
             and getattr(document, "PortOfCallCode", None) != (gd.PortOfCallCode)
         ):
             yield _problem(
-                "E-MISMATCH", f"the {_TITLE[doc_type]}'s PortOfCallCode differs from the General Declaration's",
-                doc_type, "PortOfCallCode",
-            )  # fmt: skip
+                "E-MISMATCH",
+                f"the {_TITLE[doc_type]}'s port of call differs from the General Declaration's",
+                doc_type,
+                "PortOfCallCode",
+            )
 
 
 def check_imo(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
@@ -206,7 +223,7 @@ def check_locode(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
             where = steps[0].replace("[", " ").rstrip("]").lower() + "'s " if len(steps) > 1 else ""
             yield _problem(
                 "E-LOCODE",
-                f"the {_TITLE[doc_type]}'s {where}{_PORT_WORDS[steps[-1]]} code is not a well-formed UN/LOCODE",
+                f"the {_TITLE[doc_type]}'s {where}{_PORT_WORDS[steps[-1]]} is not a well-formed UN/LOCODE",
                 doc_type,
                 *steps,
             )
@@ -223,22 +240,31 @@ def check_country(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
         for i, person in enumerate(group.people, 1):
             if person.Nationality not in persons:
                 yield _problem(
-                    "E-COUNTRY", f"{group.noun} {i}'s nationality is not an ISO 3166-1 or ICAO code",
-                    group.document_type, f"{group.item}[{i}]", "Nationality",
-                )  # fmt: skip
+                    "E-COUNTRY",
+                    f"{group.noun} {i}'s nationality is not an ISO 3166-1 or ICAO code",
+                    group.document_type,
+                    f"{group.item}[{i}]",
+                    "Nationality",
+                )
             if getattr(person, group.doc_issuer) not in persons:
                 yield _problem(
-                    "E-COUNTRY", f"{group.noun} {i}'s document issuing state is not an ISO 3166-1 or ICAO code",
-                    group.document_type, f"{group.item}[{i}]", group.doc_issuer,
-                )  # fmt: skip
+                    "E-COUNTRY",
+                    f"{group.noun} {i}'s document issuer is not an ISO 3166-1 or ICAO code",
+                    group.document_type,
+                    f"{group.item}[{i}]",
+                    group.doc_issuer,
+                )
     stow = dossier.stowaway_declaration
     if stow is not None:
         for i, s in enumerate(stow.Stowaway, 1):
             if s.Nationality is not None and s.Nationality not in persons:
                 yield _problem(
-                    "E-COUNTRY", f"stowaway {i}'s nationality is not an ISO 3166-1 or ICAO code", STOW,
-                    f"Stowaway[{i}]", "Nationality",
-                )  # fmt: skip
+                    "E-COUNTRY",
+                    f"stowaway {i}'s nationality is not an ISO 3166-1 or ICAO code",
+                    STOW,
+                    f"Stowaway[{i}]",
+                    "Nationality",
+                )
 
 
 def check_count(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
@@ -246,18 +272,11 @@ def check_count(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
     gd = dossier.general_declaration
     if gd is None:
         return
+    crew, pax, stow = dossier.crew_lists, dossier.passenger_list, dossier.stowaway_declaration
     for field, listed, noun in (
-        ("NumberOfCrew", dossier.crew_lists and len(dossier.crew_lists.CrewList), "crew members"),
-        (
-            "NumberOfPassengers",
-            dossier.passenger_list and len(dossier.passenger_list.Passenger),
-            "passengers",
-        ),
-        (
-            "NumberOfStowaways",
-            dossier.stowaway_declaration and len(dossier.stowaway_declaration.Stowaway),
-            "stowaways",
-        ),
+        ("NumberOfCrew", None if crew is None else len(crew.CrewList), "crew members"),
+        ("NumberOfPassengers", None if pax is None else len(pax.Passenger), "passengers"),
+        ("NumberOfStowaways", None if stow is None else len(stow.Stowaway), "stowaways"),
     ):
         if listed is None:
             continue  # the list has not arrived: E-INCOMPLETE, not E-COUNT
@@ -351,9 +370,12 @@ def check_expiry(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
             if getattr(person, field) < deadline:
                 kind = _kind(getattr(person, group.doc_type))
                 yield _problem(
-                    "E-DOC-EXPIRED", f"{group.noun} {i}'s {kind} expires before the {event}",
-                    group.document_type, f"{group.item}[{i}]", field,
-                )  # fmt: skip
+                    "E-DOC-EXPIRED",
+                    f"{group.noun} {i}'s {kind} expires before the {event}",
+                    group.document_type,
+                    f"{group.item}[{i}]",
+                    field,
+                )
 
 
 def _years_before(day: date, years: int) -> date:
@@ -373,9 +395,12 @@ def check_birth(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
             if born > today or born < oldest:
                 when = "in the future" if born > today else "more than 120 years back"
                 yield _problem(
-                    "E-DOB", f"{group.noun} {i}'s date of birth is {when}", group.document_type,
-                    f"{group.item}[{i}]", "DateOfBirth",
-                )  # fmt: skip
+                    "E-DOB",
+                    f"{group.noun} {i}'s date of birth is {when}",
+                    group.document_type,
+                    f"{group.item}[{i}]",
+                    "DateOfBirth",
+                )
 
 
 def check_tax_code(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
@@ -397,9 +422,12 @@ def check_duplicate_documents(dossier: Dossier, ctx: RuleContext) -> Iterator[Pr
                 first_holder[key] = f"{group.noun} {i}"
                 continue
             yield _problem(
-                "E-DUP-DOC", f"{group.noun} {i} carries the same {_kind(key[0])} as {holder}",
-                group.document_type, f"{group.item}[{i}]", numbers,
-            )  # fmt: skip
+                "E-DUP-DOC",
+                f"{group.noun} {i} carries the same {_kind(key[0])} as {holder}",
+                group.document_type,
+                f"{group.item}[{i}]",
+                numbers,
+            )
 
 
 def check_complete(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:

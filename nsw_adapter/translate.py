@@ -212,7 +212,11 @@ def _model_problems(exc: ValidationError, message: NswMessage) -> list[Problem]:
             else:
                 steps.append(str(part))
         path = "/".join((base, *steps))
-        problems.append(Problem("E-SCHEMA", f"{steps[-1] if steps else 'a field'}: {error['type']}", path, message.header.type))
+        problems.append(
+            Problem(
+                "E-SCHEMA", f"{steps[-1] if steps else 'a field'}: {error['type']}", path, message.header.type
+            )
+        )
     return problems
 
 
@@ -227,10 +231,11 @@ def _parsers() -> tuple[etree.XMLParser, etree.XMLParser]:
     """
     parsers: tuple[etree.XMLParser, etree.XMLParser] | None = getattr(_local, "parsers", None)
     if parsers is None:
-        options = {"resolve_entities": False, "no_network": True, "load_dtd": False}
         parsers = _local.parsers = (
-            etree.XMLParser(schema=schema("submission"), **options),
-            etree.XMLParser(**options),
+            etree.XMLParser(
+                resolve_entities=False, no_network=True, load_dtd=False, schema=schema("submission")
+            ),
+            etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False),
         )
     return parsers
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import pairwise
 from operator import attrgetter
 from typing import Any
 
@@ -75,7 +76,7 @@ class _Generator:
         if source.kind == "header":
             return self.spec.documents["GeneralDeclaration"], f"{SUBJECT}/{source.steps[0]}"
         if source.kind == "document" and source.document is not None:
-            steps = []
+            steps: list[str] = []
             for step in source.steps:
                 if step == "1":
                     steps[-1] += "[1]"
@@ -140,7 +141,8 @@ class _Generator:
 
     def repeated(self, spec: ElementSpec, path: str, body: list[str]) -> str:
         each = spec.each
-        assert each is not None and each.document is not None
+        assert each is not None
+        assert each.document is not None
         name = self.fresh("item_")
         item_body: list[str] = []
         fields: dict[str, str] = {}
@@ -195,7 +197,7 @@ class MappingPlan:
             if items:
                 order_by = plan.spec.order_by
                 keys = [getattr(item, order_by) for item in items] if order_by else []
-                if keys and any(a > b for a, b in zip(keys, keys[1:], strict=False)):
+                if keys and any(a > b for a, b in pairwise(keys)):
                     index = sorted(range(len(items)), key=keys.__getitem__)
                     items = [items[i] for i in index]
                     positions = tuple(i + 1 for i in index)

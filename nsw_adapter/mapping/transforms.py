@@ -129,9 +129,12 @@ TRANSFORMS: dict[str, Transform] = {
         Transform("local_datetime", local_datetime, 1, escape=False),
         # Dates in the models are datetime.date (pydantic), so the inline form needs no parsing.
         Transform(
-            "date_ddmmyyyy", date_ddmmyyyy, 1, escape=False,
+            "date_ddmmyyyy",
+            date_ddmmyyyy,
+            1,
+            escape=False,
             inline='f"{{{0}.day:02d}}/{{{0}.month:02d}}/{{{0}.year:04d}}"',
-        ),  # fmt: skip
+        ),
         Transform("border_gate", border_gate, 1, escape=False, inline="GATES[{0}]"),
         Transform("boolean", boolean, 1, escape=False, inline='("true" if {0} else "false")'),
         Transform("procedure", procedure, 1, escape=False),
