@@ -1,0 +1,143 @@
+"""`nsw-adapter simulate portal|nsw` as users run them: real processes, real ports, Ctrl-C to stop."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from test_simulator_nsw import FakeAgency
+
+from nsw_adapter.cli import main
+from nsw_adapter.cli.simulate import read_credentials, read_watchlist
+
+pytestmark = pytest.mark.timeout(60)
+
+ROOT = Path(__file__).resolve().parents[2]
+VALID = ROOT / "fixtures" / "samples" / "nsw" / "valid"
+
+
+@contextmanager
+def running(*args: str) -> Iterator[tuple[str, str]]:
+    """Start `nsw-adapter simulate ...` on port 0; yield (its banner line, its base URL); stop it with SIGINT."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nsw_adapter", "simulate", *args, "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        found = re.search(r"http://127\.0\.0\.1:(\d+)/", banner)
+        assert found, (banner, process.stderr.read() if process.stderr else "")
+        yield banner, f"http://127.0.0.1:{found.group(1)}"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(5)
+
+
+def test_portal_announces_its_address_and_the_demo_user_then_stops_on_ctrl_c() -> None:
+    """The portal says where it listens and that demo/demo is accepted; SIGINT stops it with exit 0."""
+    with running("portal", "--decision-delay", "0.1") as (banner, base):
+        assert "/bgp/portal" in banner
+        assert "user demo / password demo" in banner
+        assert requests.get(f"{base}/admin/state", timeout=5).json()["dossiers"] == {}
+        assert requests.get(f"{base}/bgp/portal?wsdl", timeout=5).status_code == 200
+
+
+@pytest.mark.parametrize("spec", ["bogus=1", "http503=2", "hang=0.5", "outage=5"])
+def test_bad_fault_spec_is_a_usage_error(spec: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A fault SPEC that does not parse exits 2 with a message saying what is wrong."""
+    assert main(["simulate", "portal", "--faults", spec]) == 2
+    assert "--faults" in capsys.readouterr().err
+    assert main(["simulate", "nsw", "--agency-url", "http://127.0.0.1:1/x", "--faults", spec]) == 2
+
+
+def test_unreadable_credentials_file_exits_1(tmp_path: Path) -> None:
+    """A credentials file that cannot be read as users and passwords exits 1."""
+    broken = tmp_path / "users.txt"
+    broken.write_text("no colon here\n", encoding="utf-8")
+    assert main(["simulate", "portal", "--credentials", str(broken)]) == 1
+    assert main(["simulate", "portal", "--credentials", str(tmp_path / "missing.json")]) == 1
+
+
+def test_credentials_and_watchlist_files(tmp_path: Path) -> None:
+    """Credentials come as JSON or user:password lines; the watchlist as one number a line with comments."""
+    lines = tmp_path / "users.txt"
+    lines.write_text("# users\nalice:secret\nbob:pa:ss\n", encoding="utf-8")
+    assert read_credentials(lines) == {"alice": "secret", "bob": "pa:ss"}
+    as_json = tmp_path / "users.json"
+    as_json.write_text(json.dumps({"carol": "x"}), encoding="utf-8")
+    assert read_credentials(as_json) == {"carol": "x"}
+    assert read_credentials(None) == {"demo": "demo"}
+    watchlist = tmp_path / "watch.txt"
+    watchlist.write_text("# stolen\nAB123456\n\nCD99  # lost\n", encoding="utf-8")
+    assert read_watchlist(watchlist) == {"AB123456", "CD99"}
+
+
+def test_portal_with_credentials_file_refuses_demo(tmp_path: Path) -> None:
+    """With --credentials only those users are accepted, which the banner says."""
+    users = tmp_path / "users.json"
+    users.write_text(json.dumps({"operator": "s3cret"}), encoding="utf-8")
+    with running("portal", "--credentials", str(users)) as (banner, _):
+        assert "1 user(s)" in banner
+        assert "password demo" not in banner
+
+
+def _state(base: str) -> dict[str, Any]:
+    result: dict[str, Any] = requests.get(f"{base}/admin/state", timeout=5).json()
+    return result
+
+
+def test_nsw_pushes_a_folder_of_dossiers_then_amends_and_cancels() -> None:
+    """`simulate nsw --dossiers DIR` pushes every dossier, then --amend / --cancel push 02 and 03 messages."""
+    with (
+        FakeAgency() as agency,
+        running(
+            "nsw",
+            "--agency-url",
+            agency.url,
+            "--dossiers",
+            str(VALID),
+            "--shuffle",
+            "--duplicates",
+            "0.5",
+            "--amend",
+            "1",
+            "--cancel",
+            "1",
+            "--change-delay",
+            "0.1",
+        ) as (banner, base),
+    ):
+        assert "pushing 5 dossier(s)" in banner
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            state = _state(base)
+            functions = [
+                item["function"]
+                for dossier in state["dossiers"].values()
+                for item in dossier["pushed"].values()
+            ]
+            if state["counters"]["pending_pushes"] == 0 and functions.count("03") == 2:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the amendments and cancellations did not arrive in time")
+        assert functions.count("02") == 2  # the sample's own amendment and ours
+        assert all(len(d["acknowledged"]) == len(d["pushed"]) for d in state["dossiers"].values())
+        assert len(set(agency.received)) == len(functions)
