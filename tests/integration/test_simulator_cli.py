@@ -28,7 +28,7 @@ VALID = ROOT / "fixtures" / "samples" / "nsw" / "valid"
 
 @contextmanager
 def running(*args: str) -> Iterator[tuple[str, str]]:
-    """Start `nsw-adapter simulate ...` on port 0; yield (its banner line, its base URL); stop it with SIGINT."""
+    """Run `nsw-adapter simulate ...` on port 0; yield (banner line, base URL); stop it with SIGINT."""
     process = subprocess.Popen(
         [sys.executable, "-m", "nsw_adapter", "simulate", *args, "--port", "0"],
         stdout=subprocess.PIPE,
