@@ -239,6 +239,14 @@ def run_demo(
     return 0
 
 
+def _settled(nsw: Any, item: Planned) -> bool:
+    """An amended dossier is settled only once its new version has a decision after its own 21."""
+    if item.then != "amend":
+        return True
+    functions = [r.function for r in nsw.service.state.dossiers[item.reference].results]
+    return functions.count("21") == 2 and functions[-1] in ("22", "23")
+
+
 def _follow(
     nsw: Any,
     portal: Any,
@@ -262,7 +270,7 @@ def _follow(
                     nsw.push_cancellation(item.reference)
                 item.done = True
         pending_actions = any(p.then and not p.done for p in planned)
-        finished = not pending_actions and all_final(state)
+        finished = not pending_actions and all_final(state) and all(_settled(nsw, p) for p in planned)
         elapsed = time.monotonic() - started
         if elapsed >= next_line or finished:
             next_line = elapsed + 1.0

@@ -46,7 +46,10 @@ class OutboxLoop:
         for item in items:
             if c.stopping():
                 break  # released by the worker on shutdown
-            self.process(item)
+            try:
+                self.process(item)
+            except Exception as exc:  # one item's store error must not strand the rest of the batch
+                log.error("outbox.item_failed", error=describe_error(exc), exc_info=exc)
         return len(items)
 
     def process(self, item: OutboxItem) -> None:

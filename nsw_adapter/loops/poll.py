@@ -109,6 +109,8 @@ class PollLoop:
             action()
         except DossierChanged:
             log.info("poll.dossier_changed", dossier_id=poll.dossier_id, reference=poll.reference)
+        except Exception as exc:  # one dossier's store error must not strand the rest of the batch
+            log.error("poll.item_failed", dossier_id=poll.dossier_id, error=describe_error(exc), exc_info=exc)
 
     def _apply(self, poll: PendingPoll, status: Status | None) -> None:
         c = self.context

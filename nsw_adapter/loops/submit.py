@@ -54,7 +54,10 @@ class SubmitLoop:
         for dossier in claimed:
             if c.stopping():
                 break  # released by the worker on shutdown
-            self.process(dossier)
+            try:
+                self.process(dossier)
+            except Exception as exc:  # one item's store error must not strand the rest of the batch
+                log.error("submit.item_failed", error=describe_error(exc), exc_info=exc)
         return len(claimed)
 
     def process(self, dossier: ClaimedDossier) -> None:
