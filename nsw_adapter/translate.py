@@ -240,6 +240,25 @@ def _parsers() -> tuple[etree.XMLParser, etree.XMLParser]:
     return parsers
 
 
+def _named_path(tree: etree._Element, path: str) -> str | None:
+    """libxml2's positional path (/*/*[12]/*[8]/*[3]) as element names (/Submission/Persons/Person[8]/FullName)."""
+    found = tree.getroottree().xpath(path)
+    if not isinstance(found, list) or not found or not isinstance(found[0], etree._Element):
+        return None
+    element: etree._Element | None = found[0]
+    steps: list[str] = []
+    while element is not None:
+        name = etree.QName(element).localname
+        parent = element.getparent()
+        if parent is not None:
+            same = [child for child in parent if child.tag == element.tag]
+            if len(same) > 1:
+                name += f"[{same.index(element) + 1}]"
+        steps.append(name)
+        element = parent
+    return "/" + "/".join(reversed(steps))
+
+
 def _check_submission(submission: bytes, lineage: Lineage) -> list[Problem]:
     """submission.xsd's verdict, each error pointed back into the NSW document it came from."""
     validating, plain = _parsers()
@@ -250,10 +269,12 @@ def _check_submission(submission: bytes, lineage: Lineage) -> list[Problem]:
     else:
         return []
     validator = schema("submission")
-    validator.validate(etree.fromstring(submission, parser=plain))
+    tree = etree.fromstring(submission, parser=plain)
+    validator.validate(tree)
     problems = []
     for error in iter(validator.error_log):  # type: ignore[call-overload]
-        located = lineage.locate(error.path) if error.path else None
+        path = _named_path(tree, error.path) if error.path else None
+        located = lineage.locate(path) if path else None
         doc_type, xpath = located if located else (None, None)
         text = f"the portal would refuse the submission: {schema_message(error.message)}"
         problems.append(Problem("E-SCHEMA", text, xpath, doc_type))
