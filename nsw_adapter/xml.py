@@ -23,6 +23,23 @@ _HAS_SCHEMA_HINT = etree.XPath(
     "boolean(//@xsi:schemaLocation | //@xsi:noNamespaceSchemaLocation)", namespaces={"xsi": XSI}
 )
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
+_ASCII_COMPATIBLE = frozenset(
+    {b"UTF-8", b"UTF8", b"US-ASCII", b"ASCII", b"ISO-8859-1", b"LATIN1", b"WINDOWS-1252"}
+)
+_DECLARED_ENCODING = re.compile(rb"<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)")
+
+
+def _ascii_compatible(head: bytes) -> bool:
+    """Whether the document's bytes are ASCII for ASCII characters (UTF-8 or a declared ASCII superset).
+
+    docinfo.encoding cannot tell: lxml reports UTF-8 for a UTF-16 document without a declaration.
+    """
+    text = head.lstrip(b" \t\r\n")
+    if not text.startswith(b"<") or b"\x00" in text[:8]:
+        return False  # UTF-16/32 (BOM or NUL bytes), EBCDIC, or not XML at all
+    declared = _DECLARED_ENCODING.match(text) if text.startswith(b"<?xml") else None
+    return declared is None or declared.group(1).upper() in _ASCII_COMPATIBLE
+
 
 #: Default ceiling on one document; intake has its own configurable limit in front of this.
 MAX_BYTES = 64 * 1024 * 1024
@@ -79,8 +96,10 @@ def parse_untrusted(data: bytes | str, *, max_bytes: int = MAX_BYTES) -> etree._
     if docinfo.doctype or docinfo.internalDTD is not None:
         raise UntrustedXmlError("a DOCTYPE is not allowed")
     # With no DTD there can be no entity declared; a hint may hide at any depth, so one XPath
-    # (evaluated in C) looks at every attribute.
-    if _HAS_SCHEMA_HINT(root):
+    # (evaluated in C) looks at every attribute. Attribute names admit no character references,
+    # so in an ASCII-compatible encoding a hint's name is in the bytes literally: when they never
+    # spell "chemaLocation" the walk (~0.1 ms on a 13 kB request) is skipped.
+    if (not _ascii_compatible(head) or b"chemaLocation" in data) and _HAS_SCHEMA_HINT(root):
         raise UntrustedXmlError("an xsi schema-location hint is not allowed")
     return root
 

@@ -464,3 +464,20 @@ def test_wsdl_is_served_with_this_address(portal: PortalSimulator) -> None:
     """GET ?wsdl serves a WSDL zeep can load from the simulator itself, pointing at its own address."""
     client = Client(f"{portal.url}?wsdl", wsse=UsernameToken("demo", "demo", use_digest=True))
     assert client.service._binding_options["address"] == portal.url
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-16-le"])
+def test_schema_location_hint_is_refused_in_any_encoding(portal: PortalSimulator, encoding: str) -> None:
+    """A request carrying an xsi:schemaLocation hint is refused whatever its encoding (hardened parser)."""
+    declaration = f'<?xml version="1.0" encoding="{"UTF-16" if encoding != "utf-8" else "UTF-8"}"?>'
+    body = (
+        f'{declaration}<soap:Envelope xmlns:soap="{SOAP_ENV}" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="urn:x http://example.invalid/x.xsd">'
+        f'<soap:Body><GetProcessingStatus xmlns="{BGP}"><ReceiptNumber>CKCHPG-2026-000001</ReceiptNumber>'
+        "</GetProcessingStatus></soap:Body></soap:Envelope>"
+    )
+    reply = requests.post(
+        portal.url, data=body.encode(encoding), headers={"Content-Type": "text/xml"}, timeout=5
+    )
+    assert reply.status_code == 500
+    assert b"schema-location hint" in reply.content
