@@ -10,6 +10,7 @@ silently). Uses xmlschema for introspection, off the hot path.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import xmlschema
@@ -35,6 +36,7 @@ class CheckReport:
         return not self.errors
 
 
+@cache
 def _load(*parts: str) -> Any:
     # Our own schema files; 'sandbox' keeps xmlschema to files under their folder (no network).
     return xmlschema.XMLSchema(str(schema_path(*parts).resolve()), allow="sandbox")
