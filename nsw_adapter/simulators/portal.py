@@ -40,10 +40,13 @@ Admin state (``GET /admin/state``)::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -72,7 +75,6 @@ from nsw_adapter.soap import (
     parse_request,
     response,
 )
-from nsw_adapter.xml import schema
 
 _log = logging.getLogger(__name__)
 _NS = f"{{{BGP}}}"
@@ -93,6 +95,7 @@ class PortalConfig:
     watchlist: frozenset[str] = frozenset()
     max_skew_seconds: float = 300.0
     clock: Callable[[], float] = time.time
+    workers: int = 2  # threads for big requests (lxml releases the GIL while parsing / validating)
 
 
 class PortalService:
@@ -103,9 +106,23 @@ class PortalService:
         self.state = PortalState(decision_delay=config.decision_delay, clock=config.clock)
         self.verifier = UsernameTokenVerifier(config.credentials, max_skew_seconds=config.max_skew_seconds)
         self.injector = FaultInjector(config.faults)
+        # handle() may run on worker threads (big requests, see _soap): the state is touched only
+        # under this lock; parsing, validation and the rules run outside it.
+        self.lock = threading.RLock()
+        self._local = threading.local()
+
+    def _validator(self) -> etree.XMLSchema:
+        """submission.xsd for this thread (a validator keeps its error log: not shared between threads)."""
+        validator: etree.XMLSchema | None = getattr(self._local, "validator", None)
+        if validator is None:
+            loader = etree.XMLParser(no_network=True, resolve_entities=False)
+            document = etree.parse(str(schema_path("bgp", "submission.xsd")), parser=loader)
+            validator = self._local.validator = etree.XMLSchema(document)
+        return validator
 
     def fault(self, code: str, text: str) -> SoapFault:
-        self.state.count(f"fault_{code}")
+        with self.lock:
+            self.state.count(f"fault_{code}")
         detail = etree.Element(f"{_NS}PortalFault", nsmap=_NSMAP)
         etree.SubElement(detail, f"{_NS}Code").text = code
         etree.SubElement(detail, f"{_NS}Text").text = text
@@ -118,7 +135,8 @@ class PortalService:
 
     def handle(self, body: bytes) -> tuple[bytes, bool]:
         """Answer one SOAP request: (the response, False) or (a fault, True)."""
-        self.state.count("requests")
+        with self.lock:
+            self.state.count("requests")
         try:
             request = parse_request(body, max_bytes=MAX_REQUEST_BYTES)
         except SoapFault as exc:
@@ -150,24 +168,27 @@ class PortalService:
         if len(children) != 1 or children[0].tag != f"{_NS}Submission":
             raise self.fault("SCHEMA", "SubmitDeclaration must hold exactly one Submission.")
         submission = children[0]
-        validator = schema("submission")
+        validator = self._validator()
         if not validator.validate(submission):
             errors = list(iter(validator.error_log))  # type: ignore[call-overload]
             where = f" at line {errors[0].line}" if errors else ""
             _log.info("portal SCHEMA fault: the submission does not validate%s", where)
             raise self.fault("SCHEMA", f"The submission does not validate against submission.xsd{where}.")
         client_message_id = _token(submission.findtext(f"{_NS}ClientMessageId"))
-        first = self.state.repeat(client_message_id)
-        if first is not None:  # answered with the first receipt, whatever this copy holds
-            _log.info("portal receipt %s repeated (duplicate)", first.receipt)
-            return self._receipt("SubmitDeclarationResponse", first, True)
+        with self.lock:
+            first = self.state.repeat(client_message_id)
+            if first is not None:  # answered with the first receipt, whatever this copy holds
+                _log.info("portal receipt %s repeated (duplicate)", first.receipt)
+                return self._receipt("SubmitDeclarationResponse", first, True)
         people = persons(submission)
         problems = schema_problems(submission, people)
         if problems:
             raise self.fault("SCHEMA", "The submission is incomplete: " + "; ".join(problems[:20]))
         new = self._read_submission(submission, people)
         try:
-            declaration, duplicate = self.state.submit(new)
+            with self.lock:
+                declaration, duplicate = self.state.submit(new)
+                answer = self._receipt("SubmitDeclarationResponse", declaration, duplicate)
         except NotFoundError:
             raise self.fault(
                 "NOT_FOUND", "Supersedes names a receipt number the portal never issued."
@@ -179,7 +200,7 @@ class PortalService:
             duplicate,
             len(new.reasons),
         )
-        return self._receipt("SubmitDeclarationResponse", declaration, duplicate)
+        return answer
 
     def _read_submission(self, submission: etree._Element, people: list[Any]) -> NewSubmission:
         def text(path: str) -> str:
@@ -215,23 +236,25 @@ class PortalService:
                 "SCHEMA", "CancelDeclaration needs a ReceiptNumber and a Reason (1-1000 characters)."
             )
         try:
-            declaration, duplicate = self.state.cancel(number)
+            with self.lock:
+                declaration, duplicate = self.state.cancel(number)
+                answer = self._receipt("CancelDeclarationResponse", declaration, duplicate)
         except NotFoundError:
             raise self.fault("NOT_FOUND", f"Unknown receipt number {number}.") from None
         _log.info("portal cancelled %s (duplicate=%s)", number, duplicate)
-        return self._receipt("CancelDeclarationResponse", declaration, duplicate)
+        return answer
 
     def status(self, payload: etree._Element) -> etree._Element:
         numbers = [_token(element.text) for element in payload.iterfind(f"{_NS}ReceiptNumber")]
         if not 1 <= len(numbers) <= 100 or not all(_valid_reference(n) for n in numbers):
             raise self.fault("SCHEMA", "GetProcessingStatus takes 1 to 100 well-formed ReceiptNumbers.")
+        wrapper = etree.Element(f"{_NS}GetProcessingStatusResponse", nsmap=_NSMAP)
         try:
-            found = self.state.statuses(numbers)
+            with self.lock:
+                for declaration in self.state.statuses(numbers):
+                    wrapper.append(status_element(declaration))
         except NotFoundError as exc:
             raise self.fault("NOT_FOUND", f"Unknown receipt number {exc.args[0]}.") from None
-        wrapper = etree.Element(f"{_NS}GetProcessingStatusResponse", nsmap=_NSMAP)
-        for declaration in found:
-            wrapper.append(status_element(declaration))
         return wrapper
 
     @staticmethod
@@ -289,6 +312,8 @@ def status_element(declaration: Declaration) -> etree._Element:
 # --- HTTP -------------------------------------------------------------------------------------
 
 SERVICE: web.AppKey[PortalService] = web.AppKey("portal", PortalService)
+EXECUTOR: web.AppKey[ThreadPoolExecutor] = web.AppKey("executor", ThreadPoolExecutor)
+OFFLOAD_BYTES = 8 * 1024
 
 
 async def make_portal_app(config: PortalConfig) -> web.Application:
@@ -296,6 +321,7 @@ async def make_portal_app(config: PortalConfig) -> web.Application:
     service = PortalService(config)
     app = new_app()
     app[SERVICE] = service
+    app[EXECUTOR] = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="portal-worker")
     app.router.add_post(PATH, _soap)
     app.router.add_get(PATH, _wsdl)
     app.router.add_get("/bgp/{name:(submission|status)}.xsd", _xsd)
@@ -305,7 +331,11 @@ async def make_portal_app(config: PortalConfig) -> web.Application:
     async def started(_: web.Application) -> None:
         service.injector.start()
 
+    async def stopped(_: web.Application) -> None:
+        app[EXECUTOR].shutdown(wait=True, cancel_futures=True)
+
     app.on_startup.append(started)
+    app.on_cleanup.append(stopped)
     return app
 
 
@@ -315,7 +345,13 @@ async def _soap(request: web.Request) -> web.StreamResponse:
     if early is not None:
         return early
     body = await request.read()
-    answer, is_fault = service.handle(body)
+    executor = request.app[EXECUTOR]
+    if len(body) >= OFFLOAD_BYTES:
+        # lxml parses and validates without the GIL: big submissions on worker threads let the
+        # server use a second core; small requests are cheaper answered right here.
+        answer, is_fault = await asyncio.get_running_loop().run_in_executor(executor, service.handle, body)
+    else:
+        answer, is_fault = service.handle(body)
     return soap_reply(answer, status=500 if is_fault else 200)
 
 
@@ -340,15 +376,21 @@ async def _admin_state(request: web.Request) -> web.StreamResponse:
 
 
 async def _admin_reset(request: web.Request) -> web.StreamResponse:
-    service = request.app[SERVICE]
-    service.state.reset()
-    service.injector.reset()
+    admin_reset(request.app[SERVICE])
     return web.json_response({"reset": True})
 
 
 def admin_snapshot(service: PortalService) -> dict[str, Any]:
     """The admin JSON: the state's snapshot plus the injected fault counts."""
-    return {**service.state.snapshot(), "injected": service.injector.snapshot()}
+    with service.lock:
+        return {**service.state.snapshot(), "injected": service.injector.snapshot()}
+
+
+def admin_reset(service: PortalService) -> None:
+    """Forget every declaration and start the fault sequence over."""
+    with service.lock:
+        service.state.reset()
+        service.injector.reset()
 
 
 # --- in-process use ---------------------------------------------------------------------------
@@ -417,8 +459,7 @@ class PortalSimulator:
         service = self.service
 
         async def reset() -> None:
-            service.state.reset()
-            service.injector.reset()
+            admin_reset(service)
 
         self._server.call(reset())
 
