@@ -241,7 +241,7 @@ def _parsers() -> tuple[etree.XMLParser, etree.XMLParser]:
 
 
 def _named_path(tree: etree._Element, path: str) -> str | None:
-    """libxml2's positional path (/*/*[12]/*[8]/*[3]) as element names (/Submission/Persons/Person[8]/FullName)."""
+    """libxml2's positional path (/*/*[12]/*[3]) in element names (/Submission/Persons/Person[12]/No)."""
     found = tree.getroottree().xpath(path)
     if not isinstance(found, list) or not found or not isinstance(found[0], etree._Element):
         return None

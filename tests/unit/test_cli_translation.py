@@ -78,7 +78,9 @@ def test_convert_writes_the_submission(capsysbinary: pytest.CaptureFixture[bytes
     cid = re.search(rb"client_message_id ([\w-]+)", expected)
     assert cid is not None
     files = _files(VALID / "arrival-general-cargo")
-    assert main(["convert", *files, "--client-message-id", cid.group(1).decode(), "--today", "2026-03-12"]) == 0
+    assert (
+        main(["convert", *files, "--client-message-id", cid.group(1).decode(), "--today", "2026-03-12"]) == 0
+    )
     assert canonical(capsysbinary.readouterr().out) == canonical(expected)
 
 
@@ -104,7 +106,9 @@ def test_convert_text_output(capsys: pytest.CaptureFixture[str]) -> None:
     """Without --json, one line per problem: file, code, XPath, text."""
     assert main(["convert", *_files(INVALID / "E-TAXCODE")]) == 1
     line = capsys.readouterr().out.strip()
-    assert line.startswith(str(INVALID / "E-TAXCODE" / "50-general-declaration.xml") + ": E-TAXCODE /Envelope/")
+    assert line.startswith(
+        str(INVALID / "E-TAXCODE" / "50-general-declaration.xml") + ": E-TAXCODE /Envelope/"
+    )
 
 
 def test_convert_cancelled_dossier(capsys: pytest.CaptureFixture[str]) -> None:

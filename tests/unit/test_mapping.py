@@ -1,4 +1,4 @@
-"""The mapping engine: the spec is sound against both schemas, broken specs are caught, lineage round-trips."""
+"""The mapping engine: the spec is sound against both schemas, broken specs fail, lineage round-trips."""
 
 from __future__ import annotations
 
@@ -54,7 +54,9 @@ def test_unknown_target_and_source_are_caught() -> None:
 def test_optional_required_element_is_caught() -> None:
     """Marking a required portal element optional is an error (it could be left out)."""
     spec = submission_spec()
-    elements = tuple(dataclasses.replace(e, optional=True) if e.element == "Procedure" else e for e in spec.elements)
+    elements = tuple(
+        dataclasses.replace(e, optional=True) if e.element == "Procedure" else e for e in spec.elements
+    )
     report = check_mapping(dataclasses.replace(spec, elements=elements))
     assert any("Procedure: required by submission.xsd but marked optional" in e for e in report.errors)
 
@@ -70,7 +72,11 @@ def test_out_of_order_elements_are_caught() -> None:
 
 def test_unknown_transform_is_refused(tmp_path: Path) -> None:
     """A mapping file naming a transform that does not exist does not load."""
-    text = mapping_path("submission.yaml").read_text(encoding="utf-8").replace("transform: procedure", "transform: nope")
+    text = (
+        mapping_path("submission.yaml")
+        .read_text(encoding="utf-8")
+        .replace("transform: procedure", "transform: nope")
+    )
     path = tmp_path / "m.yaml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(MappingError, match="unknown transform"):
@@ -106,23 +112,38 @@ def test_lineage_is_small_for_big_lists() -> None:
     [
         ("/bgp:Submission/bgp:Vessel/bgp:IMO", ("50", "/Envelope/Body/Content/GeneralDeclaration/IMONumber")),
         ("/Submission/Vessel/IMO", ("50", "/Envelope/Body/Content/GeneralDeclaration/IMONumber")),
-        ("/bgp:Submission/bgp:BorderGate", ("50", "/Envelope/Body/Content/GeneralDeclaration/PortOfCallCode")),
+        (
+            "/bgp:Submission/bgp:BorderGate",
+            ("50", "/Envelope/Body/Content/GeneralDeclaration/PortOfCallCode"),
+        ),
         ("/bgp:Submission/bgp:ClientReference", ("50", "/Envelope/Header/Subject/reference")),
-        ("/bgp:Submission/bgp:Master/bgp:Nationality", ("51", "/Envelope/Body/Content/CrewLists/CrewList[1]/Nationality")),
-        ("/bgp:Submission/bgp:Persons/bgp:Person[1]/bgp:DocExpiry",
-         ("51", "/Envelope/Body/Content/CrewLists/CrewList[1]/PassportExpiryDate")),
-        ("/bgp:Submission/bgp:Persons/bgp:Person[15]/bgp:DocExpiry",
-         ("52", "/Envelope/Body/Content/PassengerList/Passenger[3]/IdentityExpiryDate")),
-        ("/bgp:Submission/bgp:Persons/bgp:Person[13]", ("52", "/Envelope/Body/Content/PassengerList/Passenger[1]")),
-        ("/bgp:Submission/bgp:Persons/bgp:Person[53]/bgp:FullName",
-         ("65", "/Envelope/Body/Content/StowawayDeclaration/Stowaway[1]/FamilyName")),
+        (
+            "/bgp:Submission/bgp:Master/bgp:Nationality",
+            ("51", "/Envelope/Body/Content/CrewLists/CrewList[1]/Nationality"),
+        ),
+        (
+            "/bgp:Submission/bgp:Persons/bgp:Person[1]/bgp:DocExpiry",
+            ("51", "/Envelope/Body/Content/CrewLists/CrewList[1]/PassportExpiryDate"),
+        ),
+        (
+            "/bgp:Submission/bgp:Persons/bgp:Person[15]/bgp:DocExpiry",
+            ("52", "/Envelope/Body/Content/PassengerList/Passenger[3]/IdentityExpiryDate"),
+        ),
+        (
+            "/bgp:Submission/bgp:Persons/bgp:Person[13]",
+            ("52", "/Envelope/Body/Content/PassengerList/Passenger[1]"),
+        ),
+        (
+            "/bgp:Submission/bgp:Persons/bgp:Person[53]/bgp:FullName",
+            ("65", "/Envelope/Body/Content/StowawayDeclaration/Stowaway[1]/FamilyName"),
+        ),
         ("/bgp:Submission/bgp:ClientMessageId", None),
         ("/bgp:Submission/bgp:Persons/bgp:Person[54]", None),
         ("/bgp:Submission/bgp:Arms/bgp:Item[1]/bgp:Kind", None),
         ("/bgp:Submission/bgp:Nothing", None),
         ("not a path [", None),
     ],
-)  # fmt: skip
+)
 def test_locate_in_the_ferry_sample(portal: str, expected: tuple[str, str] | None) -> None:
     """Portal XPaths (prefixed or not) point to the NSW document and field they came from."""
     result = run(sample("arrival-passenger-ferry"), client_message_id="x")

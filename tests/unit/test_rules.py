@@ -99,7 +99,9 @@ def test_port_of_call_not_a_border_gate() -> None:
 def test_malformed_locode_anywhere() -> None:
     """Malformed port codes in the passenger and stowaway lists are E-LOCODE at each field."""
     docs = edit(generated(), "52", set_text(f"{PAX}/Passenger[3]/PortOfEmbarkationCode", "CN1HA"))
-    docs = edit(docs, "65", set_text("Body/Content/StowawayDeclaration/Stowaway[1]/PortOfBoardingCode", "xxabc"))
+    docs = edit(
+        docs, "65", set_text("Body/Content/StowawayDeclaration/Stowaway[1]/PortOfBoardingCode", "xxabc")
+    )
     result = run(docs)
     assert [(p.code, p.xpath) for p in result.problems] == [
         ("E-LOCODE", f"{CONTENT}/PassengerList/Passenger[3]/PortOfEmbarkationCode"),
@@ -332,15 +334,29 @@ def test_problem_texts_carry_no_personal_data() -> None:
     assert crew is not None
     number = crew.findtext("PassportNumber") or ""
     docs = edit(docs, "51", set_text(f"{CREW}/CrewList[8]/PassportNumber", number))
-    docs = edit(docs, "51", set_text(f"{CREW}/CrewList[8]/PassportIssuingState", crew.findtext("PassportIssuingState") or ""))
-    docs = edit(docs, "51", set_text(f"{CREW}/CrewList[8]/PassportTypeCode", crew.findtext("PassportTypeCode") or ""))
+    docs = edit(
+        docs,
+        "51",
+        set_text(f"{CREW}/CrewList[8]/PassportIssuingState", crew.findtext("PassportIssuingState") or ""),
+    )
+    docs = edit(
+        docs, "51", set_text(f"{CREW}/CrewList[8]/PassportTypeCode", crew.findtext("PassportTypeCode") or "")
+    )
     result = run(docs)
     assert {"E-DOC-EXPIRED", "E-DOB", "E-COUNTRY", "E-DUP-DOC"} <= set(codes(result))
     personal: set[str] = set()
     for data in docs:
         root = etree.fromstring(data)
-        for tag in ("FamilyName", "GivenName", "PassportNumber", "SerialNumberOfIdentity", "DateOfBirth",
-                    "PassportExpiryDate", "NameOfMaster", "PlaceOfBirth"):  # fmt: skip
+        for tag in (
+            "FamilyName",
+            "GivenName",
+            "PassportNumber",
+            "SerialNumberOfIdentity",
+            "DateOfBirth",
+            "PassportExpiryDate",
+            "NameOfMaster",
+            "PlaceOfBirth",
+        ):
             personal.update(e.text for e in root.iter(tag) if e.text and len(e.text) > 2)
     for problem in result.problems:
         assert not [value for value in personal if value in problem.text], problem

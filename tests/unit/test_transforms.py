@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from nsw_adapter.envelope import VIETNAM
 from nsw_adapter.mapping.transforms import (
     TRANSFORMS,
-    border_gate,
     boolean,
+    border_gate,
     date_ddmmyyyy,
     escape_xml,
     flag_alpha3,
@@ -178,4 +178,4 @@ def test_inline_forms_mean_what_the_functions_do() -> None:
         assert transform.inline is not None
         for value in values:
             names = {**inline_names(), "v": value}
-            assert eval(transform.inline.format("v"), names) == transform.function(value)  # noqa: S307
+            assert eval(transform.inline.format("v"), names) == transform.function(value)

@@ -81,7 +81,7 @@ def test_amendment_takes_effect_by_send_date_not_file_name() -> None:
     result = run([later[1], *(data for _, data in files)])
     assert result.submission is not None
     assert b"Amended Town" in result.submission
-    assert later[1] and result.message_ids[1] != etree.fromstring(crew[1]).findtext("Header/Reference/messageId")
+    assert result.message_ids[1] != etree.fromstring(crew[1]).findtext("Header/Reference/messageId")
 
     earlier = amend(crew, content=new_content, minutes_later=-5)
     result = run([earlier[1], *(data for _, data in files)])
@@ -139,7 +139,7 @@ def test_schema_error_only_in_a_superseded_document_is_ignored() -> None:
 
 
 def test_unwritable_name_is_reported_not_submitted() -> None:
-    """A family name that folds to nothing (a lone modifier apostrophe) fails submission.xsd: E-SCHEMA at it."""
+    """A family name folding to nothing (a lone modifier apostrophe) fails submission.xsd: E-SCHEMA there."""
     docs = edit(generated(), "52", set_text("Body/Content/PassengerList/Passenger[2]/FamilyName", "ʼ"))
     docs = edit(docs, "52", set_text("Body/Content/PassengerList/Passenger[2]/GivenName", ""))
     result = run(docs)
