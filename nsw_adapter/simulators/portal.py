@@ -59,7 +59,14 @@ from nsw_adapter.envelope import VIETNAM
 from nsw_adapter.resources import schema_path
 from nsw_adapter.simulators.faults import FaultInjector, FaultSpec, parse_fault_spec
 from nsw_adapter.simulators.http import BackgroundServer, apply_fault, new_app, soap_reply
-from nsw_adapter.simulators.portal_rules import BGP, business_reasons, persons, schema_problems
+from nsw_adapter.simulators.portal_rules import (
+    BGP,
+    Person,
+    business_reasons,
+    persons,
+    schema_problems,
+    top_fields,
+)
 from nsw_adapter.simulators.portal_state import (
     Declaration,
     NewSubmission,
@@ -181,10 +188,11 @@ class PortalService:
                 _log.info("portal receipt %s repeated (duplicate)", first.receipt)
                 return self._receipt("SubmitDeclarationResponse", first, True)
         people = persons(submission)
-        problems = schema_problems(submission, people)
+        top = top_fields(submission)
+        problems = schema_problems(top, people)
         if problems:
             raise self.fault("SCHEMA", "The submission is incomplete: " + "; ".join(problems[:20]))
-        new = self._read_submission(submission, people)
+        new = self._read_submission(top, people)
         try:
             with self.lock:
                 declaration, duplicate = self.state.submit(new)
@@ -202,26 +210,22 @@ class PortalService:
         )
         return answer
 
-    def _read_submission(self, submission: etree._Element, people: list[Any]) -> NewSubmission:
-        def text(path: str) -> str:
-            found = submission.find(path, {"bgp": BGP})
-            return " ".join((found.text or "").split()) if found is not None else ""
-
-        expected_text = text("bgp:Voyage/bgp:ExpectedTime")
+    def _read_submission(self, top: dict[str, str], people: list[Person]) -> NewSubmission:
+        expected_text = top.get("Voyage/ExpectedTime")
         expected = datetime.strptime(expected_text, "%d/%m/%Y %H:%M") if expected_text else None
         today = datetime.fromtimestamp(self.config.clock(), VIETNAM).date()
-        reasons = business_reasons(submission, people, today=today, watchlist=self.config.watchlist)
+        reasons = business_reasons(top, people, today=today, watchlist=self.config.watchlist)
         passes = tuple(
             (person.category, person.no)
             for person in people
             if person.fields.get("ShorePassRequested") in ("true", "1") and person.category in ("TV", "HK")
         )
         return NewSubmission(
-            reference=text("bgp:ClientReference"),
-            client_message_id=text("bgp:ClientMessageId"),
-            supersedes=text("bgp:Supersedes") or None,
-            procedure=text("bgp:Procedure"),
-            station=text("bgp:BorderGate"),
+            reference=top.get("ClientReference", ""),
+            client_message_id=top.get("ClientMessageId", ""),
+            supersedes=top.get("Supersedes") or None,
+            procedure=top.get("Procedure", ""),
+            station=top.get("BorderGate", ""),
             expected_time=expected,
             shore_pass_persons=passes,
             reasons=tuple(reasons),
