@@ -67,7 +67,8 @@ def no_thread_leak() -> Iterator[None]:
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline and set(threading.enumerate()) - before:
         time.sleep(0.05)
-    assert not {t for t in set(threading.enumerate()) - before if t.name.endswith("simulator")}
+    left = {t.name for t in set(threading.enumerate()) - before}
+    assert not {name for name in left if name.endswith("simulator") or name.startswith("portal-worker")}
 
 
 def test_http503_share(no_thread_leak: None) -> None:

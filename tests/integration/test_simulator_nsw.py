@@ -21,7 +21,7 @@ from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
 from nsw_adapter.envelope import VIETNAM, build_envelope, new_message_id, read_message
-from nsw_adapter.simulators import NswSimulator
+from nsw_adapter.simulators import NswSimulator, all_final
 from nsw_adapter.simulators.http import BackgroundServer
 from nsw_adapter.soap import (
     SoapFault,
@@ -391,3 +391,19 @@ def test_generated_dossiers_are_pushed(agency: FakeAgency) -> None:
     for documents in dossiers:
         for document in documents:
             assert read_message(document.data).problems == ()
+
+
+def test_all_final_needs_every_dossier_settled_and_finished() -> None:
+    """all_final: every dossier's pushes answered and its final Result received (24 if cancelled)."""
+
+    def dossier(**overrides: Any) -> dict[str, Any]:
+        base = {"settled": True, "rejected": [], "acknowledged": ["m1"], "cancelled": False, "final": "23"}
+        return {**base, **overrides}
+
+    assert not all_final({"dossiers": {}})
+    assert all_final({"dossiers": {"A": dossier(), "B": dossier(final="22")}})
+    assert not all_final({"dossiers": {"A": dossier(), "B": dossier(final=None)}})
+    assert not all_final({"dossiers": {"A": dossier(settled=False)}})
+    assert not all_final({"dossiers": {"A": dossier(cancelled=True, final="23")}})
+    assert all_final({"dossiers": {"A": dossier(cancelled=True, final="24")}})
+    assert all_final({"dossiers": {"A": dossier(rejected=["m1"], acknowledged=[], final=None)}})
