@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -46,6 +47,13 @@ class Check:
         self.problems.append(text)
 
 
+def _sent_at(index: int) -> datetime:
+    # The generator's messageIds are the send time plus 5 random digits: spread the send times.
+    from nsw_adapter.fixtures import DEFAULT_SENT_AT
+
+    return DEFAULT_SENT_AT + timedelta(seconds=30 * index)
+
+
 def plan(cargo: int = 22) -> list[tuple[Planned, list[tuple[str, bytes]]]]:
     """The dossiers to push: generated ships of every kind plus invalid contract samples."""
     from nsw_adapter.fixtures import generate_dossier
@@ -59,7 +67,7 @@ def plan(cargo: int = 22) -> list[tuple[Planned, list[tuple[str, bytes]]]]:
         reference = f"HPH-2026-{500 + index:06d}"
         files = generate_dossier(
             crew=crew, arms=arms, stowaways=stowaways, seed=100 + index, reference=reference,
-            document_type="2" if departure else "1",
+            document_type="2" if departure else "1", sent_at=_sent_at(index),
         )  # fmt: skip
         kind = "cargo, departure" if departure else "cargo"
         then = "amend" if index == 1 else "cancel" if index == 2 else None
@@ -72,14 +80,14 @@ def plan(cargo: int = 22) -> list[tuple[Planned, list[tuple[str, bytes]]]]:
     dossiers.append(
         (
             Planned(ferry, "passenger ferry", 12 + 300),
-            generate_dossier(crew=12, passengers=300, seed=7, reference=ferry),
+            generate_dossier(crew=12, passengers=300, seed=7, reference=ferry, sent_at=_sent_at(90)),
         )
     )
     cruise = "SGN-2026-000602"
     dossiers.append(
         (
             Planned(cruise, "cruise ship", 180 + 5000),
-            generate_dossier(crew=180, passengers=5000, seed=8, reference=cruise),
+            generate_dossier(crew=180, passengers=5000, seed=8, reference=cruise, sent_at=_sent_at(91)),
         )
     )
     return dossiers

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
-from nsw_adapter.fixtures import generate_dossier
+from nsw_adapter.fixtures import DEFAULT_SENT_AT, generate_dossier
 from nsw_adapter.simulators import PortalSimulator
 from nsw_adapter.simulators.nsw import NswSimulator, all_final
 from nsw_adapter.stack import AdapterStack, fast_settings
@@ -44,10 +45,18 @@ def running(
             yield Run(portal, nsw, stack)
 
 
+def sent_at(index: int) -> datetime:
+    """A distinct send time per dossier: the generator's messageIds are the time plus 5 random
+    digits, which collide across a few hundred dossiers sent at the same second."""
+    return DEFAULT_SENT_AT + timedelta(seconds=30 * index)
+
+
 def cargo(count: int, *, start: int = 0, prefix: str = "HPH-2026-") -> list[list[tuple[str, bytes]]]:
-    """`count` small valid dossiers with distinct references."""
+    """`count` small valid dossiers with distinct references and messageIds."""
     return [
-        generate_dossier(crew=5 + i % 7, seed=start + i, reference=f"{prefix}{start + i:06d}")
+        generate_dossier(
+            crew=5 + i % 7, seed=start + i, reference=f"{prefix}{start + i:06d}", sent_at=sent_at(start + i)
+        )
         for i in range(count)
     ]
 

@@ -37,7 +37,6 @@ def quiet_logs() -> Iterator[io.StringIO]:
     buffer = io.StringIO()
     configure_logging("INFO", "json", buffer)
     yield buffer
-    Path("/tmp/e2e_last.log").write_text(buffer.getvalue())
     structlog.reset_defaults()
     for handler in list(logging.getLogger().handlers):
         logging.getLogger().removeHandler(handler)

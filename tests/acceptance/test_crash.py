@@ -1,0 +1,105 @@
+"""The daemon killed with SIGKILL again and again mid-run: nothing lost, nothing doubled."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nsw_adapter.fixtures import generate_dossier
+from nsw_adapter.simulators import PortalSimulator
+from nsw_adapter.simulators.nsw import NswSimulator, all_final
+from tests.acceptance.daemon_support import Daemon, adapter_env
+from tests.integration.e2e_support import sent_at
+from tests.store_fixtures import create_pg_database, drop_pg_database
+
+pytestmark = pytest.mark.slow
+
+PORTAL_FAULTS = "seed=21,http503=0.05,unavailable=0.05,reset=0.02"
+DOSSIERS = 300
+KILLS = 6
+
+
+def _dossiers(prefix: str) -> list[list[tuple[str, bytes]]]:
+    return [
+        generate_dossier(crew=3 + i % 5, seed=i, reference=f"{prefix}-2026-{i:06d}", sent_at=sent_at(i))
+        for i in range(DOSSIERS)
+    ]
+
+
+def _verify(nsw_state: dict[str, Any], portal_state: dict[str, Any]) -> None:
+    dossiers = nsw_state["dossiers"]
+    assert len(dossiers) == DOSSIERS
+    for reference, dossier in dossiers.items():
+        assert dossier["final"] == "23", reference
+        assert dossier["results"] == {"21": 1, "23": 1}, (
+            reference
+        )  # each Result once (resends are duplicates)
+        assert dossier["result_rejects"] == [], reference
+        at_portal = portal_state["dossiers"][reference]
+        assert at_portal["submissions"] == 1, reference  # repeats came back as the first receipt
+
+
+def _crash_run(workdir: Path, daemons: list[Daemon], nsw: NswSimulator, prefix: str) -> dict[str, Any]:
+    rng = random.Random(7)
+    for daemon in daemons:
+        daemon.start()
+    nsw.agency_url = daemons[0].intake_url
+    for files in _dossiers(prefix):
+        nsw.push_dossier(files)
+    for kill in range(KILLS):
+        time.sleep(rng.uniform(0.5, 2.0))
+        victim = daemons[kill % len(daemons)]
+        victim.kill()
+        victim.start(wait=False)
+    for daemon in daemons:
+        daemon.wait_healthy()
+    state = nsw.wait_until(all_final, timeout=90, interval=0.25)
+    for daemon in daemons:
+        assert daemon.terminate() == 0  # and a graceful stop after all that
+    return state
+
+
+@pytest.fixture
+def simulators() -> Iterator[tuple[PortalSimulator, NswSimulator]]:
+    with (
+        PortalSimulator(decision_delay=0.2, faults=PORTAL_FAULTS) as portal,
+        NswSimulator(push_timeout=3, backoff_initial=0.05, backoff_max=0.5) as nsw,
+    ):
+        yield portal, nsw
+
+
+@pytest.mark.timeout(180)
+def test_sigkill_repeatedly_on_sqlite(
+    tmp_path: Path, simulators: tuple[PortalSimulator, NswSimulator]
+) -> None:
+    """Hundreds of dossiers, the daemon SIGKILLed and restarted six times: 21 and 23 exactly once each."""
+    portal, nsw = simulators
+    env = adapter_env(f"sqlite:///{tmp_path}/adapter.db", portal.url, nsw.url)
+    daemon = Daemon(tmp_path, "adapter-1", env)
+    state = _crash_run(tmp_path, [daemon], nsw, "HPH")
+    _verify(state, portal.admin_state())
+    assert daemon.starts == KILLS + 1
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(180)
+def test_sigkill_two_daemons_on_postgresql(
+    tmp_path: Path, simulators: tuple[PortalSimulator, NswSimulator], pg_available: bool
+) -> None:
+    """Two daemons share one PostgreSQL store; killed in turn, they lose and double nothing."""
+    if not pg_available:
+        pytest.skip("no PostgreSQL")
+    portal, nsw = simulators
+    url = create_pg_database()
+    try:
+        env = adapter_env(url, portal.url, nsw.url)
+        daemons = [Daemon(tmp_path, "adapter-a", env), Daemon(tmp_path, "adapter-b", env)]
+        state = _crash_run(tmp_path, daemons, nsw, "SGN")
+        _verify(state, portal.admin_state())
+    finally:
+        drop_pg_database(url)
