@@ -202,12 +202,40 @@ DOCUMENT_MODELS: dict[str, type[NswModel]] = {
     "StowawayDeclaration": StowawayDeclaration,
     "Cancellation": Cancellation,
 }
-_LISTS: dict[str, tuple[str, TypeAdapter[Any]]] = {
-    "CrewLists": ("CrewList", TypeAdapter(tuple[CrewMember, ...])),
-    "PassengerList": ("Passenger", TypeAdapter(tuple[Passenger, ...])),
-    "ArmsDeclaration": ("Item", TypeAdapter(tuple[ArmsItem, ...])),
-    "StowawayDeclaration": ("Stowaway", TypeAdapter(tuple[Stowaway, ...])),
+
+
+@dataclass(frozen=True, slots=True)
+class _ListReader:
+    """How to read one list document's repeated element quickly.
+
+    The schema has fixed the order of an item's children (xs:sequence), so when an item model
+    has at most one optional field, the number of children says which keys they carry and no
+    tag needs reading (a third of the cost on a 10,000-passenger list).
+    """
+
+    item_tag: str
+    adapter: TypeAdapter[Any]
+    keys: dict[int, tuple[str, ...]]  # number of children -> their field names, in order
+
+    @classmethod
+    def of(cls, item_tag: str, model: type[NswModel]) -> _ListReader:
+        names = tuple(model.model_fields)
+        optional = [n for n, f in model.model_fields.items() if not f.is_required() and n != "GivenName"]
+        keys = {len(names): names}
+        if len(optional) == 1:
+            keys[len(names) - 1] = tuple(n for n in names if n != optional[0])
+        elif optional:
+            keys = {}  # several optional fields: read the tags
+        return cls(item_tag, TypeAdapter(tuple[model, ...]), keys)  # type: ignore[valid-type]
+
+
+_LISTS: dict[str, _ListReader] = {
+    "CrewLists": _ListReader.of("CrewList", CrewMember),
+    "PassengerList": _ListReader.of("Passenger", Passenger),
+    "ArmsDeclaration": _ListReader.of("Item", ArmsItem),
+    "StowawayDeclaration": _ListReader.of("Stowaway", Stowaway),
 }
+_HAS_COMMENT = etree.XPath("boolean(.//comment())")
 
 M = TypeVar("M", bound=NswModel)
 
@@ -224,18 +252,24 @@ def read_document(content: etree._Element) -> NswModel:
     cannot hold; callers report it without echoing values (they may be personal data).
     """
     model = DOCUMENT_MODELS[content.tag]
-    repeated = _LISTS.get(content.tag)
-    if repeated is None:
+    reader = _LISTS.get(content.tag)
+    if reader is None:
         return model.model_validate(_fields(content))
-    item_tag, adapter = repeated
+    item_tag = reader.item_tag
+    # Positions are only safe without comments among the children (PIs the parser drops).
+    keys = reader.keys if reader.keys and not _HAS_COMMENT(content) else None
     head: dict[str, Any] = {}
     items: list[dict[str, Any]] = []
     for child in content.iterchildren(etree.Element):
-        if child.tag == item_tag:
-            items.append({field.tag: field.text or "" for field in child.iterchildren(etree.Element)})
-        else:
+        if child.tag != item_tag:
             head[child.tag] = child.text or ""
-    head[item_tag] = adapter.validate_python(items)
+        elif keys is not None:
+            texts = [field.text or "" for field in child]
+            names = keys.get(len(texts))
+            items.append(_fields(child) if names is None else dict(zip(names, texts, strict=True)))
+        else:
+            items.append(_fields(child))
+    head[item_tag] = reader.adapter.validate_python(items)
     return model.model_validate(head)
 
 

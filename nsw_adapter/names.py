@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from anyascii import anyascii
 
@@ -66,8 +67,8 @@ class _FoldTable(dict[int, str]):
 _FOLD = _FoldTable()
 
 
-def portal_name(text: str) -> str:
-    """Any text in the portal's alphabet: A-Z, 0-9 and single spaces ("" when nothing is left)."""
+def fold_text(text: str) -> str:
+    """NOTES' FullName rule applied to one text, with no length limit (the reference implementation)."""
     if not text.isascii():
         # NFC first so a decomposed é folds like a composed one.
         if not unicodedata.is_normalized("NFC", text):
@@ -77,6 +78,16 @@ def portal_name(text: str) -> str:
     # Fast path: already A-Z/0-9 words with single spaces (most names once folded).
     if not (text.replace(" ", "").isalnum() and "  " not in text and text[:1] != " " and text[-1:] != " "):
         text = _NOT_ALNUM.sub(" ", text.replace("'", "")).strip()
+    return text
+
+
+# Words repeat across a long list (Nguyen, Van, Thi, Maria, ...): fold each distinct word once.
+_fold_word = lru_cache(maxsize=1 << 16)(fold_text)
+
+
+def portal_name(text: str) -> str:
+    """Any text in the portal's alphabet: A-Z, 0-9 and single spaces ("" when nothing is left)."""
+    text = " ".join(filter(None, map(_fold_word, text.split())))
     if len(text) > MAX_FULL_NAME:  # a transliteration can outgrow the portal's field
         cut = text[: MAX_FULL_NAME + 1]
         text = cut.rsplit(" ", 1)[0] if " " in cut else cut[:MAX_FULL_NAME]

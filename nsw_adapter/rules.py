@@ -184,7 +184,7 @@ def check_port(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
         yield _problem("E-PORT", "the port of call is not a seaport border gate", GD, "PortOfCallCode")
 
 
-def _ports(dossier: Dossier) -> Iterator[tuple[str, str, tuple[str, ...]]]:
+def _ports(dossier: Dossier, *, passengers: bool = True) -> Iterator[tuple[str, str, tuple[str, ...]]]:
     """Every port code of the dossier: (value, document type, path steps)."""
     gd = dossier.general_declaration
     if gd is not None:
@@ -194,7 +194,7 @@ def _ports(dossier: Dossier) -> Iterator[tuple[str, str, tuple[str, ...]]]:
         if head is not None:
             yield head.PortOfCallCode, head.TYPE, ("PortOfCallCode",)
     pax = dossier.passenger_list
-    if pax is not None:
+    if pax is not None and passengers:
         for i, p in enumerate(pax.Passenger, 1):
             yield p.PortOfEmbarkationCode, PAX, (f"Passenger[{i}]", "PortOfEmbarkationCode")
             yield p.PortOfDisembarkationCode, PAX, (f"Passenger[{i}]", "PortOfDisembarkationCode")
@@ -218,6 +218,15 @@ _PORT_WORDS = {
 def check_locode(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
     """E-LOCODE: a port code is not a well-formed UN/LOCODE (two letters, three letters or digits 2-9)."""
     match = _LOCODE.fullmatch
+    pax = dossier.passenger_list
+    if pax is not None:  # long lists repeat a few ports: check each distinct code once first
+        codes = {p.PortOfEmbarkationCode for p in pax.Passenger} | {
+            p.PortOfDisembarkationCode for p in pax.Passenger
+        }
+        if all(match(code) for code in codes) and all(
+            match(v) for v, _, _ in _ports(dossier, passengers=False)
+        ):
+            return
     for value, doc_type, steps in _ports(dossier):
         if match(value) is None:
             where = steps[0].replace("[", " ").rstrip("]").lower() + "'s " if len(steps) > 1 else ""

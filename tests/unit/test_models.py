@@ -70,3 +70,32 @@ def test_models_are_frozen_and_strict_about_fields() -> None:
         gd.NumberOfCrew = 3  # type: ignore[misc]
     with pytest.raises(ValidationError):
         GeneralDeclaration.model_validate({**gd.model_dump(), "Colour": "red"})
+
+
+def test_model_fields_follow_the_schema_order() -> None:
+    """Item models declare their fields in envelope.xsd's sequence order (the fast reader relies on it)."""
+    import xmlschema
+
+    from nsw_adapter.model import ArmsItem, CrewMember, Passenger, Stowaway
+    from nsw_adapter.resources import schema_path
+
+    xsd = xmlschema.XMLSchema(str(schema_path("nsw", "envelope.xsd").resolve()), allow="sandbox")
+    for document, item, model in (
+        ("CrewLists", "CrewList", CrewMember),
+        ("PassengerList", "Passenger", Passenger),
+        ("ArmsDeclaration", "Item", ArmsItem),
+        ("StowawayDeclaration", "Stowaway", Stowaway),
+    ):
+        element = next(c for c in xsd.elements[document].iterchildren() if c.local_name == item)
+        assert [c.local_name for c in element.iterchildren()] == list(model.model_fields), item
+
+
+def test_missing_visa_numbers_are_read_by_position() -> None:
+    """Crew with and without VisaNumber in one list read right on the positional path."""
+    docs = sample("arrival-general-cargo")
+    crew = read_document(_content(docs[1]))
+    assert isinstance(crew, CrewLists)
+    root = etree.fromstring(docs[1])
+    for member, element in zip(crew.CrewList, root.iter("CrewList"), strict=True):
+        assert member.VisaNumber == element.findtext("VisaNumber")
+        assert member.GoAshore == (element.findtext("GoAshore") == "1")

@@ -179,3 +179,12 @@ def test_inline_forms_mean_what_the_functions_do() -> None:
         for value in values:
             names = {**inline_names(), "v": value}
             assert eval(transform.inline.format("v"), names) == transform.function(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(min_size=0, max_size=60))
+def test_word_cache_equals_whole_text_folding(text: str) -> None:
+    """Folding word by word (cached) gives exactly what folding the whole text at once gives."""
+    from nsw_adapter.names import fold_text
+
+    assert portal_name(text) == fold_text(text)[:MAX_FULL_NAME] or len(fold_text(text)) > MAX_FULL_NAME
