@@ -190,6 +190,7 @@ class NswService:
                 dossier_document_type=None if dossier is None else dossier.document_type,
                 general_declarations=set() if dossier is None else dossier.general_declarations(),
                 cancellations=set() if dossier is None else dossier.cancellations(),
+                others=set() if dossier is None else set(dossier.pushed),
             )
             if not rejects and dossier is not None and info.receipt and _conflicts(dossier, info):
                 rejects.append(

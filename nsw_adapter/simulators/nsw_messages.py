@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -244,10 +244,15 @@ def judge_contract(
     info: ResultInfo,
     *,
     dossier_document_type: str | None,
-    general_declarations: set[str],
-    cancellations: set[str],
+    general_declarations: Set[str],
+    cancellations: Set[str],
+    others: Set[str] = frozenset(),
 ) -> list[tuple[str, str]]:
-    """Every contract rule a schema-valid Result breaks (dossier_document_type None: unknown dossier)."""
+    """Every contract rule a schema-valid Result breaks (dossier_document_type None: unknown dossier).
+
+    preReference must name the dossier's General Declaration (its cancellation for 24); a 22 for
+    a dossier without one may name any of its messages (`others`).
+    """
     rejects: list[tuple[str, str]] = []
 
     def value(path: str) -> str | None:
@@ -271,6 +276,8 @@ def judge_contract(
         rejects.append(("R-MISMATCH", f"documentType must be the dossier's ({dossier_document_type})."))
     pre_reference = value("Header/Subject/preReference")
     wanted = cancellations if function == "24" else general_declarations
+    if not wanted and function == "22":
+        wanted = others  # e.g. E-UNKNOWN-DOSSIER: no General Declaration ever came to point at
     if pre_reference not in wanted:
         what = "its cancellation" if function == "24" else "its General Declaration"
         rejects.append(("R-PREREFERENCE", f"preReference must name the dossier's {what}."))

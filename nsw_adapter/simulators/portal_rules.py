@@ -178,10 +178,22 @@ def _vessel_and_agent(top: dict[str, str]) -> Iterable[Reason]:
         yield Reason("E-PORT", "BorderGate is not a seaport border gate station.", f"{ROOT}/bgp:BorderGate")
 
 
+_CATEGORY_ORDER = {"TV": 0, "HK": 1, "TT": 2}
+
+
 def _counts_and_sequence(top: dict[str, str], people: list[Person]) -> Iterable[Reason]:
     by_category: dict[str, list[Person]] = {"TV": [], "HK": [], "TT": []}
+    rank = 0
     for person in people:
         by_category.setdefault(person.category, []).append(person)
+        order = _CATEGORY_ORDER.get(person.category, 0)
+        if order < rank:
+            yield Reason(
+                "E-SEQ",
+                f"{person.label} is out of place: crew, then passengers, then stowaways.",
+                person.path("Category"),
+            )
+        rank = max(rank, order)
     for category, element in (("TV", "CrewCount"), ("HK", "PassengerCount"), ("TT", "StowawayCount")):
         declared = int(top.get(element) or "0")
         listed = len(by_category[category])

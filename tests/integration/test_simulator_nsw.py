@@ -407,3 +407,17 @@ def test_all_final_needs_every_dossier_settled_and_finished() -> None:
     assert not all_final({"dossiers": {"A": dossier(cancelled=True, final="23")}})
     assert all_final({"dossiers": {"A": dossier(cancelled=True, final="24")}})
     assert all_final({"dossiers": {"A": dossier(rejected=["m1"], acknowledged=[], final=None)}})
+
+
+def test_rejection_of_a_dossier_without_general_declaration(agency: FakeAgency) -> None:
+    """A 22 Result for a lone cancellation (E-UNKNOWN-DOSSIER) may point at that cancellation."""
+    lone = SAMPLES / "invalid" / "E-UNKNOWN-DOSSIER" / "50-cancellation.xml"
+    with NswSimulator(agency_url=agency.url) as nsw:
+        reference = nsw.push_dossier([(lone.name, lone.read_bytes())])
+        nsw.wait_pushed(timeout=10)
+        (message_id,) = nsw.admin_state()["dossiers"][reference]["pushed"]
+        text = result(
+            "result-22-local", reference=reference, preReference=message_id, messageId=new_message_id()
+        )
+        assert answer_of(gateway(nsw.url).sendAndGetMessage(requestMessage=text)) == ("99", [])
+        assert nsw.admin_state()["dossiers"][reference]["final"] == "22"

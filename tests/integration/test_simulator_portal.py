@@ -253,6 +253,7 @@ def test_business_rules_reject_with_bgp_xpaths(portal: PortalSimulator, service:
         (lambda s: _set(s, "bgp:BorderGate", "CKCXXX"), "E-PORT"),
         (lambda s: _set(s, "bgp:Persons/bgp:Person[2]/bgp:No", "1"), "E-SEQ"),
         (lambda s: _set(s, "bgp:Persons/bgp:Person[1]/bgp:Rank", "CHO"), "E-MASTER"),
+        (lambda s: _passenger_first(s), "E-SEQ"),
         (lambda s: _set(s, "bgp:Master/bgp:FullName", "SOMEONE ELSE"), "E-MASTER"),
         (lambda s: _set(s, "bgp:Persons/bgp:Person[3]/bgp:BirthDate", "01/01/2099"), "E-DOB"),
         (lambda s: _set(s, "bgp:Persons/bgp:Person[3]/bgp:Nationality", "ZZZ"), "E-COUNTRY"),
@@ -294,6 +295,16 @@ def _set(element: etree._Element, *pairs: str | None) -> None:
         found = element.find(str(path), NS)
         assert found is not None, path
         found.text = value
+
+
+def _passenger_first(element: etree._Element) -> None:
+    """Make the last crew member a passenger (numbers stay 1..n) and put them first in the list."""
+    persons = element.find("bgp:Persons", NS)
+    assert persons is not None
+    last = persons[-1]
+    _set(last, "bgp:Category", "HK", "bgp:No", "1")
+    _set(element, "bgp:CrewCount", "20", "bgp:PassengerCount", "1")
+    persons.insert(0, last)
 
 
 def _wrap(element: etree._Element) -> etree._Element:
