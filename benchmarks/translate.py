@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import resource
 import statistics
 import string
@@ -102,11 +103,12 @@ class Floor:
         return output
 
 
-def _time(function: Callable[[], object]) -> float:
+def _time(function: Callable[[], object]) -> tuple[float, float]:
+    """(wall, CPU) seconds of one call; CPU time shows less of other processes' load."""
     gc.collect()
-    started = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     function()
-    return time.perf_counter() - started
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def _peak_python_bytes(function: Callable[[], object]) -> int:
@@ -118,7 +120,7 @@ def _peak_python_bytes(function: Callable[[], object]) -> int:
     return peak
 
 
-def _run(name: str, documents: Sequence[bytes], floor: Floor, repeat: int) -> tuple[float, float]:
+def _run(name: str, documents: Sequence[bytes], floor: Floor, repeat: int) -> tuple[float, float, float]:
     def ours() -> object:
         result = translate(documents, client_message_id=CLIENT_MESSAGE_ID)
         if result.submission is None:
@@ -131,16 +133,25 @@ def _run(name: str, documents: Sequence[bytes], floor: Floor, repeat: int) -> tu
     for _ in range(repeat):
         ours_times.append(_time(ours))
         floor_times.append(_time(lambda: floor(documents)))
-    ours_ms = statistics.median(ours_times) * 1000
-    floor_ms = statistics.median(floor_times) * 1000
+    ours_ms = statistics.median(t[0] for t in ours_times) * 1000
+    floor_ms = statistics.median(t[0] for t in floor_times) * 1000
+    ours_cpu = statistics.median(t[1] for t in ours_times) * 1000
+    floor_cpu = statistics.median(t[1] for t in floor_times) * 1000
     peak = _peak_python_bytes(ours)
     size = sum(len(d) for d in documents)
+    print(f"{name} (input {size / 1e6:.2f} MB, median of {repeat})")
     print(
-        f"{name:<28} input {size / 1e6:6.2f} MB | translate {ours_ms:8.2f} ms | floor {floor_ms:8.2f} ms"
-        f" | ratio {ours_ms / floor_ms:5.2f}x | translate peak Python memory {peak / 1e6:6.1f} MB"
-        f" | floor schema errors {floor.errors} (non-Latin names)"
+        f"  wall: translate {ours_ms:8.2f} ms | floor {floor_ms:8.2f} ms | ratio {ours_ms / floor_ms:4.2f}x"
     )
-    return ours_ms, floor_ms
+    print(
+        f"  CPU:  translate {ours_cpu:8.2f} ms | floor {floor_cpu:8.2f} ms"
+        f" | ratio {ours_cpu / floor_cpu:4.2f}x"
+    )
+    print(
+        f"  translate peak Python memory (tracemalloc) {peak / 1e6:.1f} MB;"
+        f" floor schema errors {floor.errors}"
+    )
+    return ours_ms, floor_ms, ours_cpu
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -148,13 +159,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=15, help="timed runs per pipeline (median reported)")
     args = parser.parse_args(argv)
     floor = Floor()
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (figures swing with it)")
     small = [data for _, data in generate_dossier(crew=25, seed=11, native_scripts=False)]
     large = [data for _, data in generate_dossier(crew=25, passengers=10_000, seed=12, native_scripts=False)]
-    small_ms, _ = _run("25 crew", small, floor, max(args.repeat, 50))
-    large_ms, large_floor = _run("25 crew + 10,000 passengers", large, floor, args.repeat)
+    small_ms, _, small_cpu = _run("25 crew", small, floor, max(args.repeat, 50))
+    large_ms, large_floor, _ = _run("25 crew + 10,000 passengers", large, floor, args.repeat)
     max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"process peak RSS {max_rss:.0f} MB")
-    verdict_small = "ok" if small_ms < 5 else "OVER"
+    print(f"process peak RSS (both pipelines, generator included) {max_rss:.0f} MB")
+    verdict_small = f"{'ok' if small_ms < 5 else 'OVER'} (wall), {'ok' if small_cpu < 5 else 'OVER'} (CPU)"
     verdict_large = "ok" if large_ms <= 1.5 * large_floor else "OVER"
     print(f"targets: 25 crew < 5 ms: {verdict_small}; 10,000 passengers <= 1.5x floor: {verdict_large}")
     return 0
