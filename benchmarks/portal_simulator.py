@@ -82,6 +82,7 @@ class Stats:
     def __init__(self) -> None:
         self.count = {"submit": 0, "status": 0}
         self.errors = 0
+        self.first_error = ""
         self.latencies: list[float] = []
 
 
@@ -154,6 +155,9 @@ async def worker(
             stats.latencies.append(time.perf_counter() - started)
             if status != 200:
                 stats.errors += 1
+                if not stats.first_error:
+                    found = re.search(rb"<faultstring>([^<]*)", data)
+                    stats.first_error = f"HTTP {status} {found.group(1).decode() if found else ''}".strip()
                 continue
             stats.count[kind] += 1
             if kind == "submit" and len(receipts) < 500:
@@ -231,6 +235,7 @@ def main() -> int:
         f"(SubmitDeclaration {stats.count['submit'] / args.seconds:.0f}/s, "
         f"GetProcessingStatus {stats.count['status'] / args.seconds:.0f}/s); "
         f"latency p50 {percentile(0.5):.1f} ms, p99 {percentile(0.99):.1f} ms; errors {stats.errors}"
+        + (f" (first: {stats.first_error})" if stats.errors else "")
     )
     return 0 if stats.errors == 0 else 1
 
