@@ -1,0 +1,95 @@
+"""`nsw-adapter run | status | dlq` as real processes: health, metrics, graceful stop, dead letters."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from nsw_adapter.fixtures import generate_dossier
+from nsw_adapter.simulators import PortalSimulator
+from nsw_adapter.simulators.nsw import NswSimulator, all_final
+from tests.acceptance.daemon_support import EXECUTABLE, Daemon, adapter_env
+
+SECRET = "s3cret-Portal-pw"
+
+
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(EXECUTABLE), *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@pytest.mark.timeout(120)
+def test_daemon_serves_health_and_metrics_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """The daemon serves /healthz and /metrics, finishes a dossier, exits 0 on SIGTERM, logs no secret."""
+    with (
+        PortalSimulator(decision_delay=0.1, credentials={"bgp": SECRET}) as portal,
+        NswSimulator(backoff_max=0.3) as nsw,
+    ):
+        env = adapter_env(f"sqlite:///{tmp_path}/adapter.db", portal.url, nsw.url)
+        env |= {
+            "NSW_ADAPTER_PORTAL__CREDENTIALS__USERNAME": "bgp",
+            "NSW_ADAPTER_PORTAL__CREDENTIALS__PASSWORD": SECRET,
+        }
+        daemon = Daemon(tmp_path, "adapter-t", env)
+        daemon.start()
+        try:
+            nsw.agency_url = daemon.intake_url
+            nsw.push_dossier(generate_dossier(crew=4, seed=1, reference="HPH-2026-000777"))
+            nsw.wait_until(all_final, timeout=30)
+            metrics = daemon.metrics()
+        finally:
+            code = daemon.terminate()
+    assert code == 0
+    assert 'nsw_adapter_dossiers{state="cleared"}' in metrics
+    assert "nsw_adapter_call_seconds_bucket" in metrics
+    assert 'nsw_adapter_breaker_state{service="portal"}' in metrics
+    log = daemon.log_path.read_text(encoding="utf-8")
+    assert SECRET not in log
+    events = [json.loads(line)["event"] for line in log.splitlines() if line.startswith("{")]
+    assert "daemon.signal" in events
+    assert events[-1] == "daemon.stopped"
+
+
+@pytest.mark.timeout(120)
+def test_status_and_dead_letter_commands(tmp_path: Path) -> None:
+    """A dossier the portal refuses (bad credentials: AUTH) is a dead letter; `dlq retry` brings it back."""
+    with PortalSimulator(decision_delay=0.1) as portal, NswSimulator(backoff_max=0.3) as nsw:
+        env = adapter_env(f"sqlite:///{tmp_path}/adapter.db", portal.url, nsw.url)
+        env["NSW_ADAPTER_PORTAL__CREDENTIALS__PASSWORD"] = "wrong"
+        daemon = Daemon(tmp_path, "adapter-d", env)
+        daemon.start()
+        try:
+            nsw.agency_url = daemon.intake_url
+            nsw.push_dossier(generate_dossier(crew=4, seed=2, reference="HPH-2026-000778"))
+            nsw.wait_pushed(timeout=30)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if json.loads(cli("status", "--json", env=env).stdout)["dead_letters"]:
+                    break
+                time.sleep(0.3)
+        finally:
+            assert daemon.terminate() == 0
+        status = json.loads(cli("status", "--json", env=env).stdout)
+        assert status["dead_letters"] == 1
+        listing = json.loads(cli("dlq", "list", "--json", env=env).stdout)
+        assert listing[0]["reference"] == "HPH-2026-000778"
+        assert "AUTH" in listing[0]["reason"]
+        human = cli("status", env=env)
+        assert "Dead letters" in human.stdout
+        # Fix the credentials, bring the dossier back, and let the daemon finish it.
+        env["NSW_ADAPTER_PORTAL__CREDENTIALS__PASSWORD"] = "demo"
+        retried = cli("dlq", "retry", listing[0]["id"], env=env)
+        assert retried.returncode == 0, retried.stderr
+        assert cli("dlq", "retry", "dossier:999", env=env).returncode == 1
+        daemon.env = {**daemon.env, **env}
+        daemon.start()
+        try:
+            state = nsw.wait_until(all_final, timeout=30)
+        finally:
+            assert daemon.terminate() == 0
+    assert state["dossiers"]["HPH-2026-000778"]["final"] == "23"
