@@ -141,3 +141,51 @@ def test_nsw_pushes_a_folder_of_dossiers_then_amends_and_cancels() -> None:
         assert functions.count("02") == 2  # the sample's own amendment and ours
         assert all(len(d["acknowledged"]) == len(d["pushed"]) for d in state["dossiers"].values())
         assert len(set(agency.received)) == len(functions)
+
+
+def test_nsw_exit_when_done_stops_after_the_final_results() -> None:
+    """With --exit-when-done the NSW exits 0 once every dossier has its final Result."""
+    from test_simulator_nsw import answer_of, gateway, result
+
+    with FakeAgency() as agency:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "nsw_adapter",
+                "simulate",
+                "nsw",
+                "--port",
+                "0",
+                "--agency-url",
+                agency.url,
+                "--dossiers",
+                str(VALID / "arrival-general-cargo"),
+                "--exit-when-done",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        try:
+            assert process.stdout is not None
+            found = re.search(r"http://127\.0\.0\.1:(\d+)/", process.stdout.readline())
+            assert found
+            base = f"http://127.0.0.1:{found.group(1)}"
+            deadline = time.monotonic() + 10
+            while _state(base)["counters"]["acknowledged"] < 3 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            service = gateway(f"{base}/nsw/gateway")
+            assert (
+                answer_of(service.sendAndGetMessage(requestMessage=result("result-21-accepted")))[0] == "99"
+            )
+            assert process.poll() is None
+            assert (
+                answer_of(service.sendAndGetMessage(requestMessage=result("result-23-completed")))[0] == "99"
+            )
+            assert process.wait(10) == 0
+            assert "final Result" in process.stdout.read()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(5)
