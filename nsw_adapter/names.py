@@ -47,12 +47,13 @@ def _fold(char: str) -> str:
     special = _SPECIAL.get(char)
     if special is not None:
         return special
-    if unicodedata.combining(char):
+    if unicodedata.category(char).startswith("M"):  # marks (combining, enclosing, selectors) go
         return ""
     decomposed = unicodedata.normalize("NFD", char)
     if decomposed[0].isascii():  # a Latin letter with marks: é, ệ, ñ, ö, ...
         return decomposed[0]
-    return str(anyascii(char))
+    # Anything with no ASCII form (a control, a format character) is "outside A-Z0-9": a space.
+    return str(anyascii(char)) or " "
 
 
 class _FoldTable(dict[int, str]):
