@@ -152,11 +152,10 @@ class Intake:
             return self._refuse(text, raw, sha256, exc.problems)
         incoming = to_incoming(message, sha256)
         try:
-            outcome = self._store.receive(incoming)
+            self._store.receive(incoming)  # logs intake.stored / duplicate with the outcome
         except Exception:
             log.exception("intake.store_failed", message_id=incoming.message_id)
             raise SoapFault("Server", "the message could not be stored; push it again later") from None
-        log.info("intake.received", message_id=incoming.message_id, outcome=outcome.value)
         header = message.header
         return self._answer(
             RECEIVED,
@@ -322,6 +321,24 @@ async def serve(store: Store, settings: IntakeSettings, *, announce: Callable[[s
         await runner.cleanup()
 
 
+def _configure_logging(level: str) -> None:
+    """JSON lines on stderr (the daemon configures its own logging; this is for the stand-alone runner)."""
+    import logging
+    import sys
+
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m nsw_adapter.intake`: a stand-alone intake server (tests, benchmarks, demos)."""
     import argparse
@@ -343,7 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--password", default="demo")
     parser.add_argument("--max-bytes", type=int, default=IntakeSettings().max_message_bytes)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--log-level", default="info", help="JSON log lines on stderr from this level")
     args = parser.parse_args(argv)
+    _configure_logging(args.log_level)
     settings = IntakeSettings(
         host=args.host,
         port=args.port,

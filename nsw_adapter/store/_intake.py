@@ -7,18 +7,33 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, bindparam, select
 
 from nsw_adapter import assembly
 from nsw_adapter.envelope import CANCELLATION, NEW
 from nsw_adapter.errors import Problem
 from nsw_adapter.store import tables as t
 from nsw_adapter.store._digest import sha256_hex
-from nsw_adapter.store._sql import SqlBase, new_client_message_id, problems_json
+from nsw_adapter.store._sql import DossierRow, SqlBase, dossier_row, new_client_message_id, problems_json
 from nsw_adapter.store.base import DossierState, IncomingMessage, IntakeOutcome, RejectionFactory
 
 S = DossierState
 log = structlog.get_logger(__name__)
+
+
+# Statements built once (see _sql): the intake path runs them on every push.
+_DOSSIER_BY_KEY = select(t.dossiers).where(
+    t.dossiers.c.reference == bindparam("reference"), t.dossiers.c.document_type == bindparam("document_type")
+)
+_DOCUMENT = select(t.documents).where(
+    t.documents.c.dossier_id == bindparam("did"), t.documents.c.type == bindparam("type")
+)
+_UPDATE_DOCUMENT = t.documents.update().where(
+    t.documents.c.dossier_id == bindparam("did"), t.documents.c.type == bindparam("dtype")
+)
+_PRESENT = select(t.documents.c.type).where(t.documents.c.dossier_id == bindparam("did"))
+_INSERT_DOCUMENT = t.documents.insert()
+_INSERT_REFUSED = t.messages.insert()
 
 
 class _Duplicate(Exception):
@@ -30,19 +45,13 @@ class IntakeMixin(SqlBase):
 
     def receive(self, message: IncomingMessage) -> IntakeOutcome:
         """Store a pushed message and apply it to its dossier, committed before returning."""
-        now = self._now()
-        try:
-            with self._tx() as c:
-                if self._held(c, message.message_id):
-                    raise _Duplicate
-                dossier = self._dossier_for_intake(c, message, now)
-                row_id = self._insert_incoming(c, message, dossier.id, now)
-                if row_id is None:  # a concurrent push of the same messageId won
-                    raise _Duplicate
-                outcome = self._apply(c, dossier, message, row_id, now)
-        except _Duplicate:
-            log.info("intake.duplicate", message_id=message.message_id, reference=message.reference)
-            return IntakeOutcome.DUPLICATE
+        if self._group_commit is not None:
+            outcome = self._group_commit.submit(message)
+        else:
+            result = self._receive_batch([message])[0]
+            if isinstance(result, BaseException):
+                raise result
+            outcome = result
         log.info(
             "intake.stored",
             message_id=message.message_id,
@@ -53,20 +62,49 @@ class IntakeMixin(SqlBase):
         )
         return outcome
 
+    def _receive_batch(self, messages: Sequence[IncomingMessage]) -> list[IntakeOutcome | BaseException]:
+        """Apply messages in one transaction, each under its own savepoint; one commit for all."""
+        now = self._now()
+        results: list[IntakeOutcome | BaseException] = []
+        if len(messages) == 1:  # on its own: the transaction is its savepoint
+            try:
+                with self._tx() as c:
+                    return [self._receive_one(c, messages[0], now)]
+            except _Duplicate:
+                return [IntakeOutcome.DUPLICATE]
+        with self._tx() as c:
+            for message in messages:
+                try:
+                    with c.begin_nested():
+                        results.append(self._receive_one(c, message, now))
+                except _Duplicate:
+                    results.append(IntakeOutcome.DUPLICATE)
+                except Exception as exc:
+                    results.append(exc)
+        return results
+
+    def _receive_one(self, c: Connection, message: IncomingMessage, now: datetime) -> IntakeOutcome:
+        # The dossier first (locking it orders pushes of one dossier); a messageId already held
+        # then conflicts on insert and _Duplicate rolls back everything this message did.
+        dossier = self._dossier_for_intake(c, message, now)
+        row_id = self._insert_incoming(c, message, dossier.id, now)
+        if row_id is None:
+            raise _Duplicate
+        return self._apply(c, dossier, message, row_id, now)
+
     def record_refused(self, raw: bytes, sha256: str, problems: Sequence[Problem]) -> None:
         """Keep an unusable envelope (answered 22 E-ENVELOPE) for audit; it is never processed."""
         with self._tx() as c:
-            c.execute(
-                t.messages.insert().values(
-                    direction="refused",
-                    dedup_key=None,
-                    at=self._now(),
-                    sha256=sha256 or sha256_hex(raw),
-                    size=len(raw),
-                    payload=raw,
-                    problems=problems_json(problems),
-                )
-            )
+            values = {
+                "direction": "refused",
+                "dedup_key": None,
+                "at": self._now(),
+                "sha256": sha256 or sha256_hex(raw),
+                "size": len(raw),
+                "payload": raw,
+                "problems": problems_json(problems),
+            }
+            c.execute(_INSERT_REFUSED, values)
 
     def expire_incomplete(self, now: datetime, reject: RejectionFactory) -> int:
         """Reject RECEIVING dossiers past their deadline with E-INCOMPLETE; returns how many.
@@ -84,7 +122,7 @@ class IntakeMixin(SqlBase):
                     skip_locked=True,
                 )
             ).all()
-            for dossier in due:
+            for dossier in map(dossier_row, due):
                 if dossier.seen:
                     present = self._present_types(c, dossier.id)
                     called = _split(dossier.called_for)
@@ -115,73 +153,63 @@ class IntakeMixin(SqlBase):
 
     # --- helpers ------------------------------------------------------------------------
 
-    def _held(self, c: Connection, message_id: str) -> bool:
-        found = c.execute(select(t.messages.c.id).where(t.messages.c.dedup_key == f"in:{message_id}")).first()
-        return found is not None
-
-    def _dossier_for_intake(self, c: Connection, message: IncomingMessage, now: datetime) -> Row[Any]:
+    def _dossier_for_intake(self, c: Connection, message: IncomingMessage, now: datetime) -> DossierRow:
         """The message's dossier, locked; created RECEIVING (with its history row) when new."""
+        query = _DOSSIER_BY_KEY.with_for_update() if self._dialect == "postgresql" else _DOSSIER_BY_KEY
+        key = {"reference": message.reference, "document_type": message.document_type}
+        row = c.execute(query, key).first()
+        if row is not None:
+            return dossier_row(row)
         created = c.execute(
-            self._insert(t.dossiers)
-            .values(
-                reference=message.reference,
-                document_type=message.document_type,
-                state=S.RECEIVING.value,
-                version=1,
-                seen=False,
-                created_at=now,
-                updated_at=now,
-                deadline_at=now + timedelta(minutes=self._deadline_minutes),
-                attempted=False,
-                amend_pending=False,
-                cancel_requested=False,
-                cancel_owed=False,
-                attempts=0,
-            )
-            .on_conflict_do_nothing(index_elements=["reference", "document_type"])
-            .returning(t.dossiers.c.id)
-        ).scalar()
-        if created is not None:
-            self._history(c, created, 1, None, S.RECEIVING, message.message_id, now)
-        return c.execute(
-            self._locked(
-                select(t.dossiers).where(
-                    t.dossiers.c.reference == message.reference,
-                    t.dossiers.c.document_type == message.document_type,
-                )
-            )
-        ).one()
+            self._statement("insert_dossier"),
+            {
+                **key,
+                "state": S.RECEIVING.value,
+                "version": 1,
+                "seen": False,
+                "created_at": now,
+                "updated_at": now,
+                "deadline_at": now + timedelta(minutes=self._deadline_minutes),
+                "attempted": False,
+                "amend_pending": False,
+                "cancel_requested": False,
+                "cancel_owed": False,
+                "attempts": 0,
+            },
+        ).first()
+        if created is None:  # made by a concurrent push since we looked
+            return dossier_row(c.execute(query, key).one())
+        self._history(c, created.id, 1, None, S.RECEIVING, message.message_id, now)
+        return dossier_row(created)
 
     def _insert_incoming(
         self, c: Connection, message: IncomingMessage, dossier_id: int, now: datetime
     ) -> int | None:
         called = None if message.called_for is None else ",".join(sorted(message.called_for))
         row_id: int | None = c.execute(
-            self._insert(t.messages)
-            .values(
-                direction="in",
-                dedup_key=f"in:{message.message_id}",
-                message_id=message.message_id,
-                dossier_id=dossier_id,
-                reference=message.reference,
-                document_type=message.document_type,
-                type=message.type,
-                function=message.function,
-                pre_reference=message.pre_reference,
-                send_date=message.send_date,
-                at=now,
-                sha256=message.sha256,
-                size=len(message.raw),
-                payload=message.raw,
-                called_for=called,
-            )
-            .on_conflict_do_nothing(index_elements=["dedup_key"])
-            .returning(t.messages.c.id)
+            self._statement("insert_message"),
+            {
+                "direction": "in",
+                "dedup_key": f"in:{message.message_id}",
+                "message_id": message.message_id,
+                "dossier_id": dossier_id,
+                "reference": message.reference,
+                "document_type": message.document_type,
+                "type": message.type,
+                "function": message.function,
+                "pre_reference": message.pre_reference,
+                "send_date": message.send_date,
+                "at": now,
+                "sha256": message.sha256,
+                "size": len(message.raw),
+                "payload": message.raw,
+                "called_for": called,
+            },
         ).scalar()
         return row_id
 
     def _apply(
-        self, c: Connection, dossier: Row[Any], message: IncomingMessage, row_id: int, now: datetime
+        self, c: Connection, dossier: DossierRow, message: IncomingMessage, row_id: int, now: datetime
     ) -> IntakeOutcome:
         if message.function == CANCELLATION:
             return self._apply_cancellation(c, dossier, message, now)
@@ -199,8 +227,7 @@ class IntakeMixin(SqlBase):
         if not seen and dossier.first_orphan_message_id is None:
             updates.update(first_orphan_message_id=message.message_id, first_orphan_type=message.type)
         if updates:
-            c.execute(t.dossiers.update().where(t.dossiers.c.id == dossier.id).values(**updates))
-            dossier = self._dossier_for_update(c, dossier.id)
+            self._update_dossier(c, dossier, **updates)
         if seen and dossier.cancel_message_id is not None:
             # The dossier's cancellation arrived first: now that the dossier is known, it applies.
             self._cancel(c, dossier, dossier.cancel_message_id, now)
@@ -211,14 +238,10 @@ class IntakeMixin(SqlBase):
         return IntakeOutcome.STORED if seen else IntakeOutcome.UNKNOWN_DOSSIER
 
     def _apply_document(
-        self, c: Connection, dossier: Row[Any], message: IncomingMessage, row_id: int
+        self, c: Connection, dossier: DossierRow, message: IncomingMessage, row_id: int
     ) -> bool:
         """Make the message the document of its type in effect, unless a newer one is; True if it did."""
-        current = c.execute(
-            select(t.documents).where(
-                t.documents.c.dossier_id == dossier.id, t.documents.c.type == message.type
-            )
-        ).first()
+        current = c.execute(_DOCUMENT, {"did": dossier.id, "type": message.type}).first()
         candidate = assembly.precedence(message.send_date, message.function, message.message_id)
         existing = (
             None
@@ -235,17 +258,13 @@ class IntakeMixin(SqlBase):
             "send_date": message.send_date,
         }
         if current is None:
-            c.execute(t.documents.insert().values(dossier_id=dossier.id, type=message.type, **values))
+            c.execute(_INSERT_DOCUMENT, {"dossier_id": dossier.id, "type": message.type, **values})
         else:
-            c.execute(
-                t.documents.update()
-                .where(t.documents.c.dossier_id == dossier.id, t.documents.c.type == message.type)
-                .values(**values)
-            )
+            c.execute(_UPDATE_DOCUMENT, {"did": dossier.id, "dtype": message.type, **values})
         return True
 
     def _after_change(
-        self, c: Connection, dossier: Row[Any], cause: str, doc_changed: bool, now: datetime
+        self, c: Connection, dossier: DossierRow, cause: str, doc_changed: bool, now: datetime
     ) -> None:
         """What a change of the documents in effect (or the first 01) does in each state."""
         state = S(dossier.state)
@@ -280,19 +299,19 @@ class IntakeMixin(SqlBase):
                 changes["deadline_at"] = now + timedelta(minutes=self._deadline_minutes)
                 self._transition(c, dossier, target, cause, now, **changes)
             else:
-                c.execute(t.dossiers.update().where(t.dossiers.c.id == dossier.id).values(**changes))
+                self._update_dossier(c, dossier, **changes)
                 self._history(c, dossier.id, dossier.version + 1, state, S.READY, f"{cause} amended", now)
             return
         if state in (S.READY, S.SUBMITTING):
             # A submission may be in flight: never lose it. The new version follows its receipt.
-            c.execute(t.dossiers.update().where(t.dossiers.c.id == dossier.id).values(amend_pending=True))
+            self._update_dossier(c, dossier, amend_pending=True)
             log.info("assembly.amend_pending", reference=dossier.reference, message_id=cause)
             return
         if state in assembly.NEW_VERSION_STATES:
             self._new_version(c, dossier, cause, complete, now)
 
     def _new_version(
-        self, c: Connection, dossier: Row[Any], cause: str, complete: bool, now: datetime
+        self, c: Connection, dossier: DossierRow, cause: str, complete: bool, now: datetime
     ) -> None:
         """The dossier's next version: READY (or RECEIVING) superseding the current receipt."""
         version = dossier.version + 1
@@ -330,36 +349,32 @@ class IntakeMixin(SqlBase):
         )
 
     def _apply_cancellation(
-        self, c: Connection, dossier: Row[Any], message: IncomingMessage, now: datetime
+        self, c: Connection, dossier: DossierRow, message: IncomingMessage, now: datetime
     ) -> IntakeOutcome:
         state = S(dossier.state)
         if state is S.CANCELLED or dossier.cancel_message_id is not None:
             return IntakeOutcome.STORED  # already cancelled (or cancelling): kept for audit
-        c.execute(
-            t.dossiers.update()
-            .where(t.dossiers.c.id == dossier.id)
-            .values(
-                cancel_message_id=message.message_id,
-                cancel_send_date=message.send_date,
-                cancel_reason=message.reason or "",
-            )
+        self._update_dossier(
+            c,
+            dossier,
+            cancel_message_id=message.message_id,
+            cancel_send_date=message.send_date,
+            cancel_reason=message.reason or "",
         )
         if not dossier.seen:
             if dossier.first_orphan_message_id is None:
-                c.execute(
-                    t.dossiers.update()
-                    .where(t.dossiers.c.id == dossier.id)
-                    .values(first_orphan_message_id=message.message_id, first_orphan_type=message.type)
+                self._update_dossier(
+                    c, dossier, first_orphan_message_id=message.message_id, first_orphan_type=message.type
                 )
             return IntakeOutcome.UNKNOWN_DOSSIER
         self._cancel(c, dossier, message.message_id, now)
         return IntakeOutcome.STORED
 
-    def _cancel(self, c: Connection, dossier: Row[Any], cause: str, now: datetime) -> None:
+    def _cancel(self, c: Connection, dossier: DossierRow, cause: str, now: datetime) -> None:
         """Withdraw a seen dossier: CANCELLED with the cancellation owed, or remembered while in flight."""
         state = S(dossier.state)
         if state is S.SUBMITTING or (state is S.READY and dossier.attempted):
-            c.execute(t.dossiers.update().where(t.dossiers.c.id == dossier.id).values(cancel_requested=True))
+            self._update_dossier(c, dossier, cancel_requested=True)
             log.info("assembly.cancel_pending", reference=dossier.reference, message_id=cause)
             return
         holds = state in (S.SUBMITTED, S.CLEARED) or (state is S.DEAD and dossier.receipt_number)
@@ -379,9 +394,7 @@ class IntakeMixin(SqlBase):
         )
 
     def _present_types(self, c: Connection, dossier_id: int) -> list[str]:
-        return list(
-            c.execute(select(t.documents.c.type).where(t.documents.c.dossier_id == dossier_id)).scalars()
-        )
+        return list(c.execute(_PRESENT, {"did": dossier_id}).scalars())
 
     def _first_message_id(self, c: Connection, dossier_id: int) -> str | None:
         found: str | None = c.execute(

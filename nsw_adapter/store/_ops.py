@@ -10,6 +10,7 @@ from sqlalchemy import func, not_, or_, select
 
 from nsw_adapter.store import migrations
 from nsw_adapter.store import tables as t
+from nsw_adapter.store._sql import dossier_row
 from nsw_adapter.store._work import WorkMixin, lease_free
 from nsw_adapter.store.base import (
     FINAL_STATES,
@@ -39,7 +40,9 @@ class OpsMixin(WorkMixin):
         migrations.migrate(self._engine)
 
     def close(self) -> None:
-        """Release connections."""
+        """Finish queued intake commits, then release connections."""
+        if self._group_commit is not None:
+            self._group_commit.close()
         self._engine.dispose()
 
     # --- outbox
@@ -170,11 +173,10 @@ class OpsMixin(WorkMixin):
                 return found.rowcount > 0
             if kind != "dossier":
                 raise ValueError(f"unknown dead letter kind {kind!r}")
-            dossier = c.execute(
-                self._locked(select(d).where(d.c.id == id, d.c.state == S.DEAD.value))
-            ).first()
-            if dossier is None:
+            dead = c.execute(self._locked(select(d).where(d.c.id == id, d.c.state == S.DEAD.value))).first()
+            if dead is None:
                 return False
+            dossier = dossier_row(dead)
             back = S(dossier.dead_from or S.READY.value)
             if back is S.SUBMITTING:
                 back = S.READY  # the same ClientMessageId: the portal answers a duplicate if it had it

@@ -7,19 +7,42 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, Select, Table, select
+from sqlalchemy import Connection, Engine, Row, Select, Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from nsw_adapter import assembly
 from nsw_adapter.errors import Problem
 from nsw_adapter.store import tables as t
+from nsw_adapter.store._batch import GroupCommit
 from nsw_adapter.store._digest import sha256_hex
-from nsw_adapter.store.base import DossierState, OutgoingMessage, UnknownRecord
+from nsw_adapter.store.base import (
+    DossierState,
+    IncomingMessage,
+    IntakeOutcome,
+    OutgoingMessage,
+    UnknownRecord,
+)
 
 Clock = Callable[[], datetime]
 RESULT_TYPE = "26"
+
+# Statements built once: building Core constructs per call costs more CPU than the commit.
+_SELECT_DOSSIER = select(t.dossiers).where(t.dossiers.c.id == bindparam("did"))
+_UPDATE_DOSSIER = t.dossiers.update().where(t.dossiers.c.id == bindparam("did"))
+_INSERT_HISTORY = t.history.insert()
+_INSERT_OUTBOX = t.outbox.insert()
+
+
+class DossierRow(SimpleNamespace):
+    """A dossier row as a mutable record: updates made in a transaction are applied to it too."""
+
+
+def dossier_row(row: Row[Any]) -> DossierRow:
+    """The row as a DossierRow."""
+    return DossierRow(**row._mapping)
 
 
 def utc_now() -> datetime:
@@ -40,11 +63,29 @@ def problems_json(problems: Sequence[Problem]) -> str:
 class SqlBase:
     """Engine, clock and the helpers every part of the store shares."""
 
-    def __init__(self, engine: Engine, *, clock: Clock = utc_now, deadline_minutes: float = 30.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Clock = utc_now,
+        deadline_minutes: float = 30.0,
+        group_commit: bool | None = None,
+    ) -> None:
         self._engine = engine
         self._clock = clock
         self._deadline_minutes = deadline_minutes
         self._dialect = engine.dialect.name
+        self._statements: dict[str, Any] = {}
+        # SQLite: one writer, one fsync per commit, so pushes are committed in groups.
+        # PostgreSQL commits concurrent transactions in parallel and needs none.
+        if group_commit is None:
+            group_commit = self._dialect == "sqlite"
+        self._group_commit: GroupCommit[IncomingMessage, IntakeOutcome] | None = (
+            GroupCommit(self._receive_batch, name="store-intake") if group_commit else None
+        )
+
+    def _receive_batch(self, messages: Sequence[IncomingMessage]) -> list[IntakeOutcome | BaseException]:
+        raise NotImplementedError
 
     @property
     def engine(self) -> Engine:
@@ -66,22 +107,48 @@ class SqlBase:
             return postgresql.insert(table)
         return sqlite.insert(table)
 
+    def _statement(self, name: str) -> Any:
+        """A dialect statement built once per store: INSERTs with ON CONFLICT DO NOTHING RETURNING."""
+        found = self._statements.get(name)
+        if found is None:
+            if name == "insert_dossier":  # the whole new row back: no second read
+                found = (
+                    self._insert(t.dossiers)
+                    .on_conflict_do_nothing(index_elements=["reference", "document_type"])
+                    .returning(*t.dossiers.c)
+                )
+            else:
+                found = (
+                    self._insert(t.messages)
+                    .on_conflict_do_nothing(index_elements=["dedup_key"])
+                    .returning(t.messages.c.id)
+                )
+            self._statements[name] = found
+        return found
+
     def _locked(self, query: Select[Any], *, skip_locked: bool = False) -> Select[Any]:
         """FOR UPDATE [SKIP LOCKED] on PostgreSQL; SQLite's write transaction already excludes others."""
         if self._dialect == "postgresql":
             return query.with_for_update(skip_locked=skip_locked)
         return query
 
-    def _dossier_for_update(self, c: Connection, dossier_id: int) -> Row[Any]:
-        row = c.execute(self._locked(select(t.dossiers).where(t.dossiers.c.id == dossier_id))).first()
+    def _dossier_for_update(self, c: Connection, dossier_id: int) -> DossierRow:
+        query = _SELECT_DOSSIER.with_for_update() if self._dialect == "postgresql" else _SELECT_DOSSIER
+        row = c.execute(query, {"did": dossier_id}).first()
         if row is None:
             raise UnknownRecord(f"no dossier {dossier_id}")
-        return row
+        return dossier_row(row)
+
+    def _update_dossier(self, c: Connection, dossier: DossierRow, **values: Any) -> None:
+        """Update the dossier's row and the record in hand."""
+        c.execute(_UPDATE_DOSSIER, {"did": dossier.id, **values})
+        for key, value in values.items():
+            setattr(dossier, key, value)
 
     def _transition(
         self,
         c: Connection,
-        dossier: Row[Any],
+        dossier: DossierRow,
         target: DossierState,
         cause: str,
         now: datetime,
@@ -92,11 +159,7 @@ class SqlBase:
         """Move a dossier to `target` with its other column changes and a history row, or refuse."""
         current = DossierState(dossier.state)
         assembly.check_transition(current, target)
-        c.execute(
-            t.dossiers.update()
-            .where(t.dossiers.c.id == dossier.id)
-            .values(state=target.value, updated_at=now, **changes)
-        )
+        self._update_dossier(c, dossier, state=target.value, updated_at=now, **changes)
         self._history(c, dossier.id, history_version or dossier.version, current, target, cause, now)
 
     def _history(
@@ -110,50 +173,53 @@ class SqlBase:
         now: datetime,
     ) -> None:
         c.execute(
-            t.history.insert().values(
-                dossier_id=dossier_id,
-                version=version,
-                from_state=None if current is None else current.value,
-                to_state=target.value,
-                at=now,
-                cause=cause[:200],
-            )
+            _INSERT_HISTORY,
+            {
+                "dossier_id": dossier_id,
+                "version": version,
+                "from_state": None if current is None else current.value,
+                "to_state": target.value,
+                "at": now,
+                "cause": cause[:200],
+            },
         )
 
     def _enqueue(
-        self, c: Connection, dossier: Row[Any] | None, result: OutgoingMessage, now: datetime
+        self, c: Connection, dossier: DossierRow | None, result: OutgoingMessage, now: datetime
     ) -> None:
         """Put a Result in the outbox (and the audit trail); the same messageId is never enqueued twice."""
         inserted = c.execute(
-            self._insert(t.messages)
-            .values(
-                direction="out",
-                dedup_key=f"out:{result.message_id}",
-                message_id=result.message_id,
-                dossier_id=None if dossier is None else dossier.id,
-                reference=None if dossier is None else dossier.reference,
-                document_type=None if dossier is None else dossier.document_type,
-                type=RESULT_TYPE,
-                function=result.function,
-                at=now,
-                sha256=sha256_hex(result.payload),
-                size=len(result.payload),
-                payload=result.payload,
-            )
-            .on_conflict_do_nothing(index_elements=["dedup_key"])
-            .returning(t.messages.c.id)
+            self._statement("insert_message"),
+            {
+                "direction": "out",
+                "dedup_key": f"out:{result.message_id}",
+                "message_id": result.message_id,
+                "dossier_id": None if dossier is None else dossier.id,
+                "reference": None if dossier is None else dossier.reference,
+                "document_type": None if dossier is None else dossier.document_type,
+                "type": RESULT_TYPE,
+                "function": result.function,
+                "pre_reference": None,
+                "send_date": None,
+                "at": now,
+                "sha256": sha256_hex(result.payload),
+                "size": len(result.payload),
+                "payload": result.payload,
+                "called_for": None,
+            },
         ).scalar()
         if inserted is None:
             return
         c.execute(
-            t.outbox.insert().values(
-                dossier_id=None if dossier is None else dossier.id,
-                message_row=inserted,
-                message_id=result.message_id,
-                function=result.function,
-                status="pending",
-                created_at=now,
-                next_attempt_at=now,
-                attempts=0,
-            )
+            _INSERT_OUTBOX,
+            {
+                "dossier_id": None if dossier is None else dossier.id,
+                "message_row": inserted,
+                "message_id": result.message_id,
+                "function": result.function,
+                "status": "pending",
+                "created_at": now,
+                "next_attempt_at": now,
+                "attempts": 0,
+            },
         )

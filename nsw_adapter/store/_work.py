@@ -7,13 +7,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import ColumnElement, Connection, Row, and_, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, or_, select
 
 from nsw_adapter import assembly
 from nsw_adapter.errors import Problem
 from nsw_adapter.store import tables as t
 from nsw_adapter.store._intake import IntakeMixin, _split
-from nsw_adapter.store._sql import problems_json
+from nsw_adapter.store._sql import DossierRow, dossier_row, problems_json
 from nsw_adapter.store.base import (
     ClaimedDossier,
     DossierChanged,
@@ -47,7 +47,7 @@ class WorkMixin(IntakeMixin):
         worker_id: str,
         lease_seconds: float,
         now: datetime,
-    ) -> list[Row[Any]]:
+    ) -> list[DossierRow]:
         """Lease up to `limit` dossiers matching `condition` (rows others hold locked are skipped)."""
         ids = list(
             c.execute(
@@ -61,7 +61,7 @@ class WorkMixin(IntakeMixin):
             .where(d.c.id.in_(ids))
             .values(lease_owner=worker_id, lease_expires_at=now + timedelta(seconds=lease_seconds))
         )
-        return list(c.execute(select(d).where(d.c.id.in_(ids)).order_by(order)).all())
+        return [dossier_row(r) for r in c.execute(select(d).where(d.c.id.in_(ids)).order_by(order))]
 
     def claim_ready(self, worker_id: str, limit: int, lease_seconds: float) -> list[ClaimedDossier]:
         """Lease up to `limit` READY dossiers due now (SKIP LOCKED on PostgreSQL)."""
@@ -100,7 +100,7 @@ class WorkMixin(IntakeMixin):
             log.info("store.claimed_ready", worker=worker_id, count=len(claimed))
         return claimed
 
-    def _check_version(self, dossier: Row[Any], version: int | None) -> None:
+    def _check_version(self, dossier: DossierRow, version: int | None) -> None:
         if version is not None and version != dossier.version:
             raise DossierChanged(
                 f"dossier {dossier.reference} is at version {dossier.version}, not {version}"
@@ -206,7 +206,7 @@ class WorkMixin(IntakeMixin):
             if dossier.state == S.SUBMITTING.value:
                 self._transition(c, dossier, S.READY, f"deferred: {reason}", now, **changes)
             else:
-                c.execute(d.update().where(d.c.id == dossier_id).values(updated_at=now, **changes))
+                self._update_dossier(c, dossier, updated_at=now, **changes)
             log.info("store.deferred", reference=dossier.reference, attempts=dossier.attempts + 1)
 
     def dead_letter(self, dossier_id: int, reason: str) -> None:
@@ -256,7 +256,7 @@ class WorkMixin(IntakeMixin):
             dossier = self._dossier_for_update(c, dossier_id)
             if dossier.state != S.SUBMITTED.value:
                 raise DossierChanged(f"dossier {dossier.reference} is {dossier.state}, not submitted")
-            c.execute(d.update().where(d.c.id == dossier_id).values(next_poll_at=next_poll_at, **_RELEASED))
+            self._update_dossier(c, dossier, next_poll_at=next_poll_at, **_RELEASED)
 
     def record_decision(self, dossier_id: int, state: DossierState, result: OutgoingMessage) -> None:
         """SUBMITTED -> CLEARED / REJECTED / CANCELLED, Result enqueued (or an owed cancellation done)."""

@@ -25,9 +25,15 @@ def open_store(
     clock: Clock = utc_now,
     pool_size: int = 8,
     migrate: bool = False,
+    group_commit: bool | None = None,
 ) -> SqlStore:
     """A store on `sqlite:///path` (folder created) or `postgresql+psycopg://...`; migrate=True migrates."""
-    store = SqlStore(engines.create(url, pool_size=pool_size), clock=clock, deadline_minutes=deadline_minutes)
+    store = SqlStore(
+        engines.create(url, pool_size=pool_size),
+        clock=clock,
+        deadline_minutes=deadline_minutes,
+        group_commit=group_commit,
+    )
     if migrate:
         store.migrate()
     return store

@@ -1,0 +1,124 @@
+"""Pushes per second into receiveMessage over loopback, on SQLite and on PostgreSQL.
+
+Starts the intake server as its own process (`python -m nsw_adapter.intake`), then pushes
+small General Declarations (~3 KB, each a new dossier) from a concurrent aiohttp client with
+pre-built SOAP bodies, each with its own fresh WS-Security token. Every push must be answered
+99 (stored and committed). Usage:
+
+    .venv/bin/python benchmarks/intake.py [--messages 2000] [--concurrency 32] \
+        [--backend sqlite|postgresql|both] [--threads 8] [--log-level info]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.intake_client import PASSWORD, USER, soap_body  # noqa: E402
+from tests.store_fixtures import create_pg_database, drop_pg_database  # noqa: E402
+
+SAMPLE = ROOT / "fixtures/samples/nsw/valid/arrival-general-cargo/50-general-declaration.xml"
+
+
+def envelopes(count: int) -> list[bytes]:
+    """`count` General Declarations, each with its own messageId and dossier number."""
+    template = SAMPLE.read_text("utf-8")
+    bodies = []
+    for i in range(count):
+        text = template.replace("NSW2026031209142700001", f"NSWB{i:018d}")
+        text = text.replace("HPH-2026-000123", f"HPH-2026-B{i:06d}")
+        bodies.append(soap_body(text, user=USER, password=PASSWORD))
+    return bodies
+
+
+def start_server(url: str, threads: int, log_level: str) -> tuple[subprocess.Popen[str], str]:
+    cmd = [sys.executable, "-m", "nsw_adapter.intake", "--store", url, "--port", "0", "--user", USER,
+           "--password", PASSWORD, "--threads", str(threads), "--log-level", log_level]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        found = re.search(r"listening on (\S+)", line)
+        if found:
+            return proc, found.group(1)
+    raise RuntimeError("the intake server did not start")
+
+
+async def push_all(url: str, bodies: list[bytes], concurrency: int) -> float:
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": "urn:vn:nsw:agency:1/receiveMessage"}
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+
+        async def worker() -> None:
+            while not queue.empty():
+                body = queue.get_nowait()
+                async with session.post(url, data=body) as reply:
+                    text = await reply.read()
+                    if reply.status != 200 or b"&lt;function&gt;99&lt;/function&gt;" not in text:
+                        raise RuntimeError(f"push failed: HTTP {reply.status}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - started
+
+
+def run(backend: str, messages: int, concurrency: int, threads: int = 8, log_level: str = "info") -> float:
+    if backend == "sqlite":
+        folder = tempfile.mkdtemp(prefix="nswa-bench-")
+        url, cleanup = f"sqlite:///{folder}/var/bench.db", None
+    else:
+        url = create_pg_database()
+        cleanup = url
+    proc, endpoint = start_server(url, threads, log_level)
+    client_cpu = time.process_time()
+    server_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+    try:
+        warm = envelopes(50)
+        asyncio.run(push_all(endpoint, [b.replace(b"NSWB", b"NSWW").replace(b"-B", b"-W") for b in warm], 8))
+        bodies = envelopes(messages)  # tokens made now: well within the 300 s skew window
+        elapsed = asyncio.run(push_all(endpoint, bodies, concurrency))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if cleanup:
+            drop_pg_database(cleanup)
+    rate = messages / elapsed
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server = (used.ru_utime + used.ru_stime - server_cpu.ru_utime - server_cpu.ru_stime) / (messages + 50)
+    client = (time.process_time() - client_cpu) / (messages + 50)
+    print(
+        f"{backend:10s} {messages} pushes, concurrency {concurrency}: {elapsed:.2f} s, {rate:.0f} pushes/s"
+        f" (CPU per push: server {server * 1000:.1f} ms, client {client * 1000:.1f} ms)"
+    )
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--threads", type=int, default=8, help="the server's worker threads")
+    parser.add_argument("--log-level", default="info", help="the server's log level (JSON lines)")
+    args = parser.parse_args()
+    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    for backend in backends:
+        run(backend, args.messages, args.concurrency, args.threads, args.log_level)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Group commit: many callers' small writes committed together, one fsync for the lot.
+
+SQLite has one writer at a time and, with synchronous=FULL, one fsync per commit: committing
+each push on its own caps intake at the disk's fsync rate. Callers hand their item to one
+writer thread, which applies everything queued in one transaction (each item under its own
+SAVEPOINT, so one item's failure never undoes another's) and commits once. Each caller gets
+its own result only after that commit: still nothing is answered before it is durable.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+_STOP = object()
+
+
+class GroupCommit(Generic[Item, Result]):
+    """Runs `apply_batch(items) -> results-or-exceptions` on a writer thread for queued items."""
+
+    def __init__(
+        self,
+        apply_batch: Callable[[Sequence[Item]], Sequence[Result | BaseException]],
+        *,
+        max_batch: int = 64,
+        name: str = "group-commit",
+    ) -> None:
+        self._apply = apply_batch
+        self._max = max_batch
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._lock = threading.Lock()
+        self._started = False
+        self._closed = False
+
+    def submit(self, item: Item) -> Result:
+        """Queue an item and wait for its committed result (or its exception)."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the store is closed")
+            if not self._started:
+                self._thread.start()
+                self._started = True
+        future: Future[Result] = Future()
+        self._queue.put((item, future))
+        return future.result()
+
+    def close(self) -> None:
+        """Finish what is queued, then stop the writer thread."""
+        with self._lock:
+            self._closed = True
+            started = self._started
+        if started:
+            self._queue.put(_STOP)
+            self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < self._max:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    stop = True
+                    break
+                batch.append(more)
+            self._run_batch(batch)  # type: ignore[arg-type]
+            if stop:
+                return
+
+    def _run_batch(self, batch: list[tuple[Item, Future[Result]]]) -> None:
+        try:
+            results = self._apply([item for item, _ in batch])
+        except BaseException as exc:  # the commit failed: nobody's item is stored
+            for _, future in batch:
+                future.set_exception(exc)
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
