@@ -1,0 +1,145 @@
+"""Several workers on one store: claims are exclusive, pushes race safely, migrations run once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import pytest
+from sqlalchemy import func, select
+
+from nsw_adapter.store import DossierState, IntakeOutcome
+from nsw_adapter.store import tables as t
+from nsw_adapter.store.sql import SqlStore, open_store
+from tests.store_fixtures import Clock, create_pg_database, drop_pg_database, incoming, result
+
+T = TypeVar("T")
+
+
+def url_of(store: SqlStore) -> str:
+    return store.engine.url.render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def other(store: SqlStore, clock: Clock) -> Iterator[SqlStore]:
+    """A second store on the same database: another worker process's view."""
+    second = open_store(url_of(store), clock=clock)
+    yield second
+    second.close()
+
+
+def race(*calls: Callable[[], T]) -> list[T]:
+    """Run the calls at the same moment on their own threads; their results in order."""
+    barrier = threading.Barrier(len(calls))
+
+    def run(call: Callable[[], T]) -> T:
+        barrier.wait()
+        return call()
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def test_two_workers_racing_for_one_dossier_never_both_get_it(store: SqlStore, other: SqlStore) -> None:
+    """Twenty times over, two workers claim at once: exactly one gets the dossier."""
+    for i in range(20):
+        reference = f"HPH-2026-R{i:05d}"
+        store.receive(incoming(f"R{i}GD", "50", reference=reference))
+        store.receive(incoming(f"R{i}CL", "51", reference=reference, sent_minute=1))
+        first, second = race(lambda: store.claim_ready("w1", 1, 30), lambda: other.claim_ready("w2", 1, 30))
+        assert len(first) + len(second) == 1, (first, second)
+        winner = first or second
+        store.reject_locally(winner[0].dossier_id, [], result("22"))
+
+
+def test_many_workers_share_a_queue_without_overlap(store: SqlStore, other: SqlStore) -> None:
+    """Four workers claiming batches at once get disjoint dossiers that cover the queue."""
+    for i in range(40):
+        reference = f"HPH-2026-Q{i:05d}"
+        store.receive(incoming(f"Q{i}GD", "50", reference=reference))
+        store.receive(incoming(f"Q{i}CL", "51", reference=reference, sent_minute=1))
+    claims = race(
+        lambda: store.claim_ready("w1", 15, 30),
+        lambda: other.claim_ready("w2", 15, 30),
+        lambda: store.claim_ready("w3", 15, 30),
+        lambda: other.claim_ready("w4", 15, 30),
+    )
+    ids = [c.dossier_id for batch in claims for c in batch]
+    assert len(ids) == len(set(ids)) == 40
+
+
+def test_outbox_claims_do_not_overlap(store: SqlStore, other: SqlStore, clock: Clock) -> None:
+    """Two senders claiming results at once never get the same entry."""
+    for i in range(10):
+        reference = f"HPH-2026-O{i:05d}"
+        store.receive(incoming(f"O{i}GD", "50", reference=reference))
+        store.receive(incoming(f"O{i}CL", "51", reference=reference, sent_minute=1))
+    for claim in store.claim_ready("w1", 100, 30):
+        store.reject_locally(claim.dossier_id, [], result("22"))
+    first, second = race(
+        lambda: store.claim_outbox("w1", 6, 30, clock.now), lambda: other.claim_outbox("w2", 6, 30, clock.now)
+    )
+    ids = [i.outbox_id for i in first + second]
+    assert len(ids) == len(set(ids)) == 10
+
+
+def test_the_same_message_pushed_at_once_is_stored_once(store: SqlStore, other: SqlStore) -> None:
+    """Eight simultaneous pushes of one messageId: one STORED, seven DUPLICATE."""
+    message = incoming("NSWSAME")
+    outcomes = race(*[(lambda s=s: s.receive(message)) for s in [store, other] * 4])
+    assert sorted(outcomes) == sorted([IntakeOutcome.STORED] + [IntakeOutcome.DUPLICATE] * 7)
+    with store.engine.connect() as c:
+        assert c.execute(select(func.count()).select_from(t.messages)).scalar() == 1
+
+
+def test_documents_of_one_new_dossier_pushed_at_once_make_one_dossier(
+    store: SqlStore, other: SqlStore
+) -> None:
+    """A dossier's documents arriving simultaneously create it once and assemble it."""
+    called = frozenset({"50", "51", "52", "64", "65"})
+    parts = [
+        incoming("P50", "50", called_for=called),
+        incoming("P51", "51", sent_minute=1),
+        incoming("P52", "52", sent_minute=2),
+        incoming("P64", "64", sent_minute=3),
+        incoming("P65", "65", sent_minute=4),
+    ]
+    outcomes = race(
+        *[(lambda s=s, m=m: s.receive(m)) for s, m in zip([store, other] * 3, parts, strict=False)]
+    )
+    assert set(outcomes) == {IntakeOutcome.STORED}
+    view = store.describe("HPH-2026-000123", "1")
+    assert view is not None
+    assert view.state is DossierState.READY
+    assert [h.to_state for h in view.history] == ["receiving", "ready"]
+
+
+@pytest.mark.postgres
+def test_migrations_started_at_once_apply_once(pg_available: bool) -> None:
+    """Four processes migrating a fresh PostgreSQL database at once: one applies it, none fails."""
+    if not pg_available:
+        pytest.skip("no PostgreSQL")
+    url = create_pg_database()
+    stores = [open_store(url) for _ in range(4)]
+    try:
+        race(*[s.migrate for s in stores])
+        with stores[0].engine.connect() as c:
+            assert c.execute(select(t.schema_version.c.version)).scalars().all() == [1]
+    finally:
+        for s in stores:
+            s.close()
+        drop_pg_database(url)
+
+
+def test_sqlite_migrations_started_at_once_apply_once(sqlite_url: str) -> None:
+    """Four processes migrating a fresh SQLite file at once: one applies it, none fails."""
+    stores = [open_store(sqlite_url) for _ in range(4)]
+    try:
+        race(*[s.migrate for s in stores])
+        with stores[0].engine.connect() as c:
+            assert c.execute(select(t.schema_version.c.version)).scalars().all() == [1]
+    finally:
+        for s in stores:
+            s.close()
