@@ -22,11 +22,16 @@ from nsw_adapter.envelope import Header
 
 
 def _collapse(value: str) -> str:
-    return " ".join(value.split())
+    """xs:token's inner collapse: tab, CR and LF are spaces, runs of spaces one (NBSP is not white space)."""
+    if "  " in value or "\t" in value or "\n" in value or "\r" in value:  # rare: skip the work otherwise
+        value = value.replace("\t", " ").replace("\n", " ").replace("\r", " ")
+        value = " ".join(part for part in value.split(" ") if part)
+    return value
 
 
 #: Codes, numbers and identifiers: the schema's patterns allow no inner whitespace, so trimming
-#: (done in pydantic-core by str_strip_whitespace) is all of xs:token that applies.
+#: (done in pydantic-core by str_strip_whitespace) is all of xs:token that applies. (That trim
+#: also takes Unicode spaces such as NBSP off the ends of free text, which xs:token would keep.)
 Token = str
 #: Free text (names, places, descriptions): runs of whitespace fold to one space, as xs:token does.
 Text = Annotated[str, AfterValidator(_collapse)]

@@ -99,3 +99,12 @@ def test_missing_visa_numbers_are_read_by_position() -> None:
     for member, element in zip(crew.CrewList, root.iter("CrewList"), strict=True):
         assert member.VisaNumber == element.findtext("VisaNumber")
         assert member.GoAshore == (element.findtext("GoAshore") == "1")
+
+
+def test_collapse_is_xml_whitespace_only() -> None:
+    """Inner tabs, newlines and runs of spaces fold to one space; a no-break space inside stays."""
+    from nsw_adapter.model import _collapse
+
+    assert _collapse("Nguyễn\t\tVăn\r\n Đức") == "Nguyễn Văn Đức"
+    assert _collapse("Jean\u00a0Paul") == "Jean\u00a0Paul"
+    assert _collapse("plain text") == "plain text"
