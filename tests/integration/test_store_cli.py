@@ -1,0 +1,44 @@
+"""`nsw-adapter db migrate` and `nsw-adapter purge` on a real store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from nsw_adapter.cli import main
+from nsw_adapter.store import DossierState
+from nsw_adapter.store.sql import open_store
+from tests.store_fixtures import incoming, result
+
+
+def test_db_migrate_creates_the_schema_and_is_safe_to_repeat(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first run applies the migrations, the second finds the schema up to date."""
+    assert main(["db", "migrate", "--store", sqlite_url]) == 0
+    assert "applied [1]" in capsys.readouterr().out
+    assert main(["db", "migrate", "--store", sqlite_url]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_purge_removes_old_payloads_of_finished_dossiers(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`purge --older-than 0` empties the payloads of a finished dossier and reports how many."""
+    store = open_store(sqlite_url, migrate=True)
+    store.receive(incoming("NSW1", "50"))
+    store.receive(incoming("NSW2", "51", sent_minute=1))
+    [claim] = store.claim_ready("w1", 1, 30)
+    store.reject_locally(claim.dossier_id, [], result("22"))
+    for item in store.claim_outbox("w1", 10, 30, datetime.now(UTC)):
+        store.mark_sent(item.outbox_id)
+    store.close()
+    assert main(["purge", "--older-than", "0", "--store", sqlite_url]) == 0
+    assert "purged the payloads of 3 messages" in capsys.readouterr().out
+    store = open_store(sqlite_url)
+    view = store.describe("HPH-2026-000123", "1")
+    store.close()
+    assert view is not None
+    assert view.state is DossierState.REJECTED_LOCALLY
+    assert [m.payload for m in view.messages] == [None, None, None]
