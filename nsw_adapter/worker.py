@@ -165,6 +165,7 @@ class Worker:
 
     def _run(self, factory: Callable[[], Loop]) -> None:
         loop = factory()
+        idle = self._idle
         try:
             while not self._stop.is_set():
                 try:
@@ -174,10 +175,18 @@ class Worker:
                     log.error("loop.failed", loop=loop.name, error=describe_error(exc), exc_info=exc)
                     self._stop.wait(max(self._idle, 1.0))
                     continue
-                if done == 0:
-                    self._stop.wait(self._idle)
+                if done:
+                    idle = self._idle
+                else:
+                    # Nothing to do: ask the store less and less often (up to 8x), not 20 times a second.
+                    self._stop.wait(idle)
+                    idle = min(idle * 2, self._idle * 8)
         finally:
             loop.close()
+
+    def alive(self) -> bool:
+        """True while every loop thread runs."""
+        return bool(self._threads) and all(t.is_alive() for t in self._threads)
 
     def stop(self, grace_seconds: float = 10.0) -> int:
         """Stop every loop (finishing the item in hand), then release what is still leased."""

@@ -88,6 +88,12 @@ class Daemon:
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout)
 
+    def ensure_stopped(self) -> None:
+        """Kill the process if it still runs (a failed test must not leave a daemon behind)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
     def metrics(self) -> str:
         return requests.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2).text
 

@@ -46,21 +46,25 @@ def _verify(nsw_state: dict[str, Any], portal_state: dict[str, Any]) -> None:
 
 def _crash_run(workdir: Path, daemons: list[Daemon], nsw: NswSimulator, prefix: str) -> dict[str, Any]:
     rng = random.Random(7)
-    for daemon in daemons:
-        daemon.start()
-    nsw.agency_url = daemons[0].intake_url
-    for files in _dossiers(prefix):
-        nsw.push_dossier(files)
-    for kill in range(KILLS):
-        time.sleep(rng.uniform(0.5, 2.0))
-        victim = daemons[kill % len(daemons)]
-        victim.kill()
-        victim.start(wait=False)
-    for daemon in daemons:
-        daemon.wait_healthy()
-    state = nsw.wait_until(all_final, timeout=90, interval=0.25)
-    for daemon in daemons:
-        assert daemon.terminate() == 0  # and a graceful stop after all that
+    try:
+        for daemon in daemons:
+            daemon.start()
+        nsw.agency_url = daemons[0].intake_url
+        for files in _dossiers(prefix):
+            nsw.push_dossier(files)
+        for kill in range(KILLS):
+            time.sleep(rng.uniform(0.5, 2.0))
+            victim = daemons[kill % len(daemons)]
+            victim.kill()
+            victim.start(wait=False)
+        for daemon in daemons:
+            daemon.wait_healthy()
+        state = nsw.wait_until(all_final, timeout=90, interval=0.25)
+        for daemon in daemons:
+            assert daemon.terminate() == 0  # and a graceful stop after all that
+    finally:
+        for daemon in daemons:
+            daemon.ensure_stopped()
     return state
 
 

@@ -44,6 +44,7 @@ def test_daemon_serves_health_and_metrics_and_stops_on_sigterm(tmp_path: Path) -
             metrics = daemon.metrics()
         finally:
             code = daemon.terminate()
+            daemon.ensure_stopped()
     assert code == 0
     assert 'nsw_adapter_dossiers{state="cleared"}' in metrics
     assert "nsw_adapter_call_seconds_bucket" in metrics
@@ -73,7 +74,9 @@ def test_status_and_dead_letter_commands(tmp_path: Path) -> None:
                     break
                 time.sleep(0.3)
         finally:
-            assert daemon.terminate() == 0
+            code = daemon.terminate()
+            daemon.ensure_stopped()
+        assert code == 0
         status = json.loads(cli("status", "--json", env=env).stdout)
         assert status["dead_letters"] == 1
         listing = json.loads(cli("dlq", "list", "--json", env=env).stdout)
@@ -91,5 +94,7 @@ def test_status_and_dead_letter_commands(tmp_path: Path) -> None:
         try:
             state = nsw.wait_until(all_final, timeout=30)
         finally:
-            assert daemon.terminate() == 0
+            code = daemon.terminate()
+            daemon.ensure_stopped()
+        assert code == 0
     assert state["dossiers"]["HPH-2026-000778"]["final"] == "23"

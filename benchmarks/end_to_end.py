@@ -1,0 +1,246 @@
+"""End-to-end throughput: dossiers per second from the NSW's first push to its last final Result.
+
+Three kinds of process share the machine, as in the crash tests: the portal simulator (the
+real CLI, `nsw-adapter simulate portal`), one or two adapter daemons (`nsw-adapter run`),
+and this process, which holds the NSW simulator (it pushes the dossiers and receives the
+Results). Dossiers are small cargo ships (crew 4-10, no passengers), generated before the
+clock starts; the portal decides 0.2 s after a submission.
+
+    .venv/bin/python benchmarks/end_to_end.py [--dossiers 1000] [--store sqlite|postgresql] [--daemons 1]
+
+Prints dossiers/s end to end, when the last push was answered, the adapter's call latencies
+(from its /metrics), and checks that nothing was lost or doubled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from nsw_adapter.fixtures import DEFAULT_SENT_AT, generate_dossier  # noqa: E402
+from nsw_adapter.simulators.nsw import NswSimulator, all_final  # noqa: E402
+
+BIN = Path(sys.executable).parent / "nsw-adapter"
+PG_DSN = os.environ.get("NSW_ADAPTER_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def dossiers(count: int, prefix: str = "HPH") -> list[list[tuple[str, bytes]]]:
+    """Small valid cargo dossiers with distinct references, send times (so messageIds) and crews."""
+    return [
+        generate_dossier(
+            crew=4 + i % 7, seed=i, reference=f"{prefix}-2026-{i:06d}",
+            sent_at=DEFAULT_SENT_AT + timedelta(seconds=30 * i),
+        )
+        for i in range(count)
+    ]  # fmt: skip
+
+
+def create_pg_database() -> str:
+    name = f"nswa_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+    info = psycopg.conninfo.conninfo_to_dict(PG_DSN)
+    return f"postgresql+psycopg://{info.get('user', 'postgres')}@{info.get('host', '127.0.0.1')}:{info.get('port', 5432)}/{name}"
+
+
+def drop_pg_database(url: str) -> None:
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+class Portal:
+    """The portal simulator CLI in its own process."""
+
+    def __init__(self, port: int, decision_delay: float, faults: str | None, workdir: Path) -> None:
+        self.port = port
+        cmd = [str(BIN), "simulate", "portal", "--port", str(port), "--decision-delay", str(decision_delay)]
+        if faults:
+            cmd += ["--faults", faults]
+        self.log = (workdir / "portal.log").open("wb")
+        self.process = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"{self.base}/admin/state", timeout=1)
+                return
+            except requests.RequestException:
+                time.sleep(0.1)
+        raise RuntimeError("the portal simulator did not start")
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/bgp/portal"
+
+    def state(self) -> dict[str, Any]:
+        result: dict[str, Any] = requests.get(f"{self.base}/admin/state", timeout=30).json()
+        return result
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(30)
+        self.log.close()
+
+
+class Adapter:
+    """One `nsw-adapter run` daemon."""
+
+    def __init__(self, name: str, store_url: str, portal_url: str, nsw_url: str, workdir: Path) -> None:
+        self.intake_port, self.metrics_port = free_port(), free_port()
+        env = {
+            **os.environ,
+            "NSW_ADAPTER_WORKER_ID": name,
+            "NSW_ADAPTER_INTAKE__PORT": str(self.intake_port),
+            "NSW_ADAPTER_OBSERVABILITY__PORT": str(self.metrics_port),
+            "NSW_ADAPTER_OBSERVABILITY__LOG_LEVEL": "WARNING",
+            "NSW_ADAPTER_STORE__URL": store_url,
+            "NSW_ADAPTER_PORTAL__URL": portal_url,
+            "NSW_ADAPTER_NSW__URL": nsw_url,
+            "NSW_ADAPTER_WORKER__POLL_INTERVAL_SECONDS": "0.5",
+            "NSW_ADAPTER_WORKER__IDLE_SECONDS": "0.05",
+            "NSW_ADAPTER_WORKER__DEFER_INITIAL_SECONDS": "0.5",
+            "NSW_ADAPTER_WORKER__DEFER_MAX_SECONDS": "5",
+            "NSW_ADAPTER_WORKER__BREAKER_RESET_SECONDS": "2",
+        }
+        self.log = (workdir / f"{name}.log").open("wb")
+        self.process = subprocess.Popen([str(BIN), "run"], env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"http://127.0.0.1:{self.metrics_port}/healthz", timeout=1).ok:
+                    return
+            except requests.RequestException:
+                time.sleep(0.1)
+        raise RuntimeError(f"adapter {name} did not start")
+
+    @property
+    def intake_url(self) -> str:
+        return f"http://127.0.0.1:{self.intake_port}/nsw/agency"
+
+    def metrics(self) -> str:
+        return requests.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10).text
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(60)
+        self.log.close()
+        return code
+
+
+def mean_latency(metrics: str, operation: str) -> str:
+    def value(name: str) -> float:
+        found = re.search(rf'{name}{{operation="{operation}"}} ([0-9.e+-]+)', metrics)
+        return float(found.group(1)) if found else 0.0
+
+    count = value("nsw_adapter_call_seconds_count")
+    return f"{1000 * value('nsw_adapter_call_seconds_sum') / count:.1f} ms" if count else "-"
+
+
+def check(nsw_state: dict[str, Any], portal_state: dict[str, Any], count: int) -> list[str]:
+    """Nothing lost, nothing doubled."""
+    problems = []
+    if len(nsw_state["dossiers"]) != count:
+        problems.append(f"{len(nsw_state['dossiers'])} dossiers at the NSW, expected {count}")
+    for reference, dossier in nsw_state["dossiers"].items():
+        if dossier["results"] != {"21": 1, "23": 1} or dossier["result_rejects"]:
+            problems.append(f"{reference}: results {dossier['results']} rejects {dossier['result_rejects']}")
+        if portal_state["dossiers"].get(reference, {}).get("submissions") != 1:
+            problems.append(f"{reference}: not submitted exactly once")
+    return problems
+
+
+def run(args: argparse.Namespace) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="nswa-e2e-bench-"))
+    print(f"generating {args.dossiers} dossiers ...", flush=True)
+    batch = dossiers(args.dossiers)
+    store_url = create_pg_database() if args.store == "postgresql" else f"sqlite:///{workdir}/adapter.db"
+    portal = Portal(free_port(), args.decision_delay, args.portal_faults, workdir)
+    adapters: list[Adapter] = []
+    try:
+        with NswSimulator(push_timeout=30, backoff_max=1.0) as nsw:
+            adapters = [
+                Adapter(f"adapter-{i + 1}", store_url, portal.url, nsw.url, workdir)
+                for i in range(args.daemons)
+            ]
+            nsw.agency_url = adapters[0].intake_url
+            started = time.monotonic()
+            for files in batch:
+                nsw.push_dossier(files)
+            pushed_at = None
+            last_line = 0.0
+            while True:
+                state = nsw.admin_state()
+                elapsed = time.monotonic() - started
+                if pushed_at is None and state["counters"]["pending_pushes"] == 0 and state["dossiers"]:
+                    pushed_at = elapsed
+                if all_final(state) or elapsed > args.timeout:
+                    break
+                if elapsed - last_line >= 5:
+                    last_line = elapsed
+                    done = sum(1 for d in state["dossiers"].values() if d["final"])
+                    print(f"  {elapsed:6.1f} s: {done} final", flush=True)
+                time.sleep(0.2)
+            elapsed = time.monotonic() - started
+            metrics = adapters[0].metrics()
+            problems = check(state, portal.state(), args.dossiers)
+    finally:
+        codes = [a.stop() for a in adapters]
+        portal.stop()
+        if args.store == "postgresql":
+            drop_pg_database(store_url)
+    print(
+        f"\n{args.dossiers} dossiers, store {args.store}, {args.daemons} daemon(s): {elapsed:.1f} s end to end, "
+        f"{args.dossiers / elapsed:.1f} dossiers/s"
+    )
+    print(f"  all pushes answered after {pushed_at or float('nan'):.1f} s")
+    print(
+        "  mean call latency (daemon 1): "
+        + ", ".join(f"{op} {mean_latency(metrics, op)}" for op in ("submit", "poll", "send"))
+    )
+    print(f"  daemons exited with {codes}; logs in {workdir}")
+    if problems:
+        print(f"LOST OR DOUBLED ({len(problems)}): {problems[:5]}")
+        return 1
+    print("  nothing lost, nothing doubled")
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dossiers", type=int, default=1000)
+    parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--daemons", type=int, default=1)
+    parser.add_argument("--decision-delay", type=float, default=0.2)
+    parser.add_argument("--portal-faults", default=None)
+    parser.add_argument("--timeout", type=float, default=600.0)
+    sys.exit(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
