@@ -63,6 +63,7 @@ from nsw_adapter.simulators.portal_rules import (
     BGP,
     Person,
     business_reasons,
+    local_datetime,
     persons,
     schema_problems,
     top_fields,
@@ -211,8 +212,7 @@ class PortalService:
         return answer
 
     def _read_submission(self, top: dict[str, str], people: list[Person]) -> NewSubmission:
-        expected_text = top.get("Voyage/ExpectedTime")
-        expected = datetime.strptime(expected_text, "%d/%m/%Y %H:%M") if expected_text else None
+        expected = local_datetime(top.get("Voyage/ExpectedTime"))
         today = datetime.fromtimestamp(self.config.clock(), VIETNAM).date()
         reasons = business_reasons(top, people, today=today, watchlist=self.config.watchlist)
         passes = tuple(

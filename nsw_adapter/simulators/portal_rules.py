@@ -102,7 +102,7 @@ def _date(value: str | None) -> date | None:
         return None
 
 
-def _datetime(value: str | None) -> datetime | None:
+def local_datetime(value: str | None) -> datetime | None:
     """dd/MM/yyyy HH:mm as a naive datetime, None when absent or not a calendar time."""
     if not value:
         return None
@@ -142,7 +142,7 @@ def schema_problems(top: dict[str, str], people: list[Person]) -> list[str]:
             if value is not None and _date(value) is None:
                 problems.append(f"{person.path(name)} is not a calendar date")
     expected = top.get("Voyage/ExpectedTime")
-    if expected is not None and _datetime(expected) is None:
+    if expected is not None and local_datetime(expected) is None:
         problems.append(f"{ROOT}/bgp:Voyage/bgp:ExpectedTime is not a calendar time")
     return problems
 
@@ -270,7 +270,7 @@ def _countries(top: dict[str, str], people: list[Person]) -> Iterable[Reason]:
 
 
 def _dates(top: dict[str, str], people: list[Person], today: date) -> Iterable[Reason]:
-    expected = _datetime(top.get("Voyage/ExpectedTime"))
+    expected = local_datetime(top.get("Voyage/ExpectedTime"))
     oldest = date(today.year - 120, today.month, min(today.day, 28))
     for person in people:
         birth = _date(person.fields.get("BirthDate"))
