@@ -388,6 +388,8 @@ def check_expiry(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
 
 
 def _years_before(day: date, years: int) -> date:
+    if day.year - years < date.min.year:
+        return date.min
     try:
         return day.replace(year=day.year - years)
     except ValueError:  # 29 February

@@ -25,7 +25,7 @@ from nsw_adapter.envelope import CANCELLATION, VIETNAM, NswMessage, read_message
 from nsw_adapter.errors import EnvelopeError, Problem
 from nsw_adapter.mapping.engine import submission_plan
 from nsw_adapter.mapping.lineage import Lineage
-from nsw_adapter.mapping.transforms import parse_nsw_time
+from nsw_adapter.mapping.transforms import local_datetime
 from nsw_adapter.model import DocumentInEffect, Dossier, read_document
 from nsw_adapter.rules import check_dossier
 from nsw_adapter.xml import schema
@@ -182,12 +182,12 @@ def _dossier(reference: str, in_effect: dict[str, NswMessage]) -> tuple[Dossier 
         moment = getattr(model, "ArrivalOrDepartureTime", None)
         if moment is not None:
             try:
-                parse_nsw_time(moment)
-            except ValueError:
+                local_datetime(moment)  # the pattern checks ranges, not the calendar (30 February)
+            except (ValueError, OverflowError):  # ... nor year 1 at +14:00, which has no local time
                 problems.append(
                     Problem(
                         "E-SCHEMA",
-                        "ArrivalOrDepartureTime is not a calendar time",
+                        "ArrivalOrDepartureTime is not a calendar time in Vietnam's range",
                         f"{CONTENT}/GeneralDeclaration/ArrivalOrDepartureTime",
                         doc_type,
                     )

@@ -316,9 +316,12 @@ def test_schema_error_stops_the_other_rules() -> None:
     assert result.problems[0].xpath == f"{CONTENT}/CrewLists/CrewList[3]/Gender"
 
 
-def test_calendar_check_of_arrival_time_is_a_schema_error() -> None:
-    """A time the pattern allows but the calendar does not (30 February) is E-SCHEMA."""
-    result = run(edit(generated(), "50", set_text(f"{GD}/ArrivalOrDepartureTime", "2026-02-30 10:00:00")))
+@pytest.mark.parametrize(
+    "moment", ["2026-02-30 10:00:00", "0001-01-01 00:00:00+14:00", "9999-12-31 23:59:59-12:00"]
+)
+def test_calendar_check_of_arrival_time_is_a_schema_error(moment: str) -> None:
+    """A time the pattern allows but the calendar (or UTC+07:00) cannot hold is E-SCHEMA, not a crash."""
+    result = run(edit(generated(), "50", set_text(f"{GD}/ArrivalOrDepartureTime", moment)))
     assert [(p.code, p.xpath) for p in result.problems] == [
         ("E-SCHEMA", f"{CONTENT}/GeneralDeclaration/ArrivalOrDepartureTime")
     ]
