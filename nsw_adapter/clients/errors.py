@@ -7,6 +7,8 @@ dead-letter record, which is not a log.
 
 from __future__ import annotations
 
+import http.client
+
 import requests
 from zeep.exceptions import Fault, TransportError, ValidationError, XMLSyntaxError
 
@@ -51,9 +53,9 @@ def classify_exception(exc: BaseException, status: int | None, target: str) -> N
     """Our error for what a call to `target` raised; HTTP `status` as the transport recorded it."""
     if isinstance(exc, NswAdapterError):
         return exc
-    if isinstance(exc, requests.Timeout):
+    if isinstance(exc, requests.Timeout | TimeoutError):
         return RemoteTransientError(f"{target} timed out")
-    if isinstance(exc, requests.ConnectionError):
+    if isinstance(exc, requests.ConnectionError | http.client.HTTPException | OSError):
         return RemoteTransientError(f"{target} connection failed")
     if isinstance(exc, Fault):
         code = fault_code(exc)

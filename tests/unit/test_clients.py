@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
-import requests
-import responses
 
 from nsw_adapter.clients import (
     PortalState,
@@ -19,11 +19,11 @@ from nsw_adapter.clients import (
     ZeepPortalClient,
     read_answer,
 )
-from nsw_adapter.clients.errors import classify_exception
 from nsw_adapter.clients.portal import Receipt, parse_portal_time
 from nsw_adapter.results import ResultContext, accepted
 from nsw_adapter.simulators import PortalSimulator
 from nsw_adapter.simulators.nsw import NswSimulator
+from tests.acceptance.daemon_support import free_port
 
 
 @pytest.fixture(scope="module")
@@ -95,55 +95,89 @@ def test_unavailable_fault_is_transient() -> None:
     assert raised.value.code == "UNAVAILABLE"
 
 
-@responses.activate
+class Stub:
+    """A loopback HTTP server answering every POST with a set status and body (or never, for timeouts)."""
+
+    def __init__(self) -> None:
+        self.status, self.body, self.delay = 200, b"", 0.0
+        self.requests: list[bytes] = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                stub.requests.append(self.rfile.read(int(self.headers["Content-Length"])))
+                time.sleep(stub.delay)
+                self.send_response(stub.status)
+                self.send_header("Content-Type", "text/xml; charset=utf-8")
+                self.send_header("Content-Length", str(len(stub.body)))
+                self.end_headers()
+                self.wfile.write(stub.body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/service"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def stub() -> Iterator[Stub]:
+    server = Stub()
+    yield server
+    server.server.shutdown()
+
+
 @pytest.mark.parametrize("status", [502, 503, 504])
-def test_gateway_errors_are_transient(status: int) -> None:
-    """HTTP 502/503/504 without a SOAP body are transient."""
-    responses.add(responses.POST, "http://portal.test/bgp/portal", body="", status=status)
-    client = ZeepPortalClient("http://portal.test/bgp/portal", "demo", "demo", timeout_seconds=1)
-    with pytest.raises(RemoteTransientError):
+def test_gateway_errors_are_transient(stub: Stub, status: int) -> None:
+    """HTTP 502/503/504 without a SOAP body are transient, and the status is recorded."""
+    stub.status = status
+    client = ZeepPortalClient(stub.url, "demo", "demo", timeout_seconds=1)
+    with pytest.raises(RemoteTransientError) as raised:
         client.statuses(["CKCHPG-2026-000001"])
+    assert raised.value.status == status
+    assert client.transport.last_status == status
 
 
-@responses.activate
-def test_timeouts_and_refused_connections_are_transient() -> None:
+def test_timeouts_and_refused_connections_are_transient(stub: Stub) -> None:
     """A read timeout and a refused connection both mean: try again later."""
-    responses.add(responses.POST, "http://portal.test/bgp/portal", body=requests.ReadTimeout())
-    client = ZeepPortalClient("http://portal.test/bgp/portal", "demo", "demo", timeout_seconds=1)
+    stub.delay = 0.5
+    client = ZeepPortalClient(stub.url, "demo", "demo", timeout_seconds=0.1)
     with pytest.raises(RemoteTransientError, match="timed out"):
         client.statuses(["CKCHPG-2026-000001"])
-    assert isinstance(classify_exception(requests.ConnectionError(), None, "portal"), RemoteTransientError)
+    closed = ZeepPortalClient(f"http://127.0.0.1:{free_port()}/x", "demo", "demo", timeout_seconds=1)
+    with pytest.raises(RemoteTransientError, match="connection failed"):
+        closed.statuses(["CKCHPG-2026-000001"])
 
 
-@responses.activate
-def test_error_messages_never_carry_the_remote_text() -> None:
+def test_error_messages_never_carry_the_remote_text(stub: Stub) -> None:
     """A non-SOAP answer with personal data in it yields an error whose text omits that data."""
-    responses.add(responses.POST, "http://portal.test/bgp/portal", body="NGUYEN VAN DUC B1234567", status=400)
-    client = ZeepPortalClient("http://portal.test/bgp/portal", "demo", "demo", timeout_seconds=1)
+    stub.status, stub.body = 400, b"NGUYEN VAN DUC B1234567"
+    client = ZeepPortalClient(stub.url, "demo", "demo", timeout_seconds=1)
     with pytest.raises(RemotePermanentError) as raised:
         client.statuses(["CKCHPG-2026-000001"])
     assert "NGUYEN" not in str(raised.value)
 
 
-@responses.activate
-def test_nsw_answer_99_is_read_from_the_string_part(samples: Path) -> None:
-    """sendAndGetMessage's string part is unescaped and read as the NSW's 99 answer."""
+def test_nsw_answer_99_is_read_from_the_string_part(stub: Stub, samples: Path) -> None:
+    """sendAndGetMessage's string part is unescaped and read as the NSW's 99 answer; the token is sent."""
     answer = (samples / "nsw" / "results" / "nsw-answer-99.xml").read_text(encoding="utf-8")
-    body = (
+    stub.body = (
         '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
         '<g:sendAndGetMessageResponse xmlns:g="urn:vn:nsw:gateway:1"><g:sendAndGetMessageReturn>'
         f"{escape(answer)}</g:sendAndGetMessageReturn></g:sendAndGetMessageResponse></soap:Body></soap:Envelope>"
-    )
-    responses.add(responses.POST, "http://nsw.test/nsw/gateway", body=body, content_type="text/xml")
-    client = ZeepNswClient("http://nsw.test/nsw/gateway", "demo", "demo", timeout_seconds=1)
+    ).encode()
+    client = ZeepNswClient(stub.url, "demo", "demo", timeout_seconds=1)
     receipt = Receipt("CKCHPG-2026-004517", parse_portal_time("12/03/2026 09:16"), duplicate=False)
     message = accepted(ResultContext("HPH-2026-000123", "1", "NSW2026031209142700001"), receipt)
     result = client.send(message.payload)
+    again = client.send(message.payload)  # the same kept-alive connection
     assert result.accepted
+    assert again.accepted
     assert result.message_id == "NSW2026031209163200070"
-    sent = responses.calls[0].request.body
-    assert b"UsernameToken" in sent
-    assert b"PasswordDigest" in sent
+    assert b"PasswordDigest" in stub.requests[0]
+    nonces = {r.split(b"Nonce")[1] for r in stub.requests}
+    assert len(nonces) == 2  # a fresh UsernameToken per request
 
 
 def test_nsw_refusal_is_read_with_its_reasons(samples: Path) -> None:
