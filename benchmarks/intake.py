@@ -6,7 +6,7 @@ pre-built SOAP bodies, each with its own fresh WS-Security token. Every push mus
 99 (stored and committed). Usage:
 
     .venv/bin/python benchmarks/intake.py [--messages 2000] [--concurrency 32] \
-        [--backend sqlite|postgresql|both] [--threads 8] [--log-level info]
+        [--backend sqlite|postgresql|both] [--threads 32] [--log-level info]
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ async def push_all(url: str, bodies: list[bytes], concurrency: int) -> float:
         return time.perf_counter() - started
 
 
-def run(backend: str, messages: int, concurrency: int, threads: int = 8, log_level: str = "info") -> float:
+def run(backend: str, messages: int, concurrency: int, threads: int = 32, log_level: str = "info") -> float:
     if backend == "sqlite":
         folder = tempfile.mkdtemp(prefix="nswa-bench-")
         url, cleanup = f"sqlite:///{folder}/var/bench.db", None
@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--threads", type=int, default=8, help="the server's worker threads")
+    parser.add_argument("--threads", type=int, default=32, help="the server's worker threads")
     parser.add_argument("--log-level", default="info", help="the server's log level (JSON lines)")
     args = parser.parse_args()
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]

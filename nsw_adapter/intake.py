@@ -359,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--user", default="demo")
     parser.add_argument("--password", default="demo")
     parser.add_argument("--max-bytes", type=int, default=IntakeSettings().max_message_bytes)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=IntakeSettings().threads)
     parser.add_argument("--log-level", default="info", help="JSON log lines on stderr from this level")
     args = parser.parse_args(argv)
     _configure_logging(args.log_level)
@@ -371,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         threads=args.threads,
         credentials=Credentials(username=args.user, password=SecretStr(args.password)),
     )
-    store = open_store(args.store, migrate=True, pool_size=args.threads)
+    store = open_store(args.store, migrate=True)
 
     def announce(line: str) -> None:
         sys.stdout.write(line + "\n")

@@ -34,7 +34,9 @@ class IntakeSettings(BaseModel):
     max_message_bytes: int = 32 * 1024 * 1024
     credentials: Credentials = Field(default_factory=Credentials)  # what the NSW must present
     clock_skew_seconds: float = 300.0
-    threads: int = 8  # worker threads for parsing and the store's commits (off the event loop)
+    # Threads for parsing and the store's commits (off the event loop). Each push waits in one until its
+    # commit, so this bounds pushes in flight and, on SQLite, how many share one group commit.
+    threads: int = 32
 
 
 class StoreSettings(BaseModel):
