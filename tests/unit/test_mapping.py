@@ -202,3 +202,31 @@ def test_list_lineage_fields_name_nsw_elements() -> None:
     assert groups["HK"].fields["EmbarkPort"] == "PortOfEmbarkationCode"
     assert groups["TT"].fields["EmbarkPort"] == "PortOfBoardingCode"
     assert len(groups["HK"].positions) == 40
+
+
+def test_every_portal_field_has_a_source() -> None:
+    """Every leaf of a full submission locates to an NSW field, except the adapter's own values and constants."""
+    result = run(
+        generated(crew=4, passengers=3, arms=2, stowaways=2, seed=21), supersedes="CKCHPG-2026-000001"
+    )
+    assert result.submission is not None
+    assert result.lineage is not None
+    own = {"ClientMessageId", "Supersedes", "Category"}
+    missing = []
+    for element in etree.fromstring(result.submission).iter():
+        if len(element):
+            continue
+        chain = [*reversed(list(element.iterancestors())), element]
+        path = "/" + "/".join(f"bgp:{etree.QName(e).localname}[{_position(e)}]" for e in chain)
+        where = result.lineage.locate(path)
+        if where is None and etree.QName(element).localname not in own:
+            missing.append(path)
+        assert where is None or where[1].startswith("/Envelope/"), where
+    assert missing == []
+
+
+def _position(element: etree._Element) -> int:
+    parent = element.getparent()
+    if parent is None:
+        return 1
+    return [child for child in parent if child.tag == element.tag].index(element) + 1
