@@ -205,7 +205,7 @@ def test_list_lineage_fields_name_nsw_elements() -> None:
 
 
 def test_every_portal_field_has_a_source() -> None:
-    """Every leaf of a full submission locates to an NSW field, except the adapter's own values and constants."""
+    """Every leaf of a full submission locates to an NSW field, but for the adapter's own values."""
     result = run(
         generated(crew=4, passengers=3, arms=2, stowaways=2, seed=21), supersedes="CKCHPG-2026-000001"
     )
