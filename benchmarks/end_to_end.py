@@ -63,7 +63,8 @@ def create_pg_database() -> str:
     with psycopg.connect(PG_DSN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
     info = psycopg.conninfo.conninfo_to_dict(PG_DSN)
-    return f"postgresql+psycopg://{info.get('user', 'postgres')}@{info.get('host', '127.0.0.1')}:{info.get('port', 5432)}/{name}"
+    user, host, port = info.get("user", "postgres"), info.get("host", "127.0.0.1"), info.get("port", 5432)
+    return f"postgresql+psycopg://{user}@{host}:{port}/{name}"
 
 
 def drop_pg_database(url: str) -> None:
@@ -215,8 +216,8 @@ def run(args: argparse.Namespace) -> int:
         if args.store == "postgresql":
             drop_pg_database(store_url)
     print(
-        f"\n{args.dossiers} dossiers, store {args.store}, {args.daemons} daemon(s): {elapsed:.1f} s end to end, "
-        f"{args.dossiers / elapsed:.1f} dossiers/s"
+        f"\n{args.dossiers} dossiers, store {args.store}, {args.daemons} daemon(s): "
+        f"{elapsed:.1f} s end to end, {args.dossiers / elapsed:.1f} dossiers/s"
     )
     print(f"  all pushes answered after {pushed_at or float('nan'):.1f} s")
     print(

@@ -1,0 +1,98 @@
+"""Draining a backlog: how long the adapter takes to clear N dossiers that piled up during a portal outage.
+
+The portal is down (not even listening) while the NSW pushes N small dossiers; the adapter
+stores them, its submissions fail, the circuit opens and the dossiers are deferred in the
+store. Then the portal comes up on the address the adapter was configured with, and the
+clock runs until every dossier has its final Result at the NSW.
+
+    .venv/bin/python benchmarks/backlog.py [--dossiers 10000] [--store sqlite|postgresql] [--daemons 1]
+
+Prints the intake time, the drain time and rate, and checks nothing was lost or doubled.
+A benchmark, not a test: 10,000 dossiers take minutes on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from end_to_end import Adapter, Portal, check, create_pg_database, dossiers, drop_pg_database, free_port
+
+from nsw_adapter.simulators.nsw import NswSimulator, all_final
+
+
+def run(args: argparse.Namespace) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="nswa-backlog-"))
+    print(f"generating {args.dossiers} dossiers ...", flush=True)
+    batch = dossiers(args.dossiers, prefix="BKL")
+    store_url = create_pg_database() if args.store == "postgresql" else f"sqlite:///{workdir}/adapter.db"
+    portal_port = free_port()
+    portal_url = f"http://127.0.0.1:{portal_port}/bgp/portal"
+    adapters: list[Adapter] = []
+    portal: Portal | None = None
+    try:
+        with NswSimulator(push_timeout=60, backoff_max=2.0) as nsw:
+            adapters = [
+                Adapter(f"adapter-{i + 1}", store_url, portal_url, nsw.url, workdir)
+                for i in range(args.daemons)
+            ]
+            nsw.agency_url = adapters[0].intake_url
+            started = time.monotonic()
+            for files in batch:
+                nsw.push_dossier(files)
+            nsw.wait_until(lambda s: s["counters"]["pending_pushes"] == 0, timeout=args.timeout, interval=0.5)
+            intake = time.monotonic() - started
+            print(f"backlog stored in {intake:.1f} s ({args.dossiers / intake:.0f} dossiers/s intake); "
+                  f"portal down for {args.outage:.0f} s more ...", flush=True)  # fmt: skip
+            time.sleep(max(0.0, args.outage))
+            portal = Portal(portal_port, args.decision_delay, None, workdir)
+            up = time.monotonic()
+            last = 0.0
+            while True:
+                state = nsw.admin_state()
+                elapsed = time.monotonic() - up
+                if all_final(state) or elapsed > args.timeout:
+                    break
+                if elapsed - last >= 10:
+                    last = elapsed
+                    done = sum(1 for d in state["dossiers"].values() if d["final"])
+                    print(f"  {elapsed:6.1f} s after the portal came back: {done} final", flush=True)
+                time.sleep(0.5)
+            drain = time.monotonic() - up
+            problems = check(state, portal.state(), args.dossiers)
+    finally:
+        codes = [a.stop() for a in adapters]
+        if portal is not None:
+            portal.stop()
+        if args.store == "postgresql":
+            drop_pg_database(store_url)
+    print(f"\n{args.dossiers} dossiers, store {args.store}, {args.daemons} daemon(s): backlog drained "
+          f"{drain:.1f} s after the portal came back ({args.dossiers / drain:.1f} dossiers/s)")  # fmt: skip
+    print(f"  daemons exited with {codes}; logs in {workdir}")
+    if problems:
+        print(f"LOST OR DOUBLED ({len(problems)}): {problems[:5]}")
+        return 1
+    print("  nothing lost, nothing doubled")
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dossiers", type=int, default=10_000)
+    parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--daemons", type=int, default=1)
+    parser.add_argument(
+        "--outage", type=float, default=5.0, help="seconds the portal stays down after intake"
+    )
+    parser.add_argument("--decision-delay", type=float, default=0.2)
+    parser.add_argument("--timeout", type=float, default=3600.0)
+    sys.exit(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
