@@ -346,6 +346,8 @@ class IntakeMixin(SqlBase):
             lease_owner=None,
             lease_expires_at=None,
             deadline_at=now + timedelta(minutes=self._deadline_minutes),
+            # Still not seen: E-UNKNOWN-DOSSIER at the new deadline answers this message.
+            first_orphan_message_id=dossier.first_orphan_message_id if dossier.seen else cause,
         )
 
     def _apply_cancellation(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -260,3 +261,19 @@ def test_a_slow_commit_does_not_stall_other_pushes() -> None:
         slow.release.set()
         blocked.join(10)
     assert slow.received[-1] == "NSW2026031209142700001"
+
+
+def test_a_cruise_ship_passenger_list_of_ten_thousand_is_received(store: SqlStore) -> None:
+    """A 10,000-passenger list (several MB) is streamed in, stored whole and answered 99."""
+    text = (VALID / "arrival-passenger-ferry" / "52-passenger-list.xml").read_text("utf-8")
+    start, end = text.index("<Passenger>"), text.rindex("</Passenger>") + len("</Passenger>")
+    passengers = text[start:end]
+    big = text[:start] + passengers * 250 + text[end:]
+    assert len(big) > 3_000_000
+    with running_intake(store) as url:
+        reply = requests.post(url, data=soap_body(big), timeout=60)
+    assert answer_of(reply.content).findtext("Header/Subject/function") == "99"
+    view = store.describe("HON-2026-000045", "1")
+    assert view is not None
+    assert view.messages[0].payload == big.encode()
+    assert view.messages[0].sha256 == hashlib.sha256(big.encode()).hexdigest()
