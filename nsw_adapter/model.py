@@ -16,7 +16,7 @@ from datetime import date
 from typing import Annotated, Any, ClassVar, TypeVar
 
 from lxml import etree
-from pydantic import AfterValidator, BaseModel, ConfigDict, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, InstanceOf, TypeAdapter
 
 from nsw_adapter.envelope import Header
 
@@ -278,21 +278,23 @@ def read_document(content: etree._Element) -> NswModel:
     return model.model_validate(head)
 
 
-@dataclass(frozen=True, slots=True)
-class DocumentInEffect:
+class DocumentInEffect(BaseModel):
     """One NSW document of the dossier as it stands: its envelope header and its model."""
 
-    header: Header
-    document: NswModel
+    model_config = ConfigDict(frozen=True)
+
+    header: InstanceOf[Header]
+    document: InstanceOf[NswModel]  # kept as given: never revalidated
 
     @property
     def type(self) -> str:
         return self.header.type or ""
 
 
-@dataclass(frozen=True, slots=True)
-class Dossier:
+class Dossier(BaseModel):
     """The documents of one dossier in effect (per type, the latest 01/02 by sendDate)."""
+
+    model_config = ConfigDict(frozen=True)
 
     reference: str
     document_type: str  # "1" arrival (entry), "2" departure (exit)

@@ -192,12 +192,13 @@ def _dossier(reference: str, in_effect: dict[str, NswMessage]) -> tuple[Dossier 
                         doc_type,
                     )
                 )
-        documents[doc_type] = DocumentInEffect(message.header, model)
+        documents[doc_type] = DocumentInEffect(header=message.header, document=model)
     if problems:
         return None, problems
     general = in_effect.get("50")
     first = general if general is not None else in_effect[min(in_effect)]
-    return Dossier(reference, first.header.document_type or "", documents), []
+    document_type = first.header.document_type or ""
+    return Dossier(reference=reference, document_type=document_type, documents=documents), []
 
 
 def _model_problems(exc: ValidationError, message: NswMessage) -> list[Problem]:

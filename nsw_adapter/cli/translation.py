@@ -124,9 +124,9 @@ def validate_message(data: bytes, *, today: date | None = None) -> list[Problem]
     document = read_document(message.content)
     doc_type = message.header.type or ""
     dossier = Dossier(
-        message.header.reference or "",
-        message.header.document_type or "",
-        {doc_type: DocumentInEffect(message.header, document)},
+        reference=message.header.reference or "",
+        document_type=message.header.document_type or "",
+        documents={doc_type: DocumentInEffect(header=message.header, document=document)},
     )
     ctx = RuleContext(today=today or _today())
     return [p for rule in _SINGLE_DOCUMENT_RULES for p in rule(dossier, ctx)]
