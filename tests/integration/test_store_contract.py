@@ -481,3 +481,17 @@ def test_purge_removes_old_payloads_of_finished_dossiers_but_keeps_audit_rows(
     other = store.describe("HPH-2026-000124", "1")
     assert other is not None
     assert other.messages[0].payload is not None
+
+
+def test_the_migrated_schema_matches_the_table_definitions(store: SqlStore) -> None:
+    """Replaying the migrations yields every table, column and index tables.py declares."""
+    from sqlalchemy import inspect
+
+    from nsw_adapter.store import tables
+
+    inspector = inspect(store.engine)
+    for table in tables.metadata.sorted_tables:
+        columns = {c["name"] for c in inspector.get_columns(table.name)}
+        assert columns == {c.name for c in table.columns}, table.name
+        indexes = {i["name"] for i in inspector.get_indexes(table.name)}
+        assert {i.name for i in table.indexes} <= indexes, table.name
