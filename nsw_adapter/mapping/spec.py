@@ -15,6 +15,14 @@ from nsw_adapter.resources import mapping_path
 
 _COUNT = re.compile(r"count\((\w+)\.(\w+)\)")
 _FIRST = re.compile(r"(\w+)\[1\]")
+# Names end up in generated Python source: only plain identifiers get that far.
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _identifier(name: str, what: str) -> str:
+    if not _IDENTIFIER.fullmatch(name):
+        raise MappingError(f"{what} {name!r} is not a plain XML/Python name")
+    return name
 
 
 class MappingError(ValueError):
@@ -65,6 +73,14 @@ class MappingSpec:
 
 def parse_source(text: str, *, in_item: bool) -> Source:
     """One `from` entry in the mapping file's notation."""
+    source = _parse_source(text, in_item=in_item)
+    for name in (source.document, *source.steps):
+        if name is not None and name != "1":
+            _identifier(name, f"source {text!r}: name")
+    return source
+
+
+def _parse_source(text: str, *, in_item: bool) -> Source:
     count = _COUNT.fullmatch(text)
     if count:
         return Source("count", count.group(1), (count.group(2),), text)
@@ -83,7 +99,7 @@ def parse_source(text: str, *, in_item: bool) -> Source:
 
 
 def _element(raw: dict[str, Any], *, in_item: bool) -> ElementSpec:
-    name = str(raw["element"])
+    name = _identifier(str(raw["element"]), "element")
     each = parse_source(raw["each"], in_item=False) if "each" in raw else None
     inner = in_item or each is not None
     sources_raw = raw.get("from", [])
@@ -108,7 +124,7 @@ def _element(raw: dict[str, Any], *, in_item: bool) -> ElementSpec:
         optional=bool(raw.get("optional", False)),
         children=children,
         each=each,
-        order_by=raw.get("order_by"),
+        order_by=None if raw.get("order_by") is None else _identifier(str(raw["order_by"]), "order_by"),
         category=raw.get("category"),
     )
 

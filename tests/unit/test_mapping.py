@@ -230,3 +230,14 @@ def _position(element: etree._Element) -> int:
     if parent is None:
         return 1
     return [child for child in parent if child.tag == element.tag].index(element) + 1
+
+
+@pytest.mark.parametrize("bad", ['Name"); import os; ("', "Vessel/IMO", "1st"])
+def test_names_that_are_not_identifiers_are_refused(bad: str) -> None:
+    """Element and field names go into generated code, so anything but a plain name is refused."""
+    with pytest.raises(MappingError):
+        parse_source(f"GeneralDeclaration.{bad}", in_item=False)
+    from nsw_adapter.mapping.spec import _element
+
+    with pytest.raises(MappingError):
+        _element({"element": bad, "value": "x"}, in_item=False)
