@@ -168,7 +168,20 @@ async def worker(
         connection.close()
 
 
-async def drive(url: str, seconds: float, concurrency: int, submit_share: float) -> Stats:
+def cpu_seconds(pid: int | None) -> float | None:
+    """CPU time (user + system) a process has used so far (Linux /proc), or None when unknown."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def drive(
+    url: str, seconds: float, concurrency: int, submit_share: float, pid: int | None = None
+) -> tuple[Stats, float | None]:
     template = submission_template()
     stats = Stats()
     receipts: list[str] = []
@@ -179,6 +192,7 @@ async def drive(url: str, seconds: float, concurrency: int, submit_share: float)
             for i in range(concurrency)
         )
     )
+    cpu_before = cpu_seconds(pid)
     deadline = time.perf_counter() + seconds
     await asyncio.gather(
         *(
@@ -186,7 +200,9 @@ async def drive(url: str, seconds: float, concurrency: int, submit_share: float)
             for i in range(concurrency)
         )
     )
-    return stats
+    cpu_after = cpu_seconds(pid)
+    used = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    return stats, used
 
 
 def start_portal() -> tuple[subprocess.Popen[str], str]:
@@ -215,10 +231,12 @@ def main() -> int:
     args = parser.parse_args()
     process = None
     url = args.url
+    load_before = f"{os.getloadavg()[0]:.2f}"
     if url is None:
         process, url = start_portal()
     try:
-        stats = asyncio.run(drive(url, args.seconds, args.concurrency, args.submit_share))
+        pid = None if process is None else process.pid
+        stats, server_cpu = asyncio.run(drive(url, args.seconds, args.concurrency, args.submit_share, pid))
     finally:
         if process is not None:
             process.terminate()
@@ -237,6 +255,13 @@ def main() -> int:
         f"latency p50 {percentile(0.5):.1f} ms, p99 {percentile(0.99):.1f} ms; errors {stats.errors}"
         + (f" (first: {stats.first_error})" if stats.errors else "")
     )
+    if server_cpu and total:
+        per_request = server_cpu / total
+        print(
+            f"server CPU {per_request * 1000:.2f} ms per request ({server_cpu / args.seconds:.0%} of a core "
+            f"used): {1 / per_request:.0f} requests/s per core of CPU time; load average before/after: "
+            f"{load_before} / {os.getloadavg()[0]:.2f}"
+        )
     return 0 if stats.errors == 0 else 1
 
 
