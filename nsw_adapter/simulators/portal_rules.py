@@ -61,14 +61,13 @@ class Person:
     category: str
     no: int
 
-    def text(self, name: str) -> str | None:
-        return self.fields.get(name)
-
     def path(self, name: str) -> str:
+        """The XPath of one of this person's fields in the submission."""
         return f"{ROOT}/bgp:Persons/bgp:Person[{self.position}]/bgp:{name}"
 
     @property
     def label(self) -> str:
+        """How texts name the person: category and number, never name or document."""
         return f"{CATEGORY_NAMES.get(self.category, self.category)} {self.no}"
 
 
