@@ -143,3 +143,45 @@ def test_sqlite_migrations_started_at_once_apply_once(sqlite_url: str) -> None:
     finally:
         for s in stores:
             s.close()
+
+
+def test_a_killed_workers_dossier_is_taken_over_after_its_lease(store: SqlStore) -> None:
+    """A worker process that claims a dossier and is SIGKILLed holds it only until its lease ends."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from nsw_adapter.store import ClaimedDossier
+
+    store.receive(incoming("K1", "50"))
+    store.receive(incoming("K2", "51", sent_minute=1))
+    script = (
+        "import sys, time\n"
+        "from nsw_adapter.store import open_store\n"
+        "s = open_store(sys.argv[1])\n"
+        "print('claimed', len(s.claim_ready('doomed', 1, 1.5)), flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-c", script, url_of(store)], stdout=subprocess.PIPE, text=True
+    )
+    assert worker.stdout is not None
+    line = worker.stdout.readline()
+    while line and not line.startswith("claimed"):  # log lines may come first
+        line = worker.stdout.readline()
+    assert line.strip() == "claimed 1"
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait(10)
+    real = open_store(url_of(store))  # real time, not the test clock
+    try:
+        assert real.claim_ready("heir", 1, 30) == []
+        deadline = time.monotonic() + 10
+        taken: list[ClaimedDossier] = []
+        while not taken and time.monotonic() < deadline:
+            time.sleep(0.2)
+            taken = real.claim_ready("heir", 1, 30)
+        assert [c.reference for c in taken] == ["HPH-2026-000123"]
+    finally:
+        real.close()
