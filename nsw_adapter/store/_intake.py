@@ -31,8 +31,8 @@ _DOCUMENT = select(t.documents).where(
 _UPDATE_DOCUMENT = t.documents.update().where(
     t.documents.c.dossier_id == bindparam("did"), t.documents.c.type == bindparam("dtype")
 )
+_HELD = select(t.messages.c.id).where(t.messages.c.dedup_key == bindparam("key"))
 _PRESENT = select(t.documents.c.type).where(t.documents.c.dossier_id == bindparam("did"))
-_INSERT_DOCUMENT = t.documents.insert()
 _INSERT_REFUSED = t.messages.insert()
 
 
@@ -63,25 +63,27 @@ class IntakeMixin(SqlBase):
         return outcome
 
     def _receive_batch(self, messages: Sequence[IncomingMessage]) -> list[IntakeOutcome | BaseException]:
-        """Apply messages in one transaction, each under its own savepoint; one commit for all."""
+        """Apply messages in one transaction with one commit; if one fails, each again on its own."""
         now = self._now()
-        results: list[IntakeOutcome | BaseException] = []
-        if len(messages) == 1:  # on its own: the transaction is its savepoint
+        if len(messages) == 1:
             try:
                 with self._tx() as c:
                     return [self._receive_one(c, messages[0], now)]
             except _Duplicate:
                 return [IntakeOutcome.DUPLICATE]
-        with self._tx() as c:
-            for message in messages:
-                try:
-                    with c.begin_nested():
+            except Exception as exc:
+                return [exc]
+        try:
+            results: list[IntakeOutcome | BaseException] = []
+            with self._tx() as c:
+                for message in messages:
+                    if c.execute(_HELD, {"key": f"in:{message.message_id}"}).first() is not None:
+                        results.append(IntakeOutcome.DUPLICATE)  # nothing written for it
+                    else:
                         results.append(self._receive_one(c, message, now))
-                except _Duplicate:
-                    results.append(IntakeOutcome.DUPLICATE)
-                except Exception as exc:
-                    results.append(exc)
-        return results
+            return results
+        except Exception:  # rolled back as a whole: one failure must not cost the others
+            return [result for message in messages for result in self._receive_batch([message])]
 
     def _receive_one(self, c: Connection, message: IncomingMessage, now: datetime) -> IntakeOutcome:
         # The dossier first (locking it orders pushes of one dossier); a messageId already held
@@ -241,26 +243,22 @@ class IntakeMixin(SqlBase):
         self, c: Connection, dossier: DossierRow, message: IncomingMessage, row_id: int
     ) -> bool:
         """Make the message the document of its type in effect, unless a newer one is; True if it did."""
-        current = c.execute(_DOCUMENT, {"did": dossier.id, "type": message.type}).first()
-        candidate = assembly.precedence(message.send_date, message.function, message.message_id)
-        existing = (
-            None
-            if current is None
-            else assembly.precedence(current.send_date, current.function, current.message_id)
-        )
-        if not assembly.takes_effect(candidate, existing):
-            log.info("assembly.stale", message_id=message.message_id, reference=dossier.reference)
-            return False
         values = {
             "message_row": row_id,
             "message_id": message.message_id,
             "function": message.function,
             "send_date": message.send_date,
         }
-        if current is None:
-            c.execute(_INSERT_DOCUMENT, {"dossier_id": dossier.id, "type": message.type, **values})
-        else:
-            c.execute(_UPDATE_DOCUMENT, {"did": dossier.id, "dtype": message.type, **values})
+        first = {"dossier_id": dossier.id, "type": message.type, **values}
+        if c.execute(self._statement("insert_document"), first).first() is not None:
+            return True  # the first document of its type
+        current = c.execute(_DOCUMENT, {"did": dossier.id, "type": message.type}).one()
+        candidate = assembly.precedence(message.send_date, message.function, message.message_id)
+        existing = assembly.precedence(current.send_date, current.function, current.message_id)
+        if not assembly.takes_effect(candidate, existing):
+            log.info("assembly.stale", message_id=message.message_id, reference=dossier.reference)
+            return False
+        c.execute(_UPDATE_DOCUMENT, {"did": dossier.id, "dtype": message.type, **values})
         return True
 
     def _after_change(

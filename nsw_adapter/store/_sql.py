@@ -117,6 +117,12 @@ class SqlBase:
                     .on_conflict_do_nothing(index_elements=["reference", "document_type"])
                     .returning(*t.dossiers.c)
                 )
+            elif name == "insert_document":
+                found = (
+                    self._insert(t.documents)
+                    .on_conflict_do_nothing(index_elements=["dossier_id", "type"])
+                    .returning(t.documents.c.type)
+                )
             else:
                 found = (
                     self._insert(t.messages)

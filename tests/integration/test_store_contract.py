@@ -495,3 +495,17 @@ def test_the_migrated_schema_matches_the_table_definitions(store: SqlStore) -> N
         assert columns == {c.name for c in table.columns}, table.name
         indexes = {i["name"] for i in inspector.get_indexes(table.name)}
         assert {i.name for i in table.indexes} <= indexes, table.name
+
+
+def test_one_failing_message_in_a_group_commit_does_not_cost_the_others(store: SqlStore) -> None:
+    """In a batch committed together, a message that fails is reported failed; the others are stored."""
+    import dataclasses
+
+    broken = dataclasses.replace(incoming("NSW-BAD", "51", sent_minute=1), send_date=None)  # type: ignore[arg-type]
+    results = store._receive_batch([incoming("NSW1", "50"), broken, incoming("NSW1", "50")])
+    assert results[0] is IntakeOutcome.STORED
+    assert isinstance(results[1], Exception)
+    assert results[2] is IntakeOutcome.DUPLICATE
+    view = store.describe(REF, "1")
+    assert view is not None
+    assert [e.message_id for e in view.messages] == ["NSW1"]
