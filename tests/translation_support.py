@@ -70,3 +70,10 @@ def run(documents: Sequence[bytes], **kwargs: object) -> Translation:
 
 def codes(result: Translation) -> list[str]:
     return [p.code for p in result.problems]
+
+
+def canonical(data: bytes) -> bytes:
+    """C14N 2.0 without comments and with whitespace-only text stripped, for comparing XML."""
+    parser = etree.XMLParser(remove_comments=True, remove_blank_text=True)
+    root = etree.fromstring(data, parser)
+    return bytes(etree.tostring(root, method="c14n2", strip_text=True, with_comments=False))

@@ -15,18 +15,11 @@ from lxml import etree
 
 from nsw_adapter import translate
 from nsw_adapter.xml import schema
-from tests.translation_support import SAMPLES, TODAY, run, sample
+from tests.translation_support import SAMPLES, TODAY, canonical, run, sample
 
 SUBMISSIONS = sorted((SAMPLES / "bgp" / "submissions").glob("*.xml"))
 INVALID = sorted(p for p in (SAMPLES / "nsw" / "invalid").iterdir() if p.is_dir())
 HOSTILE = sorted((SAMPLES / "nsw" / "hostile").iterdir())
-
-
-def canonical(data: bytes) -> bytes:
-    """C14N 2.0 without comments and with whitespace-only text stripped, for comparing XML."""
-    parser = etree.XMLParser(remove_comments=True, remove_blank_text=True)
-    root = etree.fromstring(data, parser)
-    return bytes(etree.tostring(root, method="c14n2", strip_text=True, with_comments=False))
 
 
 def _client_message_id(submission: bytes) -> str:

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from nsw_adapter.cli import main
-from tests.integration.test_samples import canonical
-from tests.translation_support import SAMPLES
+from tests.translation_support import SAMPLES, canonical
 
 VALID = SAMPLES / "nsw" / "valid"
 INVALID = SAMPLES / "nsw" / "invalid"
