@@ -7,6 +7,7 @@ from sqlalchemy.engine import URL
 from nsw_adapter.store import engine as engines
 from nsw_adapter.store._ops import OpsMixin
 from nsw_adapter.store._sql import Clock, utc_now
+from nsw_adapter.store.base import Store
 
 
 class SqlStore(OpsMixin):
@@ -36,4 +37,9 @@ def open_store(
     )
     if migrate:
         store.migrate()
+    return store
+
+
+def _implements_the_protocol(store: SqlStore) -> Store:
+    """mypy checks here that SqlStore satisfies the Store protocol."""
     return store
