@@ -154,6 +154,12 @@ class Adapter:
         return code
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def mean_latency(metrics: str, operation: str) -> str:
     def value(name: str) -> float:
         found = re.search(rf'{name}{{operation="{operation}"}} ([0-9.e+-]+)', metrics)
@@ -190,6 +196,7 @@ def run(args: argparse.Namespace) -> int:
                 for i in range(args.daemons)
             ]
             nsw.agency_url = adapters[0].intake_url
+            own_cpu = cpu_seconds(os.getpid())
             started = time.monotonic()
             for files in batch:
                 nsw.push_dossier(files)
@@ -208,6 +215,9 @@ def run(args: argparse.Namespace) -> int:
                     print(f"  {elapsed:6.1f} s: {done} final", flush=True)
                 time.sleep(0.2)
             elapsed = time.monotonic() - started
+            cpu = {f"adapter-{i + 1}": cpu_seconds(a.process.pid) for i, a in enumerate(adapters)}
+            cpu["portal simulator"] = cpu_seconds(portal.process.pid)
+            cpu["NSW simulator (this process)"] = cpu_seconds(os.getpid()) - own_cpu
             metrics = adapters[0].metrics()
             problems = check(state, portal.state(), args.dossiers)
     finally:
@@ -224,6 +234,11 @@ def run(args: argparse.Namespace) -> int:
         "  mean call latency (daemon 1): "
         + ", ".join(f"{op} {mean_latency(metrics, op)}" for op in ("submit", "poll", "send"))
     )
+    print(
+        "  CPU per dossier: "
+        + ", ".join(f"{name} {1000 * seconds / args.dossiers:.1f} ms" for name, seconds in cpu.items())
+    )
+    print(f"  load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"  daemons exited with {codes}; logs in {workdir}")
     if problems:
         print(f"LOST OR DOUBLED ({len(problems)}): {problems[:5]}")
