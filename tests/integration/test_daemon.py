@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -98,3 +99,25 @@ def test_status_and_dead_letter_commands(tmp_path: Path) -> None:
             daemon.ensure_stopped()
         assert code == 0
     assert state["dossiers"]["HPH-2026-000778"]["final"] == "23"
+
+
+def test_settings_come_from_a_toml_file_and_the_environment(tmp_path: Path) -> None:
+    """`--config FILE` reads TOML, NSW_ADAPTER_* overrides it; a missing file is a usage error (2)."""
+    database = tmp_path / "from-toml.db"
+    config = tmp_path / "adapter.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{database}"\n'
+        f'[portal.credentials]\nusername = "bgp"\npassword = "{SECRET}"\n',
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NSW_ADAPTER_")}
+    status = cli("status", "--config", str(config), env=env)
+    assert status.returncode == 0, status.stderr
+    assert database.exists()
+    assert SECRET not in status.stdout + status.stderr
+    other = tmp_path / "from-env.db"
+    cli("status", "--config", str(config), env={**env, "NSW_ADAPTER_STORE__URL": f"sqlite:///{other}"})
+    assert other.exists()
+    missing = cli("run", "--config", str(tmp_path / "nope.toml"), env=env)
+    assert missing.returncode == 2
+    assert "nope.toml" in missing.stderr
