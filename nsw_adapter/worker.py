@@ -115,6 +115,7 @@ def build_context(
         claim_batch=w.claim_batch,
         poll_batch=portal.poll_batch,
         poll_interval_seconds=w.poll_interval_seconds,
+        poll_max_interval_seconds=w.poll_max_interval_seconds,
     )
 
 

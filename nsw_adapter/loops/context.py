@@ -71,6 +71,7 @@ class LoopContext:
     claim_batch: int = 8
     poll_batch: int = 100
     poll_interval_seconds: float = 30.0
+    poll_max_interval_seconds: float = 300.0
     clock: Callable[[], datetime] = utcnow
     stop_event: threading.Event = field(default_factory=threading.Event)
 

@@ -33,6 +33,8 @@ class PollLoop:
     def __init__(self, context: LoopContext) -> None:
         self.context = context
         self._portal: PortalClient | None = None
+        # PENDING answers per dossier, for the backoff (in memory: a restart starts it over).
+        self._pending: dict[int, int] = {}
 
     @property
     def portal(self) -> PortalClient:
@@ -44,10 +46,15 @@ class PollLoop:
         if self._portal is not None:
             self._portal.close()
 
-    def _next_poll(self) -> Any:
+    def _next_poll(self, dossier_id: int | None = None) -> Any:
+        """Exponential backoff per dossier (x1.5 per PENDING answer, capped), with jitter so a burst
+        of receipts is not polled in lockstep."""
         c = self.context
-        # Jitter spreads a burst of receipts over time instead of polling them in lockstep.
-        return c.later(c.poll_interval_seconds * random.uniform(0.8, 1.2))
+        answers = 0
+        if dossier_id is not None:
+            answers = self._pending[dossier_id] = self._pending.get(dossier_id, 0) + 1
+        delay = min(c.poll_max_interval_seconds, c.poll_interval_seconds * 1.5 ** max(0, answers - 1))
+        return c.later(delay * random.uniform(0.8, 1.2))
 
     def run_once(self) -> int:
         c = self.context
@@ -118,8 +125,9 @@ class PollLoop:
             dossier_id=poll.dossier_id, reference=poll.reference, receipt_number=poll.receipt_number
         )
         if status is None or status.state is PortalState.PENDING:
-            c.store.record_pending(poll.dossier_id, self._next_poll())
+            c.store.record_pending(poll.dossier_id, self._next_poll(poll.dossier_id))
             return
+        self._pending.pop(poll.dossier_id, None)
         if status.state is PortalState.SUPERSEDED:
             # A later version holds a new receipt; the store moved on and this poll is stale.
             bound.info("poll.superseded")

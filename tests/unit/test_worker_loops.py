@@ -420,3 +420,16 @@ def test_worker_runs_every_loop_and_releases_on_stop(
     assert len(nsw.sent) == 2
     assert states(store, clock) == {"cleared": 1}
     assert store.release("test-worker") == 0
+
+
+def test_pending_polls_back_off(store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock) -> None:
+    """Each PENDING answer pushes that dossier's next poll further out (x1.5), up to the maximum."""
+    set_testing(False)
+    context = make_context(store, portal, nsw, clock, poll_interval_seconds=10, poll_max_interval_seconds=20)
+    loop = PollLoop(context)
+    delays = [(loop._next_poll(7) - clock()).total_seconds() for _ in range(4)]
+    assert 8 <= delays[0] <= 12
+    assert 12 <= delays[1] <= 18
+    assert 16 <= delays[2] <= 24
+    assert 16 <= delays[3] <= 24
+    assert loop._pending == {7: 4}
