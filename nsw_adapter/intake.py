@@ -140,6 +140,9 @@ class Intake:
             return Answer(200, response(_wrap(self._receive(text))))
         except SoapFault as fault:
             return Answer(500, fault_response(fault))
+        except Exception:  # a bug must still answer as SOAP, and make the NSW push again
+            log.exception("intake.failed")
+            return Answer(500, fault_response(SoapFault("Server", "internal error; push it again later")))
 
     def _receive(self, text: str) -> bytes:
         raw = text.encode("utf-8")
