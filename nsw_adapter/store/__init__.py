@@ -1,4 +1,13 @@
-"""Durable state: the Store protocol and its SQL implementation (SQLite by default, or PostgreSQL)."""
+"""Durable state: the Store protocol and its SQL implementation (SQLite by default, or PostgreSQL).
+
+base.py        the contract: states, records, the Store protocol, assembly semantics
+sql.py         SqlStore and open_store(url): one SQLAlchemy Core implementation, both dialects
+_intake.py     receive / record_refused / expire_incomplete (assembly applied in SQL)
+_work.py       claims with leases (SKIP LOCKED), submission, decisions, cancellations
+_ops.py        outbox, heartbeat/release, dead letters, stats, describe, purge, migrate
+_sql.py        transactions, dialect upserts, history rows, outbox rows; _batch.py group commit
+tables.py      the tables; migrations.py the versioned runner; engine.py SQLite/PostgreSQL engines
+"""
 
 from __future__ import annotations
 
