@@ -155,6 +155,7 @@ class PortalService:
             _log.info("portal refused a request: AUTH (%s)", exc)
             return fault_response(self.fault("AUTH", f"Authentication failed: {exc}.")), True
         payload = request.payload
+        result: etree._Element | bytes
         try:
             if payload.tag == f"{_NS}SubmitDeclaration":
                 result = self.submit(payload)
@@ -167,6 +168,8 @@ class PortalService:
         except SoapFault as fault:
             return fault_response(fault), True
         _log.debug("portal answered %s for %s", etree.QName(payload).localname, user)
+        if isinstance(result, bytes):
+            return _SOAP_HEAD + result + _SOAP_TAIL, False
         return response(result), False
 
     # --- operations ---------------------------------------------------------------------------
@@ -248,18 +251,19 @@ class PortalService:
         _log.info("portal cancelled %s (duplicate=%s)", number, duplicate)
         return answer
 
-    def status(self, payload: etree._Element) -> etree._Element:
+    def status(self, payload: etree._Element) -> bytes:
+        """The GetProcessingStatusResponse, serialised (each Status is kept serialised per state)."""
         numbers = [_token(element.text) for element in payload.iterfind(f"{_NS}ReceiptNumber")]
         if not 1 <= len(numbers) <= 100 or not all(_valid_reference(n) for n in numbers):
             raise self.fault("SCHEMA", "GetProcessingStatus takes 1 to 100 well-formed ReceiptNumbers.")
-        wrapper = etree.Element(f"{_NS}GetProcessingStatusResponse", nsmap=_NSMAP)
+        parts = [_STATUS_HEAD]
         try:
             with self.lock:
-                for declaration in self.state.statuses(numbers):
-                    wrapper.append(status_element(declaration))
+                parts.extend(status_bytes(declaration) for declaration in self.state.statuses(numbers))
         except NotFoundError as exc:
             raise self.fault("NOT_FOUND", f"Unknown receipt number {exc.args[0]}.") from None
-        return wrapper
+        parts.append(_STATUS_TAIL)
+        return b"".join(parts)
 
     @staticmethod
     def _receipt(wrapper_name: str, declaration: Declaration, duplicate: bool) -> etree._Element:
@@ -277,6 +281,24 @@ def _token(text: str | None) -> str:
 
 def _valid_reference(number: str) -> bool:
     return len(number) <= 40 and _REFERENCE_NUMBER.fullmatch(number) is not None
+
+
+_SOAP_HEAD = (
+    b"<?xml version='1.0' encoding='UTF-8'?>\n"
+    b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+)
+_SOAP_TAIL = b"</soap:Body></soap:Envelope>"
+_STATUS_HEAD = f'<GetProcessingStatusResponse xmlns="{BGP}">'.encode()
+_STATUS_TAIL = b"</GetProcessingStatusResponse>"
+
+
+def status_bytes(declaration: Declaration) -> bytes:
+    """The serialised Status of a declaration, built once per state (every field is fixed by it)."""
+    cached = declaration.status_cache
+    if cached is None or cached[0] != declaration.state:
+        serialised = etree.tostring(status_element(declaration), encoding="UTF-8", xml_declaration=False)
+        cached = declaration.status_cache = (declaration.state, bytes(serialised))
+    return cached[1]
 
 
 def status_element(declaration: Declaration) -> etree._Element:

@@ -75,6 +75,7 @@ class Declaration:
     superseded_by: str | None = None
     duplicates: int = 0
     cancel_requests: int = 0
+    status_cache: tuple[str, bytes] | None = None  # (state, serialised Status) for GetProcessingStatus
 
     def as_dict(self) -> dict[str, Any]:
         return {
