@@ -10,7 +10,9 @@ and business rules on every one) and GetProcessingStatus of 1-5 receipts issued 
 
     .venv/bin/python benchmarks/portal_simulator.py [--seconds 10] [--concurrency 32] [--submit-share 0.5]
 
-Prints requests/s overall and per operation, latency percentiles and the error count.
+Prints requests/s overall and per operation, latency percentiles and the error count; then
+the server's CPU time per request (from /proc) and the load average, because on a shared
+machine the throughput says as much about the neighbours as about the server.
 Target: at least 500 requests/s on a 2-core machine.
 """
 
