@@ -336,6 +336,7 @@ class IntakeMixin(SqlBase):
             attempted=False,
             amend_pending=False,
             attempts=0,
+            first_attempt_at=None,
             next_attempt_at=now,
             next_poll_at=None,
             problems=None,

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import func, not_, or_, select
+from sqlalchemy import func, literal, not_, or_, select
 
 from nsw_adapter.store import migrations
 from nsw_adapter.store import tables as t
@@ -78,7 +78,11 @@ class OpsMixin(WorkMixin):
             c.execute(
                 o.update()
                 .where(o.c.id.in_(ids))
-                .values(lease_owner=worker_id, lease_expires_at=now + timedelta(seconds=lease_seconds))
+                .values(
+                    lease_owner=worker_id,
+                    lease_expires_at=now + timedelta(seconds=lease_seconds),
+                    first_attempt_at=func.coalesce(o.c.first_attempt_at, literal(now, t.UtcDateTime())),
+                )
             )
             rows = c.execute(
                 select(o, m.c.payload)
@@ -94,6 +98,7 @@ class OpsMixin(WorkMixin):
                 function=row.function,
                 payload=row.payload or b"",
                 attempts=row.attempts,
+                first_attempt_at=row.first_attempt_at,
             )
             for row in rows
         ]
@@ -168,7 +173,14 @@ class OpsMixin(WorkMixin):
                 found = c.execute(
                     o.update()
                     .where(o.c.id == id, o.c.status == "dead")
-                    .values(status="pending", attempts=0, next_attempt_at=now, dead_at=None, **_RELEASED)
+                    .values(
+                        status="pending",
+                        attempts=0,
+                        first_attempt_at=None,
+                        next_attempt_at=now,
+                        dead_at=None,
+                        **_RELEASED,
+                    )
                 )
                 return found.rowcount > 0
             if kind != "dossier":
@@ -187,6 +199,7 @@ class OpsMixin(WorkMixin):
                 "dead letter retried",
                 now,
                 attempts=0,
+                first_attempt_at=None,
                 next_attempt_at=now,
                 next_poll_at=now,
                 dead_at=None,

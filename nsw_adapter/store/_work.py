@@ -94,6 +94,7 @@ class WorkMixin(IntakeMixin):
                         supersedes=row.supersedes,
                         general_declaration_message_id=row.gd_message_id,
                         attempts=row.attempts,
+                        first_attempt_at=row.first_attempt_at,
                     )
                 )
         if claimed:
@@ -151,6 +152,7 @@ class WorkMixin(IntakeMixin):
                 submission=submission,
                 lineage=lineage,
                 attempted=True,
+                first_attempt_at=dossier.first_attempt_at or now,
             )
 
     def record_receipt(

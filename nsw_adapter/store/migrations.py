@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, Table, inspect, select, text
 
 from nsw_adapter.store import tables
 
@@ -28,9 +28,29 @@ def _v1_initial(connection: Connection) -> None:
     )
 
 
+def _add_columns(connection: Connection, table: Table, names: list[str]) -> None:
+    """ALTER TABLE ... ADD COLUMN for each named column of `table` the database lacks.
+
+    Step 1 creates tables from the current definitions, so on a fresh database later columns
+    already exist: steps that add columns only add what is missing.
+    """
+    have = {c["name"] for c in inspect(connection).get_columns(table.name)}
+    for name in names:
+        if name not in have:
+            column = table.c[name]
+            kind = column.type.compile(dialect=connection.dialect)
+            connection.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}"))
+
+
+def _v2_first_attempt_at(connection: Connection) -> None:
+    _add_columns(connection, tables.dossiers, ["first_attempt_at"])
+    _add_columns(connection, tables.outbox, ["first_attempt_at"])
+
+
 #: (version, name, step) in order.
 STEPS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema", _v1_initial),
+    (2, "first_attempt_at on dossiers and outbox (retry budgets)", _v2_first_attempt_at),
 ]
 
 

@@ -93,6 +93,7 @@ dossiers = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UtcDateTime),
     Column("next_poll_at", UtcDateTime),
+    Column("first_attempt_at", UtcDateTime),  # this version's first begin_submission (retry budget); v2
     Column("last_error", Text),
     Column("lease_owner", String(200)),
     Column("lease_expires_at", UtcDateTime),
@@ -164,6 +165,7 @@ outbox = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("next_attempt_at", UtcDateTime, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
+    Column("first_attempt_at", UtcDateTime),  # first claimed for sending (retry budget); v2
     Column("last_error", Text),
     Column("lease_owner", String(200)),
     Column("lease_expires_at", UtcDateTime),

@@ -509,3 +509,53 @@ def test_one_failing_message_in_a_group_commit_does_not_cost_the_others(store: S
     view = store.describe(REF, "1")
     assert view is not None
     assert [e.message_id for e in view.messages] == ["NSW1"]
+
+
+def test_first_attempt_at_starts_the_retry_budget_of_a_version(store: SqlStore, clock: Clock) -> None:
+    """first_attempt_at is None until begin_submission, then kept across defers; a new version resets it."""
+    complete(store)
+    [claim] = store.claim_ready("w1", 10, 30)
+    assert claim.first_attempt_at is None
+    started = clock.now
+    store.begin_submission(claim.dossier_id, b"<S/>", b"{}")
+    clock.advance(seconds=5)
+    store.defer(claim.dossier_id, "portal unavailable", clock.now)
+    [again] = store.claim_ready("w1", 10, 30)
+    assert again.first_attempt_at == started
+    store.begin_submission(again.dossier_id, b"<S/>", b"{}")
+    store.record_receipt(again.dossier_id, "R-1", False, result("21"))
+    store.receive(incoming("NSW2A", "51", "02", sent_minute=9))
+    [version_two] = store.claim_ready("w1", 10, 30)
+    assert version_two.first_attempt_at is None
+
+
+def test_an_outbox_entrys_first_attempt_is_its_first_claim(store: SqlStore, clock: Clock) -> None:
+    """OutboxItem.first_attempt_at is set when first claimed and kept when deferred."""
+    submitted(store, "R-1")
+    [item] = store.claim_outbox("w1", 10, 30, clock.now)
+    assert item.first_attempt_at == clock.now
+    first = clock.now
+    clock.advance(seconds=30)
+    store.defer_outbox(item.outbox_id, "nsw down", clock.now)
+    [again] = store.claim_outbox("w1", 10, 30, clock.now)
+    assert again.first_attempt_at == first
+
+
+def test_a_version_1_database_is_upgraded_in_place(store: SqlStore) -> None:
+    """A database at schema version 1 gains the version 2 columns when migrated, its rows kept."""
+    from sqlalchemy import delete, inspect, text
+
+    from nsw_adapter.store import tables
+
+    store.receive(incoming("NSW1", "50"))
+    with store.engine.begin() as c:  # back to version 1, as a database made before step 2 was
+        for table in ("nswa_dossiers", "nswa_outbox"):
+            c.execute(text(f"ALTER TABLE {table} DROP COLUMN first_attempt_at"))
+        c.execute(delete(tables.schema_version).where(tables.schema_version.c.version == 2))
+    store.engine.dispose()
+    store.migrate()
+    for table in ("nswa_dossiers", "nswa_outbox"):
+        assert "first_attempt_at" in {col["name"] for col in inspect(store.engine).get_columns(table)}
+    view = store.describe(REF, "1")
+    assert view is not None
+    assert view.documents == {"50": "NSW1"}
