@@ -38,7 +38,10 @@ class CancelLoop:
 
     def run_once(self) -> int:
         c = self.context
-        owed = c.store.claim_cancellations(c.worker_id, c.claim_batch, c.lease_seconds)
+        limit = c.claim_limit(c.portal_breaker, c.claim_batch)
+        if limit == 0:
+            return 0
+        owed = c.store.claim_cancellations(c.worker_id, limit, c.lease_seconds)
         for item in owed:
             try:
                 self.process(item)

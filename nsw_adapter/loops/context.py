@@ -10,7 +10,7 @@ from typing import Protocol
 
 from nsw_adapter.clients.nsw import NswClient
 from nsw_adapter.clients.portal import PortalClient
-from nsw_adapter.delivery.breaker import CircuitBreaker
+from nsw_adapter.delivery.breaker import BreakerState, CircuitBreaker
 from nsw_adapter.delivery.retry import RetryPolicy, is_testing
 from nsw_adapter.errors import Problem
 from nsw_adapter.metrics import Metrics
@@ -74,6 +74,14 @@ class LoopContext:
     poll_max_interval_seconds: float = 300.0
     clock: Callable[[], datetime] = utcnow
     stop_event: threading.Event = field(default_factory=threading.Event)
+
+    def claim_limit(self, breaker: CircuitBreaker, batch: int) -> int:
+        """How much to claim given the service's circuit: nothing while open (claiming only to defer
+        again would churn the store for every waiting item), one probe while half-open."""
+        state = breaker.state
+        if state is BreakerState.OPEN:
+            return 0
+        return 1 if state is BreakerState.HALF_OPEN else batch
 
     def stopping(self) -> bool:
         """True once the worker is shutting down: finish the item in hand, claim nothing more."""

@@ -42,7 +42,10 @@ class OutboxLoop:
 
     def run_once(self) -> int:
         c = self.context
-        items = c.store.claim_outbox(c.worker_id, c.claim_batch, c.lease_seconds, c.clock())
+        limit = c.claim_limit(c.nsw_breaker, c.claim_batch)
+        if limit == 0:
+            return 0
+        items = c.store.claim_outbox(c.worker_id, limit, c.lease_seconds, c.clock())
         for item in items:
             if c.stopping():
                 break  # released by the worker on shutdown

@@ -58,7 +58,10 @@ class PollLoop:
 
     def run_once(self) -> int:
         c = self.context
-        polls = c.store.claim_polls(c.worker_id, min(100, c.poll_batch), c.lease_seconds, c.clock())
+        limit = c.claim_limit(c.portal_breaker, min(100, c.poll_batch))
+        if limit == 0:
+            return 0
+        polls = c.store.claim_polls(c.worker_id, limit, c.lease_seconds, c.clock())
         if not polls:
             return 0
         self._poll(polls)

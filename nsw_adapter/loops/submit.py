@@ -50,7 +50,10 @@ class SubmitLoop:
     def run_once(self) -> int:
         """Claim a batch of READY dossiers and take each one as far as it goes; returns how many."""
         c = self.context
-        claimed = c.store.claim_ready(c.worker_id, c.claim_batch, c.lease_seconds)
+        limit = c.claim_limit(c.portal_breaker, c.claim_batch)
+        if limit == 0:
+            return 0
+        claimed = c.store.claim_ready(c.worker_id, limit, c.lease_seconds)
         for dossier in claimed:
             if c.stopping():
                 break  # released by the worker on shutdown

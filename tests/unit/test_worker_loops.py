@@ -278,9 +278,20 @@ def test_exhausted_budget_is_dead_lettered(
     portal.submits = [RemoteTransientError("portal HTTP 503", status=503)] * 3
     context = make_context(store, portal, nsw, clock, portal_budget_seconds=1.0)
     SubmitLoop(context).run_once()  # first attempt: deferred
-    SubmitLoop(context).run_once()  # budget spent (estimated from attempts): dead
+    clock.advance(seconds=2)  # past the budget since the first attempt
+    SubmitLoop(context).run_once()  # budget spent: dead
     assert states(store, clock) == {"dead": 1}
     assert "budget" in store.dead_letters()[0].reason
+
+
+def test_open_breaker_claims_nothing(store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock) -> None:
+    """While the portal's circuit is open nothing is claimed (no claim-and-defer churn in the store)."""
+    ready_dossier(store)
+    breaker = CircuitBreaker("portal", failure_threshold=1, reset_seconds=60)
+    breaker.record_failure()
+    assert SubmitLoop(make_context(store, portal, nsw, clock, portal_breaker=breaker)).run_once() == 0
+    assert portal.calls == []
+    assert store.claim_ready("other", 10, 30)  # still there, not leased
 
 
 def test_open_breaker_defers_without_calling(
@@ -289,8 +300,10 @@ def test_open_breaker_defers_without_calling(
     """With the portal's circuit open no call is made; the dossier waits in the store."""
     ready_dossier(store)
     breaker = CircuitBreaker("portal", failure_threshold=1, reset_seconds=60)
-    breaker.record_failure()
-    SubmitLoop(make_context(store, portal, nsw, clock, portal_breaker=breaker)).run_once()
+    loop = SubmitLoop(make_context(store, portal, nsw, clock, portal_breaker=breaker))
+    [claimed] = store.claim_ready("test-worker", 1, 30)
+    breaker.record_failure()  # opens between the claim and the call (another thread's failure)
+    loop.process(claimed)
     assert portal.calls == []
     assert states(store, clock) == {"ready": 1}
 
