@@ -181,12 +181,12 @@ def serve_until_interrupted(
 
     async def main() -> None:
         app = await make_app()
-        runner, bound = await start_site(app, host, port)
-        announce(bound)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, stop.set)  # before the announcement a caller may act on
+        runner, bound = await start_site(app, host, port)
+        announce(bound)
         waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
         if after_start is not None:
             await after_start(app)
