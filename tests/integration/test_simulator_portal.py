@@ -369,7 +369,19 @@ def test_stale_created_is_an_auth_fault(portal: PortalSimulator) -> None:
 
 
 def test_replayed_nonce_is_an_auth_fault(portal: PortalSimulator) -> None:
-    """The second request with the same nonce is refused with AUTH."""
+    """A zeep client replaying the same nonce (and Created) is refused with AUTH the second time."""
+    service = make_service(portal.url, nonce="c2ltdWxhdG9yLW5vbmNl", created=datetime.now(UTC))
+    with pytest.raises(Fault) as first:
+        service.GetProcessingStatus(ReceiptNumber=["CKCHPG-2026-000001"])
+    assert fault_code(first.value) == "NOT_FOUND"
+    with pytest.raises(Fault) as replay:
+        service.GetProcessingStatus(ReceiptNumber=["CKCHPG-2026-000001"])
+    assert fault_code(replay.value) == "AUTH"
+    assert portal.admin_state()["counters"]["fault_AUTH"] == 1
+
+
+def test_replayed_raw_token_is_an_auth_fault(portal: PortalSimulator) -> None:
+    """The same wsse:Security header sent twice by hand is refused with AUTH the second time."""
     token = username_token_header("demo", "demo")
     receipt = etree.Element(f"{{{BGP}}}GetProcessingStatus")
     etree.SubElement(receipt, f"{{{BGP}}}ReceiptNumber").text = "CKCHPG-2026-000001"
