@@ -83,6 +83,7 @@ from nsw_adapter.soap import (
     parse_request,
     response,
 )
+from nsw_adapter.xml import schema
 
 _log = logging.getLogger(__name__)
 _NS = f"{{{BGP}}}"
@@ -118,14 +119,13 @@ class PortalService:
         # under this lock; parsing, validation and the rules run outside it.
         self.lock = threading.RLock()
         self._local = threading.local()
+        self._validator()  # the first schema is parsed on this thread, before any worker runs
 
     def _validator(self) -> etree.XMLSchema:
         """submission.xsd for this thread (a validator keeps its error log: not shared between threads)."""
         validator: etree.XMLSchema | None = getattr(self._local, "validator", None)
         if validator is None:
-            loader = etree.XMLParser(no_network=True, resolve_entities=False)
-            document = etree.parse(str(schema_path("bgp", "submission.xsd")), parser=loader)
-            validator = self._local.validator = etree.XMLSchema(document)
+            validator = self._local.validator = _new_submission_schema()
         return validator
 
     def fault(self, code: str, text: str) -> SoapFault:
@@ -142,7 +142,14 @@ class PortalService:
         )
 
     def handle(self, body: bytes) -> tuple[bytes, bool]:
-        """Answer one SOAP request: (the response, False) or (a fault, True)."""
+        """Answer one SOAP request: (the response, False) or (a fault, True); never raises."""
+        try:
+            return self._handle(body)
+        except Exception:  # a simulator bug must still answer (soap:Server, so clients retry)
+            _log.exception("portal simulator failed on a request")
+            return fault_response(SoapFault("Server", "Internal error in the portal simulator.")), True
+
+    def _handle(self, body: bytes) -> tuple[bytes, bool]:
         with self.lock:
             self.state.count("requests")
         try:
@@ -273,6 +280,20 @@ class PortalService:
         etree.SubElement(receipt, f"{_NS}ReceivedAt").text = local_minute(declaration.received_at)
         etree.SubElement(receipt, f"{_NS}Duplicate").text = "true" if duplicate else "false"
         return wrapper
+
+
+# libxml2 parses schemas with process-wide state (its built-in types): two threads parsing at
+# once corrupt it ("the given type is not a built-in type", then every validation fails).
+_SCHEMA_PARSING = threading.Lock()
+
+
+def _new_submission_schema() -> etree.XMLSchema:
+    """A fresh submission.xsd validator (schema parsing serialised across threads)."""
+    with _SCHEMA_PARSING:
+        schema("submission")  # libxml2's first schema parse in this process happens here, once
+        loader = etree.XMLParser(no_network=True, resolve_entities=False)
+        document = etree.parse(str(schema_path("bgp", "submission.xsd")), parser=loader)
+        return etree.XMLSchema(document)
 
 
 def _token(text: str | None) -> str:

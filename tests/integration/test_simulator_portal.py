@@ -504,3 +504,20 @@ def test_schema_location_hint_is_refused_in_any_encoding(portal: PortalSimulator
     )
     assert reply.status_code == 500
     assert b"schema-location hint" in reply.content
+
+
+def test_concurrent_submissions_right_after_start() -> None:
+    """Many submissions at once on a fresh portal (worker threads) all get receipts and pass validation."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with PortalSimulator(decision_delay=0) as fresh:
+
+        def one(index: int) -> int:
+            element = submission(client_message_id=f"burst-{index}")
+            reply = raw_call(fresh.url, _wrap(element))
+            return reply.status_code
+
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            codes = list(pool.map(one, range(24)))
+        assert codes == [200] * 24
+        assert fresh.admin_state()["counters"]["submissions"] == 24
