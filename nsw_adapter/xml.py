@@ -104,12 +104,23 @@ def parse_untrusted(data: bytes | str, *, max_bytes: int = MAX_BYTES) -> etree._
     return root
 
 
+#: Held while libxml2 parses a schema: it keeps process-wide state (its built-in types) that two
+#: threads parsing at once can corrupt ("the given type is not a built-in type", then every
+#: validation fails). Anyone parsing an XSD outside `schema()` should hold it too.
+SCHEMA_PARSING = threading.Lock()
+
+
 @cache
 def schema(name: str) -> etree.XMLSchema:
     """A contract schema by name: "envelope", "submission" or "status" (loaded once, shared).
 
     Schemas are our own trusted files; their imports resolve locally, never over the network.
     """
+    with SCHEMA_PARSING:
+        return _load_schema(name)
+
+
+def _load_schema(name: str) -> etree.XMLSchema:
     files = {
         "envelope": ("nsw", "envelope.xsd"),
         "submission": ("bgp", "submission.xsd"),

@@ -83,7 +83,7 @@ from nsw_adapter.soap import (
     parse_request,
     response,
 )
-from nsw_adapter.xml import schema
+from nsw_adapter.xml import SCHEMA_PARSING, schema
 
 _log = logging.getLogger(__name__)
 _NS = f"{{{BGP}}}"
@@ -282,15 +282,10 @@ class PortalService:
         return wrapper
 
 
-# libxml2 parses schemas with process-wide state (its built-in types): two threads parsing at
-# once corrupt it ("the given type is not a built-in type", then every validation fails).
-_SCHEMA_PARSING = threading.Lock()
-
-
 def _new_submission_schema() -> etree.XMLSchema:
     """A fresh submission.xsd validator (schema parsing serialised across threads)."""
-    with _SCHEMA_PARSING:
-        schema("submission")  # libxml2's first schema parse in this process happens here, once
+    schema("submission")  # the process's first schema parse, if it has not happened yet
+    with SCHEMA_PARSING:  # libxml2's schema parser is not safe in two threads at once
         loader = etree.XMLParser(no_network=True, resolve_entities=False)
         document = etree.parse(str(schema_path("bgp", "submission.xsd")), parser=loader)
         return etree.XMLSchema(document)
