@@ -252,7 +252,10 @@ class PortalService:
         try:
             with self.lock:
                 declaration, duplicate = self.state.cancel(number)
-                answer = self._receipt("CancelDeclarationResponse", declaration, duplicate)
+                # ReceivedAt: when the cancellation was recorded (the first one, for a repeat)
+                answer = self._receipt(
+                    "CancelDeclarationResponse", declaration, duplicate, declaration.decided_at
+                )
         except NotFoundError:
             raise self.fault("NOT_FOUND", f"Unknown receipt number {number}.") from None
         _log.info("portal cancelled %s (duplicate=%s)", number, duplicate)
@@ -273,11 +276,14 @@ class PortalService:
         return b"".join(parts)
 
     @staticmethod
-    def _receipt(wrapper_name: str, declaration: Declaration, duplicate: bool) -> etree._Element:
+    def _receipt(
+        wrapper_name: str, declaration: Declaration, duplicate: bool, at: float | None = None
+    ) -> etree._Element:
         wrapper = etree.Element(f"{_NS}{wrapper_name}", nsmap=_NSMAP)
         receipt = etree.SubElement(wrapper, f"{_NS}Receipt")
         etree.SubElement(receipt, f"{_NS}ReceiptNumber").text = declaration.receipt
-        etree.SubElement(receipt, f"{_NS}ReceivedAt").text = local_minute(declaration.received_at)
+        received = declaration.received_at if at is None else at
+        etree.SubElement(receipt, f"{_NS}ReceivedAt").text = local_minute(received)
         etree.SubElement(receipt, f"{_NS}Duplicate").text = "true" if duplicate else "false"
         return wrapper
 
