@@ -22,7 +22,7 @@ class HousekeepingLoop:
         context: LoopContext,
         *,
         expiry_interval: float = 10.0,
-        stats_interval: float = 2.0,
+        stats_interval: float = 5.0,  # store.stats scans the dossiers: keep it off the hot path
         retention_days: int = 90,
         purge_interval: float = 3600.0,
     ) -> None:
