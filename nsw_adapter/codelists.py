@@ -29,7 +29,8 @@ class CodeLists:
     ranks: frozenset[str]
 
 
-def _rows(name: str) -> list[dict[str, str]]:
+def read_codelist(name: str) -> list[dict[str, str]]:
+    """The rows of one contract code list (mappings/codelists/NAME), keyed by its header."""
     with mapping_path("codelists", name).open(encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle))
 
@@ -37,13 +38,13 @@ def _rows(name: str) -> list[dict[str, str]]:
 @cache
 def codelists() -> CodeLists:
     """The code tables, loaded on first use (call it at start-up to keep I/O off the hot path)."""
-    nationality = _rows("icao-nationality.csv")
+    nationality = read_codelist("icao-nationality.csv")
     return CodeLists(
-        station_by_locode={row["locode"]: row["station_code"] for row in _rows("border-gates.csv")},
+        station_by_locode={row["locode"]: row["station_code"] for row in read_codelist("border-gates.csv")},
         icao_by_code={row["code"]: row["icao_code"] for row in nationality},
         alpha3_by_code={row["code"]: row["iso_alpha3"] for row in nationality if row["iso_alpha3"]},
         iso_countries=frozenset(row["code"] for row in nationality if row["code"] not in ICAO_SPECIAL),
-        ship_types=frozenset(row["code"] for row in _rows("ship-types.csv")),
-        purposes=frozenset(row["code"] for row in _rows("purpose-of-call.csv")),
-        ranks=frozenset(row["code"] for row in _rows("ranks.csv")),
+        ship_types=frozenset(row["code"] for row in read_codelist("ship-types.csv")),
+        purposes=frozenset(row["code"] for row in read_codelist("purpose-of-call.csv")),
+        ranks=frozenset(row["code"] for row in read_codelist("ranks.csv")),
     )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from functools import cache
 
-from nsw_adapter.resources import mapping_path
+# The same contract files the adapter reads; the portal's judgement on them is its own.
+from nsw_adapter.codelists import read_codelist
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,16 +19,11 @@ class PortalCodes:
     alpha2: frozenset[str]
 
 
-def _rows(name: str) -> list[dict[str, str]]:
-    with mapping_path("codelists", name).open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
 @cache
 def portal_codes() -> PortalCodes:
     """The code lists, loaded once."""
-    gates = _rows("border-gates.csv")
-    countries = _rows("icao-nationality.csv")
+    gates = read_codelist("border-gates.csv")
+    countries = read_codelist("icao-nationality.csv")
     return PortalCodes(
         stations=frozenset(row["station_code"] for row in gates),
         icao=frozenset(row["icao_code"] for row in countries if row["icao_code"]),

@@ -8,7 +8,8 @@ import logging
 import signal
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from types import TracebackType
+from typing import Any, Self, TypeVar
 
 from aiohttp import web
 
@@ -199,3 +200,52 @@ def serve_until_interrupted(
 
     asyncio.run(main())
     return 0
+
+
+class SimulatorHandle:
+    """What both in-process simulators share: a BackgroundServer, its URLs, start/stop, `with`."""
+
+    def __init__(
+        self,
+        make_app: Callable[[], Awaitable[web.Application]],
+        *,
+        host: str,
+        port: int,
+        name: str,
+        path: str,
+    ) -> None:
+        self._host = host
+        self._path = path
+        self._name = name
+        self._server = BackgroundServer(make_app, host=host, port=port, name=name)
+
+    @property
+    def url(self) -> str:
+        """The SOAP endpoint, e.g. http://127.0.0.1:41234/bgp/portal."""
+        return f"{self.base_url}{self._path}"
+
+    @property
+    def base_url(self) -> str:
+        """http://host:port (admin endpoints live under /admin)."""
+        return f"http://{self._host}:{self._server.port}"
+
+    def _app(self) -> web.Application:
+        app = self._server.app
+        if app is None:
+            raise RuntimeError(f"the {self._name} is not running")
+        return app
+
+    def start(self) -> Self:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()

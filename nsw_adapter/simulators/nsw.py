@@ -43,15 +43,14 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 from lxml import etree
 
 from nsw_adapter.simulators.dossiers import read_documents
 from nsw_adapter.simulators.faults import FaultInjector, FaultSpec, parse_fault_spec
-from nsw_adapter.simulators.http import BackgroundServer, apply_fault, new_app, soap_reply
+from nsw_adapter.simulators.http import SimulatorHandle, apply_fault, new_app, soap_reply
 from nsw_adapter.simulators.nsw_messages import (
     Document,
     ResultInfo,
@@ -302,7 +301,7 @@ def all_final(state: Mapping[str, Any]) -> bool:
 # --- in-process use ---------------------------------------------------------------------------
 
 
-class NswSimulator:
+class NswSimulator(SimulatorHandle):
     """The NSW simulator on an ephemeral loopback port in a background thread (a context manager).
 
     >>> with NswSimulator(agency_url=adapter_url) as nsw:  # doctest: +SKIP
@@ -347,21 +346,10 @@ class NswSimulator:
             faults=spec,
             max_skew_seconds=max_skew_seconds,
         )
-        self._host = host
-        self._server = BackgroundServer(self._make, host=host, port=port, name="nsw-simulator")
+        super().__init__(self._make, host=host, port=port, name="NSW simulator", path=PATH)
 
     async def _make(self) -> web.Application:
         return await make_nsw_app(self.config)
-
-    @property
-    def url(self) -> str:
-        """The sendAndGetMessage endpoint, e.g. http://127.0.0.1:41235/nsw/gateway."""
-        return f"http://{self._host}:{self._server.port}{PATH}"
-
-    @property
-    def base_url(self) -> str:
-        """http://host:port (admin endpoints live under /admin)."""
-        return f"http://{self._host}:{self._server.port}"
 
     @property
     def agency_url(self) -> str:
@@ -374,10 +362,8 @@ class NswSimulator:
 
     @property
     def service(self) -> NswService:
-        app = self._server.app
-        if app is None:
-            raise RuntimeError("the NSW simulator is not running")
-        return app[SERVICE]
+        """The running simulator's state and logic (for tests that look inside)."""
+        return self._app()[SERVICE]
 
     def _on_loop(self, work: Callable[[NswService], Any]) -> Any:
         service = self.service
@@ -432,18 +418,3 @@ class NswSimulator:
     def wait_pushed(self, *, timeout: float = 30.0) -> dict[str, Any]:
         """Wait until every push so far was answered (99 or 22) or gave up."""
         return self.wait_until(lambda state: state["counters"]["pending_pushes"] == 0, timeout=timeout)
-
-    def start(self) -> Self:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()

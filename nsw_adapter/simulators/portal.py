@@ -49,8 +49,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 from lxml import etree
@@ -58,7 +57,7 @@ from lxml import etree
 from nsw_adapter.envelope import VIETNAM
 from nsw_adapter.resources import schema_path
 from nsw_adapter.simulators.faults import FaultInjector, FaultSpec, parse_fault_spec
-from nsw_adapter.simulators.http import BackgroundServer, apply_fault, new_app, soap_reply
+from nsw_adapter.simulators.http import SimulatorHandle, apply_fault, new_app, soap_reply
 from nsw_adapter.simulators.portal_rules import (
     BGP,
     Person,
@@ -444,7 +443,7 @@ def admin_reset(service: PortalService) -> None:
 # --- in-process use ---------------------------------------------------------------------------
 
 
-class PortalSimulator:
+class PortalSimulator(SimulatorHandle):
     """The portal simulator on an ephemeral loopback port in a background thread (a context manager).
 
     >>> with PortalSimulator(decision_delay=0.2) as portal:  # doctest: +SKIP
@@ -470,28 +469,15 @@ class PortalSimulator:
             watchlist=frozenset(watchlist or ()),
             max_skew_seconds=max_skew_seconds,
         )
-        self._server = BackgroundServer(self._make, host=host, port=port, name="portal-simulator")
-        self._host = host
+        super().__init__(self._make, host=host, port=port, name="portal simulator", path=PATH)
 
     async def _make(self) -> web.Application:
         return await make_portal_app(self.config)
 
     @property
-    def url(self) -> str:
-        """The SOAP endpoint, e.g. http://127.0.0.1:41234/bgp/portal."""
-        return f"http://{self._host}:{self._server.port}{PATH}"
-
-    @property
-    def base_url(self) -> str:
-        """http://host:port (admin endpoints live under /admin)."""
-        return f"http://{self._host}:{self._server.port}"
-
-    @property
     def service(self) -> PortalService:
-        app = self._server.app
-        if app is None:
-            raise RuntimeError("the portal simulator is not running")
-        return app[SERVICE]
+        """The running simulator's state and logic (for tests that look inside)."""
+        return self._app()[SERVICE]
 
     def admin_state(self) -> dict[str, Any]:
         """The same JSON as GET /admin/state."""
@@ -510,18 +496,3 @@ class PortalSimulator:
             admin_reset(service)
 
         self._server.call(reset())
-
-    def start(self) -> Self:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
