@@ -8,6 +8,7 @@ bytes. `amend` and `cancel` make the follow-up messages of a dossier (functions 
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 from collections.abc import Sequence
@@ -472,7 +473,7 @@ def generate_dossier(
     result = []
     for index, (doc_type, content) in enumerate(documents):
         moment = sent + timedelta(seconds=4 * index)
-        message_id = f"NSW{moment.strftime('%Y%m%d%H%M%S')}{rng.randint(0, 99999):05d}"
+        message_id = _message_id(moment, reference, doc_type, "01")
         data = _envelope(
             message_id=message_id,
             doc_type=doc_type,
@@ -485,6 +486,13 @@ def generate_dossier(
         )
         result.append((_FILE_NAMES[doc_type], data))
     return result
+
+
+def _message_id(moment: datetime, *identity: str) -> str:
+    """`NSW`, the send time and 10 hex digits of what the message is: unique across dossiers sent
+    in the same second (random digits collided there), and the same for the same input."""
+    digest = hashlib.sha256("/".join(identity).encode()).hexdigest()[:10].upper()
+    return f"NSW{moment.strftime('%Y%m%d%H%M%S')}{digest}"
 
 
 def _time_with_offset(local: datetime, offset: str) -> str:
@@ -539,7 +547,7 @@ def amend(
     root = _retag(
         data,
         function="02",
-        message_id=f"NSW{later.strftime('%Y%m%d%H%M%S')}{message_id[-5:]}",
+        message_id=_message_id(later, message_id, "02"),
         pre_reference=message_id,
         sent=later,
     )
@@ -565,7 +573,7 @@ def cancel(
     root = _retag(
         general,
         function="03",
-        message_id=f"NSW{later.strftime('%Y%m%d%H%M%S')}{message_id[-5:]}",
+        message_id=_message_id(later, message_id, "03"),
         pre_reference=message_id,
         sent=later,
     )

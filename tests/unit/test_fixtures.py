@@ -118,3 +118,20 @@ def test_amend_and_cancel() -> None:
     assert (message.header.function, message.header.type) == ("03", "50")
     assert message.header.pre_reference == read_message(files[0][1]).header.message_id
     assert message.content.findtext("Reason") == "Owner cancelled the call."
+
+
+def test_message_ids_are_unique_across_dossiers_sent_in_the_same_second() -> None:
+    """Dossiers generated with the same send time never share a messageId (the store would drop one)."""
+    import re
+
+    from nsw_adapter.fixtures import amend, cancel
+
+    ids: list[bytes] = []
+    for index in range(200):
+        dossier = generate_dossier(crew=2, passengers=1, seed=index, reference=f"HPH-2026-{index:06d}")
+        follow_ups = [amend(dossier[1]), cancel(dossier)]
+        for _, data in [*dossier, *follow_ups]:
+            found = re.search(rb"<messageId>([^<]+)</messageId>", data)
+            assert found is not None
+            ids.append(found.group(1))
+    assert len(ids) == len(set(ids))
