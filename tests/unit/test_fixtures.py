@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import pytest
@@ -122,10 +123,6 @@ def test_amend_and_cancel() -> None:
 
 def test_message_ids_are_unique_across_dossiers_sent_in_the_same_second() -> None:
     """Dossiers generated with the same send time never share a messageId (the store would drop one)."""
-    import re
-
-    from nsw_adapter.fixtures import amend, cancel
-
     ids: list[bytes] = []
     for index in range(200):
         dossier = generate_dossier(crew=2, passengers=1, seed=index, reference=f"HPH-2026-{index:06d}")
