@@ -211,7 +211,9 @@ class NswService:
             return answer_envelope(function="22", answered=info, rejects=rejects)
         assert info is not None
         assert dossier is not None
-        dossier.results.append(ResultRecord(info.message_id, info.function or "", info.receipt))
+        dossier.results.append(
+            ResultRecord(info.message_id, info.function or "", info.receipt, dossier.amendments)
+        )
         state.results_by_id[info.message_id] = dossier.reference
         state.count("results")
         _log.info(

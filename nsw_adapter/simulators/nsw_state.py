@@ -49,6 +49,7 @@ class ResultRecord:
     message_id: str
     function: str
     receipt: str | None
+    amendments_before: int = 0  # amendments the NSW had pushed when this Result arrived
 
 
 @dataclass
@@ -78,9 +79,22 @@ class NswDossier:
         return any(d.function == "03" for d in self.documents())
 
     @property
+    def amendments(self) -> int:
+        return sum(1 for d in self.documents() if d.function == "02")
+
+    @property
     def final(self) -> str | None:
-        """The function of the latest final Result (22, 23, 24), or None."""
-        finals = [r.function for r in self.results if r.function in FINAL_FUNCTIONS]
+        """The function of the latest final Result (22, 23, 24) given after the latest amendment, or None.
+
+        A decision on a version the agent has since amended is not final: the amended version's
+        decision is still to come.
+        """
+        latest = self.amendments
+        finals = [
+            r.function
+            for r in self.results
+            if r.function in FINAL_FUNCTIONS and r.amendments_before == latest
+        ]
         return finals[-1] if finals else None
 
     @property

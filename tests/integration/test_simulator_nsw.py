@@ -421,3 +421,21 @@ def test_rejection_of_a_dossier_without_general_declaration(agency: FakeAgency) 
         )
         assert answer_of(gateway(nsw.url).sendAndGetMessage(requestMessage=text)) == ("99", [])
         assert nsw.admin_state()["dossiers"][reference]["final"] == "22"
+
+
+def test_a_decision_before_an_amendment_is_not_final(nsw_with_cargo: NswSimulator) -> None:
+    """Once the agent amends a decided dossier, only a decision given after the amendment is final."""
+    service = gateway(nsw_with_cargo.url)
+    for name in ("result-21-accepted", "result-23-completed"):
+        assert answer_of(service.sendAndGetMessage(requestMessage=result(name)))[0] == "99"
+    assert nsw_with_cargo.admin_state()["dossiers"][CARGO]["final"] == "23"
+
+    nsw_with_cargo.push_amendment(CARGO, "51")
+    nsw_with_cargo.wait_pushed(timeout=10)
+    assert nsw_with_cargo.admin_state()["dossiers"][CARGO]["final"] is None
+
+    new_receipt = "CKCHPG-2026-004599"
+    for name, message_id in (("result-21-accepted", "BQP900001"), ("result-23-completed", "BQP900002")):
+        text = result(name, messageId=message_id, ReceiptNumber=new_receipt)
+        assert answer_of(service.sendAndGetMessage(requestMessage=text))[0] == "99"
+    assert nsw_with_cargo.admin_state()["dossiers"][CARGO]["final"] == "23"
