@@ -244,13 +244,25 @@ class OpsMixin(WorkMixin):
         )
 
     def stats(self, now: datetime) -> StoreStats:
-        """Dossiers by state, the oldest waiting, dead letters, outbox backlog."""
-        with self._tx() as c:
+        """Dossiers by state, the oldest waiting, dead letters, outbox backlog (reads only: no write lock)."""
+        with self._read() as c:
             by_state = {
                 row.state: row.n
                 for row in c.execute(select(d.c.state, func.count().label("n")).group_by(d.c.state))
             }
-            oldest = c.execute(select(func.min(d.c.created_at)).where(d.c.state.in_(_WAITING))).scalar()
+            # One min() per state: each is a single probe of nswa_dossiers_waiting (an IN list scans).
+            firsts = c.execute(
+                select(
+                    *(
+                        select(func.min(d.c.created_at))
+                        .where(d.c.state == state)
+                        .scalar_subquery()
+                        .label(state)
+                        for state in _WAITING
+                    )
+                )
+            ).one()
+            oldest = min((first for first in firsts if first is not None), default=None)
             dead_outbox = c.execute(select(func.count()).select_from(o).where(o.c.status == "dead")).scalar()
             pending = c.execute(select(func.count()).select_from(o).where(o.c.status == "pending")).scalar()
         if isinstance(oldest, datetime) and oldest.tzinfo is None:  # SQLite aggregates lose the type

@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from nsw_adapter import assembly
 from nsw_adapter.errors import Problem
+from nsw_adapter.store import engine as engines
 from nsw_adapter.store import tables as t
 from nsw_adapter.store._batch import GroupCommit
 from nsw_adapter.store._digest import sha256_hex
@@ -72,6 +73,7 @@ class SqlBase:
         group_commit: bool | None = None,
     ) -> None:
         self._engine = engine
+        self._read_engine = engine.execution_options(**{engines.READ_ONLY: True})
         self._clock = clock
         self._deadline_minutes = deadline_minutes
         self._dialect = engine.dialect.name
@@ -96,6 +98,12 @@ class SqlBase:
     def _tx(self) -> Iterator[Connection]:
         """One transaction (BEGIN IMMEDIATE on SQLite), committed on success."""
         with self._engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A transaction that only reads: on SQLite a WAL snapshot, without the write lock."""
+        with self._read_engine.begin() as connection:
             yield connection
 
     def _now(self) -> datetime:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import ColumnElement, Connection, and_, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, or_, select, union_all
 
 from nsw_adapter import assembly
 from nsw_adapter.errors import Problem
@@ -28,6 +28,8 @@ d = t.dossiers
 log = structlog.get_logger(__name__)
 
 _RELEASED: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
+#: What a claim reads of its rows: everything but the blobs (claim_polls adds the lineage).
+_CLAIM_COLUMNS = [column for column in d.c if column.name not in ("submission", "lineage", "problems")]
 
 
 def lease_free(table: Any, now: datetime) -> ColumnElement[bool]:
@@ -41,19 +43,32 @@ class WorkMixin(IntakeMixin):
     def _claim(
         self,
         c: Connection,
-        condition: ColumnElement[bool],
+        conditions: Sequence[ColumnElement[bool]],
         order: Any,
         limit: int,
         worker_id: str,
         lease_seconds: float,
         now: datetime,
+        columns: Sequence[Any] = _CLAIM_COLUMNS,
     ) -> list[DossierRow]:
-        """Lease up to `limit` dossiers matching `condition` (rows others hold locked are skipped)."""
-        ids = list(
-            c.execute(
-                self._locked(select(d.c.id).where(condition).order_by(order).limit(limit), skip_locked=True)
-            ).scalars()
-        )
+        """Lease up to `limit` dossiers matching any of `conditions` (rows others hold locked are skipped).
+
+        Each condition fixes one state, so its ids come from an index range scan in `order` that
+        stops at `limit`, never a scan of the rows (whose lease columns sit after the blobs). On
+        SQLite the branches are a UNION ALL of such scans; on PostgreSQL one OR query, as FOR
+        UPDATE SKIP LOCKED cannot lock through a UNION (nor skip rows beyond a branch's LIMIT).
+        Only `columns` are read for the claimed rows.
+        """
+        if self._dialect == "postgresql" or len(conditions) == 1:
+            query = select(d.c.id).where(or_(*conditions)).order_by(order).limit(limit)
+            ids = list(c.execute(self._locked(query, skip_locked=True)).scalars())
+        else:
+            branches = [
+                select(d.c.id, order.label("k")).where(condition).order_by(order).limit(limit).subquery()
+                for condition in conditions
+            ]
+            merged = union_all(*(select(b.c.id, b.c.k) for b in branches)).subquery()
+            ids = list(c.execute(select(merged.c.id).order_by(merged.c.k).limit(limit)).scalars())
         if not ids:
             return []
         c.execute(
@@ -61,7 +76,7 @@ class WorkMixin(IntakeMixin):
             .where(d.c.id.in_(ids))
             .values(lease_owner=worker_id, lease_expires_at=now + timedelta(seconds=lease_seconds))
         )
-        return [dossier_row(r) for r in c.execute(select(d).where(d.c.id.in_(ids)).order_by(order))]
+        return [dossier_row(r) for r in c.execute(select(*columns).where(d.c.id.in_(ids)).order_by(order))]
 
     def claim_ready(self, worker_id: str, limit: int, lease_seconds: float) -> list[ClaimedDossier]:
         """Lease up to `limit` READY dossiers due now (SKIP LOCKED on PostgreSQL)."""
@@ -69,27 +84,31 @@ class WorkMixin(IntakeMixin):
         claimed: list[ClaimedDossier] = []
         with self._tx() as c:
             due = or_(d.c.next_attempt_at.is_(None), d.c.next_attempt_at <= now)
-            condition = and_(
-                lease_free(d, now),
-                or_(and_(d.c.state == S.READY.value, due), d.c.state == S.SUBMITTING.value),
-            )
-            for row in self._claim(c, condition, d.c.id, limit, worker_id, lease_seconds, now):
-                if row.state == S.SUBMITTING.value:
-                    # Its worker died during the portal call: try again, same ClientMessageId.
-                    self._transition(c, row, S.READY, "lease expired during submission", now)
-                documents = c.execute(
-                    select(t.messages.c.payload)
+            conditions = [
+                and_(d.c.state == S.READY.value, lease_free(d, now), due),
+                # Its worker died during the portal call: try again, same ClientMessageId.
+                and_(d.c.state == S.SUBMITTING.value, lease_free(d, now)),
+            ]
+            rows = self._claim(c, conditions, d.c.id, limit, worker_id, lease_seconds, now)
+            documents: dict[int, list[bytes]] = {row.id: [] for row in rows}
+            if rows:
+                for dossier_id, payload in c.execute(
+                    select(t.documents.c.dossier_id, t.messages.c.payload)
                     .select_from(t.documents.join(t.messages, t.documents.c.message_row == t.messages.c.id))
-                    .where(t.documents.c.dossier_id == row.id, t.messages.c.payload.is_not(None))
-                    .order_by(t.documents.c.type)
-                ).scalars()
+                    .where(t.documents.c.dossier_id.in_(documents), t.messages.c.payload.is_not(None))
+                    .order_by(t.documents.c.dossier_id, t.documents.c.type)
+                ):
+                    documents[dossier_id].append(payload)
+            for row in rows:
+                if row.state == S.SUBMITTING.value:
+                    self._transition(c, row, S.READY, "lease expired during submission", now)
                 claimed.append(
                     ClaimedDossier(
                         dossier_id=row.id,
                         reference=row.reference,
                         document_type=row.document_type,
                         version=row.version,
-                        documents=list(documents),
+                        documents=documents[row.id],
                         client_message_id=row.client_message_id,
                         supersedes=row.supersedes,
                         general_declaration_message_id=row.gd_message_id,
@@ -239,7 +258,16 @@ class WorkMixin(IntakeMixin):
                 lease_free(d, now),
                 or_(d.c.next_poll_at.is_(None), d.c.next_poll_at <= now),
             )
-            rows = self._claim(c, condition, d.c.next_poll_at, min(limit, 100), worker_id, lease_seconds, now)
+            rows = self._claim(
+                c,
+                [condition],
+                d.c.next_poll_at,
+                min(limit, 100),
+                worker_id,
+                lease_seconds,
+                now,
+                [*_CLAIM_COLUMNS, d.c.lineage],
+            )
         return [
             PendingPoll(
                 dossier_id=row.id,
@@ -293,7 +321,7 @@ class WorkMixin(IntakeMixin):
                 lease_free(d, now),
                 or_(d.c.next_attempt_at.is_(None), d.c.next_attempt_at <= now),
             )
-            rows = self._claim(c, condition, d.c.id, limit, worker_id, lease_seconds, now)
+            rows = self._claim(c, [condition], d.c.id, limit, worker_id, lease_seconds, now)
         return [
             PendingCancellation(
                 dossier_id=row.id,

@@ -8,7 +8,8 @@ SQLite settings, and why:
 * busy_timeout: writers queue for the lock instead of failing at once.
 * Every transaction starts with BEGIN IMMEDIATE: it takes the write lock up front, so two
   transactions never both read and then fail to upgrade (SQLITE_BUSY mid-transaction), and a
-  claim's read-then-update is exclusive across threads and processes.
+  claim's read-then-update is exclusive across threads and processes. A transaction that only
+  reads (execution option READ_ONLY) begins DEFERRED: WAL gives it a snapshot, and no writer waits.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: An execution option: this transaction only reads (SQLite then begins DEFERRED, not IMMEDIATE).
+READ_ONLY = "nswa_read_only"
 
 
 def normalise_url(url: str | URL) -> URL:
@@ -68,6 +71,8 @@ def _sqlite(url: URL, pool_size: int) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only transaction (READ_ONLY) reads a WAL snapshot without taking the write lock.
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy import Connection, Engine, Table, inspect, select, text
+from sqlalchemy import Connection, Engine, Index, Table, inspect, select, text
 
 from nsw_adapter.store import tables
 
@@ -47,10 +47,28 @@ def _v2_first_attempt_at(connection: Connection) -> None:
     _add_columns(connection, tables.outbox, ["first_attempt_at"])
 
 
+def _v3_claim_indexes(connection: Connection) -> None:
+    """Indexes the workers' claims and stats read instead of the rows (created if missing)."""
+    for name in (
+        "nswa_dossiers_claim",
+        "nswa_dossiers_polls",
+        "nswa_dossiers_waiting",
+        "nswa_dossiers_lease",
+    ):
+        _index(tables.dossiers, name).create(connection, checkfirst=True)
+    for name in ("nswa_outbox_claim", "nswa_outbox_lease"):
+        _index(tables.outbox, name).create(connection, checkfirst=True)
+
+
+def _index(table: Table, name: str) -> Index:
+    return next(index for index in table.indexes if index.name == name)
+
+
 #: (version, name, step) in order.
 STEPS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema", _v1_initial),
     (2, "first_attempt_at on dossiers and outbox (retry budgets)", _v2_first_attempt_at),
+    (3, "indexes for the claims, stats, heartbeat and release", _v3_claim_indexes),
 ]
 
 

@@ -101,6 +101,21 @@ dossiers = Table(
     Column("dead_at", UtcDateTime),
     UniqueConstraint("reference", "document_type", name="nswa_dossiers_key"),
     Index("nswa_dossiers_state", "state"),
+    # v3, for the workers' claims and stats: each picks ids from one of these alone, never the row
+    # (whose lease columns sit after the blobs). claim_ready / claim_cancellations scan one state
+    # in id order; claim_polls one state in next_poll_at order; stats takes min(created_at) per state.
+    Index(
+        "nswa_dossiers_claim",
+        "state",
+        "id",
+        "next_attempt_at",
+        "lease_owner",
+        "lease_expires_at",
+        "cancel_owed",
+    ),
+    Index("nswa_dossiers_polls", "state", "next_poll_at", "lease_owner", "lease_expires_at"),
+    Index("nswa_dossiers_waiting", "state", "created_at"),
+    Index("nswa_dossiers_lease", "lease_owner"),  # v3: heartbeat and release
 )
 
 messages = Table(
@@ -173,4 +188,15 @@ outbox = Table(
     Column("dead_at", UtcDateTime),
     Index("nswa_outbox_status", "status", "next_attempt_at"),
     Index("nswa_outbox_dossier", "dossier_id", "id"),
+    # v3: claim_outbox scans the pending entries in id order, filtering on the index alone.
+    Index(
+        "nswa_outbox_claim",
+        "status",
+        "id",
+        "next_attempt_at",
+        "lease_owner",
+        "lease_expires_at",
+        "dossier_id",
+    ),
+    Index("nswa_outbox_lease", "lease_owner"),  # v3: heartbeat and release
 )

@@ -17,7 +17,7 @@ def test_db_migrate_creates_the_schema_and_is_safe_to_repeat(
 ) -> None:
     """The first run applies the migrations, the second finds the schema up to date."""
     assert main(["db", "migrate", "--store", sqlite_url]) == 0
-    assert "applied [1, 2]" in capsys.readouterr().out
+    assert "applied [1, 2, 3]" in capsys.readouterr().out
     assert main(["db", "migrate", "--store", sqlite_url]) == 0
     assert "up to date" in capsys.readouterr().out
 

@@ -542,7 +542,7 @@ def test_an_outbox_entrys_first_attempt_is_its_first_claim(store: SqlStore, cloc
 
 
 def test_a_version_1_database_is_upgraded_in_place(store: SqlStore) -> None:
-    """A database at schema version 1 gains the version 2 columns when migrated, its rows kept."""
+    """A database at schema version 1 gains the version 2 columns and version 3 indexes, its rows kept."""
     from sqlalchemy import delete, inspect, text
 
     from nsw_adapter.store import tables
@@ -551,11 +551,24 @@ def test_a_version_1_database_is_upgraded_in_place(store: SqlStore) -> None:
     with store.engine.begin() as c:  # back to version 1, as a database made before step 2 was
         for table in ("nswa_dossiers", "nswa_outbox"):
             c.execute(text(f"ALTER TABLE {table} DROP COLUMN first_attempt_at"))
-        c.execute(delete(tables.schema_version).where(tables.schema_version.c.version == 2))
+        for index in (
+            "nswa_dossiers_claim",
+            "nswa_dossiers_polls",
+            "nswa_dossiers_waiting",
+            "nswa_dossiers_lease",
+            "nswa_outbox_claim",
+            "nswa_outbox_lease",
+        ):
+            c.execute(text(f"DROP INDEX {index}"))
+        c.execute(delete(tables.schema_version).where(tables.schema_version.c.version >= 2))
     store.engine.dispose()
     store.migrate()
     for table in ("nswa_dossiers", "nswa_outbox"):
         assert "first_attempt_at" in {col["name"] for col in inspect(store.engine).get_columns(table)}
+    v3 = {"nswa_dossiers_claim", "nswa_dossiers_polls", "nswa_dossiers_waiting", "nswa_dossiers_lease"}
+    assert v3 <= {i["name"] for i in inspect(store.engine).get_indexes("nswa_dossiers")}
+    v3 = {"nswa_outbox_claim", "nswa_outbox_lease"}
+    assert v3 <= {i["name"] for i in inspect(store.engine).get_indexes("nswa_outbox")}
     view = store.describe(REF, "1")
     assert view is not None
     assert view.documents == {"50": "NSW1"}
