@@ -48,7 +48,7 @@ def _v2_first_attempt_at(connection: Connection) -> None:
 
 
 def _v3_claim_indexes(connection: Connection) -> None:
-    """Indexes the workers' claims and stats read instead of the rows (created if missing)."""
+    """Indexes the workers' claims, stats, heartbeat and release read instead of the rows (if missing)."""
     for name in (
         "nswa_dossiers_claim",
         "nswa_dossiers_polls",
@@ -58,6 +58,9 @@ def _v3_claim_indexes(connection: Connection) -> None:
         _index(tables.dossiers, name).create(connection, checkfirst=True)
     for name in ("nswa_outbox_claim", "nswa_outbox_lease"):
         _index(tables.outbox, name).create(connection, checkfirst=True)
+    # Made redundant by the ones above (each begins with the same column), so not kept up on writes.
+    for name in ("nswa_dossiers_state", "nswa_outbox_status"):
+        connection.execute(text(f"DROP INDEX IF EXISTS {name}"))
 
 
 def _index(table: Table, name: str) -> Index:

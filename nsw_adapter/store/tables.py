@@ -100,7 +100,7 @@ dossiers = Table(
     Column("dead_from", String(20)),
     Column("dead_at", UtcDateTime),
     UniqueConstraint("reference", "document_type", name="nswa_dossiers_key"),
-    Index("nswa_dossiers_state", "state"),
+    # nswa_dossiers_state ("state") until v3, which drops it: the indexes below all begin with state.
     # v3, for the workers' claims and stats: each picks ids from one of these alone, never the row
     # (whose lease columns sit after the blobs). claim_ready / claim_cancellations scan one state
     # in id order; claim_polls one state in next_poll_at order; stats takes min(created_at) per state.
@@ -186,7 +186,7 @@ outbox = Table(
     Column("lease_expires_at", UtcDateTime),
     Column("sent_at", UtcDateTime),
     Column("dead_at", UtcDateTime),
-    Index("nswa_outbox_status", "status", "next_attempt_at"),
+    # nswa_outbox_status ("status", "next_attempt_at") until v3, which drops it for nswa_outbox_claim.
     Index("nswa_outbox_dossier", "dossier_id", "id"),
     # v3: claim_outbox scans the pending entries in id order, filtering on the index alone.
     Index(
