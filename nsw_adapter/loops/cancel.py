@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import time
 
-from nsw_adapter.clients.portal import PortalClient
 from nsw_adapter.delivery.retry import call_with_retry, next_attempt_delay
 from nsw_adapter.errors import PermanentError, TransientError
 from nsw_adapter.logging import describe_error, get_logger
-from nsw_adapter.loops.context import LoopContext
+from nsw_adapter.loops.context import PortalLoop
 from nsw_adapter.loops.submit import dead_letter_reason
 from nsw_adapter.results import ResultContext, cancelled
 from nsw_adapter.store.base import DossierChanged, DossierState, PendingCancellation
@@ -17,24 +16,10 @@ log = get_logger("nsw_adapter.cancel")
 _DEFAULT_REASON = "Cancelled by the shipping agent through the NSW."
 
 
-class CancelLoop:
+class CancelLoop(PortalLoop):
     """Finishes cancellations the NSW asked for."""
 
     name = "cancel"
-
-    def __init__(self, context: LoopContext) -> None:
-        self.context = context
-        self._portal: PortalClient | None = None
-
-    @property
-    def portal(self) -> PortalClient:
-        if self._portal is None:
-            self._portal = self.context.portal_factory()
-        return self._portal
-
-    def close(self) -> None:
-        if self._portal is not None:
-            self._portal.close()
 
     def run_once(self) -> int:
         c = self.context
@@ -47,6 +32,10 @@ class CancelLoop:
                 self.process(item)
             except DossierChanged:
                 log.info("cancel.dossier_changed", dossier_id=item.dossier_id, reference=item.reference)
+            except Exception as exc:  # one item's store error must not strand the rest of the batch
+                log.error(
+                    "cancel.item_failed", reference=item.reference, error=describe_error(exc), exc_info=exc
+                )
         return len(owed)
 
     def process(self, item: PendingCancellation) -> None:

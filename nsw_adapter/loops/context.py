@@ -131,3 +131,21 @@ def default_locator() -> LocatorFactory:
         return Lineage.from_bytes(data).locate
 
     return locate
+
+
+class PortalLoop:
+    """A loop that talks to the portal through a client of its own, made on first use (one per thread)."""
+
+    def __init__(self, context: LoopContext) -> None:
+        self.context = context
+        self._portal: PortalClient | None = None
+
+    @property
+    def portal(self) -> PortalClient:
+        if self._portal is None:
+            self._portal = self.context.portal_factory()
+        return self._portal
+
+    def close(self) -> None:
+        if self._portal is not None:
+            self._portal.close()

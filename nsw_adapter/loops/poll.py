@@ -7,11 +7,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from nsw_adapter.clients.portal import PortalClient, PortalState, Status
+from nsw_adapter.clients.portal import PortalState, Status
 from nsw_adapter.delivery.retry import call_with_retry
 from nsw_adapter.errors import PermanentError, TransientError
 from nsw_adapter.logging import describe_error, get_logger
-from nsw_adapter.loops.context import LoopContext
+from nsw_adapter.loops.context import LoopContext, PortalLoop
 from nsw_adapter.loops.submit import dead_letter_reason
 from nsw_adapter.results import ResultContext, decided
 from nsw_adapter.store.base import DossierChanged, DossierState, PendingPoll
@@ -25,26 +25,15 @@ _FINAL = {
 }
 
 
-class PollLoop:
+class PollLoop(PortalLoop):
     """Asks the portal for decisions; one batch call for up to `poll_batch` dossiers."""
 
     name = "poll"
 
     def __init__(self, context: LoopContext) -> None:
-        self.context = context
-        self._portal: PortalClient | None = None
+        super().__init__(context)
         # PENDING answers per dossier, for the backoff (in memory: a restart starts it over).
         self._pending: dict[int, int] = {}
-
-    @property
-    def portal(self) -> PortalClient:
-        if self._portal is None:
-            self._portal = self.context.portal_factory()
-        return self._portal
-
-    def close(self) -> None:
-        if self._portal is not None:
-            self._portal.close()
 
     def _next_poll(self, dossier_id: int | None = None) -> Any:
         """Exponential backoff per dossier (x1.5 per PENDING answer, capped), with jitter so a burst

@@ -10,12 +10,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from nsw_adapter.clients.portal import PortalClient
 from nsw_adapter.delivery.breaker import BreakerOpenError
 from nsw_adapter.delivery.retry import call_with_retry, next_attempt_delay
 from nsw_adapter.errors import PermanentError, TransientError
 from nsw_adapter.logging import describe_error, get_logger
-from nsw_adapter.loops.context import LoopContext, budget_spent
+from nsw_adapter.loops.context import PortalLoop, budget_spent
 from nsw_adapter.results import ResultContext, accepted, rejected_locally, station_of_documents
 from nsw_adapter.store.base import ClaimedDossier, DossierChanged
 
@@ -28,24 +27,10 @@ def dead_letter_reason(exc: BaseException) -> str:
     return f"{exc}: {detail}" if detail else str(exc) or type(exc).__name__
 
 
-class SubmitLoop:
+class SubmitLoop(PortalLoop):
     """One thread's submission loop (owns its portal client)."""
 
     name = "submit"
-
-    def __init__(self, context: LoopContext) -> None:
-        self.context = context
-        self._portal: PortalClient | None = None
-
-    @property
-    def portal(self) -> PortalClient:
-        if self._portal is None:
-            self._portal = self.context.portal_factory()
-        return self._portal
-
-    def close(self) -> None:
-        if self._portal is not None:
-            self._portal.close()
 
     def run_once(self) -> int:
         """Claim a batch of READY dossiers and take each one as far as it goes; returns how many."""

@@ -412,6 +412,30 @@ def test_cancellation_of_a_submitted_dossier_calls_the_portal_then_enqueues_24(
     assert [etree.fromstring(p).findtext("Header/Subject/function") for p in nsw.sent] == ["21", "24"]
 
 
+def test_one_cancellation_failing_does_not_strand_the_others(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected error on one owed cancellation is logged and the rest of the batch is still cancelled."""
+    context = _submitted(store, portal, nsw, clock, count=2)
+    for index in range(2):
+        reference = f"HPH-2026-{index + 100:06d}"
+        store.receive(
+            incoming(f"NSWCANCEL{index}", "50", "03", reference=reference, sent_minute=5, reason="x")
+        )
+    original = CancelLoop.process
+    failures = iter([RuntimeError("store unavailable")])
+
+    def flaky(self: CancelLoop, item: Any) -> None:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        original(self, item)
+
+    monkeypatch.setattr(CancelLoop, "process", flaky)
+    assert CancelLoop(context).run_once() == 2
+    assert [call[0] for call in portal.calls].count("cancel") == 1
+
+
 def test_worker_runs_every_loop_and_releases_on_stop(
     store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock
 ) -> None:
