@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from end_to_end import Adapter, Portal, check, create_pg_database, dossiers, drop_pg_database, free_port
 
-from nsw_adapter.simulators.nsw import NswSimulator, all_final
+from nsw_adapter.simulators.nsw import NswSimulator
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
             started = time.monotonic()
             for files in batch:
                 nsw.push_dossier(files)
-            nsw.wait_until(lambda s: s["counters"]["pending_pushes"] == 0, timeout=args.timeout, interval=0.5)
+            nsw.wait_pushed(timeout=args.timeout)
             intake = time.monotonic() - started
             print(f"backlog stored in {intake:.1f} s ({args.dossiers / intake:.0f} dossiers/s intake); "
                   f"portal down for {args.outage:.0f} s more ...", flush=True)  # fmt: skip
@@ -54,16 +54,17 @@ def run(args: argparse.Namespace) -> int:
             up = time.monotonic()
             last = 0.0
             while True:
-                state = nsw.admin_state()
+                progress = nsw.progress()
                 elapsed = time.monotonic() - up
-                if all_final(state) or elapsed > args.timeout:
+                if progress["all_final"] or elapsed > args.timeout:
                     break
                 if elapsed - last >= 10:
                     last = elapsed
-                    done = sum(1 for d in state["dossiers"].values() if d["final"])
+                    done = progress["done"]
                     print(f"  {elapsed:6.1f} s after the portal came back: {done} final", flush=True)
                 time.sleep(0.5)
             drain = time.monotonic() - up
+            state = nsw.admin_state()
             problems = check(state, portal.state(), args.dossiers)
     finally:
         codes = [a.stop() for a in adapters]

@@ -10,7 +10,10 @@
   Result is answered 99 again and counted as a duplicate, never recorded twice; a second
   Result with the same function and ReceiptNumber under another messageId is refused R-STATE.
   Fault injection applies here only (UNAVAILABLE is a soap:Server fault).
-* ``GET /admin/state``, ``POST /admin/reset``: JSON, never faulted.
+* ``GET /admin/state``, ``GET /admin/progress``, ``POST /admin/reset``: JSON, never faulted.
+  The progress is counts only (``dossiers``, ``done``, ``all_final``, ``pending_pushes``,
+  ``results``), cheap to poll during a long run; the state is everything, and costs
+  milliseconds per thousand dossiers.
 
 Admin state (``GET /admin/state``)::
 
@@ -227,6 +230,9 @@ class NswService:
             "injected": self.injector.snapshot(),
         }
 
+    def progress(self) -> dict[str, Any]:
+        return self.state.progress(pending_pushes=self.pusher.pending)
+
     def reset(self) -> None:
         self.state.reset()
         self.injector.reset()
@@ -252,6 +258,7 @@ async def make_nsw_app(config: NswConfig) -> web.Application:
     app[SERVICE] = service
     app.router.add_post(PATH, _gateway)
     app.router.add_get("/admin/state", _admin_state)
+    app.router.add_get("/admin/progress", _admin_progress)
     app.router.add_post("/admin/reset", _admin_reset)
 
     async def started(_: web.Application) -> None:
@@ -277,6 +284,10 @@ async def _gateway(request: web.Request) -> web.StreamResponse:
 
 async def _admin_state(request: web.Request) -> web.StreamResponse:
     return web.json_response(request.app[SERVICE].snapshot())
+
+
+async def _admin_progress(request: web.Request) -> web.StreamResponse:
+    return web.json_response(request.app[SERVICE].progress())
 
 
 async def _admin_reset(request: web.Request) -> web.StreamResponse:
@@ -400,6 +411,26 @@ class NswSimulator(SimulatorHandle):
         result: dict[str, Any] = self._on_loop(lambda service: service.snapshot())
         return result
 
+    def progress(self) -> dict[str, Any]:
+        """The same JSON as GET /admin/progress."""
+        result: dict[str, Any] = self._on_loop(lambda service: service.progress())
+        return result
+
+    def wait_all_final(self, *, timeout: float = 30.0, interval: float = 0.1) -> dict[str, Any]:
+        """Wait until every dossier is final (see `all_final`); return the whole state."""
+        return self._wait_progress(lambda p: bool(p["all_final"]), timeout, interval)
+
+    def _wait_progress(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float, interval: float
+    ) -> dict[str, Any]:
+        """Poll the cheap progress until `predicate` holds, then return the whole state."""
+        deadline = time.monotonic() + timeout
+        while not predicate(self.progress()):
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"the NSW simulator's progress did not reach the condition in {timeout} s")
+            time.sleep(interval)
+        return self.admin_state()
+
     def reset(self) -> None:
         """The same as POST /admin/reset."""
         self._on_loop(lambda service: service.reset())
@@ -419,4 +450,4 @@ class NswSimulator(SimulatorHandle):
 
     def wait_pushed(self, *, timeout: float = 30.0) -> dict[str, Any]:
         """Wait until every push so far was answered (99 or 22) or gave up."""
-        return self.wait_until(lambda state: state["counters"]["pending_pushes"] == 0, timeout=timeout)
+        return self._wait_progress(lambda p: p["pending_pushes"] == 0, timeout, 0.05)

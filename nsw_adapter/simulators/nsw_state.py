@@ -101,6 +101,16 @@ class NswDossier:
     def pushes_settled(self) -> bool:
         return all(record.answer is not None for record in self.pushed.values())
 
+    @property
+    def done(self) -> bool:
+        """Settled and finished: every push answered, and the final Result in (24 if cancelled),
+        or refused outright (no Result will come). The object form of `all_final`'s test."""
+        if not self.pushes_settled:
+            return False
+        if self.rejected and not self.acknowledged:
+            return True
+        return self.final in (("24",) if self.cancelled else ("22", "23"))
+
     def as_dict(self) -> dict[str, Any]:
         counts: dict[str, int] = {}
         for result in self.results:
@@ -159,6 +169,17 @@ class NswState:
         if record is None:
             record = dossier.pushed[document.message_id] = PushRecord(document)
         return record
+
+    def progress(self, *, pending_pushes: int) -> dict[str, Any]:
+        """Counts only, cheap enough to poll while thousands of dossiers run (the snapshot is not)."""
+        done = sum(1 for dossier in self.dossiers.values() if dossier.done)
+        return {
+            "dossiers": len(self.dossiers),
+            "done": done,
+            "all_final": bool(self.dossiers) and done == len(self.dossiers),
+            "pending_pushes": pending_pushes,
+            "results": self.counters["results"],
+        }
 
     def snapshot(self, *, pending_pushes: int) -> dict[str, Any]:
         return {

@@ -12,7 +12,7 @@ import pytest
 
 from nsw_adapter.fixtures import generate_dossier
 from nsw_adapter.simulators import PortalSimulator
-from nsw_adapter.simulators.nsw import NswSimulator, all_final
+from nsw_adapter.simulators.nsw import NswSimulator
 from tests.acceptance.daemon_support import Daemon, adapter_env
 from tests.integration.e2e_support import sent_at
 from tests.store_fixtures import create_pg_database, drop_pg_database
@@ -59,7 +59,7 @@ def _crash_run(workdir: Path, daemons: list[Daemon], nsw: NswSimulator, prefix: 
             victim.start(wait=False)
         for daemon in daemons:
             daemon.wait_healthy()
-        state = nsw.wait_until(all_final, timeout=90, interval=0.25)
+        state = nsw.wait_all_final(timeout=90, interval=0.25)
         for daemon in daemons:
             assert daemon.terminate() == 0  # and a graceful stop after all that
     finally:

@@ -13,7 +13,7 @@ from lxml import etree
 
 from nsw_adapter.fixtures import DEFAULT_SENT_AT, generate_dossier
 from nsw_adapter.simulators import PortalSimulator
-from nsw_adapter.simulators.nsw import NswSimulator, all_final
+from nsw_adapter.simulators.nsw import NswSimulator
 from nsw_adapter.stack import AdapterStack, fast_settings
 
 
@@ -62,7 +62,7 @@ def cargo(count: int, *, start: int = 0, prefix: str = "HPH-2026-") -> list[list
 
 
 def wait_final(nsw: NswSimulator, timeout: float) -> dict[str, Any]:
-    return nsw.wait_until(all_final, timeout=timeout, interval=0.2)
+    return nsw.wait_all_final(timeout=timeout, interval=0.2)
 
 
 def result_functions(nsw: NswSimulator, reference: str) -> list[str]:

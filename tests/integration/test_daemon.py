@@ -12,7 +12,7 @@ import pytest
 
 from nsw_adapter.fixtures import generate_dossier
 from nsw_adapter.simulators import PortalSimulator
-from nsw_adapter.simulators.nsw import NswSimulator, all_final
+from nsw_adapter.simulators.nsw import NswSimulator
 from tests.acceptance.daemon_support import EXECUTABLE, Daemon, adapter_env
 
 SECRET = "s3cret-Portal-pw"
@@ -41,7 +41,7 @@ def test_daemon_serves_health_and_metrics_and_stops_on_sigterm(tmp_path: Path) -
         try:
             nsw.agency_url = daemon.intake_url
             nsw.push_dossier(generate_dossier(crew=4, seed=1, reference="HPH-2026-000777"))
-            nsw.wait_until(all_final, timeout=30)
+            nsw.wait_all_final(timeout=30)
             metrics = daemon.metrics()
         finally:
             code = daemon.terminate()
@@ -93,7 +93,7 @@ def test_status_and_dead_letter_commands(tmp_path: Path) -> None:
         daemon.env = {**daemon.env, **env}
         daemon.start()
         try:
-            state = nsw.wait_until(all_final, timeout=30)
+            state = nsw.wait_all_final(timeout=30)
         finally:
             code = daemon.terminate()
             daemon.ensure_stopped()

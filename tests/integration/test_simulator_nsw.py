@@ -439,3 +439,29 @@ def test_a_decision_before_an_amendment_is_not_final(nsw_with_cargo: NswSimulato
         text = result(name, messageId=message_id, ReceiptNumber=new_receipt)
         assert answer_of(service.sendAndGetMessage(requestMessage=text))[0] == "99"
     assert nsw_with_cargo.admin_state()["dossiers"][CARGO]["final"] == "23"
+
+
+def test_progress_counts_what_all_final_judges(nsw_with_cargo: NswSimulator) -> None:
+    """The cheap progress summary says done exactly when all_final does on the whole state, also over HTTP."""
+
+    def agree() -> dict[str, Any]:
+        progress = nsw_with_cargo.progress()
+        assert progress["all_final"] == all_final(nsw_with_cargo.admin_state())
+        return progress
+
+    service = gateway(nsw_with_cargo.url)
+    assert agree() == {"dossiers": 2, "done": 0, "all_final": False, "pending_pushes": 0, "results": 0}
+    assert answer_of(service.sendAndGetMessage(requestMessage=result("result-21-accepted")))[0] == "99"
+    assert agree()["done"] == 0
+    assert answer_of(service.sendAndGetMessage(requestMessage=result("result-23-completed")))[0] == "99"
+    assert agree()["done"] == 1
+    assert answer_of(service.sendAndGetMessage(requestMessage=result("result-24-cancelled")))[0] == "99"
+    assert agree() == {"dossiers": 2, "done": 2, "all_final": True, "pending_pushes": 0, "results": 3}
+    over_http = requests.get(nsw_with_cargo.url.replace("/nsw/gateway", "/admin/progress"), timeout=5)
+    assert over_http.json()["all_final"] is True
+
+    nsw_with_cargo.push_amendment(CARGO, "51")
+    nsw_with_cargo.wait_pushed(timeout=10)
+    assert agree()["done"] == 1
+    with pytest.raises(TimeoutError):
+        nsw_with_cargo.wait_all_final(timeout=0.3)
