@@ -157,7 +157,7 @@ class IntakeMixin(SqlBase):
 
     def _dossier_for_intake(self, c: Connection, message: IncomingMessage, now: datetime) -> DossierRow:
         """The message's dossier, locked; created RECEIVING (with its history row) when new."""
-        query = _DOSSIER_BY_KEY.with_for_update() if self._dialect == "postgresql" else _DOSSIER_BY_KEY
+        query = self._cached("dossier_by_key", lambda: self._locked(_DOSSIER_BY_KEY))
         key = {"reference": message.reference, "document_type": message.document_type}
         row = c.execute(query, key).first()
         if row is not None:

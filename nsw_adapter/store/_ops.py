@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import func, literal, not_, or_, select
+from sqlalchemy import BindParameter, bindparam, func, not_, or_, select
 
 from nsw_adapter.store import migrations
 from nsw_adapter.store import tables as t
@@ -30,6 +30,26 @@ log = structlog.get_logger(__name__)
 _RELEASED: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
 _WAITING = (S.RECEIVING.value, S.READY.value, S.SUBMITTING.value, S.SUBMITTED.value)
 
+# Statements built once (see SqlBase._cached).
+_NOW = bindparam("now", type_=t.UtcDateTime())
+_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
+_LEASE_OUTBOX = (
+    o.update()
+    .where(o.c.id.in_(_IDS))
+    .values(
+        lease_owner=bindparam("owner"),
+        lease_expires_at=bindparam("until", type_=t.UtcDateTime()),
+        first_attempt_at=func.coalesce(o.c.first_attempt_at, _NOW),
+    )
+)
+_CLAIMED_OUTBOX = (
+    select(o, m.c.payload)
+    .select_from(o.join(m, o.c.message_row == m.c.id))
+    .where(o.c.id.in_(_IDS))
+    .order_by(o.c.id)
+)
+_UPDATE_OUTBOX = o.update().where(o.c.id == bindparam("oid"))
+
 
 class OpsMixin(WorkMixin):
     """Outbox, leases, dead letters, stats, purge, migrations."""
@@ -50,46 +70,14 @@ class OpsMixin(WorkMixin):
         self, worker_id: str, limit: int, lease_seconds: float, now: datetime
     ) -> list[OutboxItem]:
         """Lease due outbox entries, oldest first; one dossier's entries go out in order."""
-        earlier = o.alias("earlier")
-        blocked = (
-            select(earlier.c.id)
-            .where(earlier.c.dossier_id == o.c.dossier_id, earlier.c.id < o.c.id, earlier.c.status != "sent")
-            .exists()
-        )
         with self._tx() as c:
-            ids = list(
-                c.execute(
-                    self._locked(
-                        select(o.c.id)
-                        .where(
-                            o.c.status == "pending",
-                            o.c.next_attempt_at <= now,
-                            lease_free(o, now),
-                            or_(o.c.dossier_id.is_(None), not_(blocked)),
-                        )
-                        .order_by(o.c.id)
-                        .limit(limit),
-                        skip_locked=True,
-                    )
-                ).scalars()
-            )
+            query = self._cached("claim_outbox", self._claim_outbox_query)
+            ids = list(c.execute(query, {"now": now, "lim": limit}).scalars())
             if not ids:
                 return []
-            c.execute(
-                o.update()
-                .where(o.c.id.in_(ids))
-                .values(
-                    lease_owner=worker_id,
-                    lease_expires_at=now + timedelta(seconds=lease_seconds),
-                    first_attempt_at=func.coalesce(o.c.first_attempt_at, literal(now, t.UtcDateTime())),
-                )
-            )
-            rows = c.execute(
-                select(o, m.c.payload)
-                .select_from(o.join(m, o.c.message_row == m.c.id))
-                .where(o.c.id.in_(ids))
-                .order_by(o.c.id)
-            ).all()
+            c.execute(_LEASE_OUTBOX, {"ids": ids, "owner": worker_id, "now": now,
+                                      "until": now + timedelta(seconds=lease_seconds)})  # fmt: skip
+            rows = c.execute(_CLAIMED_OUTBOX, {"ids": ids}).all()
         return [
             OutboxItem(
                 outbox_id=row.id,
@@ -103,9 +91,29 @@ class OpsMixin(WorkMixin):
             for row in rows
         ]
 
+    def _claim_outbox_query(self) -> Any:
+        earlier = o.alias("earlier")
+        blocked = (
+            select(earlier.c.id)
+            .where(earlier.c.dossier_id == o.c.dossier_id, earlier.c.id < o.c.id, earlier.c.status != "sent")
+            .exists()
+        )
+        query = (
+            select(o.c.id)
+            .where(
+                o.c.status == "pending",
+                o.c.next_attempt_at <= _NOW,
+                lease_free(o, _NOW),
+                or_(o.c.dossier_id.is_(None), not_(blocked)),
+            )
+            .order_by(o.c.id)
+            .limit(bindparam("lim"))
+        )
+        return self._locked(query, skip_locked=True)
+
     def _outbox_update(self, outbox_id: int, **values: Any) -> None:
         with self._tx() as c:
-            found = c.execute(o.update().where(o.c.id == outbox_id).values(**values))
+            found = c.execute(_UPDATE_OUTBOX, {"oid": outbox_id, **values})
             if found.rowcount == 0:
                 raise UnknownRecord(f"no outbox entry {outbox_id}")
 

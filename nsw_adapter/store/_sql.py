@@ -115,6 +115,14 @@ class SqlBase:
             return postgresql.insert(table)
         return sqlite.insert(table)
 
+    def _cached(self, name: str, build: Callable[[], Any]) -> Any:
+        """A statement built once per store (per dialect) and reused: building Core constructs and
+        their cache keys on every call costs more CPU than running them."""
+        found = self._statements.get(name)
+        if found is None:
+            found = self._statements[name] = build()
+        return found
+
     def _statement(self, name: str) -> Any:
         """A dialect statement built once per store: INSERTs with ON CONFLICT DO NOTHING RETURNING."""
         found = self._statements.get(name)
@@ -147,7 +155,7 @@ class SqlBase:
         return query
 
     def _dossier_for_update(self, c: Connection, dossier_id: int) -> DossierRow:
-        query = _SELECT_DOSSIER.with_for_update() if self._dialect == "postgresql" else _SELECT_DOSSIER
+        query = self._cached("dossier_for_update", lambda: self._locked(_SELECT_DOSSIER))
         row = c.execute(query, {"did": dossier_id}).first()
         if row is None:
             raise UnknownRecord(f"no dossier {dossier_id}")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import ColumnElement, Connection, and_, or_, select, union_all
+from sqlalchemy import BindParameter, ColumnElement, Connection, and_, bindparam, or_, select, union_all
 
 from nsw_adapter import assembly
 from nsw_adapter.errors import Problem
@@ -32,72 +33,120 @@ _RELEASED: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
 _CLAIM_COLUMNS = [column for column in d.c if column.name not in ("submission", "lineage", "problems")]
 
 
-def lease_free(table: Any, now: datetime) -> ColumnElement[bool]:
-    """No lease, or an expired one."""
+def lease_free(table: Any, now: Any) -> ColumnElement[bool]:
+    """No lease, or an expired one (`now` a datetime or a bind parameter)."""
     return or_(table.c.lease_owner.is_(None), table.c.lease_expires_at < now)
+
+
+# The claims' statements are built once (see SqlBase._cached) with these parameters.
+_NOW = bindparam("now", type_=t.UtcDateTime())
+_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
+_LEASE = (
+    d.update()
+    .where(d.c.id.in_(_IDS))
+    .values(lease_owner=bindparam("owner"), lease_expires_at=bindparam("until", type_=t.UtcDateTime()))
+)
+_CLAIMED_DOCUMENTS = (
+    select(t.documents.c.dossier_id, t.messages.c.payload)
+    .select_from(t.documents.join(t.messages, t.documents.c.message_row == t.messages.c.id))
+    .where(t.documents.c.dossier_id.in_(_IDS), t.messages.c.payload.is_not(None))
+    .order_by(t.documents.c.dossier_id, t.documents.c.type)
+)
+
+
+def _due(column: Any) -> ColumnElement[bool]:
+    return or_(column.is_(None), column <= _NOW)
+
+
+@dataclass(frozen=True)
+class _ClaimKind:
+    """What one kind of claim leases: rows matching any condition, in `order`, reading `columns`."""
+
+    name: str
+    conditions: tuple[ColumnElement[bool], ...]
+    order: Any
+    columns: tuple[Any, ...] = tuple(_CLAIM_COLUMNS)
+
+
+_READY = _ClaimKind(
+    "ready",
+    (
+        and_(d.c.state == S.READY.value, lease_free(d, _NOW), _due(d.c.next_attempt_at)),
+        # Its worker died during the portal call: try again, same ClientMessageId.
+        and_(d.c.state == S.SUBMITTING.value, lease_free(d, _NOW)),
+    ),
+    d.c.id,
+)
+_POLLS = _ClaimKind(
+    "polls",
+    (and_(d.c.state == S.SUBMITTED.value, lease_free(d, _NOW), _due(d.c.next_poll_at)),),
+    d.c.next_poll_at,
+    (*_CLAIM_COLUMNS, d.c.lineage),
+)
+_CANCELLATIONS = _ClaimKind(
+    "cancellations",
+    (
+        and_(
+            d.c.state == S.CANCELLED.value,
+            d.c.cancel_owed.is_(True),
+            lease_free(d, _NOW),
+            _due(d.c.next_attempt_at),
+        ),
+    ),
+    d.c.id,
+)
 
 
 class WorkMixin(IntakeMixin):
     """claim_ready ... record_decision, claim_cancellations."""
 
-    def _claim(
-        self,
-        c: Connection,
-        conditions: Sequence[ColumnElement[bool]],
-        order: Any,
-        limit: int,
-        worker_id: str,
-        lease_seconds: float,
-        now: datetime,
-        columns: Sequence[Any] = _CLAIM_COLUMNS,
-    ) -> list[DossierRow]:
-        """Lease up to `limit` dossiers matching any of `conditions` (rows others hold locked are skipped).
+    def _claim_ids_query(self, kind: _ClaimKind) -> Any:
+        """The ids of up to `lim` claimable rows (rows others hold locked are skipped).
 
         Each condition fixes one state, so its ids come from an index range scan in `order` that
-        stops at `limit`, never a scan of the rows (whose lease columns sit after the blobs). On
+        stops at `lim`, never a scan of the rows (whose lease columns sit after the blobs). On
         SQLite the branches are a UNION ALL of such scans; on PostgreSQL one OR query, as FOR
         UPDATE SKIP LOCKED cannot lock through a UNION (nor skip rows beyond a branch's LIMIT).
-        Only `columns` are read for the claimed rows.
         """
-        if self._dialect == "postgresql" or len(conditions) == 1:
-            query = select(d.c.id).where(or_(*conditions)).order_by(order).limit(limit)
-            ids = list(c.execute(self._locked(query, skip_locked=True)).scalars())
-        else:
+
+        def build() -> Any:
+            limit: BindParameter[int] = bindparam("lim")
+            if self._dialect == "postgresql" or len(kind.conditions) == 1:
+                query = select(d.c.id).where(or_(*kind.conditions)).order_by(kind.order).limit(limit)
+                return self._locked(query, skip_locked=True)
             branches = [
-                select(d.c.id, order.label("k")).where(condition).order_by(order).limit(limit).subquery()
-                for condition in conditions
-            ]
+                select(d.c.id, kind.order.label("k")).where(condition).order_by(kind.order).limit(limit)
+                .subquery()
+                for condition in kind.conditions
+            ]  # fmt: skip
             merged = union_all(*(select(b.c.id, b.c.k) for b in branches)).subquery()
-            ids = list(c.execute(select(merged.c.id).order_by(merged.c.k).limit(limit)).scalars())
+            return select(merged.c.id).order_by(merged.c.k).limit(limit)
+
+        return self._cached(f"claim_ids:{kind.name}", build)
+
+    def _claim(
+        self, c: Connection, kind: _ClaimKind, limit: int, worker_id: str, lease_seconds: float, now: datetime
+    ) -> list[DossierRow]:
+        """Lease up to `limit` dossiers of this kind; only `kind.columns` are read for the claimed rows."""
+        ids = list(c.execute(self._claim_ids_query(kind), {"now": now, "lim": limit}).scalars())
         if not ids:
             return []
-        c.execute(
-            d.update()
-            .where(d.c.id.in_(ids))
-            .values(lease_owner=worker_id, lease_expires_at=now + timedelta(seconds=lease_seconds))
+        c.execute(_LEASE, {"ids": ids, "owner": worker_id, "until": now + timedelta(seconds=lease_seconds)})
+        rows = self._cached(
+            f"claimed:{kind.name}",
+            lambda: select(*kind.columns).where(d.c.id.in_(_IDS)).order_by(kind.order),
         )
-        return [dossier_row(r) for r in c.execute(select(*columns).where(d.c.id.in_(ids)).order_by(order))]
+        return [dossier_row(r) for r in c.execute(rows, {"ids": ids})]
 
     def claim_ready(self, worker_id: str, limit: int, lease_seconds: float) -> list[ClaimedDossier]:
         """Lease up to `limit` READY dossiers due now (SKIP LOCKED on PostgreSQL)."""
         now = self._now()
         claimed: list[ClaimedDossier] = []
         with self._tx() as c:
-            due = or_(d.c.next_attempt_at.is_(None), d.c.next_attempt_at <= now)
-            conditions = [
-                and_(d.c.state == S.READY.value, lease_free(d, now), due),
-                # Its worker died during the portal call: try again, same ClientMessageId.
-                and_(d.c.state == S.SUBMITTING.value, lease_free(d, now)),
-            ]
-            rows = self._claim(c, conditions, d.c.id, limit, worker_id, lease_seconds, now)
+            rows = self._claim(c, _READY, limit, worker_id, lease_seconds, now)
             documents: dict[int, list[bytes]] = {row.id: [] for row in rows}
             if rows:
-                for dossier_id, payload in c.execute(
-                    select(t.documents.c.dossier_id, t.messages.c.payload)
-                    .select_from(t.documents.join(t.messages, t.documents.c.message_row == t.messages.c.id))
-                    .where(t.documents.c.dossier_id.in_(documents), t.messages.c.payload.is_not(None))
-                    .order_by(t.documents.c.dossier_id, t.documents.c.type)
-                ):
+                for dossier_id, payload in c.execute(_CLAIMED_DOCUMENTS, {"ids": list(documents)}):
                     documents[dossier_id].append(payload)
             for row in rows:
                 if row.state == S.SUBMITTING.value:
@@ -253,21 +302,7 @@ class WorkMixin(IntakeMixin):
     ) -> list[PendingPoll]:
         """Lease up to `limit` (<= 100) SUBMITTED dossiers whose next poll is due."""
         with self._tx() as c:
-            condition = and_(
-                d.c.state == S.SUBMITTED.value,
-                lease_free(d, now),
-                or_(d.c.next_poll_at.is_(None), d.c.next_poll_at <= now),
-            )
-            rows = self._claim(
-                c,
-                [condition],
-                d.c.next_poll_at,
-                min(limit, 100),
-                worker_id,
-                lease_seconds,
-                now,
-                [*_CLAIM_COLUMNS, d.c.lineage],
-            )
+            rows = self._claim(c, _POLLS, min(limit, 100), worker_id, lease_seconds, now)
         return [
             PendingPoll(
                 dossier_id=row.id,
@@ -315,13 +350,7 @@ class WorkMixin(IntakeMixin):
         """Lease cancellations owed (to the portal when receipt_number is set, then the 24 to the NSW)."""
         now = self._now()
         with self._tx() as c:
-            condition = and_(
-                d.c.state == S.CANCELLED.value,
-                d.c.cancel_owed.is_(True),
-                lease_free(d, now),
-                or_(d.c.next_attempt_at.is_(None), d.c.next_attempt_at <= now),
-            )
-            rows = self._claim(c, [condition], d.c.id, limit, worker_id, lease_seconds, now)
+            rows = self._claim(c, _CANCELLATIONS, limit, worker_id, lease_seconds, now)
         return [
             PendingCancellation(
                 dossier_id=row.id,
