@@ -1,6 +1,7 @@
 """`nsw-adapter simulate portal|nsw`: the Border Guard portal and the NSW as loopback SOAP services.
 
-Both serve until interrupted (Ctrl-C / SIGTERM). Exit codes: 0 after a clean stop, 1 when the
+Both start with no flags (the demo user; the NSW pushes to the adapter's default intake address)
+and serve until interrupted (Ctrl-C / SIGTERM). Exit codes: 0 after a clean stop, 1 when the
 input cannot be used (unreadable credentials, watchlist or dossiers), 2 for usage errors
 (including a fault SPEC that does not parse).
 """
@@ -18,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from nsw_adapter.settings import IntakeSettings
 from nsw_adapter.simulators.dossiers import generate, load_folder
 from nsw_adapter.simulators.faults import FaultSpec, FaultSpecError, parse_fault_spec
 from nsw_adapter.simulators.http import serve_until_interrupted
@@ -29,6 +31,9 @@ from nsw_adapter.simulators.portal import PATH as PORTAL_PATH
 from nsw_adapter.simulators.portal import PortalConfig, make_portal_app
 
 DEMO = {"demo": "demo"}
+_INTAKE = IntakeSettings()
+#: Where the adapter's intake listens when left at its defaults (settings.IntakeSettings).
+DEFAULT_AGENCY_URL = f"http://{_INTAKE.host}:{_INTAKE.port}{_INTAKE.path}"
 
 
 class _Usage(Exception):
@@ -57,7 +62,10 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     nsw = which.add_parser("nsw", help="the National Single Window (nsw/nsw.wsdl, pushing to agency.wsdl)")
     _common(nsw, default_port=8801)
     nsw.add_argument(
-        "--agency-url", required=True, metavar="URL", help="the adapter's receiveMessage endpoint"
+        "--agency-url",
+        default=DEFAULT_AGENCY_URL,
+        metavar="URL",
+        help=f"the adapter's receiveMessage endpoint ({DEFAULT_AGENCY_URL}, the adapter's default intake)",
     )
     source = nsw.add_mutually_exclusive_group()
     source.add_argument("--dossiers", type=Path, metavar="DIR", help="a dossier folder, or a folder of them")
@@ -224,11 +232,15 @@ def run_nsw(args: argparse.Namespace) -> int:
         faults=faults,
     )
 
+    if dossiers:
+        pushing = f"pushing {len(dossiers)} dossier(s) to {args.agency_url} as user {args.agency_user}"
+    else:
+        pushing = "no dossiers to push (--dossiers DIR or --generate N)"
+
     def announce(port: int) -> None:
         print(
             f"NSW simulator listening on http://{args.host}:{port}/nsw/gateway (admin: /admin/state); "
-            f"accepting {_users(credentials, args.credentials)}; pushing {len(dossiers)} dossier(s) to "
-            f"{args.agency_url} as user {args.agency_user}; faults: {args.faults or 'off'}",
+            f"accepting {_users(credentials, args.credentials)}; {pushing}; faults: {args.faults or 'off'}",
             flush=True,
         )
 

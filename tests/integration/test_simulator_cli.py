@@ -17,8 +17,9 @@ import pytest
 import requests
 from test_simulator_nsw import FakeAgency
 
-from nsw_adapter.cli import main
+from nsw_adapter.cli import build_parser, main
 from nsw_adapter.cli.simulate import read_credentials, read_watchlist
+from nsw_adapter.settings import IntakeSettings
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -57,6 +58,36 @@ def test_portal_announces_its_address_and_the_demo_user_then_stops_on_ctrl_c() -
         assert "user demo / password demo" in banner
         assert requests.get(f"{base}/admin/state", timeout=5).json()["dossiers"] == {}
         assert requests.get(f"{base}/bgp/portal?wsdl", timeout=5).status_code == 200
+
+
+def test_nsw_starts_with_no_flags_and_serves_its_gateway_to_the_demo_user() -> None:
+    """With no flags the NSW serves its gateway, says where and that demo/demo is accepted, and pushes nothing."""
+    from test_simulator_nsw import answer_of, gateway, result
+
+    with running("nsw") as (banner, base):
+        assert f"{base}/nsw/gateway" in banner
+        assert "user demo / password demo" in banner
+        assert "no dossiers to push" in banner
+        state = _state(base)
+        assert state["dossiers"] == {}
+        assert state["counters"]["pending_pushes"] == 0
+        service = gateway(f"{base}/nsw/gateway")  # answered by the gateway, demo/demo accepted
+        assert answer_of(service.sendAndGetMessage(requestMessage=result("result-21-accepted"))) == (
+            "22",
+            ["R-UNKNOWN-DOSSIER"],
+        )
+
+
+def test_nsw_agency_url_defaults_to_the_adapters_intake(capsys: pytest.CaptureFixture[str]) -> None:
+    """--agency-url defaults to the adapter's default intake address, and --help says so."""
+    intake = IntakeSettings()
+    expected = f"http://{intake.host}:{intake.port}{intake.path}"
+    assert expected == "http://127.0.0.1:8800/nsw/agency"
+    assert build_parser().parse_args(["simulate", "nsw"]).agency_url == expected
+    with pytest.raises(SystemExit) as exited:
+        main(["simulate", "nsw", "--help"])
+    assert exited.value.code == 0
+    assert expected in " ".join(capsys.readouterr().out.split())
 
 
 @pytest.mark.parametrize("spec", ["bogus=1", "http503=2", "hang=0.5", "outage=5"])
