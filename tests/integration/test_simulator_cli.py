@@ -61,7 +61,7 @@ def test_portal_announces_its_address_and_the_demo_user_then_stops_on_ctrl_c() -
 
 
 def test_nsw_starts_with_no_flags_and_serves_its_gateway_to_the_demo_user() -> None:
-    """With no flags the NSW serves its gateway, says where and that demo/demo is accepted, and pushes nothing."""
+    """With no flags the NSW serves its gateway, says where and that demo/demo works, and pushes nothing."""
     from test_simulator_nsw import answer_of, gateway, result
 
     with running("nsw") as (banner, base):
