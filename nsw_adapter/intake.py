@@ -11,6 +11,16 @@ usable one is stored and committed, and only then answered 99 (a messageId alrea
 answered 99 again, nothing stored twice). When the store cannot commit, the answer is a
 soap:Server fault (HTTP 500), which makes the NSW push the message again later.
 
+A push over `max_message_bytes` is an unusable envelope too, not an HTTP error (to the NSW
+any fault or HTTP error means "push it again later", so it would be re-pushed forever): it
+is answered HTTP 200 with a 22 carrying one E-ENVELOPE error naming the limit, in the
+unreadable-Subject form (results/answer-22-unreadable.xml: nothing of it was parsed), and
+an audit row is kept with at most the first chunk of the body. A declared Content-Length
+over the limit is refused without reading the body; without one, reading stops once the
+limit is passed, so no more than the limit plus one chunk is ever held. The size check comes
+before the WS-Security check (the token sits in the body that is not parsed), so such a
+refusal is answered to an unauthenticated sender as well.
+
 All parsing and store work runs in a thread pool, so a slow commit never stalls the event
 loop or the other pushes. Logs carry message ids, references, codes and sizes, never payloads.
 """
@@ -56,6 +66,8 @@ AGENCY_NS = "urn:vn:nsw:agency:1"
 RECEIVED, REFUSED = "99", "22"
 _SOAP_XML = "text/xml; charset=utf-8"
 _CHUNK = 64 * 1024
+# Of a push over the size limit, the audit row keeps at most this head of the SOAP request.
+_KEPT_OF_OVERSIZED = _CHUNK
 
 log = structlog.get_logger(__name__)
 
@@ -103,22 +115,22 @@ class Intake:
 
     async def handle_request(self, request: web.Request) -> web.Response:
         """Answer one push (the aiohttp handler)."""
+        loop = asyncio.get_running_loop()
         declared = request.content_length
         if declared is not None and declared > self._max_bytes:
-            return self._too_large(declared)
+            # Refused on the header alone: not one byte of the body is read.
+            answer = await loop.run_in_executor(self._executor, self._too_large, declared, b"", True)
+            return _http(answer)
         body = bytearray()
         async for chunk in request.content.iter_chunked(_CHUNK):
             body.extend(chunk)
-            if len(body) > self._max_bytes:
-                return self._too_large(len(body))
-        loop = asyncio.get_running_loop()
+            if len(body) > self._max_bytes:  # stop reading: at most the limit plus one chunk held
+                answer = await loop.run_in_executor(
+                    self._executor, self._too_large, len(body), bytes(body[:_KEPT_OF_OVERSIZED]), False
+                )
+                return _http(answer)
         answer = await loop.run_in_executor(self._executor, self.handle, bytes(body))
-        return web.Response(status=answer.status, body=answer.body, content_type="text/xml", charset="utf-8")
-
-    def _too_large(self, size: int) -> web.Response:
-        log.warning("intake.too_large", size=size, limit=self._max_bytes)
-        fault = SoapFault("Client", f"the message is larger than the limit of {self._max_bytes} bytes")
-        return web.Response(status=413, body=fault_response(fault), content_type="text/xml", charset="utf-8")
+        return _http(answer)
 
     def close(self) -> None:
         """Stop the thread pool when this handler made it."""
@@ -129,20 +141,52 @@ class Intake:
 
     def handle(self, body: bytes) -> Answer:
         """Answer one SOAP request body (blocking: parsing and the store's commit)."""
+        if len(body) > self._max_bytes:
+            return self._too_large(len(body), body[:_KEPT_OF_OVERSIZED], False)
+        return _guarded(lambda: self._receive_request(body))
+
+    def _too_large(self, size: int, kept: bytes, declared: bool) -> Answer:
+        """Answer a push over the limit (blocking: the store's commit of its audit row)."""
+        return _guarded(lambda: self._refuse_oversized(size, kept, declared=declared))
+
+    def _receive_request(self, body: bytes) -> Answer:
+        request = parse_request(body, max_bytes=self._max_bytes)
         try:
-            request = parse_request(body, max_bytes=self._max_bytes)
-            try:
-                self._verifier.verify(request.header)
-            except WsseError as exc:
-                log.warning("intake.auth_failed", reason=str(exc))
-                raise SoapFault("Client", f"authentication failed: {exc}") from None
-            text = _request_message(request.payload)
-            return Answer(200, response(_wrap(self._receive(text))))
-        except SoapFault as fault:
-            return Answer(500, fault_response(fault))
-        except Exception:  # a bug must still answer as SOAP, and make the NSW push again
-            log.exception("intake.failed")
-            return Answer(500, fault_response(SoapFault("Server", "internal error; push it again later")))
+            self._verifier.verify(request.header)
+        except WsseError as exc:
+            log.warning("intake.auth_failed", reason=str(exc))
+            raise SoapFault("Client", f"authentication failed: {exc}") from None
+        text = _request_message(request.payload)
+        return Answer(200, response(_wrap(self._receive(text))))
+
+    def _refuse_oversized(self, size: int, kept: bytes, *, declared: bool) -> Answer:
+        """A push over the limit: kept for audit, answered 22 E-ENVELOPE (HTTP 200) so it is not re-pushed.
+
+        `size` is the declared Content-Length, or (`declared` False) how many bytes were read
+        before reading stopped. `kept` is what the audit row holds: the first bytes of the SOAP
+        request as received (empty when the body was never read), and the sha256 is of those
+        bytes, not of the whole push, which was never read. Not the whole buffer: the sender is
+        not authenticated yet, and a head is enough to tell which push it was; like every
+        stored payload it is purged by retention.
+        """
+        limit = self._max_bytes
+        if declared:
+            text = f"The message of {size} bytes (its Content-Length) is over the limit of {limit} bytes."
+        else:
+            text = f"The message is over the limit of {limit} bytes (reading stopped after {size} bytes)."
+        log.warning("intake.too_large", size=size, limit=limit)
+        problem = Problem("E-ENVELOPE", text)
+        sha256 = hashlib.sha256(kept).hexdigest()
+        try:
+            self._store.record_refused(kept, sha256, [problem])
+        except Exception:
+            log.exception("intake.store_failed", sha256=sha256)
+            raise SoapFault("Server", "the message could not be stored; push it again later") from None
+        # Nothing of the push was parsed: the unreadable-Subject form (function, year, date only).
+        answer = self._answer(
+            REFUSED, document_type=None, type_=None, reference=None, pre_reference=None, problems=[problem]
+        )
+        return Answer(200, response(_wrap(answer)))
 
     def _receive(self, text: str) -> bytes:
         raw = text.encode("utf-8")
@@ -243,6 +287,21 @@ def to_incoming(message: NswMessage, sha256: str) -> IncomingMessage:
         pre_reference=header.pre_reference,
         reason=collapse(message.content.findtext("Reason")) if is_cancellation else None,
     )
+
+
+def _guarded(answer: Callable[[], Answer]) -> Answer:
+    """Run one answer's blocking work; a fault (or a bug) still answers as SOAP, HTTP 500."""
+    try:
+        return answer()
+    except SoapFault as fault:
+        return Answer(500, fault_response(fault))
+    except Exception:  # a bug must still answer as SOAP, and make the NSW push again
+        log.exception("intake.failed")
+        return Answer(500, fault_response(SoapFault("Server", "internal error; push it again later")))
+
+
+def _http(answer: Answer) -> web.Response:
+    return web.Response(status=answer.status, body=answer.body, content_type="text/xml", charset="utf-8")
 
 
 def _request_message(payload: etree._Element) -> str:

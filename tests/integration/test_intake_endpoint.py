@@ -1,12 +1,14 @@
-"""receiveMessage over HTTP: 99 after commit, duplicates, 22 E-ENVELOPE, WS-Security, size limit, faults."""
+"""receiveMessage over HTTP: 99 after commit, duplicates, 22 E-ENVELOPE (also over the size limit), faults."""
 
 from __future__ import annotations
 
 import hashlib
+import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -17,6 +19,7 @@ from zeep.exceptions import Fault
 from zeep.wsse.username import UsernameToken
 
 from nsw_adapter.errors import Problem
+from nsw_adapter.intake import Intake
 from nsw_adapter.resources import schema_path
 from nsw_adapter.store import DossierState, IncomingMessage, IntakeOutcome
 from nsw_adapter.store import tables as t
@@ -140,23 +143,114 @@ def test_a_push_without_a_token_is_refused(store: SqlStore) -> None:
     assert b"authentication failed" in reply.content
 
 
-def test_a_message_over_the_size_limit_is_refused_before_parsing(store: SqlStore) -> None:
-    """A body over max_message_bytes is answered 413 with a fault naming the limit."""
-    envelope = (VALID / "arrival-general-cargo" / "51-crew-list.xml").read_bytes()
+def refused_rows(store: SqlStore) -> list[tuple[bytes | None, str, int]]:
+    """The audit rows of refused pushes: payload, sha256 and size."""
+    with store.engine.connect() as c:
+        query = select(t.messages.c.payload, t.messages.c.sha256, t.messages.c.size).where(
+            t.messages.c.direction == "refused"
+        )
+        return [(row.payload, row.sha256, row.size) for row in c.execute(query)]
+
+
+def assert_refused_as_too_large(reply: requests.Response, limit: int) -> str:
+    """The reply is HTTP 200, a valid 22 with no Subject read and one E-ENVELOPE naming the limit."""
+    assert reply.status_code == 200
+    answer = answer_of(reply.content)
+    assert schema("envelope").validate(answer), schema("envelope").error_log
+    assert answer.findtext("Header/Subject/function") == "22"
+    for unread in ("documentType", "type", "reference", "preReference"):
+        assert answer.find(f"Header/Subject/{unread}") is None, unread
+    [error] = answer.iterfind("Body/Content/Acknowledgement/Error")
+    assert error.findtext("Code") == "E-ENVELOPE"
+    assert error.find("Field") is None
+    assert error.find("DocumentType") is None
+    description = error.findtext("Description") or ""
+    assert f"over the limit of {limit} bytes" in description
+    return description
+
+
+def test_a_message_over_the_declared_size_limit_is_answered_22_e_envelope(store: SqlStore) -> None:
+    """A Content-Length over the limit gets a 22 E-ENVELOPE (HTTP 200), an empty audit row, no dossier."""
+    body = soap_body((VALID / "arrival-general-cargo" / "51-crew-list.xml").read_bytes())
     with running_intake(store, settings(max_message_bytes=4096)) as url:
-        reply = requests.post(url, data=soap_body(envelope), timeout=10)
-    assert reply.status_code == 413
-    assert b"larger than the limit of 4096 bytes" in reply.content
+        reply = requests.post(url, data=body, timeout=10)
+    description = assert_refused_as_too_large(reply, 4096)
+    assert f"The message of {len(body)} bytes" in description
+    assert refused_rows(store) == [(b"", hashlib.sha256(b"").hexdigest(), 0)]
+    assert store.stats(datetime.now(UTC)).dossiers_by_state == {}
+    assert store.describe("HPH-2026-000123", "1") is None
 
 
-def test_a_chunked_body_over_the_limit_is_refused(store: SqlStore) -> None:
-    """Without a Content-Length, the limit is enforced while reading."""
+def test_a_declared_length_over_the_limit_is_answered_without_reading_the_body(store: SqlStore) -> None:
+    """A request declaring 10 MB against a 4 KB limit is answered 22 before any byte of its body is sent."""
+    with running_intake(store, settings(max_message_bytes=4096)) as url:
+        parsed = urlsplit(url)
+        with socket.create_connection((parsed.hostname, parsed.port), timeout=10) as conn:
+            conn.sendall(
+                f"POST {parsed.path} HTTP/1.1\r\nHost: {parsed.netloc}\r\n"
+                f"Content-Type: text/xml; charset=utf-8\r\nContent-Length: 10000000\r\n\r\n".encode()
+            )
+            received = b""
+            while b"\r\n\r\n" not in received:
+                received += conn.recv(65536) or b""
+            head, _, content = received.partition(b"\r\n\r\n")
+            length = int(
+                next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:"))[15:]
+            )
+            while len(content) < length:
+                content += conn.recv(65536)
+    assert head.startswith(b"HTTP/1.1 200 ")
+    answer = answer_of(content)
+    assert answer.findtext("Header/Subject/function") == "22"
+    assert answer.findtext("Body/Content/Acknowledgement/Error/Code") == "E-ENVELOPE"
+    assert "10000000 bytes" in (answer.findtext("Body/Content/Acknowledgement/Error/Description") or "")
+    assert len(refused_rows(store)) == 1
+
+
+def test_a_chunked_body_over_the_limit_is_answered_22_e_envelope(store: SqlStore) -> None:
+    """Without a Content-Length, reading stops past the limit: a 22, and an audit row of the head read."""
     body = soap_body((VALID / "arrival-general-cargo" / "51-crew-list.xml").read_bytes())
     with running_intake(store, settings(max_message_bytes=4096)) as url:
         reply = requests.post(
             url, data=iter([body[i : i + 1000] for i in range(0, len(body), 1000)]), timeout=10
         )
-    assert reply.status_code == 413
+    description = assert_refused_as_too_large(reply, 4096)
+    assert "reading stopped after" in description
+    [(payload, sha256, size)] = refused_rows(store)
+    assert payload is not None
+    assert 4096 < len(payload) <= 64 * 1024
+    assert body.startswith(payload)
+    assert sha256 == hashlib.sha256(payload).hexdigest()
+    assert size == len(payload)
+    assert store.stats(datetime.now(UTC)).dossiers_by_state == {}
+    assert store.describe("HPH-2026-000123", "1") is None
+
+
+def test_an_oversized_body_handed_to_the_handler_is_answered_22(store: SqlStore) -> None:
+    """Intake.handle given a body over the limit answers 22 E-ENVELOPE unparsed, keeping only its head."""
+    intake = Intake(store, settings(max_message_bytes=4096))
+    try:
+        answer = intake.handle(b"<" * 200_000)
+    finally:
+        intake.close()
+    assert answer.status == 200
+    envelope = answer_of(answer.body)
+    assert envelope.findtext("Header/Subject/function") == "22"
+    assert "reading stopped after 200000 bytes" in (
+        envelope.findtext("Body/Content/Acknowledgement/Error/Description") or ""
+    )
+    [(payload, _, _)] = refused_rows(store)
+    assert payload == b"<" * 64 * 1024
+
+
+def test_an_oversized_push_that_cannot_be_recorded_is_a_server_fault() -> None:
+    """When the refusal cannot be recorded, the answer is soap:Server (HTTP 500): the NSW pushes again."""
+    body = soap_body((VALID / "arrival-general-cargo" / "51-crew-list.xml").read_bytes())
+    with running_intake(_FailingStore(), settings(max_message_bytes=4096)) as url:  # type: ignore[arg-type]
+        reply = requests.post(url, data=body, timeout=10)
+    assert reply.status_code == 500
+    assert b"soap:Server" in reply.content
+    assert b"push it again later" in reply.content
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (SAMPLES / "hostile").iterdir()))
