@@ -2,6 +2,12 @@
 
 Every PostgreSQL database made here is this run's own (`nswa_<random>`, from template0) and is
 dropped afterwards, so concurrent test runs on the same server never share tables.
+
+The PostgreSQL is at NSW_ADAPTER_TEST_PG_DSN (default postgresql://postgres@127.0.0.1:5432/test).
+When it cannot be reached, every test that needs it errors, naming the DSN tried, so a run
+never passes with half its store tests silently skipped; NSW_ADAPTER_TEST_SKIP_PG=1 skips
+them instead (as does deselecting them with `-m "not postgres"`).
+
 Register with `pytest_plugins = ["tests.store_fixtures"]` (tests/conftest.py does).
 """
 
@@ -25,6 +31,7 @@ from nsw_adapter.store.base import IncomingMessage, OutgoingMessage
 from nsw_adapter.store.sql import SqlStore, open_store
 
 PG_DSN = os.environ.get("NSW_ADAPTER_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+SKIP_PG = "NSW_ADAPTER_TEST_SKIP_PG"
 
 
 class Clock:
@@ -41,12 +48,25 @@ class Clock:
         return self.now
 
 
-def _pg_available() -> bool:
+def _pg_error() -> str | None:
+    """Why the test PostgreSQL cannot be reached (None when it answers)."""
     try:
         with psycopg.connect(PG_DSN, connect_timeout=3):
-            return True
+            return None
+    except psycopg.Error as exc:
+        return str(exc).strip() or type(exc).__name__
+
+
+def _shown_dsn() -> str:
+    """PG_DSN as it may be printed: a password in it is masked."""
+    try:
+        parts = psycopg.conninfo.conninfo_to_dict(PG_DSN)
     except psycopg.Error:
-        return False
+        return PG_DSN  # not a DSN psycopg can read (so it holds no password it would use)
+    if "password" not in parts:
+        return PG_DSN
+    parts["password"] = "***"
+    return psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in parts.items() if v is not None})
 
 
 def create_pg_database() -> str:
@@ -68,15 +88,25 @@ def drop_pg_database(url: str) -> None:
 
 @pytest.fixture(scope="session")
 def pg_available() -> bool:
-    """Whether the test PostgreSQL answers."""
-    return _pg_available()
+    """Whether the test PostgreSQL answers (if not: an error, or False with NSW_ADAPTER_TEST_SKIP_PG=1)."""
+    error = _pg_error()
+    if error is None:
+        return True
+    if os.environ.get(SKIP_PG) == "1":
+        return False
+    pytest.fail(
+        f"the test PostgreSQL at {_shown_dsn()} cannot be reached: {error}\n"
+        f"Start it, point NSW_ADAPTER_TEST_PG_DSN at one, or set {SKIP_PG}=1 to skip the "
+        'PostgreSQL tests (or deselect them with -m "not postgres").',
+        pytrace=False,
+    )
 
 
 @pytest.fixture(scope="module")
 def pg_url(pg_available: bool) -> Iterator[str]:
     """A throwaway PostgreSQL database for this test module (dropped afterwards)."""
     if not pg_available:
-        pytest.skip(f"no PostgreSQL at {PG_DSN}")
+        pytest.skip(f"no PostgreSQL at {_shown_dsn()} ({SKIP_PG}=1)")
     url = create_pg_database()
     try:
         yield url
