@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from lxml import etree
 from zeep.exceptions import Fault
 
 from nsw_adapter.clients.errors import RemotePermanentError, RemoteTransientError, classify_exception
@@ -18,12 +19,14 @@ from nsw_adapter.clients.transport import (
     RecordingTransport,
     UsernameToken,
     ZeepClient,
+    post_document,
     wsdl_document,
 )
 from nsw_adapter.errors import NswAdapterError
 from nsw_adapter.xml import UntrustedXmlError, parse_untrusted
 
-_BINDING = "{urn:vn:nsw:gateway:1}NswGatewayBinding"
+GATEWAY_NS = "urn:vn:nsw:gateway:1"
+_BINDING = f"{{{GATEWAY_NS}}}NswGatewayBinding"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +95,19 @@ class ZeepNswClient:
         self._service = self._client.create_service(_BINDING, url)
 
     def send(self, envelope: bytes) -> NswAnswer:
-        self._client.wsse = UsernameToken(self._username, self._password, use_digest=True)
+        request = etree.Element(f"{{{GATEWAY_NS}}}sendAndGetMessage", nsmap={"gw": GATEWAY_NS})
+        etree.SubElement(request, f"{{{GATEWAY_NS}}}requestMessage").text = envelope.decode("utf-8")
+        # A new token (nonce, Created) for every request: the NSW refuses replayed nonces.
+        token = UsernameToken(self._username, self._password, use_digest=True)
         try:
-            answer: Any = self._service.sendAndGetMessage(requestMessage=envelope.decode("utf-8"))
+            answer: Any = post_document(
+                self._client,
+                self._service,
+                "sendAndGetMessage",
+                f"{GATEWAY_NS}/sendAndGetMessage",
+                token,
+                request,
+            )
         except Fault as exc:
             # No wsdl:fault is declared: every fault means "again later".
             status = self.transport.last_status

@@ -21,13 +21,13 @@ from nsw_adapter.clients.transport import (
     RecordingTransport,
     UsernameToken,
     ZeepClient,
+    post_document,
     wsdl_document,
 )
 from nsw_adapter.envelope import VIETNAM
 from nsw_adapter.errors import PermanentError
 
 PORTAL_NS = "urn:vn:bienphong:portal:1"
-_SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 _BINDING = f"{{{PORTAL_NS}}}BorderGuardPortalBinding"
 _PORTAL_TIME = "%d/%m/%Y %H:%M"
 
@@ -156,7 +156,6 @@ class ZeepPortalClient:
             wsdl_document("portal"), transport=self.transport, settings=ZEEP_SETTINGS
         )
         self._service = self._client.create_service(_BINDING, url)
-        self._url = url
 
     def _token(self) -> Any:
         # A new token (nonce, Created) for every request: the portal refuses replayed nonces.
@@ -176,20 +175,17 @@ class ZeepPortalClient:
         already XSD-valid, so it is placed in the wrapper and zeep signs, posts and reads the answer.
         """
         parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-        root = etree.fromstring(submission, parser=parser)
-        envelope = etree.Element(f"{{{_SOAP_ENV}}}Envelope", nsmap={"soap-env": _SOAP_ENV})
-        etree.SubElement(envelope, f"{{{_SOAP_ENV}}}Header")
-        body = etree.SubElement(envelope, f"{{{_SOAP_ENV}}}Body")
-        etree.SubElement(body, f"{{{PORTAL_NS}}}SubmitDeclaration").append(root)
-        headers = {
-            "SOAPAction": f'"{PORTAL_NS}/SubmitDeclaration"',
-            "Content-Type": 'text/xml; charset="utf-8"',
-        }
-        binding = self._service._binding
+        request = etree.Element(f"{{{PORTAL_NS}}}SubmitDeclaration")
+        request.append(etree.fromstring(submission, parser=parser))
         try:
-            envelope, headers = self._token().apply(envelope, headers)
-            response = self.transport.post_xml(self._url, envelope, headers)
-            value = binding.process_reply(self._client, binding.get("SubmitDeclaration"), response)
+            value = post_document(
+                self._client,
+                self._service,
+                "SubmitDeclaration",
+                f"{PORTAL_NS}/SubmitDeclaration",
+                self._token(),
+                request,
+            )
         except Exception as exc:
             raise classify_exception(exc, self.transport.last_status, "portal") from exc
         return _receipt(value)
