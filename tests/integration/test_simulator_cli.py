@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import requests
 from test_simulator_nsw import FakeAgency
+from zeep.exceptions import Fault
 
 from nsw_adapter.cli import build_parser, main
 from nsw_adapter.cli.simulate import read_credentials, read_watchlist
@@ -121,12 +122,50 @@ def test_credentials_and_watchlist_files(tmp_path: Path) -> None:
 
 
 def test_portal_with_credentials_file_refuses_demo(tmp_path: Path) -> None:
-    """With --credentials only those users are accepted, which the banner says."""
+    """With --credentials only the listed users are accepted: demo/demo gets the AUTH fault, the listed user
+    is served (an unknown receipt is NOT_FOUND), and the banner says how many users there are."""
+    from test_simulator_portal import fault_code, make_service
+
     users = tmp_path / "users.json"
     users.write_text(json.dumps({"operator": "s3cret"}), encoding="utf-8")
-    with running("portal", "--credentials", str(users)) as (banner, _):
+    with running("portal", "--credentials", str(users)) as (banner, base):
         assert "1 user(s)" in banner
         assert "password demo" not in banner
+        url = f"{base}/bgp/portal"
+        with pytest.raises(Fault) as demo:
+            make_service(url).GetProcessingStatus(ReceiptNumber=["CKCHPG-2026-000001"])
+        assert fault_code(demo.value) == "AUTH"
+        assert demo.value.code.endswith("Client")
+        with pytest.raises(Fault) as listed:
+            make_service(url, "operator", "s3cret").GetProcessingStatus(ReceiptNumber=["CKCHPG-2026-000001"])
+        assert fault_code(listed.value) == "NOT_FOUND"
+
+
+def test_portal_with_watchlist_file_rejects_a_listed_document(tmp_path: Path) -> None:
+    """With --watchlist a declaration carrying a listed document number is REJECTED with BG-DOC-ALERT,
+    while the same declaration without it is CLEARED."""
+    from test_simulator_portal import NS, make_service, submission, submit
+
+    watchlist = tmp_path / "watch.txt"
+    watchlist.write_text("# reported stolen\nWATCH0042\n", encoding="utf-8")
+    with running("portal", "--watchlist", str(watchlist), "--decision-delay", "0.1") as (_, base):
+        service = make_service(f"{base}/bgp/portal")
+        watched = submission(client_message_id="cli-watched")
+        doc_number = watched.find("bgp:Persons/bgp:Person/bgp:DocNumber", NS)
+        assert doc_number is not None
+        doc_number.text = "WATCH0042"
+        rejected = submit(service, watched).ReceiptNumber
+        cleared = submit(service, submission(client_message_id="cli-clean")).ReceiptNumber
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            statuses = service.GetProcessingStatus(ReceiptNumber=[rejected, cleared])
+            if all(status.State != "PENDING" for status in statuses):
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("no decisions within 10 s")
+        assert [status.State for status in statuses] == ["REJECTED", "CLEARED"]
+        assert [reason.Code for reason in statuses[0].Reason] == ["BG-DOC-ALERT"]
 
 
 def _state(base: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
 from nsw_adapter.simulators import NswSimulator, PortalSimulator
+from nsw_adapter.simulators.faults import FaultInjector, parse_fault_spec
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -173,3 +174,65 @@ def test_nsw_gateway_faults(no_thread_leak: None) -> None:
     with NswSimulator(faults="http503=1") as nsw, pytest.raises(TransportError) as transport_error:
         nsw_service(nsw.url).sendAndGetMessage(requestMessage=RESULT)
     assert transport_error.value.status_code == 503
+
+
+def _unknown_dossier(answer: str) -> bool:
+    """Whether the gateway's answer is the normal refusal of a Result for a dossier it never pushed."""
+    return "<function>22</function>" in answer and "R-UNKNOWN-DOSSIER" in answer
+
+
+def test_nsw_gateway_hang_times_the_client_out(no_thread_leak: None) -> None:
+    """hang=1:10 on the NSW leaves sendAndGetMessage unanswered: the client times out; stopping is quick."""
+    started = time.monotonic()
+    with NswSimulator(faults="hang=1:10") as nsw:
+        with pytest.raises(requests.exceptions.Timeout):
+            nsw_service(nsw.url, timeout=0.5).sendAndGetMessage(requestMessage=RESULT)
+        assert nsw.admin_state()["injected"]["hang"] == 1
+    assert time.monotonic() - started < 8
+
+
+def test_nsw_gateway_reset_aborts_the_connection(no_thread_leak: None) -> None:
+    """reset=1 on the NSW aborts the connection, which the client sees as a connection error."""
+    with NswSimulator(faults="reset=1") as nsw:
+        with pytest.raises(requests.exceptions.ConnectionError):
+            nsw_service(nsw.url).sendAndGetMessage(requestMessage=RESULT)
+        assert nsw.admin_state()["injected"]["reset"] == 1
+
+
+def test_nsw_gateway_outage_window(no_thread_leak: None) -> None:
+    """outage=0-1 on the NSW answers HTTP 503 during the first second, and normally afterwards."""
+    with NswSimulator(faults="outage=0-1") as nsw:
+        service = nsw_service(nsw.url)
+        with pytest.raises(TransportError) as caught:
+            service.sendAndGetMessage(requestMessage=RESULT)
+        assert caught.value.status_code == 503
+        time.sleep(1.05)
+        assert _unknown_dossier(service.sendAndGetMessage(requestMessage=RESULT))
+        assert nsw.admin_state()["injected"]["outage"] == 1
+
+
+LATENCY = "seed=3,latency=0.1-0.9"
+
+
+@pytest.mark.parametrize("which", ["portal", "nsw"])
+def test_latency_range_draws_a_delay_per_request(which: str, no_thread_leak: None) -> None:
+    """latency=LOW-HIGH delays each answer by its own seeded draw from the range, then answers normally."""
+    injector = FaultInjector(parse_fault_spec(LATENCY))
+    expected = [injector.decide().delay for _ in range(4)]  # the simulator draws the same sequence
+    assert all(0.1 <= delay <= 0.9 for delay in expected)
+    assert max(expected) - min(expected) > 0.4, expected  # this seed spreads across the range
+    simulator = PortalSimulator(faults=LATENCY) if which == "portal" else NswSimulator(faults=LATENCY)
+    elapsed: list[float] = []
+    with simulator:
+        service = portal_service(simulator.url) if which == "portal" else nsw_service(simulator.url)
+        for _ in expected:
+            started = time.monotonic()
+            if which == "portal":
+                _not_found(service)
+            else:
+                assert _unknown_dossier(service.sendAndGetMessage(requestMessage=RESULT))
+            elapsed.append(time.monotonic() - started)
+        assert simulator.admin_state()["injected"]["latency"] == len(expected)
+    assert all(took >= delay - 0.01 for took, delay in zip(elapsed, expected, strict=True)), elapsed
+    fastest, slowest = expected.index(min(expected)), expected.index(max(expected))
+    assert elapsed[slowest] - elapsed[fastest] > (expected[slowest] - expected[fastest]) / 2, elapsed

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -145,11 +145,11 @@ def agency() -> Iterator[FakeAgency]:
         yield started
 
 
-def gateway(url: str, user: str = "demo", password: str = "demo") -> Any:
-    """A zeep sendAndGetMessage service."""
+def gateway(url: str, user: str = "demo", password: str = "demo", **token: Any) -> Any:
+    """A zeep sendAndGetMessage service (token: UsernameToken options such as nonce and created)."""
     client = Client(
         NSW_WSDL,
-        wsse=UsernameToken(user, password, use_digest=True),
+        wsse=UsernameToken(user, password, use_digest=True, **token),
         transport=Transport(operation_timeout=5, timeout=5),
     )
     return client.create_service("{urn:vn:nsw:gateway:1}NswGatewayBinding", url)
@@ -357,6 +357,31 @@ def test_wrong_gateway_password_is_a_fault(nsw_with_cargo: NswSimulator) -> None
         )
     assert caught.value.code.endswith("Client")
     assert nsw_with_cargo.admin_state()["counters"]["auth_failures"] == 1
+
+
+def test_stale_created_on_the_gateway_is_an_auth_fault(nsw_with_cargo: NswSimulator) -> None:
+    """A token created ten minutes ago is a soap:Client authentication fault; the Result is not recorded."""
+    stale = gateway(nsw_with_cargo.url, created=datetime.now(UTC) - timedelta(minutes=10))
+    with pytest.raises(Fault) as caught:
+        stale.sendAndGetMessage(requestMessage=result("result-21-accepted"))
+    assert caught.value.code.endswith("Client")
+    assert "Authentication failed" in caught.value.message
+    state = nsw_with_cargo.admin_state()
+    assert state["counters"]["auth_failures"] == 1
+    assert state["dossiers"][CARGO]["results"] == {}
+
+
+def test_replayed_nonce_on_the_gateway_is_an_auth_fault(nsw_with_cargo: NswSimulator) -> None:
+    """The same nonce and Created sent twice is answered the first time and refused the second as a replay."""
+    replaying = gateway(nsw_with_cargo.url, nonce="c2ltdWxhdG9yLW5vbmNl", created=datetime.now(UTC))
+    assert answer_of(replaying.sendAndGetMessage(requestMessage=result("result-21-accepted")))[0] == "99"
+    with pytest.raises(Fault) as caught:
+        replaying.sendAndGetMessage(requestMessage=result("result-23-completed"))
+    assert caught.value.code.endswith("Client")
+    assert "replayed nonce" in caught.value.message
+    state = nsw_with_cargo.admin_state()
+    assert state["counters"]["auth_failures"] == 1
+    assert state["dossiers"][CARGO]["results"] == {"21": 1}
 
 
 def test_admin_state_and_reset_over_http(nsw_with_cargo: NswSimulator) -> None:
