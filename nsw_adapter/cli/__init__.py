@@ -1,6 +1,7 @@
 """`nsw-adapter`: one entry point; each area registers its own subcommands.
 
-Exit codes: 0 success, 1 the input has problems (or the command failed), 2 usage errors.
+Exit codes: 0 success, 1 the input has problems (or the command failed), 2 usage errors
+(including a missing or invalid settings file, reported in one line on stderr).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from nsw_adapter.cli import daemon, simulate, storage, translation
+from nsw_adapter.errors import ConfigurationError
 
 _AREAS = (translation, simulate, storage, daemon)
 
@@ -30,7 +32,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = args.handler
-    code: int = handler(args)
+    try:
+        code: int = handler(args)
+    except ConfigurationError as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        return 2
     return code
 
 

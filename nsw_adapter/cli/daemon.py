@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from nsw_adapter.errors import ConfigurationError
-from nsw_adapter.settings import Settings, load_settings
+from nsw_adapter.cli.storage import load_config
+from nsw_adapter.settings import Settings
 
 
 def register(commands: argparse._SubParsersAction[Any]) -> None:
@@ -52,9 +52,7 @@ def _config(parser: argparse.ArgumentParser) -> None:
 
 def _settings(args: argparse.Namespace) -> Settings:
     config: Path | None = args.config
-    if config is not None and not config.is_file():
-        raise ConfigurationError(f"no settings file at {config}")
-    return load_settings(config)
+    return load_config(config)
 
 
 def _open(settings: Settings) -> Any:
@@ -66,12 +64,7 @@ def _open(settings: Settings) -> Any:
 def _run(args: argparse.Namespace) -> int:
     from nsw_adapter.daemon import run
 
-    try:
-        settings = _settings(args)
-    except ConfigurationError as exc:
-        print(f"nsw-adapter: {exc}", file=sys.stderr)
-        return 2
-    return run(settings)
+    return run(_settings(args))
 
 
 def _status(args: argparse.Namespace) -> int:

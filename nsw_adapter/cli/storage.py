@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import structlog
+from pydantic import ValidationError
 
 from nsw_adapter.errors import ConfigurationError
 from nsw_adapter.settings import Settings, load_settings
@@ -44,11 +46,40 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", default=None, metavar="URL", help="store URL (overrides store.url)")
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    config: Path | None = args.config
+def load_config(config: Path | None) -> Settings:
+    """The settings from `config` and the environment, or ConfigurationError saying in one line why not.
+
+    A validation error names the offending keys and what is wrong, never the values (they may be secrets).
+    """
     if config is not None and not config.is_file():
         raise ConfigurationError(f"no settings file at {config}")
-    return load_settings(config)
+    try:
+        return load_settings(config)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{config} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"{config} is not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {config}: {exc.strerror or type(exc).__name__}") from None
+    except ValidationError as exc:
+        where = "NSW_ADAPTER_* environment" if config is None else f"{config} / NSW_ADAPTER_* environment"
+        raise ConfigurationError(f"invalid settings in {where}: {_summary(exc)}") from None
+
+
+def _summary(exc: ValidationError, limit: int = 3) -> str:
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    parts = [
+        f"{'.'.join(str(part) for part in error['loc']) or 'settings'}: {' '.join(error['msg'].split())}"
+        for error in errors[:limit]
+    ]
+    if len(errors) > limit:
+        parts.append(f"and {len(errors) - limit} more")
+    return "; ".join(parts)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    config: Path | None = args.config
+    return load_config(config)
 
 
 def _url(args: argparse.Namespace, settings: Settings) -> str:
