@@ -29,6 +29,8 @@ from nsw_adapter.store.base import (
 
 Clock = Callable[[], datetime]
 RESULT_TYPE = "26"
+#: The audit direction of requests sent to the portal (submissions, cancellations).
+PORTAL = "portal"
 
 # Statements built once: building Core constructs per call costs more CPU than the commit.
 _SELECT_DOSSIER = select(t.dossiers).where(t.dossiers.c.id == bindparam("did"))
@@ -203,6 +205,32 @@ class SqlBase:
                 "to_state": target.value,
                 "at": now,
                 "cause": cause[:200],
+            },
+        )
+
+    def _audit_portal_request(
+        self, c: Connection, dossier: DossierRow, key: str, payload: bytes, now: datetime
+    ) -> None:
+        """Keep a request sent to the portal in the audit trail, once per `key` (its ClientMessageId,
+        or the receipt it cancels): a retry of the same request adds no second row."""
+        c.execute(
+            self._statement("insert_message"),
+            {
+                "direction": PORTAL,
+                "dedup_key": f"{PORTAL}:{key}",
+                "message_id": key[:50],
+                "dossier_id": dossier.id,
+                "reference": dossier.reference,
+                "document_type": dossier.document_type,
+                "type": None,
+                "function": None,
+                "pre_reference": None,
+                "send_date": None,
+                "at": now,
+                "sha256": sha256_hex(payload),
+                "size": len(payload),
+                "payload": payload,
+                "called_for": None,
             },
         )
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from lxml import etree
 from sqlalchemy import BindParameter, ColumnElement, Connection, and_, bindparam, or_, select, union_all
 
 from nsw_adapter import assembly
@@ -26,11 +27,20 @@ from nsw_adapter.store.base import (
 
 S = DossierState
 d = t.dossiers
+PORTAL_NS = "urn:vn:bienphong:portal:1"
 log = structlog.get_logger(__name__)
 
 _RELEASED: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
 #: What a claim reads of its rows: everything but the blobs (claim_polls adds the lineage).
 _CLAIM_COLUMNS = [column for column in d.c if column.name not in ("submission", "lineage", "problems")]
+
+
+def cancel_request(receipt_number: str, reason: str) -> bytes:
+    """The CancelDeclaration request as the audit trail keeps it (the portal's element, unsigned)."""
+    request = etree.Element(f"{{{PORTAL_NS}}}CancelDeclaration", nsmap={"bgp": PORTAL_NS})
+    etree.SubElement(request, f"{{{PORTAL_NS}}}ReceiptNumber").text = receipt_number
+    etree.SubElement(request, f"{{{PORTAL_NS}}}Reason").text = reason
+    return bytes(etree.tostring(request, encoding="utf-8"))
 
 
 def lease_free(table: Any, now: Any) -> ColumnElement[bool]:
@@ -222,6 +232,7 @@ class WorkMixin(IntakeMixin):
                 attempted=True,
                 first_attempt_at=dossier.first_attempt_at or now,
             )
+            self._audit_portal_request(c, dossier, dossier.client_message_id, submission, now)
 
     def record_receipt(
         self, dossier_id: int, receipt_number: str, duplicate: bool, result: OutgoingMessage
@@ -335,6 +346,9 @@ class WorkMixin(IntakeMixin):
                 self._transition(
                     c, dossier, S.CANCELLED, "cancellation confirmed", now, cancel_owed=False, **_RELEASED
                 )
+                if dossier.cancel_receipt:  # the portal held it: CancelDeclaration was sent
+                    request = cancel_request(dossier.cancel_receipt, dossier.cancel_reason or "")
+                    self._audit_portal_request(c, dossier, f"cancel-{dossier.cancel_receipt}", request, now)
             elif current is state:
                 return  # decided already (a retried call)
             elif current is S.SUBMITTED:

@@ -216,7 +216,7 @@ class Transition:
 class AuditEntry:
     """One message received or sent, as the audit trail keeps it (payload None once purged)."""
 
-    direction: str  # "in" | "out" | "refused"
+    direction: str  # "in" | "out" (Results to the NSW) | "portal" (requests to the portal) | "refused"
     message_id: str | None
     type: str | None
     function: str | None

@@ -122,8 +122,9 @@ messages = Table(
     "nswa_messages",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("direction", String(8), nullable=False),  # in | out | refused
-    # direction:message_id for in/out (unique: nothing stored twice); NULL for refused ones.
+    Column("direction", String(8), nullable=False),  # in | out | portal | refused
+    # direction:message_id for in/out, portal:ClientMessageId / portal:cancel-receipt (unique:
+    # nothing stored twice); NULL for refused ones.
     Column("dedup_key", String(60), unique=True),
     Column("message_id", String(50)),
     Column("dossier_id", Id, ForeignKey("nswa_dossiers.id")),

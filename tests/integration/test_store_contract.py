@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 import pytest
+from lxml import etree
 
 from nsw_adapter.errors import Problem
 from nsw_adapter.store import DossierChanged, DossierState, IntakeOutcome
@@ -468,12 +470,13 @@ def test_purge_removes_old_payloads_of_finished_dossiers_but_keeps_audit_rows(
     store.record_decision(dossier_id, S.CLEARED, result("23"))  # its 23 is still unsent
     store.receive(incoming("NSW9", "50", reference="HPH-2026-000124"))  # still receiving
     purged = store.purge_payloads(clock.now + timedelta(days=1))
-    assert purged == 3  # GD, crew list, the sent 21; not the unsent 23, not the open dossier
+    assert purged == 4  # GD, crew list, the submission, the sent 21; not the unsent 23, not the open dossier
     view = store.describe(REF, "1")
     assert view is not None
     assert [(e.direction, e.function, e.payload is None) for e in view.messages] == [
         ("in", "01", True),
         ("in", "01", True),
+        ("portal", None, True),
         ("out", "21", True),
         ("out", "23", False),
     ]
@@ -581,3 +584,24 @@ def test_a_version_1_database_is_upgraded_in_place(store: SqlStore) -> None:
     view = store.describe(REF, "1")
     assert view is not None
     assert view.documents == {"50": "NSW1"}
+
+
+def test_requests_sent_to_the_portal_are_kept_for_audit_once(store: SqlStore, clock: Clock) -> None:
+    """Each submission (by ClientMessageId) and CancelDeclaration is one audit row with its hash."""
+    complete(store)
+    [claim] = store.claim_ready("w1", 10, 30)
+    store.begin_submission(claim.dossier_id, b"<Submission>1</Submission>", b"{}")
+    clock.advance(seconds=31)  # the worker died during the call: the same ClientMessageId again
+    [again] = store.claim_ready("w2", 10, 30)
+    store.begin_submission(again.dossier_id, b"<Submission>1</Submission>", b"{}")
+    store.record_receipt(again.dossier_id, "R-9", False, result("21"))
+    store.receive(incoming("NSW3", "50", "03", sent_minute=9, reason="diverted"))
+    [owed] = store.claim_cancellations("w1", 10, 30)
+    store.record_decision(owed.dossier_id, S.CANCELLED, result("24"))
+    view = store.describe(REF, "1")
+    assert view is not None
+    portal = [(m.message_id, m.sha256, m.payload) for m in view.messages if m.direction == "portal"]
+    assert [key for key, _, _ in portal] == [claim.client_message_id, "cancel-R-9"]
+    assert portal[0][1] == hashlib.sha256(b"<Submission>1</Submission>").hexdigest()
+    cancel = etree.fromstring(portal[1][2] or b"")
+    assert [e.text for e in cancel] == ["R-9", "diverted"]
