@@ -10,7 +10,7 @@ from sqlalchemy import BindParameter, bindparam, func, not_, or_, select
 
 from nsw_adapter.store import migrations
 from nsw_adapter.store import tables as t
-from nsw_adapter.store._sql import dossier_row
+from nsw_adapter.store._sql import PORTAL, dossier_row
 from nsw_adapter.store._work import WorkMixin, lease_free
 from nsw_adapter.store.base import (
     FINAL_STATES,
@@ -155,8 +155,20 @@ class OpsMixin(WorkMixin):
 
     def dead_letters(self) -> list[DeadLetter]:
         """Everything in the dead-letter state."""
-        with self._tx() as c:
-            dossiers = c.execute(select(d).where(d.c.state == S.DEAD.value).order_by(d.c.dead_at)).all()
+        # A dead dossier's payload: the submission of its current version, from the audit trail
+        # (None when it died before one was made, or once purged).
+        submission = (
+            select(m.c.payload)
+            .where(m.c.dossier_id == d.c.id, m.c.direction == PORTAL, m.c.message_id == d.c.client_message_id)
+            .limit(1)
+            .scalar_subquery()
+        )
+        with self._read() as c:
+            dossiers = c.execute(
+                select(d.c.id, d.c.reference, d.c.last_error, d.c.dead_at, submission.label("submission"))
+                .where(d.c.state == S.DEAD.value)
+                .order_by(d.c.dead_at)
+            ).all()
             outbox = c.execute(
                 select(o.c.id, o.c.last_error, o.c.dead_at, m.c.reference, m.c.payload)
                 .select_from(o.join(m, o.c.message_row == m.c.id))

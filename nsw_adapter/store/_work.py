@@ -216,7 +216,7 @@ class WorkMixin(IntakeMixin):
     def begin_submission(
         self, dossier_id: int, submission: bytes, lineage: bytes, *, version: int | None = None
     ) -> None:
-        """READY -> SUBMITTING: the submission is stored before the portal is called."""
+        """READY -> SUBMITTING: the submission is stored (in the audit trail) before the portal is called."""
         now = self._now()
         with self._tx() as c:
             dossier = self._dossier_for_update(c, dossier_id)
@@ -227,11 +227,12 @@ class WorkMixin(IntakeMixin):
                 S.SUBMITTING,
                 f"submitting {dossier.client_message_id}",
                 now,
-                submission=submission,
                 lineage=lineage,
                 attempted=True,
                 first_attempt_at=dossier.first_attempt_at or now,
             )
+            # The submission's one copy is its audit row: on the dossier's row, SQLite would rewrite
+            # the blob with every later update of the row (leases, receipt, decision).
             self._audit_portal_request(c, dossier, dossier.client_message_id, submission, now)
 
     def record_receipt(

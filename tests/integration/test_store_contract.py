@@ -432,6 +432,7 @@ def test_dead_letters_are_listed_and_retried(store: SqlStore, clock: Clock) -> N
     store.dead_letter(poll.dossier_id, "NOT_FOUND")
     letters = {(x.kind, x.id): x for x in store.dead_letters()}
     assert letters[("dossier", dossier_id)].reason == "NOT_FOUND"
+    assert letters[("dossier", dossier_id)].payload == b"<Submission/>"  # what went to the portal
     assert letters[("outbox", item.outbox_id)].payload == item.payload
     assert store.stats(clock.now).dead_letters == 2
     assert store.retry_dead_letter("dossier", dossier_id)
