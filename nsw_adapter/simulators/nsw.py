@@ -218,6 +218,7 @@ class NswService:
             ResultRecord(info.message_id, info.function or "", info.receipt, dossier.amendments)
         )
         state.results_by_id[info.message_id] = dossier.reference
+        state.touch(dossier.reference)
         state.count("results")
         _log.info(
             "NSW gateway: Result %s function %s for %s", info.message_id, info.function, dossier.reference

@@ -175,6 +175,7 @@ class Pusher:
             dossier = self.state.dossiers[document.reference]
             if record.answer is None:
                 record.answer = function
+                self.state.touch(document.reference)
                 if function == "99":
                     dossier.acknowledged.append(document.message_id)
                     self.state.count("acknowledged")

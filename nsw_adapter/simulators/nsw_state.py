@@ -139,6 +139,9 @@ class NswState:
 
     def reset(self) -> None:
         self.dossiers: dict[str, NswDossier] = {}
+        # progress() re-judges only dossiers changed since it last looked (`touch`).
+        self._done: set[str] = set()
+        self._changed: set[str] = set()
         self.results_by_id: dict[str, str] = {}  # Result messageId -> dossier reference
         self.counters: dict[str, int] = dict.fromkeys(
             (
@@ -156,6 +159,10 @@ class NswState:
             0,
         )
 
+    def touch(self, reference: str) -> None:
+        """The dossier changed (a push answered, a Result recorded): progress() looks at it again."""
+        self._changed.add(reference)
+
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n
 
@@ -168,11 +175,18 @@ class NswState:
         record = dossier.pushed.get(document.message_id)
         if record is None:
             record = dossier.pushed[document.message_id] = PushRecord(document)
+            self.touch(document.reference)
         return record
 
     def progress(self, *, pending_pushes: int) -> dict[str, Any]:
         """Counts only, cheap enough to poll while thousands of dossiers run (the snapshot is not)."""
-        done = sum(1 for dossier in self.dossiers.values() if dossier.done)
+        for reference in self._changed:
+            if self.dossiers[reference].done:
+                self._done.add(reference)
+            else:
+                self._done.discard(reference)
+        self._changed.clear()
+        done = len(self._done)
         return {
             "dossiers": len(self.dossiers),
             "done": done,
