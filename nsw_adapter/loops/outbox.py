@@ -46,16 +46,35 @@ class OutboxLoop:
         if limit == 0:
             return 0
         items = c.store.claim_outbox(c.worker_id, limit, c.lease_seconds, c.clock())
+        sent: list[OutboxItem] = []
         for item in items:
             if c.stopping():
                 break  # released by the worker on shutdown
             try:
-                self.process(item)
+                if self.process(item):
+                    sent.append(item)
             except Exception as exc:  # one item's store error must not strand the rest of the batch
                 log.error("outbox.item_failed", error=describe_error(exc), exc_info=exc)
+        self._mark_sent(sent)
         return len(items)
 
-    def process(self, item: OutboxItem) -> None:
+    def _mark_sent(self, sent: list[OutboxItem]) -> None:
+        """Mark the batch's accepted Results sent in one transaction (one commit, not one each).
+
+        Until then they stay leased: a crash in between sends them again, and the NSW answers a
+        repeated messageId 99 as a duplicate. A claim never holds two Results of one dossier
+        (the later waits for the earlier to be sent), so their order is kept.
+        """
+        if not sent:
+            return
+        self.context.store.mark_sent(*(item.outbox_id for item in sent))
+        self.context.metrics.outcomes.labels(loop=self.name, outcome="sent").inc(len(sent))
+        for item in sent:
+            log.info("outbox.sent", outbox_id=item.outbox_id, dossier_id=item.dossier_id,
+                     message_id=item.message_id, function=item.function)  # fmt: skip
+
+    def process(self, item: OutboxItem) -> bool:
+        """Send one Result; True when the NSW accepted it (the caller marks it sent)."""
         c = self.context
         bound = log.bind(outbox_id=item.outbox_id, dossier_id=item.dossier_id, message_id=item.message_id,
                          function=item.function)  # fmt: skip
@@ -63,7 +82,7 @@ class OutboxLoop:
             c.store.dead_letter_outbox(item.outbox_id, "NSW retry budget exhausted")
             c.metrics.dead_lettered.labels(kind="outbox").inc()
             bound.error("outbox.dead_letter", error="retry budget exhausted", attempts=item.attempts)
-            return
+            return False
         started = time.perf_counter()
         try:
             answer = call_with_retry(
@@ -76,24 +95,22 @@ class OutboxLoop:
             c.store.dead_letter_outbox(item.outbox_id, dead_letter_reason(exc))
             c.metrics.dead_lettered.labels(kind="outbox").inc()
             bound.error("outbox.dead_letter", error=describe_error(exc))
-            return
+            return False
         except TransientError as exc:
             delay = next_attempt_delay(c.nsw_policy, item.attempts, c.nsw_breaker)
             c.store.defer_outbox(item.outbox_id, dead_letter_reason(exc), c.later(delay))
             c.metrics.deferred.labels(operation="send").inc()
             bound.warning("outbox.deferred", delay=round(delay, 2), error=describe_error(exc))
-            return
+            return False
         finally:
             c.metrics.latency.labels(operation="send").observe(time.perf_counter() - started)
         if answer.accepted:
-            c.store.mark_sent(item.outbox_id)
-            c.metrics.outcomes.labels(loop=self.name, outcome="sent").inc()
-            bound.info("outbox.sent")
-            return
+            return True
         reason = "; ".join(f"{r.code}: {r.reason}" for r in answer.rejects) or "refused without a reason"
         c.store.dead_letter_outbox(item.outbox_id, f"NSW answered 22: {reason}")
         c.metrics.dead_lettered.labels(kind="outbox").inc()
         bound.error("outbox.refused", error_code=",".join(r.code for r in answer.rejects))
+        return False
 
     def _on_retry(self, bound: Any, exc: BaseException, attempt: int) -> None:
         self.context.metrics.retries.labels(operation="send").inc()

@@ -49,6 +49,11 @@ _CLAIMED_OUTBOX = (
     .order_by(o.c.id)
 )
 _UPDATE_OUTBOX = o.update().where(o.c.id == bindparam("oid"))
+_MARK_SENT = (
+    o.update()
+    .where(o.c.id.in_(_IDS))
+    .values(status="sent", sent_at=bindparam("sent_at", type_=t.UtcDateTime()), **_RELEASED)
+)
 
 
 class OpsMixin(WorkMixin):
@@ -117,9 +122,14 @@ class OpsMixin(WorkMixin):
             if found.rowcount == 0:
                 raise UnknownRecord(f"no outbox entry {outbox_id}")
 
-    def mark_sent(self, outbox_id: int) -> None:
-        """The NSW answered 99 (or a duplicate): done."""
-        self._outbox_update(outbox_id, status="sent", sent_at=self._now(), **_RELEASED)
+    def mark_sent(self, *outbox_ids: int) -> None:
+        """The NSW answered 99 (or a duplicate) to each: done, in one transaction."""
+        if not outbox_ids:
+            return
+        with self._tx() as c:
+            found = c.execute(_MARK_SENT, {"ids": list(outbox_ids), "sent_at": self._now()})
+            if found.rowcount != len(set(outbox_ids)):
+                raise UnknownRecord(f"no outbox entry among {sorted(outbox_ids)}")
 
     def defer_outbox(self, outbox_id: int, reason: str, retry_at: datetime) -> None:
         """A transient failure sending a result: try again later."""

@@ -328,8 +328,8 @@ class Store(Protocol):
     ) -> list[OutboxItem]:
         """Lease due outbox entries, oldest first; one dossier's entries go out in order."""
 
-    def mark_sent(self, outbox_id: int) -> None:
-        """The NSW answered 99 (or a duplicate): done."""
+    def mark_sent(self, *outbox_ids: int) -> None:
+        """The NSW answered 99 (or a duplicate) to each: done (one transaction for all)."""
 
     def defer_outbox(self, outbox_id: int, reason: str, retry_at: datetime) -> None:
         """A transient failure sending a result: try again later."""

@@ -9,7 +9,7 @@ import pytest
 from lxml import etree
 
 from nsw_adapter.errors import Problem
-from nsw_adapter.store import DossierChanged, DossierState, IntakeOutcome
+from nsw_adapter.store import DossierChanged, DossierState, IntakeOutcome, UnknownRecord
 from nsw_adapter.store.sql import SqlStore
 from tests.store_fixtures import Clock, RecordingRejections, incoming, result
 
@@ -606,3 +606,19 @@ def test_requests_sent_to_the_portal_are_kept_for_audit_once(store: SqlStore, cl
     assert portal[0][1] == hashlib.sha256(b"<Submission>1</Submission>").hexdigest()
     cancel = etree.fromstring(portal[1][2] or b"")
     assert [e.text for e in cancel] == ["R-9", "diverted"]
+
+
+def test_several_results_are_marked_sent_at_once(store: SqlStore, clock: Clock) -> None:
+    """mark_sent takes a batch of outbox ids; an unknown id fails the whole call, marking nothing."""
+    for n, reference in enumerate(("HPH-2026-000201", "HPH-2026-000202")):
+        complete(store, reference, prefix=f"NSW2{n}")
+    for claim in store.claim_ready("w1", 10, 30):
+        store.begin_submission(claim.dossier_id, b"<S/>", b"{}")
+        store.record_receipt(claim.dossier_id, f"R-{claim.dossier_id}", False, result("21"))
+    items = store.claim_outbox("w1", 10, 30, clock.now)
+    assert len(items) == 2
+    with pytest.raises(UnknownRecord):
+        store.mark_sent(items[0].outbox_id, 999_999)
+    assert store.stats(clock.now).outbox_pending == 2
+    store.mark_sent(*(item.outbox_id for item in items))
+    assert store.stats(clock.now).outbox_pending == 0

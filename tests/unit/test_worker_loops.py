@@ -470,3 +470,27 @@ def test_pending_polls_back_off(store: SqlStore, portal: FakePortal, nsw: FakeNs
     assert 16 <= delays[2] <= 24
     assert 16 <= delays[3] <= 24
     assert loop._pending == {7: 4}
+
+
+def test_a_batch_of_results_is_marked_sent_in_one_transaction(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock
+) -> None:
+    """Results accepted in one claimed batch are marked sent together, a refused one is left out."""
+    for n in range(3):
+        ready_dossier(store, f"HPH-2026-00012{n}")
+    context = make_context(store, portal, nsw, clock)
+    assert SubmitLoop(context).run_once() == 3
+    marks: list[tuple[int, ...]] = []
+    original = store.mark_sent
+
+    def recording(*ids: int) -> None:
+        marks.append(ids)
+        original(*ids)
+
+    store.mark_sent = recording  # type: ignore[method-assign]
+    nsw.answers = [NswAnswer("99", "A"), NswAnswer("22", "B", (Reject("R-X", "no"),)), NswAnswer("99", "C")]
+    assert OutboxLoop(context).run_once() == 3
+    assert len(marks) == 1
+    assert len(marks[0]) == 2
+    assert store.stats(clock()).outbox_pending == 0
+    assert [letter.kind for letter in store.dead_letters()] == ["outbox"]
