@@ -14,7 +14,7 @@ from nsw_adapter.logging import describe_error, get_logger
 from nsw_adapter.loops.context import LoopContext, PortalLoop
 from nsw_adapter.loops.submit import dead_letter_reason
 from nsw_adapter.results import ResultContext, decided
-from nsw_adapter.store.base import DossierChanged, DossierState, PendingPoll
+from nsw_adapter.store.base import DossierChanged, DossierState, PendingPoll, PollOutcome
 
 log = get_logger("nsw_adapter.poll")
 
@@ -77,8 +77,7 @@ class PollLoop(PortalLoop):
         except TransientError as exc:
             c.metrics.deferred.labels(operation="poll").inc()
             log.warning("poll.deferred", count=len(polls), error=describe_error(exc))
-            for poll in polls:
-                self._safely(poll, lambda p=poll: c.store.record_pending(p.dossier_id, self._next_poll()))
+            self._record(polls, [PollOutcome(p.dossier_id, next_poll_at=self._next_poll()) for p in polls])
             return
         except PermanentError as exc:
             if len(polls) > 1 and exc.code == "NOT_FOUND":
@@ -99,9 +98,46 @@ class PollLoop(PortalLoop):
                 )
             return
         by_number = {s.receipt_number: s for s in statuses}
+        answered: list[PendingPoll] = []
+        outcomes: list[PollOutcome] = []
         for poll in polls:
-            status = by_number.get(poll.receipt_number)
-            self._safely(poll, lambda p=poll, s=status: self._apply(p, s))
+            try:
+                outcome = self._outcome(poll, by_number.get(poll.receipt_number))
+            except Exception as exc:  # one dossier's Result failing to build must not strand the rest
+                log.error(
+                    "poll.item_failed", dossier_id=poll.dossier_id, error=describe_error(exc), exc_info=exc
+                )
+                continue
+            if outcome is not None:
+                answered.append(poll)
+                outcomes.append(outcome)
+        self._record(answered, outcomes)
+
+    def _record(self, polls: Sequence[PendingPoll], outcomes: Sequence[PollOutcome]) -> None:
+        """Record a batch's outcomes in one transaction; then log and count each."""
+        if not outcomes:
+            return
+        c = self.context
+        try:
+            errors = c.store.record_polls(outcomes)
+        except Exception as exc:  # the store failed: the leases run out and the batch is polled again
+            log.error("poll.record_failed", count=len(outcomes), error=describe_error(exc), exc_info=exc)
+            return
+        for poll, outcome, error in zip(polls, outcomes, errors, strict=True):
+            if isinstance(error, DossierChanged):
+                log.info("poll.dossier_changed", dossier_id=poll.dossier_id, reference=poll.reference)
+            elif error is not None:
+                log.error("poll.item_failed", dossier_id=poll.dossier_id, error=describe_error(error))
+            elif outcome.decision is not None and outcome.result is not None:
+                c.metrics.outcomes.labels(loop=self.name, outcome=outcome.decision.value).inc()
+                log.info(
+                    "poll.decision",
+                    dossier_id=poll.dossier_id,
+                    reference=poll.reference,
+                    receipt_number=poll.receipt_number,
+                    portal_state=outcome.decision.value.upper(),
+                    message_id=outcome.result.message_id,
+                )
 
     def _safely(self, poll: PendingPoll, action: Any) -> None:
         try:
@@ -111,24 +147,19 @@ class PollLoop(PortalLoop):
         except Exception as exc:  # one dossier's store error must not strand the rest of the batch
             log.error("poll.item_failed", dossier_id=poll.dossier_id, error=describe_error(exc), exc_info=exc)
 
-    def _apply(self, poll: PendingPoll, status: Status | None) -> None:
+    def _outcome(self, poll: PendingPoll, status: Status | None) -> PollOutcome | None:
+        """What to record of one status: pending again, a decision and its Result, or None (superseded)."""
         c = self.context
-        bound = log.bind(
-            dossier_id=poll.dossier_id, reference=poll.reference, receipt_number=poll.receipt_number
-        )
         if status is None or status.state is PortalState.PENDING:
-            c.store.record_pending(poll.dossier_id, self._next_poll(poll.dossier_id))
-            return
+            return PollOutcome(poll.dossier_id, next_poll_at=self._next_poll(poll.dossier_id))
         self._pending.pop(poll.dossier_id, None)
         if status.state is PortalState.SUPERSEDED:
             # A later version holds a new receipt; the store moved on and this poll is stale.
-            bound.info("poll.superseded")
-            return
+            log.info("poll.superseded", dossier_id=poll.dossier_id, reference=poll.reference)
+            return None
         context = ResultContext(poll.reference, poll.document_type, poll.general_declaration_message_id)
         locate = c.locator(poll.lineage) if status.state is PortalState.REJECTED and poll.lineage else None
         result = decided(context, status, locate)
         if result is None:  # pragma: no cover - every final state has a Result
-            return
-        c.store.record_decision(poll.dossier_id, _FINAL[status.state], result)
-        c.metrics.outcomes.labels(loop=self.name, outcome=status.state.value.lower()).inc()
-        bound.info("poll.decision", portal_state=status.state.value, message_id=result.message_id)
+            return None
+        return PollOutcome(poll.dossier_id, decision=_FINAL[status.state], result=result)

@@ -23,6 +23,7 @@ from nsw_adapter.store.base import (
     OutgoingMessage,
     PendingCancellation,
     PendingPoll,
+    PollOutcome,
 )
 
 S = DossierState
@@ -330,33 +331,82 @@ class WorkMixin(IntakeMixin):
     def record_pending(self, dossier_id: int, next_poll_at: datetime) -> None:
         """Still PENDING at the portal: ask again at `next_poll_at` (backoff)."""
         with self._tx() as c:
-            dossier = self._dossier_for_update(c, dossier_id)
-            if dossier.state != S.SUBMITTED.value:
-                raise DossierChanged(f"dossier {dossier.reference} is {dossier.state}, not submitted")
-            self._update_dossier(c, dossier, next_poll_at=next_poll_at, **_RELEASED)
+            self._record_pending(c, dossier_id, next_poll_at)
 
     def record_decision(self, dossier_id: int, state: DossierState, result: OutgoingMessage) -> None:
         """SUBMITTED -> CLEARED / REJECTED / CANCELLED, Result enqueued (or an owed cancellation done)."""
         if state not in (S.CLEARED, S.REJECTED, S.CANCELLED):
             raise ValueError(f"{state} is not a decision")
-        now = self._now()
         with self._tx() as c:
-            dossier = self._dossier_for_update(c, dossier_id)
-            current = S(dossier.state)
-            if current is S.CANCELLED and state is S.CANCELLED and dossier.cancel_owed:
-                self._transition(
-                    c, dossier, S.CANCELLED, "cancellation confirmed", now, cancel_owed=False, **_RELEASED
-                )
-                if dossier.cancel_receipt:  # the portal held it: CancelDeclaration was sent
-                    request = cancel_request(dossier.cancel_receipt, dossier.cancel_reason or "")
-                    self._audit_portal_request(c, dossier, f"cancel-{dossier.cancel_receipt}", request, now)
-            elif current is state:
-                return  # decided already (a retried call)
-            elif current is S.SUBMITTED:
-                self._transition(c, dossier, state, f"decision {state.value}", now, **_RELEASED)
-            else:
-                raise DossierChanged(f"dossier {dossier.reference} is {dossier.state}: no decision expected")
-            self._enqueue(c, dossier, result, now)
+            self._record_decision(c, dossier_id, state, result, self._now())
+
+    def record_polls(self, outcomes: Sequence[PollOutcome]) -> list[Exception | None]:
+        """A poll batch's outcomes in one transaction (one commit, not one per dossier).
+
+        An outcome refused before it wrote anything (DossierChanged: the dossier moved on) is
+        reported and costs the others nothing; any other failure rolls the batch back and each
+        outcome is recorded again on its own.
+        """
+        for outcome in outcomes:
+            if outcome.decision is not None and outcome.decision not in (S.CLEARED, S.REJECTED, S.CANCELLED):
+                raise ValueError(f"{outcome.decision} is not a decision")
+        now = self._now()
+        try:
+            errors: list[Exception | None] = []
+            with self._tx() as c:
+                for outcome in outcomes:
+                    try:
+                        self._record_poll(c, outcome, now)
+                        errors.append(None)
+                    except DossierChanged as exc:  # raised before this outcome wrote anything
+                        errors.append(exc)
+            return errors
+        except Exception:
+            if len(outcomes) == 1:
+                raise
+        alone: list[Exception | None] = []
+        for outcome in outcomes:
+            try:
+                with self._tx() as c:
+                    self._record_poll(c, outcome, self._now())
+                alone.append(None)
+            except Exception as exc:
+                alone.append(exc)
+        return alone
+
+    def _record_poll(self, c: Connection, outcome: PollOutcome, now: datetime) -> None:
+        if outcome.decision is None:
+            assert outcome.next_poll_at is not None
+            self._record_pending(c, outcome.dossier_id, outcome.next_poll_at)
+        else:
+            assert outcome.result is not None
+            self._record_decision(c, outcome.dossier_id, outcome.decision, outcome.result, now)
+
+    def _record_pending(self, c: Connection, dossier_id: int, next_poll_at: datetime) -> None:
+        dossier = self._dossier_for_update(c, dossier_id)
+        if dossier.state != S.SUBMITTED.value:
+            raise DossierChanged(f"dossier {dossier.reference} is {dossier.state}, not submitted")
+        self._update_dossier(c, dossier, next_poll_at=next_poll_at, **_RELEASED)
+
+    def _record_decision(
+        self, c: Connection, dossier_id: int, state: DossierState, result: OutgoingMessage, now: datetime
+    ) -> None:
+        dossier = self._dossier_for_update(c, dossier_id)
+        current = S(dossier.state)
+        if current is S.CANCELLED and state is S.CANCELLED and dossier.cancel_owed:
+            self._transition(
+                c, dossier, S.CANCELLED, "cancellation confirmed", now, cancel_owed=False, **_RELEASED
+            )
+            if dossier.cancel_receipt:  # the portal held it: CancelDeclaration was sent
+                request = cancel_request(dossier.cancel_receipt, dossier.cancel_reason or "")
+                self._audit_portal_request(c, dossier, f"cancel-{dossier.cancel_receipt}", request, now)
+        elif current is state:
+            return  # decided already (a retried call)
+        elif current is S.SUBMITTED:
+            self._transition(c, dossier, state, f"decision {state.value}", now, **_RELEASED)
+        else:
+            raise DossierChanged(f"dossier {dossier.reference} is {dossier.state}: no decision expected")
+        self._enqueue(c, dossier, result, now)
         log.info("store.decision", reference=dossier.reference, state=state.value)
 
     def claim_cancellations(

@@ -149,6 +149,16 @@ class PendingPoll:
 
 
 @dataclass(frozen=True, slots=True)
+class PollOutcome:
+    """What one poll learnt: still pending (ask again at `next_poll_at`), or decided with its Result."""
+
+    dossier_id: int
+    next_poll_at: datetime | None = None
+    decision: DossierState | None = None
+    result: OutgoingMessage | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PendingCancellation:
     """A dossier the NSW cancelled: CancelDeclaration (when `receipt_number`) then the 24 are owed.
 
@@ -316,6 +326,10 @@ class Store(Protocol):
 
         Also finishes an owed cancellation: CANCELLED (owed) -> CANCELLED with the 24 enqueued.
         """
+
+    def record_polls(self, outcomes: Sequence[PollOutcome]) -> list[Exception | None]:
+        """Each outcome as record_pending / record_decision would, all in one transaction; per
+        outcome None or the exception it met (DossierChanged...), which costs the others nothing."""
 
     def claim_cancellations(
         self, worker_id: str, limit: int, lease_seconds: float

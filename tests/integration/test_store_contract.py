@@ -9,7 +9,14 @@ import pytest
 from lxml import etree
 
 from nsw_adapter.errors import Problem
-from nsw_adapter.store import DossierChanged, DossierState, IntakeOutcome, UnknownRecord
+from nsw_adapter.store import (
+    DossierChanged,
+    DossierState,
+    IntakeOutcome,
+    OutgoingMessage,
+    PollOutcome,
+    UnknownRecord,
+)
 from nsw_adapter.store.sql import SqlStore
 from tests.store_fixtures import Clock, RecordingRejections, incoming, result
 
@@ -622,3 +629,55 @@ def test_several_results_are_marked_sent_at_once(store: SqlStore, clock: Clock) 
     assert store.stats(clock.now).outbox_pending == 2
     store.mark_sent(*(item.outbox_id for item in items))
     assert store.stats(clock.now).outbox_pending == 0
+
+
+def test_a_poll_batch_is_recorded_at_once_and_a_changed_dossier_costs_the_others_nothing(
+    store: SqlStore, clock: Clock
+) -> None:
+    """record_polls: pending, decided and moved-on dossiers in one call, each with its own outcome."""
+    ids = []
+    for n, reference in enumerate(("HPH-2026-000301", "HPH-2026-000302", "HPH-2026-000303")):
+        complete(store, reference, prefix=f"NSW3{n}")
+    for claim in store.claim_ready("w1", 10, 30):
+        store.begin_submission(claim.dossier_id, b"<S/>", b"{}")
+        store.record_receipt(claim.dossier_id, f"R-{claim.dossier_id}", False, result("21"))
+        ids.append(claim.dossier_id)
+    store.dead_letter(ids[2], "NOT_FOUND")  # moved on before its poll is recorded
+    later = clock.now + timedelta(minutes=5)
+    errors = store.record_polls(
+        [
+            PollOutcome(ids[0], next_poll_at=later),
+            PollOutcome(ids[1], decision=S.CLEARED, result=result("23")),
+            PollOutcome(ids[2], decision=S.CLEARED, result=result("23")),
+        ]
+    )
+    assert errors[:2] == [None, None]
+    assert isinstance(errors[2], DossierChanged)
+    assert state(store, "HPH-2026-000301") is S.SUBMITTED
+    assert state(store, "HPH-2026-000302") is S.CLEARED
+    assert state(store, "HPH-2026-000303") is S.DEAD
+    assert store.claim_polls("w2", 100, 30, clock.now) == []  # the pending one waits until `later`
+    [again] = store.claim_polls("w2", 100, 30, later)
+    assert again.dossier_id == ids[0]
+
+
+def test_a_poll_batch_that_fails_is_recorded_again_one_by_one(store: SqlStore, clock: Clock) -> None:
+    """Any other failure rolls the batch back; each outcome is then recorded on its own."""
+    ids = []
+    for n, reference in enumerate(("HPH-2026-000401", "HPH-2026-000402")):
+        complete(store, reference, prefix=f"NSW4{n}")
+    for claim in store.claim_ready("w1", 10, 30):
+        store.begin_submission(claim.dossier_id, b"<S/>", b"{}")
+        store.record_receipt(claim.dossier_id, f"R-{claim.dossier_id}", False, result("21"))
+        ids.append(claim.dossier_id)
+    broken = OutgoingMessage("BQP-BROKEN", "23", None)  # type: ignore[arg-type]  # no payload to hash
+    errors = store.record_polls(
+        [
+            PollOutcome(ids[0], decision=S.CLEARED, result=result("23")),
+            PollOutcome(ids[1], decision=S.CLEARED, result=broken),
+        ]
+    )
+    assert errors[0] is None
+    assert isinstance(errors[1], TypeError)
+    assert state(store, "HPH-2026-000401") is S.CLEARED
+    assert state(store, "HPH-2026-000402") is S.SUBMITTED
