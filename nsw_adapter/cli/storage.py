@@ -31,7 +31,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     _common(purge)
     purge.add_argument(
         "--older-than",
-        type=float,
+        type=_days,
         default=None,
         metavar="DAYS",
         help="retention in days (default: store.retention_days from the settings)",
@@ -101,13 +101,24 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _days(text: str) -> float:
+    """A retention in days: a number >= 0 (anything else is a usage error, exit 2)."""
+    try:
+        days = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of days: {text!r}") from None
+    if not days >= 0:  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"must not be negative: {text}")
+    return days
+
+
 def _purge(args: argparse.Namespace) -> int:
     from nsw_adapter.store import open_store
 
     settings = _settings(args)
     days = settings.store.retention_days if args.older_than is None else args.older_than
     if days < 0:
-        raise SystemExit("--older-than must not be negative")
+        raise ConfigurationError(f"store.retention_days must not be negative, not {days:g}")
     horizon = datetime.now(UTC) - timedelta(days=days)
     store = open_store(_url(args, settings), migrate=True, pool_size=1)
     try:

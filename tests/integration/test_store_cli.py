@@ -42,3 +42,11 @@ def test_purge_removes_old_payloads_of_finished_dossiers(
     assert view is not None
     assert view.state is DossierState.REJECTED_LOCALLY
     assert [m.payload for m in view.messages] == [None, None, None]
+
+
+@pytest.mark.parametrize("days", ["-1", "nan", "soon"])
+def test_purge_with_a_bad_retention_is_a_usage_error(days: str, sqlite_url: str) -> None:
+    """`purge --older-than` takes a number of days >= 0; anything else exits 2 before the store is touched."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["purge", "--older-than", days, "--store", sqlite_url])
+    assert stopped.value.code == 2
