@@ -169,10 +169,8 @@ class ZeepPortalClient:
             raise classify_exception(exc, self.transport.last_status, "portal") from exc
 
     def submit(self, submission: bytes) -> Receipt:
-        """SubmitDeclaration; the submission element goes into the request as it is.
-
-        zeep's object model would rebuild a 5,000-person submission value by value; it is
-        already XSD-valid, so it is placed in the wrapper and zeep signs, posts and reads the answer.
+        """SubmitDeclaration; the submission element goes into the request as it is (see
+        `post_document`: it is already XSD-valid, and zeep would rebuild it value by value).
         """
         parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
         request = etree.Element(f"{{{PORTAL_NS}}}SubmitDeclaration")

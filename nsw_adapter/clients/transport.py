@@ -132,8 +132,9 @@ def post_document(client: Any, service: Any, operation: str, action: str, token:
 
     zeep's object model would rebuild the request value by value (for a one-string NSW call
     that is most of the call's CPU; for a 5,000-person submission, far more). Our payloads
-    are built and validated by us, so they go into the SOAP envelope as they are; zeep signs
-    nothing here: `token` (a UsernameToken) adds the WS-Security header, zeep parses the answer.
+    are built and validated by us, so they go into the SOAP envelope as they are; `token`
+    (zeep's UsernameToken) adds the WS-Security header, the client's transport posts, and
+    zeep's binding reads the answer, faults included.
     """
     envelope = etree.Element(f"{{{_SOAP_ENV}}}Envelope", nsmap={"soap-env": _SOAP_ENV})
     etree.SubElement(envelope, f"{{{_SOAP_ENV}}}Header")
