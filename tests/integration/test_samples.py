@@ -108,23 +108,22 @@ class Listener:
 
     def _serve(self) -> None:
         while not self._stop.is_set():
-            try:
-                connection, _ = self._socket.accept()
-            except TimeoutError:
-                continue
-            with self._lock:
+            with self._lock:  # held across accept and count: connections() never sees one half done
+                try:
+                    connection, _ = self._socket.accept()
+                except TimeoutError:
+                    continue
                 self._accepted += 1
             connection.close()  # a fetch gets nothing and fails at once instead of hanging
 
     def connections(self) -> int:
-        """Connections so far, including any still waiting in the backlog."""
+        """Connections so far, including any still waiting in the backlog (the accepting thread
+        is given a moment to take them: only it accepts, so nothing is counted twice or lost)."""
+        deadline = time.monotonic() + 2.0
+        while select.select([self._socket], [], [], 0)[0] and time.monotonic() < deadline:
+            time.sleep(0.01)
         with self._lock:
-            accepted = self._accepted
-        while select.select([self._socket], [], [], 0)[0]:
-            connection, _ = self._socket.accept()
-            connection.close()
-            accepted += 1
-        return accepted
+            return self._accepted
 
     def close(self) -> None:
         self._stop.set()
