@@ -52,6 +52,7 @@ from nsw_adapter.envelope import (
 from nsw_adapter.errors import EnvelopeError, Problem
 from nsw_adapter.settings import IntakeSettings
 from nsw_adapter.soap import (
+    SOAP_ENV,
     SoapFault,
     UsernameTokenVerifier,
     WsseError,
@@ -60,7 +61,7 @@ from nsw_adapter.soap import (
     response,
 )
 from nsw_adapter.store.base import IncomingMessage, Store
-from nsw_adapter.xml import UntrustedXmlError, parse_untrusted
+from nsw_adapter.xml import UntrustedHead, UntrustedXmlError, parse_untrusted
 
 AGENCY_NS = "urn:vn:nsw:agency:1"
 RECEIVED, REFUSED = "99", "22"
@@ -68,6 +69,8 @@ _SOAP_XML = "text/xml; charset=utf-8"
 _CHUNK = 64 * 1024
 # Of a push over the size limit, the audit row keeps at most this head of the SOAP request.
 _KEPT_OF_OVERSIZED = _CHUNK
+# How long the head of a push over the limit may take to arrive (its sender is authenticated from it).
+_HEAD_SECONDS = 10.0
 
 log = structlog.get_logger(__name__)
 
@@ -118,8 +121,9 @@ class Intake:
         loop = asyncio.get_running_loop()
         declared = request.content_length
         if declared is not None and declared > self._max_bytes:
-            # Refused on the header alone: not one byte of the body is read.
-            answer = await loop.run_in_executor(self._executor, self._too_large, declared, b"", True)
+            # Refused on the header: only the head of the body is read, to authenticate the sender.
+            head = await _read_head(request)
+            answer = await loop.run_in_executor(self._executor, self._too_large, declared, head, True)
             return _http(answer)
         body = bytearray()
         async for chunk in request.content.iter_chunked(_CHUNK):
@@ -162,13 +166,20 @@ class Intake:
     def _refuse_oversized(self, size: int, kept: bytes, *, declared: bool) -> Answer:
         """A push over the limit: kept for audit, answered 22 E-ENVELOPE (HTTP 200) so it is not re-pushed.
 
-        `size` is the declared Content-Length, or (`declared` False) how many bytes were read
-        before reading stopped. `kept` is what the audit row holds: the first bytes of the SOAP
-        request as received (empty when the body was never read), and the sha256 is of those
-        bytes, not of the whole push, which was never read. Not the whole buffer: the sender is
-        not authenticated yet, and a head is enough to tell which push it was; like every
-        stored payload it is purged by retention.
+        The sender is authenticated first, from the SOAP Header in the head of the request (the
+        Header comes before the Body): a push that is not the NSW's gets the authentication
+        fault and writes nothing. `size` is the declared Content-Length, or (`declared` False)
+        how many bytes were read before reading stopped. `kept` is what the audit row holds:
+        the head of the SOAP request as received (at most one chunk), and the sha256 is of those
+        bytes, not of the whole push, which was never read; like every stored payload it is
+        purged by retention.
         """
+        header = UntrustedHead(f"{{{SOAP_ENV}}}Header").feed(kept)
+        try:
+            self._verifier.verify(header)
+        except WsseError as exc:
+            log.warning("intake.auth_failed", reason=str(exc), size=size)
+            raise SoapFault("Client", f"authentication failed: {exc}") from None
         limit = self._max_bytes
         if declared:
             text = f"The message of {size} bytes (its Content-Length) is over the limit of {limit} bytes."
@@ -287,6 +298,28 @@ def to_incoming(message: NswMessage, sha256: str) -> IncomingMessage:
         pre_reference=header.pre_reference,
         reason=collapse(message.content.findtext("Reason")) if is_cancellation else None,
     )
+
+
+async def _read_head(request: web.Request) -> bytes:
+    """The head of a request body too large to read: until its SOAP Header is complete, at most
+    one chunk, and no longer than `_HEAD_SECONDS` (a sender that declares and sends nothing
+    gets the authentication fault, not a hung connection)."""
+    head = bytearray()
+    reader = UntrustedHead(f"{{{SOAP_ENV}}}Header")
+    deadline = asyncio.get_running_loop().time() + _HEAD_SECONDS
+    while len(head) < _KEPT_OF_OVERSIZED and reader.found is None and not reader.refused:
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            break
+        try:
+            chunk = await asyncio.wait_for(request.content.readany(), remaining)
+        except TimeoutError:
+            break
+        if not chunk:
+            break
+        head.extend(chunk)
+        reader.feed(chunk)
+    return bytes(head[:_KEPT_OF_OVERSIZED])
 
 
 def _guarded(answer: Callable[[], Answer]) -> Answer:

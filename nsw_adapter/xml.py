@@ -104,6 +104,44 @@ def parse_untrusted(data: bytes | str, *, max_bytes: int = MAX_BYTES) -> etree._
     return root
 
 
+class UntrustedHead:
+    """The head of an untrusted document too large to parse whole, fed as it arrives, read for one element.
+
+    The same refusals as `parse_untrusted`: no DTD or entity declaration (anywhere in what was
+    fed), no entity resolution, no network, no huge trees. `feed` returns the first complete
+    `tag` element once the bytes fed so far hold it, else None; None for good once the head
+    is refused or malformed.
+    """
+
+    def __init__(self, tag: str) -> None:
+        self._parser = etree.XMLPullParser(
+            events=("end",), tag=tag, resolve_entities=False, no_network=True, load_dtd=False,
+            dtd_validation=False, huge_tree=False, remove_pis=True, collect_ids=False,
+        )  # fmt: skip
+        self._tail = b""
+        self.refused = False
+        self.found: etree._Element | None = None
+
+    def feed(self, data: bytes) -> etree._Element | None:
+        if self.refused or self.found is not None:
+            return self.found
+        # The last bytes of the previous chunk too: a declaration split across chunks is seen.
+        window = (self._tail + data).upper()
+        self._tail = data[-16:]
+        if b"<!DOCTYPE" in window or b"<!ENTITY" in window:
+            self.refused = True
+            return None
+        try:
+            self._parser.feed(data)
+            for _event, element in self._parser.read_events():
+                if isinstance(element, etree._Element):  # "end" events carry elements
+                    self.found = element
+                    break
+        except etree.XMLSyntaxError:
+            self.refused = True
+        return self.found
+
+
 #: Held while libxml2 parses a schema: it keeps process-wide state (its built-in types) that two
 #: threads parsing at once can corrupt ("the given type is not a built-in type", then every
 #: validation fails). Anyone parsing an XSD outside `schema()` should hold it too.

@@ -170,41 +170,78 @@ def assert_refused_as_too_large(reply: requests.Response, limit: int) -> str:
 
 
 def test_a_message_over_the_declared_size_limit_is_answered_22_e_envelope(store: SqlStore) -> None:
-    """A Content-Length over the limit gets a 22 E-ENVELOPE (HTTP 200), an empty audit row, no dossier."""
+    """A Content-Length over the limit: a 22 E-ENVELOPE (HTTP 200), its head kept for audit, no dossier."""
     body = soap_body((VALID / "arrival-general-cargo" / "51-crew-list.xml").read_bytes())
     with running_intake(store, settings(max_message_bytes=4096)) as url:
         reply = requests.post(url, data=body, timeout=10)
     description = assert_refused_as_too_large(reply, 4096)
     assert f"The message of {len(body)} bytes" in description
-    assert refused_rows(store) == [(b"", hashlib.sha256(b"").hexdigest(), 0)]
+    [(payload, sha256, size)] = refused_rows(store)
+    assert payload is not None
+    assert body.startswith(payload)
+    assert b"</soap:Header>" in payload  # its sender was authenticated from it
+    assert (sha256, size) == (hashlib.sha256(payload).hexdigest(), len(payload))
     assert store.stats(datetime.now(UTC)).dossiers_by_state == {}
     assert store.describe("HPH-2026-000123", "1") is None
 
 
-def test_a_declared_length_over_the_limit_is_answered_without_reading_the_body(store: SqlStore) -> None:
-    """A request declaring 10 MB against a 4 KB limit is answered 22 before any byte of its body is sent."""
+def _declare_and_send(url: str, declared: int, head: bytes) -> tuple[bytes, bytes]:
+    """POST declaring `declared` bytes, send only `head`, and read the answer (status line, body)."""
+    parsed = urlsplit(url)
+    with socket.create_connection((parsed.hostname, parsed.port), timeout=10) as conn:
+        conn.sendall(
+            f"POST {parsed.path} HTTP/1.1\r\nHost: {parsed.netloc}\r\n"
+            f"Content-Type: text/xml; charset=utf-8\r\nContent-Length: {declared}\r\n\r\n".encode()
+            + head
+        )
+        received = b""
+        while b"\r\n\r\n" not in received:
+            received += conn.recv(65536) or b""
+        status, _, content = received.partition(b"\r\n\r\n")
+        length = int(next(h for h in status.split(b"\r\n") if h.lower().startswith(b"content-length:"))[15:])
+        while len(content) < length:
+            content += conn.recv(65536)
+    return status, content
+
+
+def test_a_declared_length_over_the_limit_is_answered_once_its_soap_header_arrived(store: SqlStore) -> None:
+    """A request declaring 10 MB against a 4 KB limit is answered 22 as soon as its Header is in."""
+    body = soap_body((VALID / "arrival-general-cargo" / "51-crew-list.xml").read_bytes())
+    head = body[: body.index(b"</soap:Header>") + 200]
     with running_intake(store, settings(max_message_bytes=4096)) as url:
-        parsed = urlsplit(url)
-        with socket.create_connection((parsed.hostname, parsed.port), timeout=10) as conn:
-            conn.sendall(
-                f"POST {parsed.path} HTTP/1.1\r\nHost: {parsed.netloc}\r\n"
-                f"Content-Type: text/xml; charset=utf-8\r\nContent-Length: 10000000\r\n\r\n".encode()
-            )
-            received = b""
-            while b"\r\n\r\n" not in received:
-                received += conn.recv(65536) or b""
-            head, _, content = received.partition(b"\r\n\r\n")
-            length = int(
-                next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:"))[15:]
-            )
-            while len(content) < length:
-                content += conn.recv(65536)
-    assert head.startswith(b"HTTP/1.1 200 ")
+        status, content = _declare_and_send(url, 10_000_000, head)
+    assert status.startswith(b"HTTP/1.1 200 ")
     answer = answer_of(content)
     assert answer.findtext("Header/Subject/function") == "22"
     assert answer.findtext("Body/Content/Acknowledgement/Error/Code") == "E-ENVELOPE"
     assert "10000000 bytes" in (answer.findtext("Body/Content/Acknowledgement/Error/Description") or "")
-    assert len(refused_rows(store)) == 1
+    [(payload, _, _)] = refused_rows(store)
+    assert payload == head
+
+
+def test_an_oversized_push_from_someone_else_is_an_auth_fault_and_writes_nothing(store: SqlStore) -> None:
+    """Over the limit with a wrong password (or no token at all): the authentication fault, no audit row."""
+    body = soap_body((VALID / "arrival-general-cargo" / "51-crew-list.xml").read_bytes(), password="wrong")
+    with running_intake(store, settings(max_message_bytes=4096)) as url:
+        wrong = requests.post(url, data=body, timeout=10)
+        tokenless = requests.post(url, data=b"<" * 10_000, timeout=10)
+    for reply in (wrong, tokenless):
+        assert reply.status_code == 500
+        assert b"soap:Client" in reply.content
+        assert b"authentication failed" in reply.content
+    assert refused_rows(store) == []
+
+
+def test_a_declared_length_over_the_limit_with_no_body_is_an_auth_fault(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sender that declares too much and sends nothing is answered once the head's wait runs out."""
+    monkeypatch.setattr("nsw_adapter.intake._HEAD_SECONDS", 0.3)
+    with running_intake(store, settings(max_message_bytes=4096)) as url:
+        status, content = _declare_and_send(url, 10_000_000, b"")
+    assert status.startswith(b"HTTP/1.1 500 ")
+    assert b"authentication failed" in content
+    assert refused_rows(store) == []
 
 
 def test_a_chunked_body_over_the_limit_is_answered_22_e_envelope(store: SqlStore) -> None:
@@ -228,19 +265,21 @@ def test_a_chunked_body_over_the_limit_is_answered_22_e_envelope(store: SqlStore
 
 def test_an_oversized_body_handed_to_the_handler_is_answered_22(store: SqlStore) -> None:
     """Intake.handle given a body over the limit answers 22 E-ENVELOPE unparsed, keeping only its head."""
+    envelope = (VALID / "arrival-general-cargo" / "51-crew-list.xml").read_bytes()
+    body = soap_body(envelope.replace(b"</Envelope>", b"<!--" + b"x" * 100_000 + b"--></Envelope>"))
     intake = Intake(store, settings(max_message_bytes=4096))
     try:
-        answer = intake.handle(b"<" * 200_000)
+        answer = intake.handle(body)
     finally:
         intake.close()
     assert answer.status == 200
-    envelope = answer_of(answer.body)
-    assert envelope.findtext("Header/Subject/function") == "22"
-    assert "reading stopped after 200000 bytes" in (
-        envelope.findtext("Body/Content/Acknowledgement/Error/Description") or ""
+    reply = answer_of(answer.body)
+    assert reply.findtext("Header/Subject/function") == "22"
+    assert f"reading stopped after {len(body)} bytes" in (
+        reply.findtext("Body/Content/Acknowledgement/Error/Description") or ""
     )
     [(payload, _, _)] = refused_rows(store)
-    assert payload == b"<" * 64 * 1024
+    assert payload == body[: 64 * 1024]
 
 
 def test_an_oversized_push_that_cannot_be_recorded_is_a_server_fault() -> None:
