@@ -6,11 +6,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import BindParameter, bindparam, func, not_, or_, select
+from sqlalchemy import bindparam, func, not_, or_, select
 
 from nsw_adapter.store import migrations
 from nsw_adapter.store import tables as t
-from nsw_adapter.store._sql import PORTAL, dossier_row
+from nsw_adapter.store._sql import IDS, NOW, PORTAL, dossier_row
 from nsw_adapter.store._work import WorkMixin, lease_free
 from nsw_adapter.store.base import (
     FINAL_STATES,
@@ -31,27 +31,25 @@ _RELEASED: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
 _WAITING = (S.RECEIVING.value, S.READY.value, S.SUBMITTING.value, S.SUBMITTED.value)
 
 # Statements built once (see SqlBase._cached).
-_NOW = bindparam("now", type_=t.UtcDateTime())
-_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
 _LEASE_OUTBOX = (
     o.update()
-    .where(o.c.id.in_(_IDS))
+    .where(o.c.id.in_(IDS))
     .values(
         lease_owner=bindparam("owner"),
         lease_expires_at=bindparam("until", type_=t.UtcDateTime()),
-        first_attempt_at=func.coalesce(o.c.first_attempt_at, _NOW),
+        first_attempt_at=func.coalesce(o.c.first_attempt_at, NOW),
     )
 )
 _CLAIMED_OUTBOX = (
     select(o, m.c.payload)
     .select_from(o.join(m, o.c.message_row == m.c.id))
-    .where(o.c.id.in_(_IDS))
+    .where(o.c.id.in_(IDS))
     .order_by(o.c.id)
 )
 _UPDATE_OUTBOX = o.update().where(o.c.id == bindparam("oid"))
 _MARK_SENT = (
     o.update()
-    .where(o.c.id.in_(_IDS))
+    .where(o.c.id.in_(IDS))
     .values(status="sent", sent_at=bindparam("sent_at", type_=t.UtcDateTime()), **_RELEASED)
 )
 
@@ -107,8 +105,8 @@ class OpsMixin(WorkMixin):
             select(o.c.id)
             .where(
                 o.c.status == "pending",
-                o.c.next_attempt_at <= _NOW,
-                lease_free(o, _NOW),
+                o.c.next_attempt_at <= NOW,
+                lease_free(o, NOW),
                 or_(o.c.dossier_id.is_(None), not_(blocked)),
             )
             .order_by(o.c.id)

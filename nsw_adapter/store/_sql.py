@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, Select, Table, bindparam, select
+from sqlalchemy import BindParameter, Connection, Engine, Row, Select, Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from nsw_adapter import assembly
@@ -37,6 +37,9 @@ _SELECT_DOSSIER = select(t.dossiers).where(t.dossiers.c.id == bindparam("did"))
 _UPDATE_DOSSIER = t.dossiers.update().where(t.dossiers.c.id == bindparam("did"))
 _INSERT_HISTORY = t.history.insert()
 _INSERT_OUTBOX = t.outbox.insert()
+#: The parameters of the statements built once for claims and batches: the time, and a list of ids.
+NOW = bindparam("now", type_=t.UtcDateTime())
+IDS: BindParameter[Any] = bindparam("ids", expanding=True)
 
 
 class DossierRow(SimpleNamespace):

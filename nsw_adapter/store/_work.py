@@ -15,7 +15,7 @@ from nsw_adapter import assembly
 from nsw_adapter.errors import Problem
 from nsw_adapter.store import tables as t
 from nsw_adapter.store._intake import IntakeMixin, _split
-from nsw_adapter.store._sql import DossierRow, dossier_row, problems_json
+from nsw_adapter.store._sql import IDS, NOW, DossierRow, dossier_row, problems_json
 from nsw_adapter.store.base import (
     ClaimedDossier,
     DossierChanged,
@@ -49,24 +49,22 @@ def lease_free(table: Any, now: Any) -> ColumnElement[bool]:
     return or_(table.c.lease_owner.is_(None), table.c.lease_expires_at < now)
 
 
-# The claims' statements are built once (see SqlBase._cached) with these parameters.
-_NOW = bindparam("now", type_=t.UtcDateTime())
-_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
+# The claims' statements, built once (see SqlBase._cached) with the parameters NOW and IDS.
 _LEASE = (
     d.update()
-    .where(d.c.id.in_(_IDS))
+    .where(d.c.id.in_(IDS))
     .values(lease_owner=bindparam("owner"), lease_expires_at=bindparam("until", type_=t.UtcDateTime()))
 )
 _CLAIMED_DOCUMENTS = (
     select(t.documents.c.dossier_id, t.messages.c.payload)
     .select_from(t.documents.join(t.messages, t.documents.c.message_row == t.messages.c.id))
-    .where(t.documents.c.dossier_id.in_(_IDS), t.messages.c.payload.is_not(None))
+    .where(t.documents.c.dossier_id.in_(IDS), t.messages.c.payload.is_not(None))
     .order_by(t.documents.c.dossier_id, t.documents.c.type)
 )
 
 
 def _due(column: Any) -> ColumnElement[bool]:
-    return or_(column.is_(None), column <= _NOW)
+    return or_(column.is_(None), column <= NOW)
 
 
 @dataclass(frozen=True)
@@ -82,15 +80,15 @@ class _ClaimKind:
 _READY = _ClaimKind(
     "ready",
     (
-        and_(d.c.state == S.READY.value, lease_free(d, _NOW), _due(d.c.next_attempt_at)),
+        and_(d.c.state == S.READY.value, lease_free(d, NOW), _due(d.c.next_attempt_at)),
         # Its worker died during the portal call: try again, same ClientMessageId.
-        and_(d.c.state == S.SUBMITTING.value, lease_free(d, _NOW)),
+        and_(d.c.state == S.SUBMITTING.value, lease_free(d, NOW)),
     ),
     d.c.id,
 )
 _POLLS = _ClaimKind(
     "polls",
-    (and_(d.c.state == S.SUBMITTED.value, lease_free(d, _NOW), _due(d.c.next_poll_at)),),
+    (and_(d.c.state == S.SUBMITTED.value, lease_free(d, NOW), _due(d.c.next_poll_at)),),
     d.c.next_poll_at,
     (*_CLAIM_COLUMNS, d.c.lineage),
 )
@@ -100,7 +98,7 @@ _CANCELLATIONS = _ClaimKind(
         and_(
             d.c.state == S.CANCELLED.value,
             d.c.cancel_owed.is_(True),
-            lease_free(d, _NOW),
+            lease_free(d, NOW),
             _due(d.c.next_attempt_at),
         ),
     ),
@@ -145,7 +143,7 @@ class WorkMixin(IntakeMixin):
         c.execute(_LEASE, {"ids": ids, "owner": worker_id, "until": now + timedelta(seconds=lease_seconds)})
         rows = self._cached(
             f"claimed:{kind.name}",
-            lambda: select(*kind.columns).where(d.c.id.in_(_IDS)).order_by(kind.order),
+            lambda: select(*kind.columns).where(d.c.id.in_(IDS)).order_by(kind.order),
         )
         return [dossier_row(r) for r in c.execute(rows, {"ids": ids})]
 
