@@ -32,6 +32,8 @@ PORTAL_NS = "urn:vn:bienphong:portal:1"
 log = structlog.get_logger(__name__)
 
 _RELEASED: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
+#: The states a portal decision moves a dossier to.
+_DECISIONS = frozenset({S.CLEARED, S.REJECTED, S.CANCELLED})
 #: What a claim reads of its rows: everything but the blobs (claim_polls adds the lineage).
 _CLAIM_COLUMNS = [column for column in d.c if column.name not in ("submission", "lineage", "problems")]
 
@@ -333,7 +335,7 @@ class WorkMixin(IntakeMixin):
 
     def record_decision(self, dossier_id: int, state: DossierState, result: OutgoingMessage) -> None:
         """SUBMITTED -> CLEARED / REJECTED / CANCELLED, Result enqueued (or an owed cancellation done)."""
-        if state not in (S.CLEARED, S.REJECTED, S.CANCELLED):
+        if state not in _DECISIONS:
             raise ValueError(f"{state} is not a decision")
         with self._tx() as c:
             self._record_decision(c, dossier_id, state, result, self._now())
@@ -346,7 +348,7 @@ class WorkMixin(IntakeMixin):
         outcome is recorded again on its own.
         """
         for outcome in outcomes:
-            if outcome.decision is not None and outcome.decision not in (S.CLEARED, S.REJECTED, S.CANCELLED):
+            if outcome.decision is not None and outcome.decision not in _DECISIONS:
                 raise ValueError(f"{outcome.decision} is not a decision")
         now = self._now()
         try:
