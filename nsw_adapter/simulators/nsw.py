@@ -65,7 +65,7 @@ from nsw_adapter.simulators.nsw_messages import (
     read_result,
 )
 from nsw_adapter.simulators.nsw_push import Pusher, PushSettings
-from nsw_adapter.simulators.nsw_state import NswDossier, NswState, ResultRecord
+from nsw_adapter.simulators.nsw_state import NswDossier, NswState, ResultRecord, finished
 from nsw_adapter.soap import (
     SoapFault,
     UsernameTokenVerifier,
@@ -299,17 +299,15 @@ async def _admin_reset(request: web.Request) -> web.StreamResponse:
 def all_final(state: Mapping[str, Any]) -> bool:
     """Whether every dossier is settled (all pushes answered) and has its final Result (24 if cancelled)."""
     dossiers = state.get("dossiers", {})
-    if not dossiers:
-        return False
-    for dossier in dossiers.values():
-        if not dossier["settled"]:
-            return False
-        if dossier["rejected"] and not dossier["acknowledged"]:
-            continue  # refused outright: no Result will come
-        wanted = ("24",) if dossier["cancelled"] else ("22", "23")
-        if dossier["final"] not in wanted:
-            return False
-    return True
+    return bool(dossiers) and all(
+        finished(
+            settled=dossier["settled"],
+            refused_outright=bool(dossier["rejected"] and not dossier["acknowledged"]),
+            cancelled=dossier["cancelled"],
+            final=dossier["final"],
+        )
+        for dossier in dossiers.values()
+    )
 
 
 # --- in-process use ---------------------------------------------------------------------------

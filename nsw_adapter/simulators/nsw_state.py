@@ -14,6 +14,16 @@ from nsw_adapter.simulators.nsw_messages import Document
 FINAL_FUNCTIONS = ("22", "23", "24")
 
 
+def finished(*, settled: bool, refused_outright: bool, cancelled: bool, final: str | None) -> bool:
+    """Whether a dossier needs nothing more: every push answered, and its final Result in (24 if
+    cancelled), or refused outright (answered 22 and never 99: no Result will come)."""
+    if not settled:
+        return False
+    if refused_outright:
+        return True
+    return final in (("24",) if cancelled else ("22", "23"))
+
+
 @dataclass
 class PushRecord:
     """One pushed message: its attempts and the answer that ended them."""
@@ -103,13 +113,13 @@ class NswDossier:
 
     @property
     def done(self) -> bool:
-        """Settled and finished: every push answered, and the final Result in (24 if cancelled),
-        or refused outright (no Result will come). The object form of `all_final`'s test."""
-        if not self.pushes_settled:
-            return False
-        if self.rejected and not self.acknowledged:
-            return True
-        return self.final in (("24",) if self.cancelled else ("22", "23"))
+        """Settled and finished (see `finished`)."""
+        return finished(
+            settled=self.pushes_settled,
+            refused_outright=bool(self.rejected and not self.acknowledged),
+            cancelled=self.cancelled,
+            final=self.final,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         counts: dict[str, int] = {}
