@@ -15,11 +15,11 @@ A push over `max_message_bytes` is an unusable envelope too, not an HTTP error (
 any fault or HTTP error means "push it again later", so it would be re-pushed forever): it
 is answered HTTP 200 with a 22 carrying one E-ENVELOPE error naming the limit, in the
 unreadable-Subject form (results/answer-22-unreadable.xml: nothing of it was parsed), and
-an audit row is kept with at most the first chunk of the body. A declared Content-Length
-over the limit is refused without reading the body; without one, reading stops once the
-limit is passed, so no more than the limit plus one chunk is ever held. The size check comes
-before the WS-Security check (the token sits in the body that is not parsed), so such a
-refusal is answered to an unauthenticated sender as well.
+an audit row is kept with at most the first chunk of the body. The sender is authenticated
+first, from the SOAP Header in the head of the request (anyone else gets the authentication
+fault, and nothing is written). With a declared Content-Length over the limit only that head
+is read; without one, reading stops once the limit is passed, so no more than the limit plus
+one chunk is ever held.
 
 All parsing and store work runs in a thread pool, so a slow commit never stalls the event
 loop or the other pushes. Logs carry message ids, references, codes and sizes, never payloads.
@@ -155,11 +155,7 @@ class Intake:
 
     def _receive_request(self, body: bytes) -> Answer:
         request = parse_request(body, max_bytes=self._max_bytes)
-        try:
-            self._verifier.verify(request.header)
-        except WsseError as exc:
-            log.warning("intake.auth_failed", reason=str(exc))
-            raise SoapFault("Client", f"authentication failed: {exc}") from None
+        self._authenticate(request.header)
         text = _request_message(request.payload)
         return Answer(200, response(_wrap(self._receive(text))))
 
@@ -174,12 +170,7 @@ class Intake:
         bytes, not of the whole push, which was never read; like every stored payload it is
         purged by retention.
         """
-        header = UntrustedHead(f"{{{SOAP_ENV}}}Header").feed(kept)
-        try:
-            self._verifier.verify(header)
-        except WsseError as exc:
-            log.warning("intake.auth_failed", reason=str(exc), size=size)
-            raise SoapFault("Client", f"authentication failed: {exc}") from None
+        self._authenticate(UntrustedHead(f"{{{SOAP_ENV}}}Header").feed(kept), size=size)
         limit = self._max_bytes
         if declared:
             text = f"The message of {size} bytes (its Content-Length) is over the limit of {limit} bytes."
@@ -187,12 +178,7 @@ class Intake:
             text = f"The message is over the limit of {limit} bytes (reading stopped after {size} bytes)."
         log.warning("intake.too_large", size=size, limit=limit)
         problem = Problem("E-ENVELOPE", text)
-        sha256 = hashlib.sha256(kept).hexdigest()
-        try:
-            self._store.record_refused(kept, sha256, [problem])
-        except Exception:
-            log.exception("intake.store_failed", sha256=sha256)
-            raise SoapFault("Server", "the message could not be stored; push it again later") from None
+        self._record_refused(kept, hashlib.sha256(kept).hexdigest(), [problem])
         # Nothing of the push was parsed: the unreadable-Subject form (function, year, date only).
         answer = self._answer(
             REFUSED, document_type=None, type_=None, reference=None, pre_reference=None, problems=[problem]
@@ -223,12 +209,24 @@ class Intake:
             pre_reference=header.message_id,
         )
 
-    def _refuse(self, text: str, raw: bytes, sha256: str, problems: list[Problem]) -> bytes:
+    def _authenticate(self, header: etree._Element | None, **context: int) -> None:
+        """The WS-Security UsernameToken checked, or the soap:Client authentication fault."""
+        try:
+            self._verifier.verify(header)
+        except WsseError as exc:
+            log.warning("intake.auth_failed", reason=str(exc), **context)
+            raise SoapFault("Client", f"authentication failed: {exc}") from None
+
+    def _record_refused(self, raw: bytes, sha256: str, problems: list[Problem]) -> None:
+        """Keep a refused push for audit, or the soap:Server fault that makes the NSW push it again."""
         try:
             self._store.record_refused(raw, sha256, problems)
         except Exception:
             log.exception("intake.store_failed", sha256=sha256)
             raise SoapFault("Server", "the message could not be stored; push it again later") from None
+
+    def _refuse(self, text: str, raw: bytes, sha256: str, problems: list[Problem]) -> bytes:
+        self._record_refused(raw, sha256, problems)
         subject = _readable_subject(text)
         log.info(
             "intake.refused",
