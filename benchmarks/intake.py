@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import subprocess
 import sys
@@ -25,6 +24,8 @@ import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from end_to_end import cpu_seconds  # noqa: E402
 
 from tests.intake_client import PASSWORD, USER, soap_body  # noqa: E402
 from tests.store_fixtures import create_pg_database, drop_pg_database  # noqa: E402
@@ -41,12 +42,6 @@ def envelopes(count: int) -> list[bytes]:
         text = text.replace("HPH-2026-000123", f"HPH-2026-B{i:06d}")
         bodies.append(soap_body(text, user=USER, password=PASSWORD))
     return bodies
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_server(url: str, threads: int, log_level: str) -> tuple[subprocess.Popen[str], str]:
