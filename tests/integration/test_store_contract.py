@@ -42,6 +42,18 @@ def submitted(store: SqlStore, receipt: str = "CKCHPG-2026-000001") -> int:
     return claim.dossier_id
 
 
+def all_submitted(store: SqlStore, *references: str) -> list[int]:
+    """Several dossiers made SUBMITTED (receipt R-<id>, each with its 21); their ids in order."""
+    for n, reference in enumerate(references):
+        complete(store, reference, prefix=f"NSW{reference[-3:]}{n}")
+    ids = []
+    for claim in store.claim_ready("w1", 10, 30):
+        store.begin_submission(claim.dossier_id, b"<S/>", b"{}")
+        store.record_receipt(claim.dossier_id, f"R-{claim.dossier_id}", False, result("21"))
+        ids.append(claim.dossier_id)
+    return ids
+
+
 # --- lifecycle ------------------------------------------------------------------------------
 
 
@@ -617,11 +629,7 @@ def test_requests_sent_to_the_portal_are_kept_for_audit_once(store: SqlStore, cl
 
 def test_several_results_are_marked_sent_at_once(store: SqlStore, clock: Clock) -> None:
     """mark_sent takes a batch of outbox ids; an unknown id fails the whole call, marking nothing."""
-    for n, reference in enumerate(("HPH-2026-000201", "HPH-2026-000202")):
-        complete(store, reference, prefix=f"NSW2{n}")
-    for claim in store.claim_ready("w1", 10, 30):
-        store.begin_submission(claim.dossier_id, b"<S/>", b"{}")
-        store.record_receipt(claim.dossier_id, f"R-{claim.dossier_id}", False, result("21"))
+    all_submitted(store, "HPH-2026-000201", "HPH-2026-000202")
     items = store.claim_outbox("w1", 10, 30, clock.now)
     assert len(items) == 2
     with pytest.raises(UnknownRecord):
@@ -635,13 +643,7 @@ def test_a_poll_batch_is_recorded_at_once_and_a_changed_dossier_costs_the_others
     store: SqlStore, clock: Clock
 ) -> None:
     """record_polls: pending, decided and moved-on dossiers in one call, each with its own outcome."""
-    ids = []
-    for n, reference in enumerate(("HPH-2026-000301", "HPH-2026-000302", "HPH-2026-000303")):
-        complete(store, reference, prefix=f"NSW3{n}")
-    for claim in store.claim_ready("w1", 10, 30):
-        store.begin_submission(claim.dossier_id, b"<S/>", b"{}")
-        store.record_receipt(claim.dossier_id, f"R-{claim.dossier_id}", False, result("21"))
-        ids.append(claim.dossier_id)
+    ids = all_submitted(store, "HPH-2026-000301", "HPH-2026-000302", "HPH-2026-000303")
     store.dead_letter(ids[2], "NOT_FOUND")  # moved on before its poll is recorded
     later = clock.now + timedelta(minutes=5)
     errors = store.record_polls(
@@ -663,13 +665,7 @@ def test_a_poll_batch_is_recorded_at_once_and_a_changed_dossier_costs_the_others
 
 def test_a_poll_batch_that_fails_is_recorded_again_one_by_one(store: SqlStore, clock: Clock) -> None:
     """Any other failure rolls the batch back; each outcome is then recorded on its own."""
-    ids = []
-    for n, reference in enumerate(("HPH-2026-000401", "HPH-2026-000402")):
-        complete(store, reference, prefix=f"NSW4{n}")
-    for claim in store.claim_ready("w1", 10, 30):
-        store.begin_submission(claim.dossier_id, b"<S/>", b"{}")
-        store.record_receipt(claim.dossier_id, f"R-{claim.dossier_id}", False, result("21"))
-        ids.append(claim.dossier_id)
+    ids = all_submitted(store, "HPH-2026-000401", "HPH-2026-000402")
     broken = OutgoingMessage("BQP-BROKEN", "23", None)  # type: ignore[arg-type]  # no payload to hash
     errors = store.record_polls(
         [
