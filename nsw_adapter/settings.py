@@ -99,7 +99,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="NSW_ADAPTER_", env_nested_delimiter="__", extra="forbid")
 
-    worker_id: str | None = None  # defaults to host:pid
+    worker_id: str | None = None  # defaults to host:pid; leases add a per-process token
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     portal: PortalSettings = Field(default_factory=PortalSettings)

@@ -10,6 +10,7 @@ restart) picks them up at once instead of after the lease runs out.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import threading
 from collections.abc import Callable
@@ -47,8 +48,14 @@ class Loop(Protocol):
     def close(self) -> None: ...
 
 
-def default_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def lease_owner(worker_id: str | None) -> str:
+    """The name this process incarnation leases work under: the worker's name plus a fresh token.
+
+    Heartbeats renew every lease held under this name. If a worker restarted under the same
+    configured name (or the same host and pid, as a container's pid 1 is) reused it, the new
+    process would keep its killed predecessor's leases alive forever without working on them.
+    """
+    return f"{worker_id or f'{socket.gethostname()}:{os.getpid()}'}/{secrets.token_hex(4)}"
 
 
 def build_context(
@@ -99,7 +106,7 @@ def build_context(
 
     return LoopContext(
         store=store,
-        worker_id=settings.worker_id or default_worker_id(),
+        worker_id=lease_owner(settings.worker_id),
         portal_factory=portal_factory or make_portal,
         nsw_factory=nsw_factory or make_nsw,
         translator=translator or default_translator(),

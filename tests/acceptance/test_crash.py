@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Iterator
@@ -59,13 +60,26 @@ def _crash_run(workdir: Path, daemons: list[Daemon], nsw: NswSimulator, prefix: 
             victim.start(wait=False)
         for daemon in daemons:
             daemon.wait_healthy()
-        state = nsw.wait_all_final(timeout=90, interval=0.25)
+        state = _wait_all_final(nsw)
         for daemon in daemons:
             assert daemon.terminate() == 0  # and a graceful stop after all that
     finally:
         for daemon in daemons:
             daemon.ensure_stopped()
     return state
+
+
+def _wait_all_final(nsw: NswSimulator) -> dict[str, Any]:
+    """Every dossier final, or a failure that names the unfinished ones and what they got."""
+    try:
+        return nsw.wait_all_final(timeout=90, interval=0.25)
+    except TimeoutError:
+        unfinished = {
+            reference: dossier
+            for reference, dossier in nsw.admin_state()["dossiers"].items()
+            if dossier["final"] is None
+        }
+        pytest.fail(f"{len(unfinished)} dossiers not final after 90 s: {json.dumps(unfinished)[:4000]}")
 
 
 @pytest.fixture

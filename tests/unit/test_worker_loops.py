@@ -22,8 +22,9 @@ from nsw_adapter.loops.outbox import OutboxLoop
 from nsw_adapter.loops.poll import PollLoop
 from nsw_adapter.loops.submit import SubmitLoop
 from nsw_adapter.metrics import Metrics
+from nsw_adapter.settings import Settings
 from nsw_adapter.store.sql import SqlStore, open_store
-from nsw_adapter.worker import Worker
+from nsw_adapter.worker import Worker, build_context
 from tests.store_fixtures import Clock, incoming
 
 SUBMISSION = (
@@ -457,6 +458,23 @@ def test_worker_runs_every_loop_and_releases_on_stop(
     assert len(nsw.sent) == 2
     assert states(store, clock) == {"cleared": 1}
     assert store.release("test-worker") == 0
+
+
+def test_a_worker_restarted_under_its_name_takes_over_its_predecessors_leases(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock
+) -> None:
+    """A SIGKILLed worker's leases run out even though its successor, same name, heartbeats."""
+    ready_dossier(store)
+    settings = Settings(worker_id="berth-1")
+    killed = build_context(settings, store, portal_factory=lambda: portal, nsw_factory=lambda: nsw)
+    assert [d.reference for d in store.claim_ready(killed.worker_id, 10, 30)] == ["HPH-2026-000123"]
+    restarted = build_context(settings, store, portal_factory=lambda: portal, nsw_factory=lambda: nsw)
+    assert killed.worker_id.startswith("berth-1/")
+    assert restarted.worker_id.startswith("berth-1/")
+    clock.advance(seconds=20)
+    store.heartbeat(restarted.worker_id, 30)  # renews only what the new process holds
+    clock.advance(seconds=11)
+    assert [d.reference for d in store.claim_ready(restarted.worker_id, 10, 30)] == ["HPH-2026-000123"]
 
 
 def test_pending_polls_back_off(store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock) -> None:
