@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from nsw_adapter.store import DossierState, IntakeOutcome
+from nsw_adapter.store import engine as engines
 from nsw_adapter.store import tables as t
 from nsw_adapter.store.sql import SqlStore, open_store
 from tests.store_fixtures import Clock, create_pg_database, drop_pg_database, incoming, result
@@ -185,3 +186,16 @@ def test_a_killed_workers_dossier_is_taken_over_after_its_lease(store: SqlStore)
         assert [c.reference for c in taken] == ["HPH-2026-000123"]
     finally:
         real.close()
+
+
+def test_writer_threads_of_one_sqlite_store_queue_for_the_lock(
+    sqlite_url: str, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no busy timeout at all, eight threads writing at once never meet SQLite's lock:
+    the store queues its own writers instead of leaving them to SQLite's sleeping busy handler."""
+    monkeypatch.setattr(engines, "SQLITE_BUSY_TIMEOUT_MS", 0)
+    store = open_store(sqlite_url, clock=clock, migrate=True)
+    try:
+        race(*[lambda: [store.heartbeat(f"w{n}", 30) for n in range(100)] for _ in range(8)])
+    finally:
+        store.close()
