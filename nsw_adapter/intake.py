@@ -50,6 +50,7 @@ from nsw_adapter.envelope import (
     read_message,
 )
 from nsw_adapter.errors import EnvelopeError, Problem
+from nsw_adapter.namespaces import AGENCY_NS
 from nsw_adapter.settings import IntakeSettings
 from nsw_adapter.soap import (
     SOAP_ENV,
@@ -63,7 +64,6 @@ from nsw_adapter.soap import (
 from nsw_adapter.store.base import IncomingMessage, Store
 from nsw_adapter.xml import UntrustedHead, UntrustedXmlError, parse_untrusted
 
-AGENCY_NS = "urn:vn:nsw:agency:1"
 RECEIVED, REFUSED = "99", "22"
 _SOAP_XML = "text/xml; charset=utf-8"
 _CHUNK = 64 * 1024

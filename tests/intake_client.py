@@ -12,7 +12,8 @@ from xml.sax.saxutils import escape
 from aiohttp import web
 from lxml import etree
 
-from nsw_adapter.intake import AGENCY_NS, create_intake_app
+from nsw_adapter.intake import create_intake_app
+from nsw_adapter.namespaces import AGENCY_NS
 from nsw_adapter.settings import IntakeSettings
 from nsw_adapter.soap import SOAP_ENV, username_token_header
 from nsw_adapter.store.base import Store

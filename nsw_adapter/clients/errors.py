@@ -13,8 +13,8 @@ import requests
 from zeep.exceptions import Fault, TransportError, ValidationError, XMLSyntaxError
 
 from nsw_adapter.errors import NswAdapterError, PermanentError, TransientError
+from nsw_adapter.namespaces import PORTAL_NS
 
-PORTAL_NS = "urn:vn:bienphong:portal:1"
 PERMANENT_CODES = frozenset({"AUTH", "SCHEMA", "NOT_FOUND"})
 TRANSIENT_CODES = frozenset({"UNAVAILABLE"})
 TRANSIENT_HTTP = frozenset({408, 429, 500, 502, 503, 504})

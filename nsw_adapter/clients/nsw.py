@@ -23,9 +23,9 @@ from nsw_adapter.clients.transport import (
     wsdl_document,
 )
 from nsw_adapter.errors import NswAdapterError
+from nsw_adapter.namespaces import GATEWAY_NS
 from nsw_adapter.xml import UntrustedXmlError, parse_untrusted
 
-GATEWAY_NS = "urn:vn:nsw:gateway:1"
 _BINDING = f"{{{GATEWAY_NS}}}NswGatewayBinding"
 
 

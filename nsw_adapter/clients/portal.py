@@ -26,8 +26,8 @@ from nsw_adapter.clients.transport import (
 )
 from nsw_adapter.envelope import VIETNAM
 from nsw_adapter.errors import PermanentError
+from nsw_adapter.namespaces import PORTAL_NS
 
-PORTAL_NS = "urn:vn:bienphong:portal:1"
 _BINDING = f"{{{PORTAL_NS}}}BorderGuardPortalBinding"
 _PORTAL_TIME = "%d/%m/%Y %H:%M"
 

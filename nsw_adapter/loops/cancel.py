@@ -13,7 +13,6 @@ from nsw_adapter.results import ResultContext, cancelled
 from nsw_adapter.store.base import DossierChanged, DossierState, PendingCancellation
 
 log = get_logger("nsw_adapter.cancel")
-_DEFAULT_REASON = "Cancelled by the shipping agent through the NSW."
 
 
 class CancelLoop(PortalLoop):
@@ -46,11 +45,10 @@ class CancelLoop(PortalLoop):
         receipt_number = item.receipt_number
         at = c.clock()
         if receipt_number is not None:
-            reason = " ".join(item.reason.split())[:1000] or _DEFAULT_REASON
             started = time.perf_counter()
             try:
                 receipt = call_with_retry(
-                    lambda: self.portal.cancel(item.receipt_number or "", reason),
+                    lambda: self.portal.cancel(item.receipt_number or "", item.reason),
                     policy=c.portal_policy,
                     breaker=c.portal_breaker,
                     on_retry=lambda _exc, _n: c.metrics.retries.labels(operation="cancel").inc(),

@@ -13,6 +13,7 @@ from sqlalchemy import BindParameter, ColumnElement, Connection, and_, bindparam
 
 from nsw_adapter import assembly
 from nsw_adapter.errors import Problem
+from nsw_adapter.namespaces import PORTAL_NS
 from nsw_adapter.store import tables as t
 from nsw_adapter.store._intake import IntakeMixin, _split
 from nsw_adapter.store._sql import IDS, NOW, DossierRow, dossier_row, problems_json
@@ -28,14 +29,20 @@ from nsw_adapter.store.base import (
 
 S = DossierState
 d = t.dossiers
-PORTAL_NS = "urn:vn:bienphong:portal:1"
 log = structlog.get_logger(__name__)
+DEFAULT_CANCEL_REASON = "Cancelled by the shipping agent through the NSW."
 
 _RELEASED: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
 #: The states a portal decision moves a dossier to.
 _DECISIONS = frozenset({S.CLEARED, S.REJECTED, S.CANCELLED})
 #: What a claim reads of its rows: everything but the blobs (claim_polls adds the lineage).
 _CLAIM_COLUMNS = [column for column in d.c if column.name not in ("submission", "lineage", "problems")]
+
+
+def portal_cancel_reason(reason: str | None) -> str:
+    """The Reason CancelDeclaration sends: the agent's text on one line, within the portal's
+    1..1000 characters, or a default when the agent gave none."""
+    return " ".join((reason or "").split())[:1000] or DEFAULT_CANCEL_REASON
 
 
 def cancel_request(receipt_number: str, reason: str) -> bytes:
@@ -398,7 +405,7 @@ class WorkMixin(IntakeMixin):
                 c, dossier, S.CANCELLED, "cancellation confirmed", now, cancel_owed=False, **_RELEASED
             )
             if dossier.cancel_receipt:  # the portal held it: CancelDeclaration was sent
-                request = cancel_request(dossier.cancel_receipt, dossier.cancel_reason or "")
+                request = cancel_request(dossier.cancel_receipt, portal_cancel_reason(dossier.cancel_reason))
                 self._audit_portal_request(c, dossier, f"cancel-{dossier.cancel_receipt}", request, now)
         elif current is state:
             return  # decided already (a retried call)
@@ -422,7 +429,7 @@ class WorkMixin(IntakeMixin):
                 reference=row.reference,
                 document_type=row.document_type,
                 receipt_number=row.cancel_receipt,
-                reason=row.cancel_reason or "",
+                reason=portal_cancel_reason(row.cancel_reason),
                 cancellation_message_id=row.cancel_message_id,
                 general_declaration_message_id=row.gd_message_id,
             )

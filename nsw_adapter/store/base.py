@@ -170,7 +170,7 @@ class PendingCancellation:
     reference: str
     document_type: str
     receipt_number: str | None
-    reason: str
+    reason: str  # as CancelDeclaration sends it (one line, 1..1000 characters)
     cancellation_message_id: str
     general_declaration_message_id: str | None = None
 

@@ -627,6 +627,21 @@ def test_requests_sent_to_the_portal_are_kept_for_audit_once(store: SqlStore, cl
     assert [e.text for e in cancel] == ["R-9", "diverted"]
 
 
+def test_the_audit_keeps_the_cancellation_reason_as_sent(store: SqlStore) -> None:
+    """The agent's Reason goes to the portal on one line within 1000 characters, and the
+    audit row holds that same text, not the raw one."""
+    submitted(store, "R-5")
+    raw = "Diverted to\n   Singapore. " + "x" * 2000
+    store.receive(incoming("NSW3", "50", "03", sent_minute=9, reason=raw))
+    [owed] = store.claim_cancellations("w1", 10, 30)
+    assert owed.reason == ("Diverted to Singapore. " + "x" * 2000)[:1000]
+    store.record_decision(owed.dossier_id, S.CANCELLED, result("24"))
+    view = store.describe(REF, "1")
+    assert view is not None
+    [request] = [m.payload for m in view.messages if m.message_id == "cancel-R-5"]
+    assert [e.text for e in etree.fromstring(request or b"")] == ["R-5", owed.reason]
+
+
 def test_several_results_are_marked_sent_at_once(store: SqlStore, clock: Clock) -> None:
     """mark_sent takes a batch of outbox ids; an unknown id fails the whole call, marking nothing."""
     all_submitted(store, "HPH-2026-000201", "HPH-2026-000202")
