@@ -340,7 +340,6 @@ class IntakeMixin(SqlBase):
             next_attempt_at=now,
             next_poll_at=None,
             problems=None,
-            submission=None,
             lineage=None,
             lease_owner=None,
             lease_expires_at=None,

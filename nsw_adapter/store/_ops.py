@@ -326,9 +326,9 @@ class OpsMixin(WorkMixin):
                 .where(
                     d.c.state.in_(finished),
                     d.c.updated_at < older_than,
-                    or_(d.c.submission.is_not(None), d.c.lineage.is_not(None)),
+                    d.c.lineage.is_not(None),
                 )
-                .values(submission=None, lineage=None)
+                .values(lineage=None)
             )
         log.info("store.purged", messages=purged, older_than=older_than.isoformat())
         return int(purged)

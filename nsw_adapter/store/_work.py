@@ -36,7 +36,7 @@ _RELEASED: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
 #: The states a portal decision moves a dossier to.
 _DECISIONS = frozenset({S.CLEARED, S.REJECTED, S.CANCELLED})
 #: What a claim reads of its rows: everything but the blobs (claim_polls adds the lineage).
-_CLAIM_COLUMNS = [column for column in d.c if column.name not in ("submission", "lineage", "problems")]
+_CLAIM_COLUMNS = [column for column in d.c if column.name not in ("lineage", "problems")]
 
 
 def portal_cancel_reason(reason: str | None) -> str:

@@ -63,6 +63,14 @@ def _v3_claim_indexes(connection: Connection) -> None:
         connection.execute(text(f"DROP INDEX IF EXISTS {name}"))
 
 
+def _v4_drop_dossier_submission(connection: Connection) -> None:
+    """The submission lives in the portal audit rows only (purged with them); the dossier's copy,
+    no longer written, goes, and with it any personal data an older version left there."""
+    have = {c["name"] for c in inspect(connection).get_columns(tables.dossiers.name)}
+    if "submission" in have:
+        connection.execute(text(f"ALTER TABLE {tables.dossiers.name} DROP COLUMN submission"))
+
+
 def _index(table: Table, name: str) -> Index:
     return next(index for index in table.indexes if index.name == name)
 
@@ -72,6 +80,7 @@ STEPS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema", _v1_initial),
     (2, "first_attempt_at on dossiers and outbox (retry budgets)", _v2_first_attempt_at),
     (3, "indexes for the claims, stats, heartbeat and release", _v3_claim_indexes),
+    (4, "dossiers.submission dropped (the portal audit rows keep submissions)", _v4_drop_dossier_submission),
 ]
 
 

@@ -87,7 +87,6 @@ dossiers = Table(
     Column("cancel_requested", Boolean, nullable=False, default=False),  # waiting for a receipt
     Column("cancel_owed", Boolean, nullable=False, default=False),  # claim_cancellations
     Column("cancel_receipt", String(64)),  # the receipt to cancel at the portal (None: only the 24)
-    Column("submission", LargeBinary),
     Column("lineage", LargeBinary),
     Column("problems", Text),  # JSON of the local rejection's problems
     Column("attempts", Integer, nullable=False, default=0),

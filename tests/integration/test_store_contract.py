@@ -520,6 +520,21 @@ def test_the_migrated_schema_matches_the_table_definitions(store: SqlStore) -> N
         assert {i.name for i in table.indexes} <= indexes, table.name
 
 
+def test_a_version_3_database_loses_the_dossier_submission_column(store: SqlStore) -> None:
+    """Upgrading a store made by version 3 drops dossiers.submission (personal data it may hold)."""
+    from sqlalchemy import LargeBinary, inspect, text
+
+    from nsw_adapter.store import migrations, tables
+
+    blob = LargeBinary().compile(dialect=store.engine.dialect)
+    with store.engine.begin() as c:  # back to version 3's schema
+        c.execute(text(f"ALTER TABLE nswa_dossiers ADD COLUMN submission {blob}"))
+        c.execute(tables.schema_version.delete().where(tables.schema_version.c.version == 4))
+    assert "submission" in {c["name"] for c in inspect(store.engine).get_columns("nswa_dossiers")}
+    assert migrations.migrate(store.engine) == [4]
+    assert "submission" not in {c["name"] for c in inspect(store.engine).get_columns("nswa_dossiers")}
+
+
 def test_one_failing_message_in_a_group_commit_does_not_cost_the_others(store: SqlStore) -> None:
     """In a batch committed together, a message that fails is reported failed; the others are stored."""
     import dataclasses
