@@ -103,7 +103,7 @@ class Floor:
             wrapper.append(content[0])
         wrapper.append(etree.fromstring(etree.tostring(self.codes)))
         started = clock()
-        result = self.xslt(wrapper, **self.params)
+        result = self.xslt(wrapper, **self.params)  # type: ignore[arg-type]  # lxml-stubs: params are str
         stages["xslt"] += clock() - started
         started = clock()
         output = bytes(result)
@@ -111,7 +111,7 @@ class Floor:
         started = clock()
         # XSLT 1.0 cannot transliterate Greek or Cyrillic names; those few errors are counted,
         # the validation is paid in full all the same.
-        self.errors = 0 if self.submission.validate(result) else len(self.submission.error_log)
+        self.errors = 0 if self.submission.validate(result) else len(self.submission.error_log)  # type: ignore[arg-type]  # lxml-stubs: _ErrorLog is sized
         stages["validate output"] += clock() - started
         self.stages.append(stages)
         return output

@@ -146,7 +146,7 @@ def run_crash_scenario(store_url: str, tmp_path: Path, seed: int) -> None:
     store = open_store(store_url)
     try:
         with store.engine.connect() as c:
-            counts = dict(
+            counts: dict[str, int] = dict(
                 c.execute(
                     select(t.messages.c.message_id, func.count())
                     .where(t.messages.c.direction == "in")

@@ -98,7 +98,8 @@ def raw_call(url: str, payload: etree._Element, *, token: etree._Element | None 
 def fault_code(fault: Fault) -> str | None:
     """The PortalFault/Code of a zeep Fault."""
     assert fault.detail is not None
-    return fault.detail.findtext(f".//{{{BGP}}}Code")
+    code: str | None = fault.detail.findtext(f".//{{{BGP}}}Code")
+    return code
 
 
 def raw_statuses(portal: PortalSimulator, numbers: list[str]) -> list[etree._Element]:
@@ -164,6 +165,7 @@ def test_status_is_pending_then_cleared_with_shore_passes(portal: PortalSimulato
     requested = submission().xpath(
         "bgp:Persons/bgp:Person[bgp:ShorePassRequested='true']/bgp:No/text()", namespaces=NS
     )
+    assert isinstance(requested, list)
     passes = cleared.findall("bgp:ShorePasses/bgp:ShorePass", NS)
     assert [p.findtext("bgp:PersonNo", namespaces=NS) for p in passes] == list(requested)
     assert len(passes) == 2
@@ -243,7 +245,10 @@ def test_business_rules_reject_with_bgp_xpaths(portal: PortalSimulator, service:
         "E-DOC-EXPIRED": "/bgp:Submission/bgp:Persons/bgp:Person[17]/bgp:DocExpiry",
     }
     for field in reasons.values():
-        assert len(element.getroottree().xpath(field, namespaces=NS)) == 1
+        assert field is not None
+        found = element.getroottree().xpath(field, namespaces=NS)
+        assert isinstance(found, list)
+        assert len(found) == 1
 
 
 @pytest.mark.parametrize(

@@ -53,7 +53,10 @@ def test_deterministic_per_seed() -> None:
 
 def test_data_is_varied() -> None:
     """Across seeds: many nationalities, Vietnamese diacritics, mononyms, several document types, offsets."""
-    nationalities, doc_types, times, names = set(), set(), set(), []
+    nationalities: set[str | None] = set()
+    doc_types: set[str | None] = set()
+    times: set[str] = set()
+    names: list[tuple[str | None, str | None]] = []
     for seed in range(30):
         files = dict(generate_dossier(crew=20, passengers=20, seed=seed))
         gd = etree.fromstring(files["50-general-declaration.xml"])

@@ -67,7 +67,7 @@ def test_models_are_frozen_and_strict_about_fields() -> None:
     """Models cannot be changed, and unknown fields are refused."""
     gd = read_document(_content(sample("arrival-general-cargo")[0]))
     with pytest.raises(ValidationError):
-        gd.NumberOfCrew = 3  # type: ignore[misc]
+        gd.NumberOfCrew = 3  # type: ignore[attr-defined]
     with pytest.raises(ValidationError):
         GeneralDeclaration.model_validate({**gd.model_dump(), "Colour": "red"})
 

@@ -376,7 +376,7 @@ def test_unknown_receipt_in_a_batch_does_not_block_the_others(
             raise RemotePermanentError("portal fault NOT_FOUND", code="NOT_FOUND", status=500)
         return [Status(n, PortalState.CLEARED, decided_at=RECEIVED, clearance_number="C1") for n in numbers]
 
-    portal.statuses = statuses  # type: ignore[method-assign]
+    portal.statuses = statuses  # type: ignore[method-assign,assignment]
     PollLoop(context).run_once()
     assert states(store, clock) == {"cleared": 2, "dead": 1}
 
