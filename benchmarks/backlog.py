@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
                 Adapter(f"adapter-{i + 1}", store_url, portal_url, nsw.url, workdir)
                 for i in range(args.daemons)
             ]
-            nsw.agency_url = adapters[0].intake_url
+            # Each daemon takes its share of the pushes, as behind a load balancer.
+            nsw.agency_urls = [adapter.intake_url for adapter in adapters]
             started = time.monotonic()
             for files in batch:
                 nsw.push_dossier(files)

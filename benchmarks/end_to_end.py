@@ -198,7 +198,8 @@ def run(args: argparse.Namespace) -> tuple[int, float]:
                 Adapter(f"adapter-{i + 1}", store_url, portal.url, nsw.url, workdir)
                 for i in range(args.daemons)
             ]
-            nsw.agency_url = adapters[0].intake_url
+            # Each daemon takes its share of the pushes, as behind a load balancer.
+            nsw.agency_urls = [adapter.intake_url for adapter in adapters]
             # CPU from the moment the clock starts: the processes' start-up (imports, schemas) is not
             # the dossiers' cost.
             pids = {f"adapter-{i + 1}": a.process.pid for i, a in enumerate(adapters)}

@@ -63,9 +63,10 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     _common(nsw, default_port=8801)
     nsw.add_argument(
         "--agency-url",
-        default=DEFAULT_AGENCY_URL,
+        action="append",
         metavar="URL",
-        help=f"the adapter's receiveMessage endpoint ({DEFAULT_AGENCY_URL}, the adapter's default intake)",
+        help=f"the adapter's receiveMessage endpoint ({DEFAULT_AGENCY_URL}, the adapter's default "
+        "intake); repeated, each dossier goes to one of them",
     )
     source = nsw.add_mutually_exclusive_group()
     source.add_argument("--dossiers", type=Path, metavar="DIR", help="a dossier folder, or a folder of them")
@@ -196,6 +197,11 @@ def run_portal(args: argparse.Namespace) -> int:
     return serve_until_interrupted(make, args.host, args.port, announce)
 
 
+def chosen_agency_urls(args: argparse.Namespace) -> list[str]:
+    """The --agency-url values, or the adapter's default intake when none is given."""
+    return list(args.agency_url or [DEFAULT_AGENCY_URL])
+
+
 def run_nsw(args: argparse.Namespace) -> int:
     """Push the dossiers asked for and serve the NSW gateway until interrupted."""
     _setup_logging(args.verbose)
@@ -218,9 +224,10 @@ def run_nsw(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"nsw-adapter simulate nsw: {exc}", file=sys.stderr)
         return 1
+    agency_urls = chosen_agency_urls(args)
     config = NswConfig(
         push=PushSettings(
-            agency_url=args.agency_url,
+            agency_urls=tuple(agency_urls),
             user=args.agency_user,
             password=args.agency_password,
             timeout=args.push_timeout,
@@ -233,7 +240,7 @@ def run_nsw(args: argparse.Namespace) -> int:
     )
 
     if dossiers:
-        pushing = f"pushing {len(dossiers)} dossier(s) to {args.agency_url} as user {args.agency_user}"
+        pushing = f"pushing {len(dossiers)} dossier(s) to {', '.join(agency_urls)} as user {args.agency_user}"
     else:
         pushing = "no dossiers to push (--dossiers DIR or --generate N)"
 

@@ -325,6 +325,7 @@ class NswSimulator(SimulatorHandle):
         self,
         *,
         agency_url: str = "",
+        agency_urls: Sequence[str] = (),
         agency_user: str = "demo",
         agency_password: str = "demo",  # noqa: S107 - the documented demo default
         credentials: Mapping[str, str] | None = None,
@@ -344,6 +345,7 @@ class NswSimulator(SimulatorHandle):
         self.config = NswConfig(
             push=PushSettings(
                 agency_url=agency_url,
+                agency_urls=tuple(agency_urls),
                 user=agency_user,
                 password=agency_password,
                 timeout=push_timeout,
@@ -371,6 +373,15 @@ class NswSimulator(SimulatorHandle):
     @agency_url.setter
     def agency_url(self, value: str) -> None:
         self.config.push.agency_url = value
+
+    @property
+    def agency_urls(self) -> tuple[str, ...]:
+        """Several intake URLs: each dossier goes to one of them (see PushSettings.agency_url_for)."""
+        return self.config.push.agency_urls
+
+    @agency_urls.setter
+    def agency_urls(self, value: Sequence[str]) -> None:
+        self.config.push.agency_urls = tuple(value)
 
     @property
     def service(self) -> NswService:

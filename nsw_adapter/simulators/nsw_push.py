@@ -5,6 +5,9 @@ each is pushed until a 99 answer comes back (an HTTP error, a SOAP fault, a time
 connection or an unusable answer mean: again, after a capped exponential backoff), or a 22
 answer ends it (the NSW does not push a refused message again). With probability
 `duplicates` an acknowledged message is pushed once more, as the NSW sometimes does.
+
+Given several agency URLs (adapter daemons without a load balancer in front), each dossier's
+documents all go to one of them, chosen by its dossier number.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,6 +38,8 @@ class PushSettings:
     """Where and how the NSW pushes."""
 
     agency_url: str = ""
+    #: Several intake URLs to spread dossiers over (then `agency_url` is not used).
+    agency_urls: tuple[str, ...] = ()
     user: str = "demo"
     password: str = "demo"  # noqa: S105 - the documented demo default
     timeout: float = 10.0
@@ -44,6 +50,12 @@ class PushSettings:
     shuffle: bool = False
     seed: int = 0
     concurrency: int = 16
+
+    def agency_url_for(self, reference: str) -> str:
+        """The URL a dossier's documents are pushed to ("" when none is configured)."""
+        if not self.agency_urls:
+            return self.agency_url
+        return self.agency_urls[zlib.crc32(reference.encode()) % len(self.agency_urls)]
 
 
 class PushFailure(Exception):
@@ -201,13 +213,14 @@ class Pusher:
 
     async def _send(self, document: Document) -> tuple[str, list[str]]:
         settings = self.settings
-        if not settings.agency_url:
+        url = settings.agency_url_for(document.reference)
+        if not url:
             raise PushFailure("no agency URL configured")
         body = receive_message_request(document.data, settings.user, settings.password)
         session = self._session_for_loop()
         timeout = aiohttp.ClientTimeout(total=settings.timeout)
         headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{SOAP_ACTION}"'}
-        async with session.post(settings.agency_url, data=body, headers=headers, timeout=timeout) as reply:
+        async with session.post(url, data=body, headers=headers, timeout=timeout) as reply:
             data = await reply.read()
             status = reply.status
         if status == 500:

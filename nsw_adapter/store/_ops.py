@@ -67,6 +67,8 @@ class OpsMixin(WorkMixin):
         if self._group_commit is not None:
             self._group_commit.close()
         self._engine.dispose()
+        if self._writers is not None:
+            self._writers.close()
 
     # --- outbox
     def claim_outbox(

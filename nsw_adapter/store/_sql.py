@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -84,14 +83,9 @@ class SqlBase:
         self._deadline_minutes = deadline_minutes
         self._dialect = engine.dialect.name
         self._statements: dict[str, Any] = {}
-        # SQLite has one writer. Threads that meet its lock in BEGIN IMMEDIATE wait in SQLite's busy
-        # handler, which sleeps 1, 2, 5 ... 100 ms between tries: the lock then sits idle while
-        # they sleep (measured: half the time at 50 dossiers/s). Queueing this process's writers
-        # on a mutex hands the lock over at once; other processes still meet busy_timeout.
-        # Reentrant so that a nested transaction fails as before (busy timeout), never hangs.
-        self._writer: AbstractContextManager[Any] = (
-            threading.RLock() if self._dialect == "sqlite" else nullcontext()
-        )
+        # SQLite has one writer: its writers queue (see WriterQueue). PostgreSQL needs no queue.
+        self._writers = engines.WriterQueue(engine.url.database or "") if self._dialect == "sqlite" else None
+        self._writer: AbstractContextManager[Any] = self._writers or nullcontext()
         # SQLite: one writer, one fsync per commit, so pushes are committed in groups.
         # PostgreSQL commits concurrent transactions in parallel and needs none.
         if group_commit is None:

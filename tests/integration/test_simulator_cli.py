@@ -18,7 +18,7 @@ import requests
 from zeep.exceptions import Fault
 
 from nsw_adapter.cli import build_parser, main
-from nsw_adapter.cli.simulate import read_credentials, read_watchlist
+from nsw_adapter.cli.simulate import chosen_agency_urls, read_credentials, read_watchlist
 from nsw_adapter.settings import IntakeSettings
 from tests.integration.test_simulator_nsw import FakeAgency
 
@@ -84,7 +84,9 @@ def test_nsw_agency_url_defaults_to_the_adapters_intake(capsys: pytest.CaptureFi
     intake = IntakeSettings()
     expected = f"http://{intake.host}:{intake.port}{intake.path}"
     assert expected == "http://127.0.0.1:8800/nsw/agency"
-    assert build_parser().parse_args(["simulate", "nsw"]).agency_url == expected
+    assert chosen_agency_urls(build_parser().parse_args(["simulate", "nsw"])) == [expected]
+    several = ["simulate", "nsw", "--agency-url", "http://a/x", "--agency-url", "http://b/x"]
+    assert chosen_agency_urls(build_parser().parse_args(several)) == ["http://a/x", "http://b/x"]
     with pytest.raises(SystemExit) as exited:
         main(["simulate", "nsw", "--help"])
     assert exited.value.code == 0

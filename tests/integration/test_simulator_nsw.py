@@ -21,6 +21,7 @@ from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
 from nsw_adapter.envelope import VIETNAM, build_envelope, new_message_id, read_message
+from nsw_adapter.fixtures import generate_dossier
 from nsw_adapter.simulators import NswSimulator, all_final
 from nsw_adapter.simulators.http import BackgroundServer
 from nsw_adapter.soap import (
@@ -32,6 +33,7 @@ from nsw_adapter.soap import (
     response,
 )
 from nsw_adapter.xml import parse_untrusted, schema
+from tests.integration.e2e_support import sent_at
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -195,6 +197,27 @@ def test_push_timeout_is_retried() -> None:
             state = nsw.wait_pushed(timeout=10)
         assert state["counters"]["push_failures"] == 1
         assert state["counters"]["acknowledged"] == 3
+
+
+def test_several_agency_urls_share_the_dossiers_each_whole(agency: FakeAgency) -> None:
+    """Given two intake URLs, every dossier's documents go to one of them, and both get dossiers."""
+    with FakeAgency() as second, NswSimulator(agency_urls=[agency.url, second.url]) as nsw:
+        pushed = {
+            nsw.push_dossier(
+                generate_dossier(crew=2, seed=i, reference=f"HPH-2026-{i:06d}", sent_at=sent_at(i))
+            )
+            for i in range(12)
+        }
+        state = nsw.wait_pushed(timeout=20)
+    by_message = {
+        message_id: reference for reference in pushed for message_id in state["dossiers"][reference]["pushed"]
+    }
+    first = {by_message[m] for m in agency.received}
+    other = {by_message[m] for m in second.received}
+    assert first | other == pushed
+    assert first
+    assert other
+    assert not first & other  # no dossier split between the two
 
 
 def test_22_answer_stops_retrying(agency: FakeAgency) -> None:

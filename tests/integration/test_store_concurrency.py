@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -9,10 +11,12 @@ from typing import TypeVar
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from nsw_adapter.store import DossierState, IntakeOutcome
 from nsw_adapter.store import engine as engines
 from nsw_adapter.store import tables as t
+from nsw_adapter.store.migrations import STEPS
 from nsw_adapter.store.sql import SqlStore, open_store
 from tests.store_fixtures import Clock, create_pg_database, drop_pg_database, incoming, result
 
@@ -127,7 +131,7 @@ def test_migrations_started_at_once_apply_once(pg_available: bool) -> None:
     try:
         race(*[s.migrate for s in stores])
         with stores[0].engine.connect() as c:
-            assert sorted(c.execute(select(t.schema_version.c.version)).scalars()) == [1, 2, 3]
+            assert sorted(c.execute(select(t.schema_version.c.version)).scalars()) == [v for v, _, _ in STEPS]
     finally:
         for s in stores:
             s.close()
@@ -140,7 +144,7 @@ def test_sqlite_migrations_started_at_once_apply_once(sqlite_url: str) -> None:
     try:
         race(*[s.migrate for s in stores])
         with stores[0].engine.connect() as c:
-            assert sorted(c.execute(select(t.schema_version.c.version)).scalars()) == [1, 2, 3]
+            assert sorted(c.execute(select(t.schema_version.c.version)).scalars()) == [v for v, _, _ in STEPS]
     finally:
         for s in stores:
             s.close()
@@ -199,3 +203,30 @@ def test_writer_threads_of_one_sqlite_store_queue_for_the_lock(
         race(*[lambda: [store.heartbeat(f"w{n}", 30) for n in range(100)] for _ in range(8)])
     finally:
         store.close()
+
+
+def _write_many(url: str) -> None:
+    """In a forked child: a store of its own, 200 write transactions; exit 1 if SQLite was busy."""
+    store = open_store(url)
+    try:
+        for n in range(200):
+            store.heartbeat(f"w{n}", 30)
+    except OperationalError:
+        os._exit(1)
+    store.close()
+    os._exit(0)
+
+
+def test_writer_processes_on_one_sqlite_file_queue_for_the_lock(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes writing at once, with no busy timeout, never meet SQLite's lock either."""
+    open_store(sqlite_url, migrate=True).close()
+    monkeypatch.setattr(engines, "SQLITE_BUSY_TIMEOUT_MS", 0)  # inherited by the forked children
+    context = multiprocessing.get_context("fork")
+    children = [context.Process(target=_write_many, args=(sqlite_url,)) for _ in range(3)]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(60)
+    assert [child.exitcode for child in children] == [0, 0, 0]
