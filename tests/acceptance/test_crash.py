@@ -50,7 +50,7 @@ def _crash_run(workdir: Path, daemons: list[Daemon], nsw: NswSimulator, prefix: 
     try:
         for daemon in daemons:
             daemon.start()
-        nsw.agency_url = daemons[0].intake_url
+        nsw.agency_urls = [daemon.intake_url for daemon in daemons]  # each takes pushes, and is killed
         for files in _dossiers(prefix):
             nsw.push_dossier(files)
         for kill in range(KILLS):
