@@ -29,6 +29,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: How long a writer waits in the WriterQueue before it fails with "database is locked".
+WRITER_QUEUE_TIMEOUT_SECONDS = 30.0
 #: An execution option: this transaction only reads (SQLite then begins DEFERRED, not IMMEDIATE).
 READ_ONLY = "nswa_read_only"
 
@@ -113,6 +115,8 @@ class WriterQueue:
     between tries, so the lock sits idle while they sleep (measured: a mean wait of 27.6 ms per
     write transaction at 50 dossiers/s). A queued writer is woken the moment the lock is free.
     Reentrant, so that a nested transaction meets busy_timeout as before instead of hanging.
+    A writer that cannot get through the queue within WRITER_QUEUE_TIMEOUT_SECONDS (another process stuck in a
+    transaction) fails as SQLite would, with "database is locked", rather than hang unseen.
     """
 
     def __init__(self, database: str) -> None:
@@ -122,16 +126,32 @@ class WriterQueue:
         self._fd: int | None = None
 
     def __enter__(self) -> None:
-        self._threads.acquire()
+        timeout = WRITER_QUEUE_TIMEOUT_SECONDS
+        if not self._threads.acquire(timeout=timeout):
+            raise sqlite3.OperationalError("database is locked (this process's writers queue)")
         try:
             if self._depth == 0:
-                if self._fd is None:
-                    self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
+                self._lock_file(time.monotonic() + timeout)
             self._depth += 1
         except BaseException:
             self._threads.release()
             raise
+
+    def _lock_file(self, deadline: float) -> None:
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        # Non-blocking tries, a fraction of a millisecond apart (SQLite's handler sleeps up to
+        # 100 ms): only one thread per process waits here, the others wait on the thread lock.
+        pause = 0.0002
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise sqlite3.OperationalError("database is locked (another process writes)") from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.002)
 
     def __exit__(
         self, _type: type[BaseException] | None, _value: BaseException | None, _tb: TracebackType | None

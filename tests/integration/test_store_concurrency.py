@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import multiprocessing
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -230,3 +232,21 @@ def test_writer_processes_on_one_sqlite_file_queue_for_the_lock(
     for child in children:
         child.join(60)
     assert [child.exitcode for child in children] == [0, 0, 0]
+
+
+def test_a_writer_blocked_by_a_stuck_process_fails_as_sqlite_would(
+    sqlite_url: str, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holding the writer queue too long: 'database is locked', not a silent hang."""
+    store = open_store(sqlite_url, clock=clock, migrate=True)
+    monkeypatch.setattr(engines, "WRITER_QUEUE_TIMEOUT_SECONDS", 0.2)
+    holder = os.open(f"{store.engine.url.database}-writer", os.O_RDWR | os.O_CREAT)  # another writer
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            store.heartbeat("w1", 30)
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        store.heartbeat("w1", 30)  # free again: writes go through
+    finally:
+        os.close(holder)
+        store.close()
