@@ -6,7 +6,8 @@ _intake.py     receive / record_refused / expire_incomplete (assembly applied in
 _work.py       claims with leases (SKIP LOCKED), submission, decisions, cancellations
 _ops.py        outbox, heartbeat/release, dead letters, stats, describe, purge, migrate
 _sql.py        transactions, dialect upserts, history rows, outbox rows; _batch.py group commit
-tables.py      the tables; migrations.py the versioned runner; engine.py SQLite/PostgreSQL engines
+tables.py      the tables; migrations.py the versioned runner
+engine.py      SQLite/PostgreSQL engines, and the SQLite writer queue (threads and processes)
 """
 
 from __future__ import annotations
