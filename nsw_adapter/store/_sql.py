@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -85,7 +85,6 @@ class SqlBase:
         self._statements: dict[str, Any] = {}
         # SQLite has one writer: its writers queue (see WriterQueue). PostgreSQL needs no queue.
         self._writers = engines.WriterQueue(engine.url.database or "") if self._dialect == "sqlite" else None
-        self._writer: AbstractContextManager[Any] = self._writers or nullcontext()
         # SQLite: one writer, one fsync per commit, so pushes are committed in groups.
         # PostgreSQL commits concurrent transactions in parallel and needs none.
         if group_commit is None:
@@ -105,7 +104,7 @@ class SqlBase:
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
         """One transaction (BEGIN IMMEDIATE on SQLite), committed on success."""
-        with self._writer, self._engine.begin() as connection:
+        with self._writers or nullcontext(), self._engine.begin() as connection:
             yield connection
 
     @contextmanager

@@ -113,10 +113,11 @@ class WriterQueue:
 
     Writers that meet SQLite's lock wait in its busy handler, which sleeps 1, 2, 5 ... 100 ms
     between tries, so the lock sits idle while they sleep (measured: a mean wait of 27.6 ms per
-    write transaction at 50 dossiers/s). A queued writer is woken the moment the lock is free.
-    Reentrant, so that a nested transaction meets busy_timeout as before instead of hanging.
-    A writer that cannot get through the queue within WRITER_QUEUE_TIMEOUT_SECONDS (another process stuck in a
-    transaction) fails as SQLite would, with "database is locked", rather than hang unseen.
+    write transaction at 50 dossiers/s). Here a thread is woken as soon as the lock is free, and
+    a process tries again within 2 ms. Reentrant, so that a nested transaction meets
+    busy_timeout as before instead of hanging. A writer that cannot get through the queue
+    within WRITER_QUEUE_TIMEOUT_SECONDS (another process stuck in a transaction) fails as
+    SQLite would, with "database is locked", rather than hang unseen.
     """
 
     def __init__(self, database: str) -> None:

@@ -34,7 +34,7 @@ def _add_columns(connection: Connection, table: Table, names: list[str]) -> None
     Step 1 creates tables from the current definitions, so on a fresh database later columns
     already exist: steps that add columns only add what is missing.
     """
-    have = {c["name"] for c in inspect(connection).get_columns(table.name)}
+    have = _columns(connection, table)
     for name in names:
         if name not in have:
             column = table.c[name]
@@ -66,9 +66,13 @@ def _v3_claim_indexes(connection: Connection) -> None:
 def _v4_drop_dossier_submission(connection: Connection) -> None:
     """The submission lives in the portal audit rows only (purged with them); the dossier's copy,
     no longer written, goes, and with it any personal data an older version left there."""
-    have = {c["name"] for c in inspect(connection).get_columns(tables.dossiers.name)}
-    if "submission" in have:
+    if "submission" in _columns(connection, tables.dossiers):
         connection.execute(text(f"ALTER TABLE {tables.dossiers.name} DROP COLUMN submission"))
+
+
+def _columns(connection: Connection, table: Table) -> set[str]:
+    """The names of the columns the database has in `table`."""
+    return {c["name"] for c in inspect(connection).get_columns(table.name)}
 
 
 def _index(table: Table, name: str) -> Index:
