@@ -222,7 +222,7 @@ def _write_many(url: str) -> None:
 def test_writer_processes_on_one_sqlite_file_queue_for_the_lock(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two processes writing at once, with no busy timeout, never meet SQLite's lock either."""
+    """Three processes writing at once, with no busy timeout, never meet SQLite's lock either."""
     open_store(sqlite_url, migrate=True).close()
     monkeypatch.setattr(engines, "SQLITE_BUSY_TIMEOUT_MS", 0)  # inherited by the forked children
     context = multiprocessing.get_context("fork")
