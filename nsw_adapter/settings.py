@@ -74,6 +74,9 @@ class WorkerSettings(BaseModel):
     outbox_threads: int = 4
     claim_batch: int = 8  # dossiers / results leased per claim
     idle_seconds: float = 0.2  # sleep when a loop found nothing to do
+    # After a claim that was not full, wait this long so the next claim takes more at once:
+    # fewer commits (SQLite's one write lock) and fewer GetProcessingStatus calls per dossier.
+    gather_seconds: float = 0.1
     poll_interval_seconds: float = 30.0  # first poll after a receipt, and between PENDING answers
     poll_max_interval_seconds: float = 300.0
     expiry_interval_seconds: float = 10.0

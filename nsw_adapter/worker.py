@@ -123,6 +123,7 @@ def build_context(
         poll_batch=portal.poll_batch,
         poll_interval_seconds=w.poll_interval_seconds,
         poll_max_interval_seconds=w.poll_max_interval_seconds,
+        gather_seconds=w.gather_seconds,
     )
 
 

@@ -72,6 +72,7 @@ class LoopContext:
     poll_batch: int = 100
     poll_interval_seconds: float = 30.0
     poll_max_interval_seconds: float = 300.0
+    gather_seconds: float = 0.0
     clock: Callable[[], datetime] = utcnow
     stop_event: threading.Event = field(default_factory=threading.Event)
 
@@ -86,6 +87,13 @@ class LoopContext:
     def stopping(self) -> bool:
         """True once the worker is shutting down: finish the item in hand, claim nothing more."""
         return self.stop_event.is_set()
+
+    def gather(self, claimed: int, limit: int) -> None:
+        """After a claim that came back less than full, wait `gather_seconds` before the next, so
+        that work arriving meanwhile shares the next claim's transactions (and, polling, its call)
+        instead of each item costing its own commits."""
+        if 0 < claimed < limit and self.gather_seconds > 0 and not is_testing():
+            self.stop_event.wait(self.gather_seconds)
 
     def later(self, seconds: float) -> datetime:
         return self.clock() + timedelta(seconds=0.0 if is_testing() else seconds)

@@ -56,6 +56,7 @@ class OutboxLoop:
             except Exception as exc:  # one item's store error must not strand the rest of the batch
                 log.error("outbox.item_failed", error=describe_error(exc), exc_info=exc)
         self._mark_sent(sent)
+        c.gather(len(items), limit)
         return len(items)
 
     def _mark_sent(self, sent: list[OutboxItem]) -> None:

@@ -54,6 +54,7 @@ class PollLoop(PortalLoop):
         if not polls:
             return 0
         self._poll(polls)
+        c.gather(len(polls), limit)
         return len(polls)
 
     def _ask(self, polls: Sequence[PendingPoll]) -> list[Status]:

@@ -8,7 +8,10 @@ receipt back (Duplicate), never a second declaration.
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
 
 from nsw_adapter.delivery.breaker import BreakerOpenError
 from nsw_adapter.delivery.retry import call_with_retry, next_attempt_delay
@@ -16,9 +19,19 @@ from nsw_adapter.errors import PermanentError, TransientError
 from nsw_adapter.logging import describe_error, get_logger
 from nsw_adapter.loops.context import PortalLoop, budget_spent
 from nsw_adapter.results import ResultContext, accepted, rejected_locally, station_of_documents
-from nsw_adapter.store.base import ClaimedDossier, DossierChanged
+from nsw_adapter.store.base import ClaimedDossier, DossierChanged, ReceiptRecord, SubmissionStart
 
 log = get_logger("nsw_adapter.submit")
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class _Submission:
+    """A claimed dossier translated and ready to be stored and sent."""
+
+    dossier: ClaimedDossier
+    start: SubmissionStart
+    logger: Any  # bound to the dossier's ids
 
 
 def dead_letter_reason(exc: BaseException) -> str:
@@ -28,7 +41,13 @@ def dead_letter_reason(exc: BaseException) -> str:
 
 
 class SubmitLoop(PortalLoop):
-    """One thread's submission loop (owns its portal client)."""
+    """One thread's submission loop (owns its portal client).
+
+    A claim's dossiers share two transactions: their submissions are stored together before
+    the first call, and their receipts recorded together after the last (on SQLite every commit
+    passes through the one write lock). A crash in between leaves them SUBMITTING with their
+    ClientMessageIds, and the retry gets the portal's duplicate receipts.
+    """
 
     name = "submit"
 
@@ -39,33 +58,59 @@ class SubmitLoop(PortalLoop):
         if limit == 0:
             return 0
         claimed = c.store.claim_ready(c.worker_id, limit, c.lease_seconds)
-        for dossier in claimed:
-            if c.stopping():
-                break  # released by the worker on shutdown
-            try:
-                self.process(dossier)
-            except Exception as exc:  # one item's store error must not strand the rest of the batch
-                log.error("submit.item_failed", error=describe_error(exc), exc_info=exc)
+        self._process_batch(claimed)
+        c.gather(len(claimed), limit)
         return len(claimed)
 
     def process(self, dossier: ClaimedDossier) -> None:
+        """Take one claimed dossier as far as it goes."""
+        self._process_batch([dossier])
+
+    def _process_batch(self, claimed: Sequence[ClaimedDossier]) -> None:
         c = self.context
-        bound = log.bind(
+        ready: list[_Submission] = []
+        for dossier in claimed:
+            if c.stopping():
+                return  # released by the worker on shutdown
+            # One item's failure (a store error, a bug) must not strand the rest of the batch.
+            submission = self._guarded(dossier, partial(self._prepare, dossier, self._bound(dossier)))
+            if submission is not None:
+                ready.append(submission)
+        receipts: list[tuple[_Submission, ReceiptRecord]] = []
+        for submission in self._begin(ready):
+            if c.stopping():
+                break  # SUBMITTING and released: the next claim sends the same ClientMessageId
+            receipt = self._guarded(submission.dossier, partial(self._submit, submission))
+            if receipt is not None:
+                receipts.append((submission, receipt))
+        self._record(receipts)
+
+    def _bound(self, dossier: ClaimedDossier) -> Any:
+        return log.bind(
             dossier_id=dossier.dossier_id,
             reference=dossier.reference,
             client_message_id=dossier.client_message_id,
             version=dossier.version,
         )
-        try:
-            self._process(dossier, bound)
-        except DossierChanged:
-            # Amended, cancelled or lease lost under us: nothing was written; the new state rules.
-            c.metrics.outcomes.labels(loop=self.name, outcome="changed").inc()
-            bound.info("submit.dossier_changed")
 
-    def _process(self, dossier: ClaimedDossier, bound: Any) -> None:
+    def _guarded(self, dossier: ClaimedDossier, step: Callable[[], _T]) -> _T | None:
+        try:
+            return step()
+        except DossierChanged:
+            self._changed(self._bound(dossier))
+        except Exception as exc:
+            log.error("submit.item_failed", dossier_id=dossier.dossier_id, error=describe_error(exc),
+                      exc_info=exc)  # fmt: skip
+        return None
+
+    def _changed(self, logger: Any) -> None:
+        # Amended, cancelled or lease lost under us: nothing was written; the new state rules.
+        self.context.metrics.outcomes.labels(loop=self.name, outcome="changed").inc()
+        logger.info("submit.dossier_changed")
+
+    def _prepare(self, dossier: ClaimedDossier, logger: Any) -> _Submission | None:
+        """The dossier's submission, or None when it ends here (dead letter, local rejection)."""
         c = self.context
-        logger = bound
         now = c.clock()
         if budget_spent(
             dossier.first_attempt_at, dossier.attempts, c.portal_budget_seconds, c.portal_policy, now
@@ -73,7 +118,7 @@ class SubmitLoop(PortalLoop):
             c.store.dead_letter(dossier.dossier_id, "portal retry budget exhausted")
             c.metrics.dead_lettered.labels(kind="dossier").inc()
             logger.error("submit.dead_letter", attempts=dossier.attempts, error="retry budget exhausted")
-            return
+            return None
         try:
             translation = c.translator(
                 dossier.documents, client_message_id=dossier.client_message_id, supersedes=dossier.supersedes
@@ -82,7 +127,7 @@ class SubmitLoop(PortalLoop):
             c.store.dead_letter(dossier.dossier_id, f"translation failed: {type(exc).__name__}")
             c.metrics.dead_lettered.labels(kind="dossier").inc()
             logger.error("submit.translation_failed", error=describe_error(exc), exc_info=exc)
-            return
+            return None
         submission = translation.submission
         if submission is None or translation.lineage is None:
             context = ResultContext(
@@ -99,14 +144,39 @@ class SubmitLoop(PortalLoop):
                 problems=sorted({p.code for p in translation.problems}),
                 message_id=result.message_id,
             )
-            return
-        c.store.begin_submission(
-            dossier.dossier_id, submission, translation.lineage.to_bytes(), version=dossier.version
+            return None
+        start = SubmissionStart(
+            dossier.dossier_id, submission, translation.lineage.to_bytes(), dossier.version
         )
+        return _Submission(dossier, start, logger)
+
+    def _begin(self, ready: Sequence[_Submission]) -> list[_Submission]:
+        """Store the batch's submissions in one transaction; those that may now be sent."""
+        if not ready:
+            return []
+        try:
+            errors = self.context.store.begin_submissions([s.start for s in ready])
+        except Exception as exc:  # the store failed: the leases run out and the batch is tried again
+            log.error("submit.begin_failed", count=len(ready), error=describe_error(exc), exc_info=exc)
+            return []
+        begun: list[_Submission] = []
+        for submission, error in zip(ready, errors, strict=True):
+            if isinstance(error, DossierChanged):
+                self._changed(submission.logger)
+            elif error is not None:
+                submission.logger.error("submit.item_failed", error=describe_error(error))
+            else:
+                begun.append(submission)
+        return begun
+
+    def _submit(self, submission: _Submission) -> ReceiptRecord | None:
+        """SubmitDeclaration with retries: the receipt to record, or None (dead letter, deferred)."""
+        c = self.context
+        dossier, logger = submission.dossier, submission.logger
         started = time.perf_counter()
         try:
             receipt = call_with_retry(
-                lambda: self.portal.submit(submission),
+                lambda: self.portal.submit(submission.start.submission),
                 policy=c.portal_policy,
                 breaker=c.portal_breaker,
                 on_retry=lambda exc, n: self._on_retry(logger, exc, n),
@@ -115,24 +185,45 @@ class SubmitLoop(PortalLoop):
             c.store.dead_letter(dossier.dossier_id, dead_letter_reason(exc))
             c.metrics.dead_lettered.labels(kind="dossier").inc()
             logger.error("submit.dead_letter", error=describe_error(exc), error_code=exc.code)
-            return
+            return None
         except TransientError as exc:
             self._defer(dossier, exc, logger)
-            return
+            return None
         finally:
             c.metrics.latency.labels(operation="submit").observe(time.perf_counter() - started)
         result = accepted(ResultContext(dossier.reference, dossier.document_type,
                                         dossier.general_declaration_message_id), receipt)  # fmt: skip
-        c.store.record_receipt(dossier.dossier_id, receipt.number, receipt.duplicate, result)
-        c.metrics.outcomes.labels(
-            loop=self.name, outcome="duplicate" if receipt.duplicate else "submitted"
-        ).inc()
-        logger.info(
-            "submit.receipt",
-            receipt_number=receipt.number,
-            duplicate=receipt.duplicate,
-            message_id=result.message_id,
-        )
+        # The portal decides after its officers have looked: the first poll after one interval.
+        first_poll = c.later(c.poll_interval_seconds)
+        return ReceiptRecord(dossier.dossier_id, receipt.number, receipt.duplicate, result, first_poll)
+
+    def _record(self, receipts: Sequence[tuple[_Submission, ReceiptRecord]]) -> None:
+        """Record the batch's receipts (and enqueue their 21 Results) in one transaction."""
+        if not receipts:
+            return
+        c = self.context
+        try:
+            errors = c.store.record_receipts([receipt for _, receipt in receipts])
+        except Exception as exc:  # SUBMITTING until the leases run out; the retry is a duplicate
+            log.error("submit.record_failed", count=len(receipts), error=describe_error(exc), exc_info=exc)
+            return
+        for (submission, receipt), error in zip(receipts, errors, strict=True):
+            logger = submission.logger
+            if isinstance(error, DossierChanged):
+                self._changed(logger)
+                continue
+            if error is not None:
+                logger.error("submit.item_failed", error=describe_error(error))
+                continue
+            c.metrics.outcomes.labels(
+                loop=self.name, outcome="duplicate" if receipt.duplicate else "submitted"
+            ).inc()
+            logger.info(
+                "submit.receipt",
+                receipt_number=receipt.receipt_number,
+                duplicate=receipt.duplicate,
+                message_id=receipt.result.message_id,
+            )
 
     def _on_retry(self, logger: Any, exc: BaseException, attempt: int) -> None:
         self.context.metrics.retries.labels(operation="submit").inc()

@@ -34,6 +34,12 @@ _UPDATE_DOCUMENT = t.documents.update().where(
 _HELD = select(t.messages.c.id).where(t.messages.c.dedup_key == bindparam("key"))
 _PRESENT = select(t.documents.c.type).where(t.documents.c.dossier_id == bindparam("did"))
 _INSERT_REFUSED = t.messages.insert()
+_FIRST_INCOMING = (
+    select(t.messages.c.message_id)
+    .where(t.messages.c.dossier_id == bindparam("did"), t.messages.c.direction == "in")
+    .order_by(t.messages.c.id)
+    .limit(1)
+)
 
 
 class _Duplicate(Exception):
@@ -77,7 +83,7 @@ class IntakeMixin(SqlBase):
             results: list[IntakeOutcome | BaseException] = []
             with self._tx() as c:
                 for message in messages:
-                    if c.execute(_HELD, {"key": f"in:{message.message_id}"}).first() is not None:
+                    if self._run(c, _HELD, {"key": f"in:{message.message_id}"}).first() is not None:
                         results.append(IntakeOutcome.DUPLICATE)  # nothing written for it
                     else:
                         results.append(self._receive_one(c, message, now))
@@ -159,10 +165,11 @@ class IntakeMixin(SqlBase):
         """The message's dossier, locked; created RECEIVING (with its history row) when new."""
         query = self._cached("dossier_by_key", lambda: self._locked(_DOSSIER_BY_KEY))
         key = {"reference": message.reference, "document_type": message.document_type}
-        row = c.execute(query, key).first()
+        row = self._run(c, query, key).first()
         if row is not None:
             return dossier_row(row)
-        created = c.execute(
+        created = self._run(
+            c,
             self._statement("insert_dossier"),
             {
                 **key,
@@ -180,7 +187,7 @@ class IntakeMixin(SqlBase):
             },
         ).first()
         if created is None:  # made by a concurrent push since we looked
-            return dossier_row(c.execute(query, key).one())
+            return dossier_row(self._run(c, query, key).one())
         self._history(c, created.id, 1, None, S.RECEIVING, message.message_id, now)
         return dossier_row(created)
 
@@ -188,7 +195,8 @@ class IntakeMixin(SqlBase):
         self, c: Connection, message: IncomingMessage, dossier_id: int, now: datetime
     ) -> int | None:
         called = None if message.called_for is None else ",".join(sorted(message.called_for))
-        row_id: int | None = c.execute(
+        row_id: int | None = self._run(
+            c,
             self._statement("insert_message"),
             {
                 "direction": "in",
@@ -250,15 +258,15 @@ class IntakeMixin(SqlBase):
             "send_date": message.send_date,
         }
         first = {"dossier_id": dossier.id, "type": message.type, **values}
-        if c.execute(self._statement("insert_document"), first).first() is not None:
+        if self._run(c, self._statement("insert_document"), first).first() is not None:
             return True  # the first document of its type
-        current = c.execute(_DOCUMENT, {"did": dossier.id, "type": message.type}).one()
+        current = self._run(c, _DOCUMENT, {"did": dossier.id, "type": message.type}).one()
         candidate = assembly.precedence(message.send_date, message.function, message.message_id)
         existing = assembly.precedence(current.send_date, current.function, current.message_id)
         if not assembly.takes_effect(candidate, existing):
             log.info("assembly.stale", message_id=message.message_id, reference=dossier.reference)
             return False
-        c.execute(_UPDATE_DOCUMENT, {"did": dossier.id, "dtype": message.type, **values})
+        self._run(c, _UPDATE_DOCUMENT, {"did": dossier.id, "dtype": message.type, **values})
         return True
 
     def _after_change(
@@ -394,15 +402,10 @@ class IntakeMixin(SqlBase):
         )
 
     def _present_types(self, c: Connection, dossier_id: int) -> list[str]:
-        return list(c.execute(_PRESENT, {"did": dossier_id}).scalars())
+        return self._run(c, _PRESENT, {"did": dossier_id}).scalars()
 
     def _first_message_id(self, c: Connection, dossier_id: int) -> str | None:
-        found: str | None = c.execute(
-            select(t.messages.c.message_id)
-            .where(t.messages.c.dossier_id == dossier_id, t.messages.c.direction == "in")
-            .order_by(t.messages.c.id)
-            .limit(1)
-        ).scalar()
+        found: str | None = self._run(c, _FIRST_INCOMING, {"did": dossier_id}).scalar()
         return found
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from lxml import etree
@@ -25,10 +25,13 @@ from nsw_adapter.store.base import (
     PendingCancellation,
     PendingPoll,
     PollOutcome,
+    ReceiptRecord,
+    SubmissionStart,
 )
 
 S = DossierState
 d = t.dossiers
+_Item = TypeVar("_Item")
 log = structlog.get_logger(__name__)
 DEFAULT_CANCEL_REASON = "Cancelled by the shipping agent through the NSW."
 
@@ -219,59 +222,80 @@ class WorkMixin(IntakeMixin):
                 **_RELEASED,
             )
             self._enqueue(c, dossier, result, now)
-            self._follow_up(c, dossier_id, result.message_id, now)
+            self._follow_up(c, dossier, result.message_id, now)
 
     def begin_submission(
         self, dossier_id: int, submission: bytes, lineage: bytes, *, version: int | None = None
     ) -> None:
         """READY -> SUBMITTING: the submission is stored (in the audit trail) before the portal is called."""
-        now = self._now()
         with self._tx() as c:
-            dossier = self._dossier_for_update(c, dossier_id)
-            self._check_version(dossier, version)
-            self._transition(
-                c,
-                dossier,
-                S.SUBMITTING,
-                f"submitting {dossier.client_message_id}",
-                now,
-                lineage=lineage,
-                attempted=True,
-                first_attempt_at=dossier.first_attempt_at or now,
-            )
-            # The submission's one copy is its audit row: on the dossier's row, SQLite would rewrite
-            # the blob with every later update of the row (leases, receipt, decision).
-            self._audit_portal_request(c, dossier, dossier.client_message_id, submission, now)
+            self._begin_submission(c, SubmissionStart(dossier_id, submission, lineage, version), self._now())
+
+    def begin_submissions(self, starts: Sequence[SubmissionStart]) -> list[Exception | None]:
+        """A claim's begin_submission calls in one transaction (see _each)."""
+        return self._each(starts, self._begin_submission)
+
+    def _begin_submission(self, c: Connection, start: SubmissionStart, now: datetime) -> None:
+        dossier = self._dossier_for_update(c, start.dossier_id)
+        self._check_version(dossier, start.version)
+        self._transition(
+            c,
+            dossier,
+            S.SUBMITTING,
+            f"submitting {dossier.client_message_id}",
+            now,
+            lineage=start.lineage,
+            attempted=True,
+            first_attempt_at=dossier.first_attempt_at or now,
+        )
+        # The submission's one copy is its audit row: on the dossier's row, SQLite would rewrite
+        # the blob with every later update of the row (leases, receipt, decision).
+        self._audit_portal_request(c, dossier, dossier.client_message_id, start.submission, now)
 
     def record_receipt(
-        self, dossier_id: int, receipt_number: str, duplicate: bool, result: OutgoingMessage
+        self,
+        dossier_id: int,
+        receipt_number: str,
+        duplicate: bool,
+        result: OutgoingMessage,
+        *,
+        next_poll_at: datetime | None = None,
     ) -> None:
-        """SUBMITTING -> SUBMITTED with the 21 Result enqueued; polling becomes due."""
-        now = self._now()
+        """SUBMITTING -> SUBMITTED with the 21 Result enqueued; polling becomes due at `next_poll_at`."""
+        receipt = ReceiptRecord(dossier_id, receipt_number, duplicate, result, next_poll_at)
         with self._tx() as c:
-            dossier = self._dossier_for_update(c, dossier_id)
-            if dossier.state == S.SUBMITTED.value and dossier.receipt_number == receipt_number:
-                return  # recorded already (a retried call)
-            if dossier.state != S.SUBMITTING.value:
-                raise DossierChanged(f"dossier {dossier.reference} is {dossier.state}, not submitting")
-            self._transition(
-                c,
-                dossier,
-                S.SUBMITTED,
-                f"receipt {receipt_number}" + (" (duplicate)" if duplicate else ""),
-                now,
-                receipt_number=receipt_number,
-                next_poll_at=now,
-                attempts=0,
-                last_error=None,
-                **_RELEASED,
-            )
-            self._enqueue(c, dossier, result, now)
-            self._follow_up(c, dossier_id, result.message_id, now)
+            self._record_receipt(c, receipt, self._now())
 
-    def _follow_up(self, c: Connection, dossier_id: int, cause: str, now: datetime) -> None:
-        """Apply what arrived while the submission was in flight: a cancellation, else an amendment."""
-        dossier = self._dossier_for_update(c, dossier_id)
+    def record_receipts(self, receipts: Sequence[ReceiptRecord]) -> list[Exception | None]:
+        """A claim's record_receipt calls in one transaction (see _each)."""
+        return self._each(receipts, self._record_receipt)
+
+    def _record_receipt(self, c: Connection, receipt: ReceiptRecord, now: datetime) -> None:
+        dossier = self._dossier_for_update(c, receipt.dossier_id)
+        number = receipt.receipt_number
+        if dossier.state == S.SUBMITTED.value and dossier.receipt_number == number:
+            return  # recorded already (a retried call)
+        if dossier.state != S.SUBMITTING.value:
+            raise DossierChanged(f"dossier {dossier.reference} is {dossier.state}, not submitting")
+        self._transition(
+            c,
+            dossier,
+            S.SUBMITTED,
+            f"receipt {number}" + (" (duplicate)" if receipt.duplicate else ""),
+            now,
+            receipt_number=number,
+            next_poll_at=receipt.next_poll_at or now,
+            attempts=0,
+            last_error=None,
+            **_RELEASED,
+        )
+        self._enqueue(c, dossier, receipt.result, now)
+        self._follow_up(c, dossier, receipt.result.message_id, now)
+
+    def _follow_up(self, c: Connection, dossier: DossierRow, cause: str, now: datetime) -> None:
+        """Apply what arrived while the submission was in flight: a cancellation, else an amendment.
+
+        `dossier` is the row as this transaction left it (the transaction holds it locked)."""
         if dossier.cancel_requested:
             self._cancel(c, dossier, dossier.cancel_message_id or cause, now)
         elif dossier.amend_pending:
@@ -348,34 +372,41 @@ class WorkMixin(IntakeMixin):
             self._record_decision(c, dossier_id, state, result, self._now())
 
     def record_polls(self, outcomes: Sequence[PollOutcome]) -> list[Exception | None]:
-        """A poll batch's outcomes in one transaction (one commit, not one per dossier).
-
-        An outcome refused before it wrote anything (DossierChanged: the dossier moved on) is
-        reported and costs the others nothing; any other failure rolls the batch back and each
-        outcome is recorded again on its own.
-        """
+        """A poll batch's outcomes in one transaction (see _each)."""
         for outcome in outcomes:
             if outcome.decision is not None and outcome.decision not in _DECISIONS:
                 raise ValueError(f"{outcome.decision} is not a decision")
+        return self._each(outcomes, self._record_poll)
+
+    def _each(
+        self, items: Sequence[_Item], apply: Callable[[Connection, _Item, datetime], None]
+    ) -> list[Exception | None]:
+        """Apply a batch's items in one transaction (one commit, not one per item): per item None
+        or the exception it met.
+
+        An item refused before it wrote anything (DossierChanged: the dossier moved on) is
+        reported and costs the others nothing; any other failure rolls the batch back and each
+        item is applied again in a transaction of its own.
+        """
         now = self._now()
         try:
             errors: list[Exception | None] = []
             with self._tx() as c:
-                for outcome in outcomes:
+                for item in items:
                     try:
-                        self._record_poll(c, outcome, now)
+                        apply(c, item, now)
                         errors.append(None)
-                    except DossierChanged as exc:  # raised before this outcome wrote anything
+                    except DossierChanged as exc:  # raised before this item wrote anything
                         errors.append(exc)
             return errors
         except Exception:
-            if len(outcomes) == 1:
+            if len(items) == 1:
                 raise
         alone: list[Exception | None] = []
-        for outcome in outcomes:
+        for item in items:
             try:
                 with self._tx() as c:
-                    self._record_poll(c, outcome, self._now())
+                    apply(c, item, self._now())
                 alone.append(None)
             except Exception as exc:
                 alone.append(exc)

@@ -149,6 +149,28 @@ class PendingPoll:
 
 
 @dataclass(frozen=True, slots=True)
+class SubmissionStart:
+    """What begin_submission stores of one claimed dossier before the portal is called."""
+
+    dossier_id: int
+    submission: bytes
+    lineage: bytes
+    version: int | None = None  # the claim's: DossierChanged when the dossier moved on since
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptRecord:
+    """What record_receipt records: the portal's receipt and the 21 Result; the first poll at
+    `next_poll_at` (at once when None)."""
+
+    dossier_id: int
+    receipt_number: str
+    duplicate: bool
+    result: OutgoingMessage
+    next_poll_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PollOutcome:
     """What one poll learnt: still pending (ask again at `next_poll_at`), or decided with its Result."""
 
@@ -301,10 +323,24 @@ class Store(Protocol):
         With `version` (the claim's), DossierChanged when the dossier was amended or cancelled since.
         """
 
+    def begin_submissions(self, starts: Sequence[SubmissionStart]) -> list[Exception | None]:
+        """Each start as begin_submission would, all in one transaction; per start None or the
+        exception it met (DossierChanged...), which costs the others nothing."""
+
     def record_receipt(
-        self, dossier_id: int, receipt_number: str, duplicate: bool, result: OutgoingMessage
+        self,
+        dossier_id: int,
+        receipt_number: str,
+        duplicate: bool,
+        result: OutgoingMessage,
+        *,
+        next_poll_at: datetime | None = None,
     ) -> None:
-        """SUBMITTING -> SUBMITTED with the 21 Result enqueued; polling becomes due."""
+        """SUBMITTING -> SUBMITTED with the 21 Result enqueued; the first poll is due at
+        `next_poll_at` (at once when None)."""
+
+    def record_receipts(self, receipts: Sequence[ReceiptRecord]) -> list[Exception | None]:
+        """Each receipt as record_receipt would, all in one transaction (as begin_submissions)."""
 
     def defer(self, dossier_id: int, reason: str, retry_at: datetime) -> None:
         """A transient failure: release the lease, try again at `retry_at`, count the attempt."""

@@ -15,6 +15,8 @@ from nsw_adapter.store import (
     IntakeOutcome,
     OutgoingMessage,
     PollOutcome,
+    ReceiptRecord,
+    SubmissionStart,
     UnknownRecord,
 )
 from nsw_adapter.store.sql import SqlStore
@@ -691,6 +693,35 @@ def test_a_poll_batch_is_recorded_at_once_and_a_changed_dossier_costs_the_others
     assert store.claim_polls("w2", 100, 30, clock.now) == []  # the pending one waits until `later`
     [again] = store.claim_polls("w2", 100, 30, later)
     assert again.dossier_id == ids[0]
+
+
+def test_a_claims_submissions_and_receipts_are_recorded_at_once(store: SqlStore, clock: Clock) -> None:
+    """begin_submissions / record_receipts: a batch in one call, each dossier with its own outcome;
+    one amended since its claim is refused (DossierChanged) and costs the others nothing."""
+    for n, reference in enumerate(("HPH-2026-000501", "HPH-2026-000502", "HPH-2026-000503")):
+        complete(store, reference, prefix=f"NSW5{n}")
+    claims = store.claim_ready("w1", 10, 30)
+    assert len(claims) == 3
+    stale = SubmissionStart(claims[2].dossier_id, b"<S/>", b"{}", version=claims[2].version + 1)
+    starts = [
+        SubmissionStart(c.dossier_id, f"<S>{c.dossier_id}</S>".encode(), b"{}", c.version) for c in claims[:2]
+    ]
+    errors = store.begin_submissions([*starts, stale])
+    assert errors[:2] == [None, None]
+    assert isinstance(errors[2], DossierChanged)
+    assert [state(store, r) for r in ("HPH-2026-000501", "HPH-2026-000502", "HPH-2026-000503")] == [
+        S.SUBMITTING, S.SUBMITTING, S.READY]  # fmt: skip
+    first_poll = clock.now + timedelta(seconds=30)
+    receipts = [
+        ReceiptRecord(c.dossier_id, f"R-{c.dossier_id}", False, result("21"), first_poll) for c in claims
+    ]
+    errors = store.record_receipts(receipts)
+    assert errors[:2] == [None, None]
+    assert isinstance(errors[2], DossierChanged)  # never begun: not submitting
+    assert state(store, "HPH-2026-000501") is S.SUBMITTED
+    assert store.claim_polls("w2", 100, 30, clock.now) == []  # the first poll waits one interval
+    assert len(store.claim_polls("w2", 100, 30, first_poll)) == 2
+    assert len(store.claim_outbox("w3", 10, 30, clock.now)) == 2  # each receipt's 21 Result
 
 
 def test_a_poll_batch_that_fails_is_recorded_again_one_by_one(store: SqlStore, clock: Clock) -> None:
