@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 from lxml import etree
+from sqlalchemy import event
 
 from nsw_adapter.clients.errors import RemotePermanentError, RemoteTransientError
 from nsw_adapter.clients.nsw import NswAnswer, Reject
@@ -512,3 +514,70 @@ def test_a_batch_of_results_is_marked_sent_in_one_transaction(
     assert len(marks[0]) == 2
     assert store.stats(clock()).outbox_pending == 0
     assert [letter.kind for letter in store.dead_letters()] == ["outbox"]
+
+
+# --- batching: fewer commits per dossier -------------------------------------------------------
+
+
+def test_a_claims_dossiers_share_one_commit_for_their_submissions_and_one_for_their_receipts(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock
+) -> None:
+    """Three dossiers claimed together cost three commits in all (claim, submissions, receipts),
+    not two per dossier: on SQLite every commit passes through the one write lock."""
+    for index in range(3):
+        ready_dossier(store, f"HPH-2026-{index + 700:06d}")
+    commits: list[object] = []
+
+    def count(connection: object) -> None:
+        commits.append(connection)
+
+    event.listen(store.engine, "commit", count)
+    try:
+        assert SubmitLoop(make_context(store, portal, nsw, clock, claim_batch=3)).run_once() == 3
+    finally:
+        event.remove(store.engine, "commit", count)
+    assert len(commits) == 3
+    assert [call[0] for call in portal.calls] == ["submit"] * 3
+    assert states(store, clock) == {"submitted": 3}
+    assert outbox_functions(store, clock) == ["21"] * 3
+
+
+def test_the_first_poll_comes_one_poll_interval_after_the_receipt(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The portal's officers decide after a while: polling at the receipt would only hear PENDING."""
+    monkeypatch.setattr("nsw_adapter.loops.context.is_testing", lambda: False)
+    ready_dossier(store)
+    SubmitLoop(make_context(store, portal, nsw, clock, poll_interval_seconds=30)).run_once()
+    assert store.claim_polls("w", 100, 30, clock() + timedelta(seconds=20)) == []
+    assert len(store.claim_polls("w", 100, 30, clock() + timedelta(seconds=40))) == 1
+
+
+class _RecordingStop(threading.Event):
+    """A stop event whose waits return at once and are remembered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout)
+        return False
+
+
+def test_a_claim_that_was_not_full_waits_gather_seconds_before_the_next(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Work arriving meanwhile joins the next claim; a full claim (a backlog) or an empty one
+    (the worker's idle sleep applies) goes on at once."""
+    monkeypatch.setattr("nsw_adapter.loops.context.is_testing", lambda: False)
+    stop = _RecordingStop()
+    context = make_context(store, portal, nsw, clock, gather_seconds=0.1, stop_event=stop)
+    context.gather(3, 8)
+    context.gather(8, 8)
+    context.gather(0, 8)
+    assert stop.waits == [0.1]
+    for index in range(2):
+        ready_dossier(store, f"HPH-2026-{index + 800:06d}")
+    SubmitLoop(context).run_once()  # claims 2 of claim_batch 8
+    assert stop.waits == [0.1, 0.1]
