@@ -1,13 +1,14 @@
 """End-to-end throughput: dossiers per second from the NSW's first push to its last final Result.
 
 Three kinds of process share the machine, as in the crash tests: the portal simulator (the
-real CLI, `nsw-adapter simulate portal`), one or two adapter daemons (`nsw-adapter run`),
+real CLI, `nsw-adapter simulate portal`), one or more adapter daemons (`nsw-adapter run`),
 and this process, which holds the NSW simulator (it pushes the dossiers and receives the
 Results). Dossiers are small cargo ships (crew 4-10, no passengers), generated before the
-clock starts; the portal decides 0.2 s after a submission.
+clock starts; the portal decides 0.2 s after a submission. With --split the first daemon
+runs the intake role only (the NSW pushes to it) and the others the worker role only.
 
     .venv/bin/python benchmarks/end_to_end.py [--dossiers 1000] [--store sqlite|postgresql] [--daemons 1]
-        [--repeat 3]
+        [--split] [--repeat 3]
 
 Prints dossiers/s end to end, when the last push was answered, the adapter's call latencies
 (from its /metrics), and checks that nothing was lost or doubled.
@@ -114,7 +115,10 @@ class Portal:
 class Adapter:
     """One `nsw-adapter run` daemon."""
 
-    def __init__(self, name: str, store_url: str, portal_url: str, nsw_url: str, workdir: Path) -> None:
+    def __init__(
+        self, name: str, store_url: str, portal_url: str, nsw_url: str, workdir: Path, role: str | None = None
+    ) -> None:
+        self.role = role
         self.intake_port, self.metrics_port = free_port(), free_port()
         env = {
             **os.environ,
@@ -132,7 +136,8 @@ class Adapter:
             "NSW_ADAPTER_WORKER__BREAKER_RESET_SECONDS": "2",
         }
         self.log = (workdir / f"{name}.log").open("wb")
-        self.process = subprocess.Popen([str(BIN), "run"], env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        command = [str(BIN), "run", *(["--role", role] if role else [])]
+        self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -184,6 +189,13 @@ def check(nsw_state: dict[str, Any], portal_state: dict[str, Any], count: int) -
     return problems
 
 
+def role(split: bool, index: int) -> str | None:
+    """The role of daemon `index`: with --split the first is intake, the others worker; else both."""
+    if not split:
+        return None
+    return "intake" if index == 0 else "worker"
+
+
 def run(args: argparse.Namespace) -> tuple[int, float]:
     """One run from fresh processes and a fresh store: (exit code, dossiers per second)."""
     workdir = Path(tempfile.mkdtemp(prefix="nswa-e2e-bench-"))
@@ -195,11 +207,11 @@ def run(args: argparse.Namespace) -> tuple[int, float]:
     try:
         with NswSimulator(push_timeout=30, backoff_max=1.0) as nsw:
             adapters = [
-                Adapter(f"adapter-{i + 1}", store_url, portal.url, nsw.url, workdir)
+                Adapter(f"adapter-{i + 1}", store_url, portal.url, nsw.url, workdir, role(args.split, i))
                 for i in range(args.daemons)
             ]
-            # Each daemon takes its share of the pushes, as behind a load balancer.
-            nsw.agency_urls = [adapter.intake_url for adapter in adapters]
+            # Each intake daemon takes its share of the pushes, as behind a load balancer.
+            nsw.agency_urls = [a.intake_url for a in adapters if a.role in (None, "intake")]
             # CPU from the moment the clock starts: the processes' start-up (imports, schemas) is not
             # the dossiers' cost.
             pids = {f"adapter-{i + 1}": a.process.pid for i, a in enumerate(adapters)}
@@ -225,7 +237,7 @@ def run(args: argparse.Namespace) -> tuple[int, float]:
                 time.sleep(0.2)
             elapsed = time.monotonic() - started
             cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
-            metrics = adapters[0].metrics()
+            metrics = adapters[-1].metrics()  # a worker's (the last daemon runs the loops)
             state = nsw.admin_state()
             problems = check(state, portal.state(), args.dossiers)
     finally:
@@ -233,13 +245,14 @@ def run(args: argparse.Namespace) -> tuple[int, float]:
         portal.stop()
         if args.store == "postgresql":
             drop_pg_database(store_url)
+    split = " (1 intake, the others worker)" if args.split else ""
     print(
-        f"\n{args.dossiers} dossiers, store {args.store}, {args.daemons} daemon(s): "
+        f"\n{args.dossiers} dossiers, store {args.store}, {args.daemons} daemon(s){split}: "
         f"{elapsed:.1f} s end to end, {args.dossiers / elapsed:.1f} dossiers/s"
     )
     print(f"  all pushes answered after {pushed_at or float('nan'):.1f} s")
     print(
-        "  mean call latency (daemon 1): "
+        f"  mean call latency (daemon {args.daemons}): "
         + ", ".join(f"{op} {mean_latency(metrics, op)}" for op in ("submit", "poll", "send"))
     )
     print(
@@ -260,6 +273,9 @@ def main() -> None:
     parser.add_argument("--dossiers", type=int, default=1000)
     parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--daemons", type=int, default=1)
+    parser.add_argument(
+        "--split", action="store_true", help="daemon 1 runs the intake role only, the others the worker role"
+    )
     parser.add_argument("--decision-delay", type=float, default=0.2)
     parser.add_argument("--portal-faults", default=None)
     parser.add_argument("--timeout", type=float, default=600.0)
@@ -267,6 +283,8 @@ def main() -> None:
         "--repeat", type=int, default=1, help="runs to make; their median is printed (a shared VM varies)"
     )
     args = parser.parse_args()
+    if args.split and args.daemons < 2:
+        parser.error("--split needs --daemons 2 or more (an intake daemon and a worker daemon)")
     results = [run(args) for _ in range(max(1, args.repeat))]
     if len(results) > 1:
         rates = [rate for _, rate in results]

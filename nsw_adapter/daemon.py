@@ -3,6 +3,10 @@
 The asyncio loop in the main thread serves HTTP (intake, observability); the worker loops
 run on threads (zeep and SQLAlchemy are blocking). SIGTERM / SIGINT stop intake first (the
 NSW re-pushes what was not answered 99), then the loops, which release their leases.
+
+`roles` splits the two: an intake process (`--role intake`) and worker processes
+(`--role worker`) share the store, each with its own /healthz and /metrics. One Python
+process runs on one core at a time, so a split daemon uses the machine's other cores.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import asyncio
 import importlib
 import json
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,15 +23,18 @@ from aiohttp import web
 
 from nsw_adapter.logging import configure_logging, describe_error, get_logger
 from nsw_adapter.metrics import Metrics
-from nsw_adapter.settings import Settings
+from nsw_adapter.settings import ROLES, Settings
 from nsw_adapter.store.base import Store
 from nsw_adapter.worker import Worker, build_context
 
 log = get_logger("nsw_adapter.daemon")
 
 
-def observability_app(metrics: Metrics, store: Store, worker: Worker) -> web.Application:
-    """/healthz (the store answers, the loops run) and /metrics (Prometheus text format)."""
+def observability_app(
+    metrics: Metrics, store: Store, worker: Worker, roles: Sequence[str] = ROLES
+) -> web.Application:
+    """/healthz (the store answers, the loops run where this process runs them) and /metrics
+    (Prometheus text format)."""
 
     async def healthz(_request: web.Request) -> web.Response:
         loop = asyncio.get_running_loop()
@@ -37,10 +44,12 @@ def observability_app(metrics: Metrics, store: Store, worker: Worker) -> web.App
             failing = {"status": "failing", "error": describe_error(exc)}
             return web.json_response(failing, status=503)
         metrics.update_stats(stats)
-        ok = worker.alive()
+        runs_loops = "worker" in roles
+        ok = worker.alive() or not runs_loops
         body: dict[str, Any] = {
             "status": "ok" if ok else "failing",
-            "loops_alive": ok,
+            "roles": list(roles),
+            "loops_alive": worker.alive() if runs_loops else None,
             "dead_letters": stats.dead_letters,
         }
         return web.json_response(body, status=200 if ok else 503, dumps=json.dumps)
@@ -95,13 +104,14 @@ async def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
     runners: list[web.AppRunner] = []
-    intake = intake_app(settings, store)
+    intake = intake_app(settings, store) if "intake" in settings.roles else None
     if intake is not None:
         runner, port = await _start(intake, settings.intake.host, settings.intake.port)
         runners.append(runner)
         log.info("daemon.intake_listening", host=settings.intake.host, port=port, path=settings.intake.path)
     obs = settings.observability
-    runner, port = await _start(observability_app(metrics, store, worker), obs.host, obs.port)
+    app = observability_app(metrics, store, worker, settings.roles)
+    runner, port = await _start(app, obs.host, obs.port)
     runners.insert(0, runner)
     log.info("daemon.observability_listening", host=obs.host, port=port)
     waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
@@ -124,12 +134,20 @@ def run(settings: Settings) -> int:
     store = open_store(settings.store.url, deadline_minutes=settings.store.deadline_minutes, migrate=True)
     metrics = Metrics()
     worker = Worker.from_settings(settings, build_context(settings, store, metrics=metrics))
-    log.info("daemon.starting", worker_id=worker.context.worker_id, store=store_kind(settings.store.url))
-    worker.start()
+    roles = list(settings.roles)
+    log.info(
+        "daemon.starting",
+        worker_id=worker.context.worker_id,
+        store=store_kind(settings.store.url),
+        roles=roles,
+    )
+    if "worker" in settings.roles:
+        worker.start()
     try:
         asyncio.run(serve(settings, store, worker, metrics))
     finally:
-        worker.stop(settings.worker.shutdown_grace_seconds)
+        if "worker" in settings.roles:
+            worker.stop(settings.worker.shutdown_grace_seconds)
         store.close()
         log.info("daemon.stopped")
     return 0

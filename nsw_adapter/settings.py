@@ -7,7 +7,7 @@ print in logs, reprs or `nsw-adapter status`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import (
@@ -97,12 +97,20 @@ class ObservabilitySettings(BaseModel):
     log_level: str = "INFO"
 
 
+#: What one `nsw-adapter run` process does: serve the NSW's pushes, run the worker loops, or both.
+Role = Literal["intake", "worker"]
+ROLES: tuple[Role, ...] = ("intake", "worker")
+
+
 class Settings(BaseSettings):
     """Everything `nsw-adapter run` needs."""
 
     model_config = SettingsConfigDict(env_prefix="NSW_ADAPTER_", env_nested_delimiter="__", extra="forbid")
 
     worker_id: str | None = None  # defaults to host:pid; leases add a per-process token
+    # Both in one process by default. Split, an intake process and worker processes share the
+    # store and each use a core of their own (one Python process uses one core at a time).
+    roles: tuple[Role, ...] = Field(default=ROLES, min_length=1)
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     portal: PortalSettings = Field(default_factory=PortalSettings)

@@ -10,13 +10,20 @@ from pathlib import Path
 from typing import Any
 
 from nsw_adapter.cli.storage import load_config
-from nsw_adapter.settings import Settings
+from nsw_adapter.settings import ROLES, Settings
 
 
 def register(commands: argparse._SubParsersAction[Any]) -> None:
     """Add this area's subcommands."""
     run = commands.add_parser("run", help="run the adapter: intake, submission, polling, results")
     _config(run)
+    run.add_argument(
+        "--role",
+        action="append",
+        choices=ROLES,
+        default=None,
+        help="run only this part (repeatable; default: the roles setting, intake and worker)",
+    )
     run.set_defaults(handler=_run)
 
     status = commands.add_parser("status", help="dossiers by state, the oldest waiting, dead letters")
@@ -64,7 +71,10 @@ def _open(settings: Settings) -> Any:
 def _run(args: argparse.Namespace) -> int:
     from nsw_adapter.daemon import run
 
-    return run(_settings(args))
+    settings = _settings(args)
+    if args.role:
+        settings = settings.model_copy(update={"roles": tuple(dict.fromkeys(args.role))})
+    return run(settings)
 
 
 def _status(args: argparse.Namespace) -> int:

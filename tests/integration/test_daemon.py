@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from nsw_adapter.fixtures import generate_dossier
 from nsw_adapter.simulators import PortalSimulator
@@ -121,3 +122,38 @@ def test_settings_come_from_a_toml_file_and_the_environment(tmp_path: Path) -> N
     missing = cli("run", "--config", str(tmp_path / "nope.toml"), env=env)
     assert missing.returncode == 2
     assert "nope.toml" in missing.stderr
+
+
+@pytest.mark.timeout(120)
+def test_an_intake_process_and_a_worker_process_share_the_work(tmp_path: Path) -> None:
+    """Split by role (NSW_ADAPTER_ROLES, as `run --role`): the intake process only answers pushes,
+    the worker process only runs the loops; together they finish every dossier, each submitted once."""
+    with PortalSimulator(decision_delay=0.1) as portal, NswSimulator(backoff_max=0.3) as nsw:
+        env = adapter_env(f"sqlite:///{tmp_path}/adapter.db", portal.url, nsw.url)
+        intake = Daemon(tmp_path, "adapter-intake", {**env, "NSW_ADAPTER_ROLES": '["intake"]'})
+        worker = Daemon(tmp_path, "adapter-worker", {**env, "NSW_ADAPTER_ROLES": '["worker"]'})
+        intake.start()
+        worker.start()
+        try:
+            intake_health = requests.get(f"http://127.0.0.1:{intake.metrics_port}/healthz", timeout=5).json()
+            worker_health = requests.get(f"http://127.0.0.1:{worker.metrics_port}/healthz", timeout=5).json()
+            with pytest.raises(requests.ConnectionError):  # the worker process serves no intake
+                requests.post(worker.intake_url, data=b"", timeout=5)
+            nsw.agency_url = intake.intake_url
+            references = [f"HPH-2026-{n:06d}" for n in range(901, 904)]
+            for n, reference in enumerate(references):
+                nsw.push_dossier(generate_dossier(crew=4, seed=n, reference=reference))
+            nsw.wait_all_final(timeout=60)
+            portal_state = portal.admin_state()
+        finally:
+            codes = [intake.terminate(), worker.terminate()]
+            intake.ensure_stopped()
+            worker.ensure_stopped()
+    assert codes == [0, 0]
+    assert (intake_health["roles"], intake_health["loops_alive"]) == (["intake"], None)
+    assert (worker_health["roles"], worker_health["loops_alive"]) == (["worker"], True)
+    assert [portal_state["dossiers"][r]["submissions"] for r in references] == [1, 1, 1]
+    intake_events = {json.loads(line)["event"] for line in intake.log_path.read_text().splitlines()
+                     if line.startswith("{")}  # fmt: skip
+    assert "intake.stored" in intake_events
+    assert not {e for e in intake_events if e.startswith(("submit.", "poll.", "outbox."))}
