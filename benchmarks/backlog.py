@@ -6,6 +6,7 @@ store. Then the portal comes up on the address the adapter was configured with, 
 clock runs until every dossier has its final Result at the NSW.
 
     .venv/bin/python benchmarks/backlog.py [--dossiers 10000] [--store sqlite|postgresql] [--daemons 1]
+        [--split]
 
 Prints the intake time, the drain time and rate, and checks nothing was lost or doubled.
 A benchmark, not a test: 10,000 dossiers take minutes on a 2-core machine.
@@ -21,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from end_to_end import Adapter, Portal, check, create_pg_database, dossiers, drop_pg_database, free_port
+from end_to_end import Adapter, Portal, check, create_pg_database, dossiers, drop_pg_database, free_port, role
 
 from nsw_adapter.simulators.nsw import NswSimulator
 
@@ -38,11 +39,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         with NswSimulator(push_timeout=60, backoff_max=2.0) as nsw:
             adapters = [
-                Adapter(f"adapter-{i + 1}", store_url, portal_url, nsw.url, workdir)
+                Adapter(f"adapter-{i + 1}", store_url, portal_url, nsw.url, workdir, role(args.split, i))
                 for i in range(args.daemons)
             ]
-            # Each daemon takes its share of the pushes, as behind a load balancer.
-            nsw.agency_urls = [adapter.intake_url for adapter in adapters]
+            # Each intake daemon takes its share of the pushes, as behind a load balancer.
+            nsw.agency_urls = [a.intake_url for a in adapters if a.role in (None, "intake")]
             started = time.monotonic()
             for files in batch:
                 nsw.push_dossier(files)
@@ -73,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
             portal.stop()
         if args.store == "postgresql":
             drop_pg_database(store_url)
-    print(f"\n{args.dossiers} dossiers, store {args.store}, {args.daemons} daemon(s): backlog drained "
+    split = " (1 intake, the others worker)" if args.split else ""
+    print(f"\n{args.dossiers} dossiers, store {args.store}, {args.daemons} daemon(s){split}: backlog drained "
           f"{drain:.1f} s after the portal came back ({args.dossiers / drain:.1f} dossiers/s)")  # fmt: skip
     print(f"  daemons exited with {codes}; logs in {workdir}")
     if problems:
@@ -89,11 +91,17 @@ def main() -> None:
     parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--daemons", type=int, default=1)
     parser.add_argument(
+        "--split", action="store_true", help="daemon 1 runs the intake role only, the others the worker role"
+    )
+    parser.add_argument(
         "--outage", type=float, default=5.0, help="seconds the portal stays down after intake"
     )
     parser.add_argument("--decision-delay", type=float, default=0.2)
     parser.add_argument("--timeout", type=float, default=3600.0)
-    sys.exit(run(parser.parse_args()))
+    args = parser.parse_args()
+    if args.split and args.daemons < 2:
+        parser.error("--split needs --daemons 2 or more (an intake daemon and a worker daemon)")
+    sys.exit(run(args))
 
 
 if __name__ == "__main__":
