@@ -72,7 +72,10 @@ class WorkerSettings(BaseModel):
 
     submit_threads: int = 4  # portal calls are I/O-bound: a few threads overlap them
     outbox_threads: int = 4
-    claim_batch: int = 8  # dossiers / results leased per claim
+    # Dossiers / Results leased per claim. A claim's items share their commits (SQLite has one
+    # writer): 32 against 8 measured 10-20% more dossiers/s end to end; a thread works through
+    # its batch in order, each item under the lease the heartbeat renews.
+    claim_batch: int = 32
     idle_seconds: float = 0.2  # sleep when a loop found nothing to do
     # After a claim that was not full, wait this long so the next claim takes more at once:
     # fewer commits (SQLite's one write lock) and fewer GetProcessingStatus calls per dossier.

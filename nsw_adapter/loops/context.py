@@ -68,7 +68,7 @@ class LoopContext:
     portal_budget_seconds: float = 3600.0
     nsw_budget_seconds: float = 3600.0
     lease_seconds: float = 30.0
-    claim_batch: int = 8
+    claim_batch: int = 32
     poll_batch: int = 100
     poll_interval_seconds: float = 30.0
     poll_max_interval_seconds: float = 300.0

@@ -579,5 +579,5 @@ def test_a_claim_that_was_not_full_waits_gather_seconds_before_the_next(
     assert stop.waits == [0.1]
     for index in range(2):
         ready_dossier(store, f"HPH-2026-{index + 800:06d}")
-    SubmitLoop(context).run_once()  # claims 2 of claim_batch 8
+    SubmitLoop(context).run_once()  # claims 2 of claim_batch 32
     assert stop.waits == [0.1, 0.1]
