@@ -51,7 +51,12 @@ def create(url: str | URL, *, pool_size: int = 8) -> Engine:
         return _sqlite(parsed, pool_size)
     if backend == "postgresql":
         return create_engine(
-            parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
+            parsed,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+            hide_parameters=True,  # an error's text must not carry crew data
         )
     raise ValueError(f"unsupported store backend {backend!r}: use sqlite or postgresql")
 
@@ -65,6 +70,7 @@ def _sqlite(url: URL, pool_size: int) -> Engine:
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
+        hide_parameters=True,  # an error's text must not carry crew data
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
     )
 

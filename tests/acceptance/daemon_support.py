@@ -25,8 +25,9 @@ def free_port() -> int:
 class Daemon:
     """One `nsw-adapter run` process with its settings in the environment."""
 
-    def __init__(self, workdir: Path, name: str, env: dict[str, str]) -> None:
+    def __init__(self, workdir: Path, name: str, env: dict[str, str], args: tuple[str, ...] = ()) -> None:
         self.name = name
+        self.args = args
         self.workdir = workdir
         self.intake_port = free_port()
         self.metrics_port = free_port()
@@ -53,7 +54,11 @@ class Daemon:
         self.starts += 1
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [str(EXECUTABLE), "run"], env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir
+            [str(EXECUTABLE), "run", *self.args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
         )
         log.close()
         if wait:

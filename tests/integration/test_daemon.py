@@ -126,11 +126,12 @@ def test_settings_come_from_a_toml_file_and_the_environment(tmp_path: Path) -> N
 
 @pytest.mark.timeout(120)
 def test_an_intake_process_and_a_worker_process_share_the_work(tmp_path: Path) -> None:
-    """Split by role (NSW_ADAPTER_ROLES, as `run --role`): the intake process only answers pushes,
-    the worker process only runs the loops; together they finish every dossier, each submitted once."""
+    """Split by role (`run --role intake`, NSW_ADAPTER_ROLES for the worker): the intake process only
+    answers pushes, the worker process only runs the loops; together they finish every dossier,
+    each submitted once."""
     with PortalSimulator(decision_delay=0.1) as portal, NswSimulator(backoff_max=0.3) as nsw:
         env = adapter_env(f"sqlite:///{tmp_path}/adapter.db", portal.url, nsw.url)
-        intake = Daemon(tmp_path, "adapter-intake", {**env, "NSW_ADAPTER_ROLES": '["intake"]'})
+        intake = Daemon(tmp_path, "adapter-intake", env, args=("--role", "intake"))
         worker = Daemon(tmp_path, "adapter-worker", {**env, "NSW_ADAPTER_ROLES": '["worker"]'})
         intake.start()
         worker.start()

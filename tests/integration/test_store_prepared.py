@@ -77,6 +77,9 @@ def test_a_driver_error_is_sqlalchemys_and_does_not_show_the_parameters(store: S
     with pytest.raises(IntegrityError) as raised, store.engine.begin() as c:
         cache.run(c, t.dossiers.insert(), duplicate)
     assert "NGUYEN" not in str(raised.value)
+    with pytest.raises(IntegrityError) as raised, store.engine.begin() as c:
+        c.execute(t.dossiers.insert(), duplicate)  # Core's own errors hide them too (the engine's setting)
+    assert "NGUYEN" not in str(raised.value)
     assert dossier_id  # the first row is untouched by the failed insert
     with store.engine.connect() as c:
         assert c.execute(select(t.dossiers.c.id)).scalars().all() == [dossier_id]

@@ -107,3 +107,19 @@ def test_entry_point_prints_no_traceback_for_a_missing_config(tmp_path: Path) ->
     )
     assert done.returncode == 2
     _one_line(done.stderr)
+
+
+def test_roles_come_from_the_file_the_environment_and_none_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`roles` defaults to both; a file or NSW_ADAPTER_ROLES narrows it; an empty list is an error."""
+    assert load_config(None).roles == ("intake", "worker")
+    config = tmp_path / "adapter.toml"
+    config.write_text('roles = ["worker"]\n[store]\nurl = "sqlite:///x.db"\n', encoding="utf-8")
+    assert load_config(config).roles == ("worker",)
+    monkeypatch.setenv("NSW_ADAPTER_ROLES", '["intake"]')
+    assert load_config(config).roles == ("intake",)
+    config.write_text("roles = []\n", encoding="utf-8")
+    monkeypatch.delenv("NSW_ADAPTER_ROLES")
+    assert main(["run", "--config", str(config)]) == 2
+    assert "roles" in _one_line(capsys.readouterr().err)
