@@ -55,6 +55,13 @@ def observability_app(
         return web.json_response(body, status=200 if ok else 503, dumps=json.dumps)
 
     async def metrics_view(_request: web.Request) -> web.Response:
+        if "worker" not in roles:
+            # No housekeeping loop here refreshes the store's gauges: read them for this scrape.
+            try:
+                stats = await asyncio.get_running_loop().run_in_executor(None, store.stats, datetime.now(UTC))
+                metrics.update_stats(stats)
+            except Exception as exc:  # the last values stay; /healthz reports the store failing
+                log.warning("daemon.stats_failed", error=describe_error(exc))
         return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
 
     app = web.Application()

@@ -146,6 +146,7 @@ def test_an_intake_process_and_a_worker_process_share_the_work(tmp_path: Path) -
                 nsw.push_dossier(generate_dossier(crew=4, seed=n, reference=reference))
             nsw.wait_all_final(timeout=60)
             portal_state = portal.admin_state()
+            intake_metrics = intake.metrics()  # no loops there: the scrape reads the store's gauges
         finally:
             codes = [intake.terminate(), worker.terminate()]
             intake.ensure_stopped()
@@ -154,6 +155,7 @@ def test_an_intake_process_and_a_worker_process_share_the_work(tmp_path: Path) -
     assert (intake_health["roles"], intake_health["loops_alive"]) == (["intake"], None)
     assert (worker_health["roles"], worker_health["loops_alive"]) == (["worker"], True)
     assert [portal_state["dossiers"][r]["submissions"] for r in references] == [1, 1, 1]
+    assert 'nsw_adapter_dossiers{state="cleared"} 3.0' in intake_metrics
     intake_events = {json.loads(line)["event"] for line in intake.log_path.read_text().splitlines()
                      if line.startswith("{")}  # fmt: skip
     assert "intake.stored" in intake_events
