@@ -75,8 +75,10 @@ class OpsMixin(WorkMixin):
         self, worker_id: str, limit: int, lease_seconds: float, now: datetime
     ) -> list[OutboxItem]:
         """Lease due outbox entries, oldest first; one dossier's entries go out in order."""
+        query = self._cached("claim_outbox", self._claim_outbox_query)
+        if self._nothing_due(query, now):
+            return []
         with self._tx() as c:
-            query = self._cached("claim_outbox", self._claim_outbox_query)
             ids = list(c.execute(query, {"now": now, "lim": limit}).scalars())
             if not ids:
                 return []

@@ -119,6 +119,15 @@ class SqlBase:
         """A hot statement on the driver's cursor (see _prepared): same SQL, without Core's per-call cost."""
         return self._prepared.run(c, statement, params)
 
+    def _nothing_due(self, ids_query: Any, now: datetime) -> bool:
+        """True when a claim would find nothing, read on SQLite from a WAL snapshot without the
+        write lock: idle loops then never queue behind intake's commits for nothing. (PostgreSQL
+        claims lock rows, not the database: there it is always False.)"""
+        if self._writers is None:
+            return False
+        with self._read() as c:
+            return c.execute(ids_query, {"now": now, "lim": 1}).first() is None
+
     def _now(self) -> datetime:
         return self._clock()
 

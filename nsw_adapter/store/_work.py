@@ -163,6 +163,8 @@ class WorkMixin(IntakeMixin):
         """Lease up to `limit` READY dossiers due now (SKIP LOCKED on PostgreSQL)."""
         now = self._now()
         claimed: list[ClaimedDossier] = []
+        if self._nothing_due(self._claim_ids_query(_READY), now):
+            return claimed
         with self._tx() as c:
             rows = self._claim(c, _READY, limit, worker_id, lease_seconds, now)
             documents: dict[int, list[bytes]] = {row.id: [] for row in rows}
@@ -345,6 +347,8 @@ class WorkMixin(IntakeMixin):
         self, worker_id: str, limit: int, lease_seconds: float, now: datetime
     ) -> list[PendingPoll]:
         """Lease up to `limit` (<= 100) SUBMITTED dossiers whose next poll is due."""
+        if self._nothing_due(self._claim_ids_query(_POLLS), now):
+            return []
         with self._tx() as c:
             rows = self._claim(c, _POLLS, min(limit, 100), worker_id, lease_seconds, now)
         return [
@@ -452,6 +456,8 @@ class WorkMixin(IntakeMixin):
     ) -> list[PendingCancellation]:
         """Lease cancellations owed (to the portal when receipt_number is set, then the 24 to the NSW)."""
         now = self._now()
+        if self._nothing_due(self._claim_ids_query(_CANCELLATIONS), now):
+            return []
         with self._tx() as c:
             rows = self._claim(c, _CANCELLATIONS, limit, worker_id, lease_seconds, now)
         return [

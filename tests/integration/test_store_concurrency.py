@@ -250,3 +250,28 @@ def test_a_writer_blocked_by_a_stuck_process_fails_as_sqlite_would(
     finally:
         os.close(holder)
         store.close()
+
+
+def test_a_claim_with_nothing_due_does_not_wait_for_the_writer_lock(
+    sqlite_url: str, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Idle loops ask from a WAL snapshot first: with the writer queue held elsewhere, a claim
+    that would find nothing returns at once; one that finds work waits for the lock as it must."""
+    store = open_store(sqlite_url, clock=clock, migrate=True)
+    monkeypatch.setattr(engines, "WRITER_QUEUE_TIMEOUT_SECONDS", 0.2)
+    holder = os.open(f"{store.engine.url.database}-writer", os.O_RDWR | os.O_CREAT)  # another writer
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        assert store.claim_ready("w1", 32, 30) == []
+        assert store.claim_polls("w1", 100, 30, clock.now) == []
+        assert store.claim_outbox("w1", 32, 30, clock.now) == []
+        assert store.claim_cancellations("w1", 32, 30) == []
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        store.receive(incoming("NSW-IDLE-GD", "50"))
+        store.receive(incoming("NSW-IDLE-CL", "51", sent_minute=1))
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            store.claim_ready("w1", 32, 30)  # a dossier is ready: the claim writes its lease
+    finally:
+        os.close(holder)
+        store.close()

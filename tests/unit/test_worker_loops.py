@@ -522,21 +522,22 @@ def test_a_batch_of_results_is_marked_sent_in_one_transaction(
 def test_a_claims_dossiers_share_one_commit_for_their_submissions_and_one_for_their_receipts(
     store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock
 ) -> None:
-    """Three dossiers claimed together cost three commits in all (claim, submissions, receipts),
-    not two per dossier: on SQLite every commit passes through the one write lock."""
+    """Three dossiers claimed together cost three write transactions in all (claim, submissions,
+    receipts), not two per dossier: on SQLite every one passes through the one write lock."""
     for index in range(3):
         ready_dossier(store, f"HPH-2026-{index + 700:06d}")
-    commits: list[object] = []
+    writes: list[str] = []
 
-    def count(connection: object) -> None:
-        commits.append(connection)
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement == "BEGIN IMMEDIATE":  # how the store begins every write transaction
+            writes.append(statement)
 
-    event.listen(store.engine, "commit", count)
+    event.listen(store.engine, "before_cursor_execute", count)
     try:
         assert SubmitLoop(make_context(store, portal, nsw, clock, claim_batch=3)).run_once() == 3
     finally:
-        event.remove(store.engine, "commit", count)
-    assert len(commits) == 3
+        event.remove(store.engine, "before_cursor_execute", count)
+    assert len(writes) == 3
     assert [call[0] for call in portal.calls] == ["submit"] * 3
     assert states(store, clock) == {"submitted": 3}
     assert outbox_functions(store, clock) == ["21"] * 3
