@@ -24,7 +24,7 @@ from aiohttp import web
 from nsw_adapter.logging import configure_logging, describe_error, get_logger
 from nsw_adapter.metrics import Metrics
 from nsw_adapter.settings import ROLES, Settings
-from nsw_adapter.store.base import Store
+from nsw_adapter.store.base import Store, StoreStats
 from nsw_adapter.worker import Worker, build_context
 
 log = get_logger("nsw_adapter.daemon")
@@ -36,30 +36,35 @@ def observability_app(
     """/healthz (the store answers, the loops run where this process runs them) and /metrics
     (Prometheus text format)."""
 
+    runs_loops = "worker" in roles
+
+    async def refreshed_stats() -> StoreStats:
+        """The store's counts, read off the event loop, and the gauges set from them."""
+        stats = await asyncio.get_running_loop().run_in_executor(None, store.stats, datetime.now(UTC))
+        metrics.update_stats(stats)
+        return stats
+
     async def healthz(_request: web.Request) -> web.Response:
-        loop = asyncio.get_running_loop()
         try:
-            stats = await loop.run_in_executor(None, store.stats, datetime.now(UTC))
+            stats = await refreshed_stats()
         except Exception as exc:
             failing = {"status": "failing", "error": describe_error(exc)}
             return web.json_response(failing, status=503)
-        metrics.update_stats(stats)
-        runs_loops = "worker" in roles
-        ok = worker.alive() or not runs_loops
+        loops_alive = worker.alive() if runs_loops else None
+        ok = loops_alive is not False
         body: dict[str, Any] = {
             "status": "ok" if ok else "failing",
             "roles": list(roles),
-            "loops_alive": worker.alive() if runs_loops else None,
+            "loops_alive": loops_alive,
             "dead_letters": stats.dead_letters,
         }
         return web.json_response(body, status=200 if ok else 503, dumps=json.dumps)
 
     async def metrics_view(_request: web.Request) -> web.Response:
-        if "worker" not in roles:
+        if not runs_loops:
             # No housekeeping loop here refreshes the store's gauges: read them for this scrape.
             try:
-                stats = await asyncio.get_running_loop().run_in_executor(None, store.stats, datetime.now(UTC))
-                metrics.update_stats(stats)
+                await refreshed_stats()
             except Exception as exc:  # the last values stay; /healthz reports the store failing
                 log.warning("daemon.stats_failed", error=describe_error(exc))
         return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
@@ -141,19 +146,19 @@ def run(settings: Settings) -> int:
     store = open_store(settings.store.url, deadline_minutes=settings.store.deadline_minutes, migrate=True)
     metrics = Metrics()
     worker = Worker.from_settings(settings, build_context(settings, store, metrics=metrics))
-    roles = list(settings.roles)
+    runs_loops = "worker" in settings.roles
     log.info(
         "daemon.starting",
         worker_id=worker.context.worker_id,
         store=store_kind(settings.store.url),
-        roles=roles,
+        roles=list(settings.roles),
     )
-    if "worker" in settings.roles:
+    if runs_loops:
         worker.start()
     try:
         asyncio.run(serve(settings, store, worker, metrics))
     finally:
-        if "worker" in settings.roles:
+        if runs_loops:
             worker.stop(settings.worker.shutdown_grace_seconds)
         store.close()
         log.info("daemon.stopped")

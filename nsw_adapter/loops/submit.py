@@ -73,14 +73,15 @@ class SubmitLoop(PortalLoop):
             if c.stopping():
                 return  # released by the worker on shutdown
             # One item's failure (a store error, a bug) must not strand the rest of the batch.
-            submission = self._guarded(dossier, partial(self._prepare, dossier, self._bound(dossier)))
+            logger = self._bound(dossier)
+            submission = self._guarded(logger, partial(self._prepare, dossier, logger))
             if submission is not None:
                 ready.append(submission)
         receipts: list[tuple[_Submission, ReceiptRecord]] = []
         for submission in self._begin(ready):
             if c.stopping():
                 break  # SUBMITTING and released: the next claim sends the same ClientMessageId
-            receipt = self._guarded(submission.dossier, partial(self._submit, submission))
+            receipt = self._guarded(submission.logger, partial(self._submit, submission))
             if receipt is not None:
                 receipts.append((submission, receipt))
         self._record(receipts)
@@ -93,20 +94,23 @@ class SubmitLoop(PortalLoop):
             version=dossier.version,
         )
 
-    def _guarded(self, dossier: ClaimedDossier, step: Callable[[], _T]) -> _T | None:
+    def _guarded(self, logger: Any, step: Callable[[], _T]) -> _T | None:
+        """One dossier's step; its DossierChanged or failure reported, not raised."""
         try:
             return step()
-        except DossierChanged:
-            self._changed(self._bound(dossier))
         except Exception as exc:
-            log.error("submit.item_failed", dossier_id=dossier.dossier_id, error=describe_error(exc),
-                      exc_info=exc)  # fmt: skip
+            self._report(logger, exc, exc_info=exc)
         return None
 
-    def _changed(self, logger: Any) -> None:
-        # Amended, cancelled or lease lost under us: nothing was written; the new state rules.
-        self.context.metrics.outcomes.labels(loop=self.name, outcome="changed").inc()
-        logger.info("submit.dossier_changed")
+    def _report(self, logger: Any, error: Exception | None, **extra: Any) -> bool:
+        """True when a dossier's step went through (`error` None); else its outcome logged."""
+        if isinstance(error, DossierChanged):
+            # Amended, cancelled or lease lost under us: nothing was written; the new state rules.
+            self.context.metrics.outcomes.labels(loop=self.name, outcome="changed").inc()
+            logger.info("submit.dossier_changed")
+        elif error is not None:
+            logger.error("submit.item_failed", error=describe_error(error), **extra)
+        return error is None
 
     def _prepare(self, dossier: ClaimedDossier, logger: Any) -> _Submission | None:
         """The dossier's submission, or None when it ends here (dead letter, local rejection)."""
@@ -159,15 +163,7 @@ class SubmitLoop(PortalLoop):
         except Exception as exc:  # the store failed: the leases run out and the batch is tried again
             log.error("submit.begin_failed", count=len(ready), error=describe_error(exc), exc_info=exc)
             return []
-        begun: list[_Submission] = []
-        for submission, error in zip(ready, errors, strict=True):
-            if isinstance(error, DossierChanged):
-                self._changed(submission.logger)
-            elif error is not None:
-                submission.logger.error("submit.item_failed", error=describe_error(error))
-            else:
-                begun.append(submission)
-        return begun
+        return [s for s, error in zip(ready, errors, strict=True) if self._report(s.logger, error)]
 
     def _submit(self, submission: _Submission) -> ReceiptRecord | None:
         """SubmitDeclaration with retries: the receipt to record, or None (dead letter, deferred)."""
@@ -209,11 +205,7 @@ class SubmitLoop(PortalLoop):
             return
         for (submission, receipt), error in zip(receipts, errors, strict=True):
             logger = submission.logger
-            if isinstance(error, DossierChanged):
-                self._changed(logger)
-                continue
-            if error is not None:
-                logger.error("submit.item_failed", error=describe_error(error))
+            if not self._report(logger, error):
                 continue
             c.metrics.outcomes.labels(
                 loop=self.name, outcome="duplicate" if receipt.duplicate else "submitted"
