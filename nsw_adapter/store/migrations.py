@@ -70,6 +70,11 @@ def _v4_drop_dossier_submission(connection: Connection) -> None:
         connection.execute(text(f"ALTER TABLE {tables.dossiers.name} DROP COLUMN submission"))
 
 
+def _v5_used_nonces(connection: Connection) -> None:
+    """The shared, durable replay cache of WS-Security nonces (see tables.used_nonces)."""
+    tables.used_nonces.create(connection, checkfirst=True)
+
+
 def _columns(connection: Connection, table: Table) -> set[str]:
     """The names of the columns the database has in `table`."""
     return {c["name"] for c in inspect(connection).get_columns(table.name)}
@@ -85,6 +90,7 @@ STEPS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (2, "first_attempt_at on dossiers and outbox (retry budgets)", _v2_first_attempt_at),
     (3, "indexes for the claims, stats, heartbeat and release", _v3_claim_indexes),
     (4, "dossiers.submission dropped (the portal audit rows keep submissions)", _v4_drop_dossier_submission),
+    (5, "used_nonces (durable WS-Security replay cache)", _v5_used_nonces),
 ]
 
 

@@ -200,3 +200,16 @@ outbox = Table(
     ),
     Index("nswa_outbox_lease", "lease_owner"),  # v3: heartbeat and release
 )
+
+used_nonces = Table(
+    "nswa_used_nonces",
+    metadata,
+    # v5: one row per accepted WS-Security UsernameToken nonce, kept for the timestamp window so
+    # that neither a restart nor a second intake daemon on the same store accepts a token twice.
+    # The key is a digest of user and nonce (never the nonce itself): the PRIMARY KEY makes
+    # "record" and "was it seen" one atomic INSERT on both dialects.
+    Column("digest", String(64), primary_key=True),
+    Column("seen_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index("nswa_used_nonces_expiry", "expires_at"),  # housekeeping deletes by expiry
+)
