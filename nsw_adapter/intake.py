@@ -111,7 +111,13 @@ class Intake:
         credentials = {settings.credentials.username: settings.credentials.password.get_secret_value()}
         self._store = store
         self._max_bytes = settings.max_message_bytes
-        self._verifier = UsernameTokenVerifier(credentials, max_skew_seconds=settings.clock_skew_seconds)
+        # Used nonces go to the store: durable across restarts and shared by every daemon on it.
+        self._verifier = UsernameTokenVerifier(
+            credentials,
+            max_skew_seconds=settings.clock_skew_seconds,
+            max_age_seconds=settings.token_max_age_seconds,
+            replay_cache=store,
+        )
         self._executor = executor or ThreadPoolExecutor(settings.threads, thread_name_prefix="intake")
         self._owns_executor = executor is None
         self._clock = clock

@@ -33,7 +33,11 @@ class IntakeSettings(BaseModel):
     path: str = "/nsw/agency"
     max_message_bytes: int = 32 * 1024 * 1024
     credentials: Credentials = Field(default_factory=Credentials)  # what the NSW must present
-    clock_skew_seconds: float = 300.0
+    # The UsernameToken's Created: at most this far in the future (the NSW's clock may run ahead) and
+    # at most token_max_age_seconds old, as WSS4J accepts by default. Used nonces are kept in the
+    # store for that window, so a token is accepted once by any daemon on it, restarts included.
+    clock_skew_seconds: float = 60.0
+    token_max_age_seconds: float = 300.0
     # Threads for parsing and the store's commits (off the event loop). Each push waits in one until its
     # commit, so this bounds pushes in flight and, on SQLite, how many share one group commit.
     threads: int = 32

@@ -1,4 +1,5 @@
-"""Periodic chores: deadline expiry (E-INCOMPLETE), payload purge, lease heartbeat, metrics refresh."""
+"""Periodic chores: deadline expiry (E-INCOMPLETE), payload purge, lease heartbeat, metrics refresh,
+and forgetting used WS-Security nonces once their tokens can no longer be accepted."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class HousekeepingLoop:
         stats_interval: float = 5.0,  # store.stats scans the dossiers: keep it off the hot path
         retention_days: int = 90,
         purge_interval: float = 3600.0,
+        nonce_purge_interval: float = 60.0,  # a push leaves one row: a minute's worth at most per sweep
     ) -> None:
         self.context = context
         self._intervals = {
@@ -32,6 +34,7 @@ class HousekeepingLoop:
             "heartbeat": max(1.0, context.lease_seconds / 3),
             "stats": stats_interval,
             "purge": purge_interval,
+            "nonces": nonce_purge_interval,
         }
         self._due = dict.fromkeys(self._intervals, 0.0)
         self._retention = timedelta(days=retention_days)
@@ -70,4 +73,11 @@ class HousekeepingLoop:
         purged = c.store.purge_payloads(c.clock() - self._retention)
         if purged:
             log.info("housekeeping.purged", purged=purged)
+        return 0
+
+    def _nonces(self) -> int:
+        c = self.context
+        forgotten = c.store.purge_nonces(c.clock())
+        if forgotten:
+            log.debug("housekeeping.nonces_purged", purged=forgotten)
         return 0

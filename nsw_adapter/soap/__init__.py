@@ -8,10 +8,18 @@ from nsw_adapter.soap.envelope import (
     parse_request,
     response,
 )
-from nsw_adapter.soap.wsse import UsernameTokenVerifier, WsseError, username_token_header
+from nsw_adapter.soap.wsse import (
+    MemoryReplayCache,
+    ReplayCache,
+    UsernameTokenVerifier,
+    WsseError,
+    username_token_header,
+)
 
 __all__ = [
     "SOAP_ENV",
+    "MemoryReplayCache",
+    "ReplayCache",
     "SoapFault",
     "SoapRequest",
     "UsernameTokenVerifier",

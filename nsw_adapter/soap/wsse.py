@@ -2,7 +2,9 @@
 
 Digest = Base64(SHA-1(nonce + created + password)), per the OASIS WSS 1.0 UsernameToken
 Profile. A token is refused when the user is unknown, the digest is wrong, `Created` is
-outside the allowed skew, or its nonce was seen within that window (a replay).
+outside the accepted window, or its nonce was seen within that window (a replay). Used nonces
+live in a ReplayCache: the store's for the intake (durable, shared by every daemon on it),
+process memory for the simulators.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from lxml import etree
 
@@ -40,22 +43,68 @@ def digest(nonce: bytes, created: str, password: str) -> str:
     return base64.b64encode(sha1.digest()).decode()
 
 
+class ReplayCache(Protocol):
+    """Where used nonces are remembered: process memory (simulators, tests) or the store (intake)."""
+
+    def remember_nonce(self, key: str, expires_at: datetime) -> bool:
+        """Record `key` until `expires_at`, atomically: True when it was new, False when it was
+        already recorded (a replay)."""
+        ...
+
+
+class MemoryReplayCache:
+    """Used nonces in this process's memory only: forgotten on restart and not shared, so only for
+    servers with no store (the simulators, tests). The intake passes its Store, which is a ReplayCache."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._next_purge = 0.0
+
+    def remember_nonce(self, key: str, expires_at: datetime) -> bool:
+        """True when `key` is new (now recorded), False when it is still held."""
+        now = self._clock()
+        with self._lock:
+            if now >= self._next_purge:  # an occasional sweep keeps memory bounded by the window
+                self._seen = {k: until for k, until in self._seen.items() if until >= now}
+                self._next_purge = now + 60.0
+            until = self._seen.get(key)
+            if until is not None and until >= now:
+                return False
+            self._seen[key] = expires_at.timestamp()
+            return True
+
+
+def nonce_key(user: str, nonce: bytes) -> str:
+    """What a replay cache keys a used token by: a digest of user and nonce (the nonce itself is
+    never stored; the user is part of it so that two senders' nonces cannot collide)."""
+    return hashlib.sha256(user.encode("utf-8") + b"\0" + nonce).hexdigest()
+
+
 class UsernameTokenVerifier:
-    """Checks UsernameTokens against known credentials, with a skew window and a nonce cache."""
+    """Checks UsernameTokens against known credentials, a timestamp window and a replay cache.
+
+    The window follows WSS4J's defaults: `Created` at most `max_skew_seconds` (60) in the future
+    (the sender's clock may run ahead), at most `max_age_seconds` (300) in the past. A nonce is
+    remembered until its token can no longer be accepted, plus the skew (the clocks of several
+    daemons sharing one store differ a little), so a replay inside the window is always caught.
+    """
 
     def __init__(
         self,
         credentials: Mapping[str, str],
         *,
-        max_skew_seconds: float = 300.0,
+        max_skew_seconds: float = 60.0,
+        max_age_seconds: float = 300.0,
+        replay_cache: ReplayCache | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._credentials = dict(credentials)
         self._max_skew = max_skew_seconds
+        self._max_age = max_age_seconds
         self._clock = clock
-        self._seen: dict[bytes, float] = {}
-        self._lock = threading.Lock()
-        self._next_purge = 0.0
+        self._replays = replay_cache if replay_cache is not None else MemoryReplayCache(clock=clock)
 
     def verify(self, soap_header: etree._Element | None) -> str:
         """Return the authenticated user name, or raise WsseError saying why not (never the secret)."""
@@ -79,25 +128,20 @@ class UsernameTokenVerifier:
             raise WsseError("unreadable Nonce or Created") from None
         if created_at.tzinfo is None:
             created_at = created_at.replace(tzinfo=UTC)
-        now = self._clock()
-        if abs(now - created_at.timestamp()) > self._max_skew:
-            raise WsseError("stale or future Created timestamp")
+        age = self._clock() - created_at.timestamp()
+        if age > self._max_age:
+            raise WsseError("stale Created timestamp")
+        if age < -self._max_skew:
+            raise WsseError("Created timestamp in the future")
         password = self._credentials.get(user)
         expected = digest(nonce, created, password or "")
         if password is None or not hmac.compare_digest(expected, (password_element.text or "").strip()):
             raise WsseError("wrong user name or password")
-        self._remember(nonce, now)
+        # Only after the digest checks out: an unauthenticated sender cannot fill the cache.
+        keep_until = created_at + timedelta(seconds=self._max_age + self._max_skew)
+        if not self._replays.remember_nonce(nonce_key(user, nonce), keep_until):
+            raise WsseError("replayed nonce")
         return user
-
-    def _remember(self, nonce: bytes, now: float) -> None:
-        with self._lock:
-            if now >= self._next_purge:
-                horizon = now - 2 * self._max_skew
-                self._seen = {n: t for n, t in self._seen.items() if t >= horizon}
-                self._next_purge = now + self._max_skew
-            if nonce in self._seen:
-                raise WsseError("replayed nonce")
-            self._seen[nonce] = now
 
 
 def username_token_header(user: str, password: str, *, now: datetime | None = None) -> etree._Element:

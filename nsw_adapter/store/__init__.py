@@ -5,6 +5,7 @@ sql.py         SqlStore and open_store(url): one SQLAlchemy Core implementation,
 _intake.py     receive / record_refused / expire_incomplete (assembly applied in SQL)
 _work.py       claims with leases (SKIP LOCKED), submission, decisions, cancellations
 _ops.py        outbox, heartbeat/release, dead letters, stats, describe, purge, migrate
+_nonces.py     the durable replay cache of WS-Security nonces (remember_nonce, purge_nonces)
 _sql.py        transactions, dialect upserts, history rows, outbox rows; _batch.py group commit
 tables.py      the tables; migrations.py the versioned runner
 engine.py      SQLite/PostgreSQL engines, and the SQLite writer queue (threads and processes)

@@ -413,6 +413,14 @@ class Store(Protocol):
         not waiting in the outbox. Returns how many messages lost their payload.
         """
 
+    # --- replay protection (WS-Security nonces, shared by every daemon on the store)
+    def remember_nonce(self, key: str, expires_at: datetime) -> bool:
+        """Record a used nonce's digest until `expires_at`, atomically: True when it was new,
+        False when it is already held (a replayed token). Committed before returning."""
+
+    def purge_nonces(self, now: datetime) -> int:
+        """Forget nonces that expired before `now` (housekeeping); returns how many."""
+
 
 class RejectionFactory(Protocol):
     """Builds the 22 Result for a dossier rejected inside the store (E-INCOMPLETE at the deadline)."""

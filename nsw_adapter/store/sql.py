@@ -5,12 +5,12 @@ from __future__ import annotations
 from sqlalchemy.engine import URL
 
 from nsw_adapter.store import engine as engines
-from nsw_adapter.store._ops import OpsMixin
+from nsw_adapter.store._nonces import NoncesMixin
 from nsw_adapter.store._sql import Clock, utc_now
 from nsw_adapter.store.base import Store
 
 
-class SqlStore(OpsMixin):
+class SqlStore(NoncesMixin):
     """The adapter's durable state in SQLite (single writer, BEGIN IMMEDIATE) or PostgreSQL (SKIP LOCKED)."""
 
     @property

@@ -346,6 +346,9 @@ class _FailingStore:
     def record_refused(self, raw: bytes, sha256: str, problems: object) -> None:
         raise RuntimeError("database is down")
 
+    def remember_nonce(self, key: str, expires_at: datetime) -> bool:
+        raise RuntimeError("database is down")
+
 
 def test_a_store_failure_is_a_server_fault_so_the_nsw_pushes_again() -> None:
     """When the message cannot be committed, the answer is soap:Server (HTTP 500), never 99."""
@@ -372,6 +375,9 @@ class _SlowStore:
 
     def record_refused(self, raw: bytes, sha256: str, problems: list[Problem]) -> None:
         pass
+
+    def remember_nonce(self, key: str, expires_at: datetime) -> bool:
+        return True  # every token new: this fake is about commits, not replays
 
 
 def test_a_slow_commit_does_not_stall_other_pushes() -> None:

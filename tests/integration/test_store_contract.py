@@ -531,9 +531,10 @@ def test_a_version_3_database_loses_the_dossier_submission_column(store: SqlStor
     blob = LargeBinary().compile(dialect=store.engine.dialect)
     with store.engine.begin() as c:  # back to version 3's schema
         c.execute(text(f"ALTER TABLE nswa_dossiers ADD COLUMN submission {blob}"))
-        c.execute(tables.schema_version.delete().where(tables.schema_version.c.version == 4))
+        # Every later version forgotten too: the runner resumes after the highest applied one.
+        c.execute(tables.schema_version.delete().where(tables.schema_version.c.version >= 4))
     assert "submission" in {c["name"] for c in inspect(store.engine).get_columns("nswa_dossiers")}
-    assert migrations.migrate(store.engine) == [4]
+    assert migrations.migrate(store.engine) == [v for v, _, _ in migrations.STEPS if v >= 4]
     assert "submission" not in {c["name"] for c in inspect(store.engine).get_columns("nswa_dossiers")}
 
 
