@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 from lxml import etree
 
+from nsw_adapter import string_part
 from nsw_adapter.errors import EnvelopeError, Problem
 from nsw_adapter.xml import MAX_BYTES, UntrustedXmlError, parse_untrusted, schema
 
@@ -99,10 +100,14 @@ def schema_message(message: str) -> str:
 
 
 def read_message(data: bytes | str, *, max_bytes: int = MAX_BYTES) -> NswMessage:
-    """Read one message pushed by the NSW, or raise EnvelopeError listing every E-ENVELOPE problem."""
-    raw = data.encode("utf-8") if isinstance(data, str) else data
+    """Read one message pushed by the NSW, or raise EnvelopeError listing every E-ENVELOPE problem.
+
+    `data` is bytes read as their declaration says (a file, or `string_part.to_bytes` of a
+    pushed string), or a pushed string itself (read as `string_part.to_bytes` makes it).
+    """
+    raw = string_part.to_bytes(data) if isinstance(data, str) else data
     try:
-        root = parse_untrusted(data, max_bytes=max_bytes)
+        root = parse_untrusted(raw, max_bytes=max_bytes)
     except UntrustedXmlError as exc:
         raise EnvelopeError([_envelope_problem(str(exc))]) from None
     if root.tag != "Envelope":

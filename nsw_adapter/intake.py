@@ -39,6 +39,7 @@ import structlog
 from aiohttp import web
 from lxml import etree
 
+from nsw_adapter import string_part
 from nsw_adapter.envelope import (
     CANCELLATION,
     NswMessage,
@@ -192,14 +193,16 @@ class Intake:
         return Answer(200, response(_wrap(answer)))
 
     def _receive(self, text: str) -> bytes:
-        raw = text.encode("utf-8")
+        # The one reading of the string part (string_part): these bytes are hashed, stored and
+        # parsed here, and read the same way by every later stage.
+        raw = string_part.to_bytes(text)
         sha256 = hashlib.sha256(raw).hexdigest()
         if _MISDECODED in text:
-            return self._refuse(text, raw, sha256, [_MISDECODED_PROBLEM])
+            return self._refuse(raw, sha256, [_MISDECODED_PROBLEM])
         try:
-            message = read_message(text, max_bytes=self._max_bytes)
+            message = read_message(raw, max_bytes=self._max_bytes)
         except EnvelopeError as exc:
-            return self._refuse(text, raw, sha256, exc.problems)
+            return self._refuse(raw, sha256, exc.problems)
         incoming = to_incoming(message, sha256)
         try:
             self._store.receive(incoming)  # logs intake.stored / duplicate with the outcome
@@ -231,9 +234,9 @@ class Intake:
             log.exception("intake.store_failed", sha256=sha256)
             raise SoapFault("Server", "the message could not be stored; push it again later") from None
 
-    def _refuse(self, text: str, raw: bytes, sha256: str, problems: list[Problem]) -> bytes:
+    def _refuse(self, raw: bytes, sha256: str, problems: list[Problem]) -> bytes:
         self._record_refused(raw, sha256, problems)
-        subject = _readable_subject(text)
+        subject = _readable_subject(raw)
         log.info(
             "intake.refused",
             message_id=subject.get("messageId"),
@@ -358,10 +361,10 @@ def _wrap(answer: bytes) -> etree._Element:
     return wrapper
 
 
-def _readable_subject(text: str) -> dict[str, str]:
+def _readable_subject(raw: bytes) -> dict[str, str]:
     """Whatever valid Subject fields a refused envelope still shows (none when it is unreadable)."""
     try:
-        root = parse_untrusted(text)
+        root = parse_untrusted(raw)
     except UntrustedXmlError:
         return {}
     found: dict[str, str] = {}

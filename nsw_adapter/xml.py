@@ -15,6 +15,7 @@ from typing import Any
 
 from lxml import etree
 
+from nsw_adapter import string_part
 from nsw_adapter.errors import NswAdapterError
 from nsw_adapter.resources import schema_path
 
@@ -22,7 +23,6 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 _HAS_SCHEMA_HINT = etree.XPath(
     "boolean(//@xsi:schemaLocation | //@xsi:noNamespaceSchemaLocation)", namespaces={"xsi": XSI}
 )
-_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 _ASCII_COMPATIBLE = frozenset(
     {b"UTF-8", b"UTF8", b"US-ASCII", b"ASCII", b"ISO-8859-1", b"LATIN1", b"WINDOWS-1252"}
 )
@@ -75,11 +75,10 @@ def _parser() -> etree.XMLParser:
 def parse_untrusted(data: bytes | str, *, max_bytes: int = MAX_BYTES) -> etree._Element:
     """Parse untrusted XML and return its root element, or raise UntrustedXmlError.
 
-    A str (as unescaped from a SOAP string part) loses its XML declaration, whose
-    encoding no longer applies, and is read as UTF-8.
+    A str (XML carried in a SOAP string part) is read as its characters: `string_part.to_bytes`.
     """
     if isinstance(data, str):
-        data = _XML_DECLARATION.sub("", data, count=1).encode("utf-8")
+        data = string_part.to_bytes(data)
     if len(data) > max_bytes:
         raise UntrustedXmlError(f"document of {len(data)} bytes is over the {max_bytes} limit")
     # Refuse a DTD before libxml2 sees it: nothing in it is ever read.

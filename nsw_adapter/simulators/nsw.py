@@ -64,7 +64,7 @@ from nsw_adapter.simulators.nsw_messages import (
     make_cancellation,
     read_result,
 )
-from nsw_adapter.simulators.nsw_push import Pusher, PushSettings
+from nsw_adapter.simulators.nsw_push import PLAIN, Pusher, PushSettings, StringStyle
 from nsw_adapter.simulators.nsw_state import NswDossier, NswState, ResultRecord, finished
 from nsw_adapter.soap import (
     SoapFault,
@@ -340,6 +340,7 @@ class NswSimulator(SimulatorHandle):
         host: str = "127.0.0.1",
         port: int = 0,
         max_skew_seconds: float = 300.0,
+        style: StringStyle = PLAIN,
     ) -> None:
         spec = faults if isinstance(faults, FaultSpec) else parse_fault_spec(faults)
         self.config = NswConfig(
@@ -355,6 +356,7 @@ class NswSimulator(SimulatorHandle):
                 duplicates=duplicates,
                 shuffle=shuffle,
                 seed=seed,
+                style=style,
             ),
             credentials=dict(credentials or DEFAULT_CREDENTIALS),
             faults=spec,

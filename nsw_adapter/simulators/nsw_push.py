@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +32,36 @@ from nsw_adapter.xml import UntrustedXmlError, parse_untrusted, schema
 _log = logging.getLogger(__name__)
 AGENCY_NS = "urn:vn:nsw:agency:1"
 SOAP_ACTION = f"{AGENCY_NS}/receiveMessage"
+
+
+_DECLARATION = re.compile(r"\s*<\?xml\s[^>]*\?>")
+
+
+@dataclass(frozen=True)
+class StringStyle:
+    """How the requestMessage string is written, to push as other SOAP stacks do.
+
+    `encoding`: the declaration put at the head of the string, naming that encoding (.NET's
+    StringWriter writes "utf-16", older Java "ISO-8859-1"); "" drops the declaration; None
+    (the default) leaves the envelope's own. `bom`: a U+FEFF character first. `cdata`: the
+    string sent in a CDATA section instead of escaped text.
+    """
+
+    encoding: str | None = None
+    bom: bool = False
+    cdata: bool = False
+
+    def text(self, envelope: bytes) -> str:
+        """The string part for an envelope file's bytes (UTF-8)."""
+        text = envelope.decode("utf-8")
+        if self.encoding is not None:
+            declaration = f'<?xml version="1.0" encoding="{self.encoding}"?>' if self.encoding else ""
+            text = declaration + _DECLARATION.sub("", text, count=1)
+        return "\ufeff" + text if self.bom else text
+
+
+#: The envelope file's text as it is: how the simulator pushes by default.
+PLAIN = StringStyle()
 
 
 @dataclass
@@ -50,6 +81,7 @@ class PushSettings:
     shuffle: bool = False
     seed: int = 0
     concurrency: int = 16
+    style: StringStyle = PLAIN
 
     def agency_url_for(self, reference: str) -> str:
         """The URL a dossier's documents are pushed to ("" when none is configured)."""
@@ -62,13 +94,17 @@ class PushFailure(Exception):
     """A push that must be repeated (the text says why, without message content)."""
 
 
-def receive_message_request(envelope: bytes, user: str, password: str) -> bytes:
-    """A receiveMessage SOAP request carrying the envelope as escaped text, with a fresh UsernameToken."""
+def receive_message_request(
+    envelope: bytes, user: str, password: str, style: StringStyle = PLAIN
+) -> bytes:
+    """A receiveMessage SOAP request carrying the envelope as a string, with a fresh UsernameToken."""
     root = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soap": SOAP_ENV, "agency": AGENCY_NS})
     etree.SubElement(root, f"{{{SOAP_ENV}}}Header").append(username_token_header(user, password))
     body = etree.SubElement(root, f"{{{SOAP_ENV}}}Body")
     wrapper = etree.SubElement(body, f"{{{AGENCY_NS}}}receiveMessage")
-    etree.SubElement(wrapper, f"{{{AGENCY_NS}}}requestMessage").text = envelope.decode("utf-8")
+    text = style.text(envelope)
+    part = etree.SubElement(wrapper, f"{{{AGENCY_NS}}}requestMessage")
+    part.text = etree.CDATA(text) if style.cdata else text
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
 
@@ -216,7 +252,7 @@ class Pusher:
         url = settings.agency_url_for(document.reference)
         if not url:
             raise PushFailure("no agency URL configured")
-        body = receive_message_request(document.data, settings.user, settings.password)
+        body = receive_message_request(document.data, settings.user, settings.password, settings.style)
         session = self._session_for_loop()
         timeout = aiohttp.ClientTimeout(total=settings.timeout)
         headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{SOAP_ACTION}"'}

@@ -11,7 +11,7 @@ import structlog
 from lxml import etree
 from sqlalchemy import BindParameter, ColumnElement, Connection, and_, bindparam, or_, select, union_all
 
-from nsw_adapter import assembly
+from nsw_adapter import assembly, string_part
 from nsw_adapter.errors import Problem
 from nsw_adapter.namespaces import PORTAL_NS
 from nsw_adapter.store import tables as t
@@ -170,7 +170,7 @@ class WorkMixin(IntakeMixin):
             documents: dict[int, list[bytes]] = {row.id: [] for row in rows}
             if rows:
                 for dossier_id, payload in c.execute(_CLAIMED_DOCUMENTS, {"ids": list(documents)}):
-                    documents[dossier_id].append(payload)
+                    documents[dossier_id].append(string_part.from_store(payload))
             for row in rows:
                 if row.state == S.SUBMITTING.value:
                     self._transition(c, row, S.READY, "lease expired during submission", now)
