@@ -82,6 +82,7 @@ from nsw_adapter.soap import (
     parse_request,
     response,
 )
+from nsw_adapter.soap.envelope import VERSION_MISMATCH
 from nsw_adapter.xml import SCHEMA_PARSING, schema
 
 _log = logging.getLogger(__name__)
@@ -154,6 +155,8 @@ class PortalService:
         try:
             request = parse_request(body, max_bytes=MAX_REQUEST_BYTES)
         except SoapFault as exc:
+            if exc.code == VERSION_MISMATCH:  # a SOAP 1.2 client: the fault (and Upgrade) SOAP defines
+                return fault_response(exc), True
             return fault_response(self.fault("SCHEMA", exc.string)), True
         try:
             user = self.verifier.verify(request.header)

@@ -1,4 +1,11 @@
-"""SOAP 1.1 request parsing (hardened) and response / fault rendering for our HTTP servers."""
+"""SOAP 1.1 request parsing (hardened) and response / fault rendering for our HTTP servers.
+
+Every server here speaks SOAP 1.1 only. A request whose Envelope is in another namespace (a
+SOAP 1.2 client's http://www.w3.org/2003/05/soap-envelope) is answered as SOAP 1.1 section
+4.4.1 says, with a `VersionMismatch` fault, and carries the `Upgrade` header block of SOAP 1.2
+(part 1, section 5.4.7 and appendix A) naming the SOAP 1.1 Envelope: a SOAP 1.2 stack reads that
+and knows which version to speak, instead of a `Client` fault it cannot act on.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +16,13 @@ from lxml import etree
 from nsw_adapter.xml import UntrustedXmlError, parse_untrusted
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
+VERSION_MISMATCH = "VersionMismatch"
 _ENV = f"{{{SOAP_ENV}}}"
 
 
 class SoapFault(Exception):
-    """A fault to answer with: `code` is Client or Server; `detail` an optional element."""
+    """A fault to answer with: `code` is Client, Server or VersionMismatch; `detail` an optional element."""
 
     def __init__(self, code: str, string: str, detail: etree._Element | None = None) -> None:
         self.code = code
@@ -37,6 +46,8 @@ def parse_request(data: bytes, *, max_bytes: int) -> SoapRequest:
     except UntrustedXmlError as exc:
         raise SoapFault("Client", f"unreadable SOAP request: {exc}") from None
     if root.tag != f"{_ENV}Envelope":
+        if etree.QName(root).localname == "Envelope":  # an Envelope of another SOAP version
+            raise SoapFault(VERSION_MISMATCH, f"only SOAP 1.1 is supported (an Envelope in {SOAP_ENV})")
         raise SoapFault("Client", "not a SOAP 1.1 Envelope")
     body = root.find(f"{_ENV}Body")
     if body is None or len(body) == 0:
@@ -44,8 +55,10 @@ def parse_request(data: bytes, *, max_bytes: int) -> SoapRequest:
     return SoapRequest(header=root.find(f"{_ENV}Header"), payload=body[0])
 
 
-def _envelope(body_child: etree._Element) -> bytes:
+def _envelope(body_child: etree._Element, header_child: etree._Element | None = None) -> bytes:
     envelope = etree.Element(f"{_ENV}Envelope", nsmap={"soap": SOAP_ENV})
+    if header_child is not None:
+        etree.SubElement(envelope, f"{_ENV}Header").append(header_child)
     etree.SubElement(envelope, f"{_ENV}Body").append(body_child)
     return bytes(etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))
 
@@ -56,10 +69,20 @@ def response(payload: etree._Element) -> bytes:
 
 
 def fault_response(fault: SoapFault) -> bytes:
-    """A SOAP 1.1 Fault (`soap:Client` / `soap:Server`) with an optional detail element."""
+    """A SOAP 1.1 Fault (`soap:Client` / `soap:Server` / `soap:VersionMismatch`, the last with the
+    Upgrade header block) with an optional detail element."""
     element = etree.Element(f"{_ENV}Fault")
     etree.SubElement(element, "faultcode").text = f"soap:{fault.code}"
     etree.SubElement(element, "faultstring").text = fault.string
     if fault.detail is not None:
         etree.SubElement(element, "detail").append(fault.detail)
-    return _envelope(element)
+    return _envelope(element, _upgrade() if fault.code == VERSION_MISMATCH else None)
+
+
+def _upgrade() -> etree._Element:
+    """SOAP 1.2's Upgrade header block naming the one envelope we take: SOAP 1.1's."""
+    upgrade = etree.Element(f"{{{SOAP12_ENV}}}Upgrade", nsmap={"upg": SOAP12_ENV})
+    # A QName in an attribute: its prefix is the response Envelope's own `soap` (SOAP 1.1), in
+    # scope here (lxml drops a second declaration of the same namespace when the block is inserted).
+    etree.SubElement(upgrade, f"{{{SOAP12_ENV}}}SupportedEnvelope", qname="soap:Envelope")
+    return upgrade
