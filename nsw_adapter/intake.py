@@ -6,10 +6,12 @@ Run alone (tests, benchmarks): `python -m nsw_adapter.intake --store URL --port 
 Per push: the body size is checked before anything is parsed; the SOAP request is read with
 the hardened parser; its WS-Security UsernameToken is checked (a failure is a soap:Client
 fault saying so, HTTP 500); the escaped envelope is read with `read_message`. An unusable
-envelope is kept for audit (`record_refused`) and answered 22 with its E-ENVELOPE errors; a
-usable one is stored and committed, and only then answered 99 (a messageId already held is
-answered 99 again, nothing stored twice). When the store cannot commit, the answer is a
-soap:Server fault (HTTP 500), which makes the NSW push the message again later.
+envelope is kept for audit (`record_refused`) and answered 22 with its E-ENVELOPE errors, as is
+one whose ds:Signature fails the intake's signature policy (E-SIGNATURE, `signature.py`); a
+usable one is stored (with its signature's outcome and signer) and committed, and only then
+answered 99 (a messageId already held is answered 99 again, nothing stored twice). When the
+store cannot commit, the answer is a soap:Server fault (HTTP 500), which makes the NSW push the
+message again later.
 
 A push over `max_message_bytes` is an unusable envelope too, not an HTTP error (to the NSW
 any fault or HTTP error means "push it again later", so it would be re-pushed forever): it
@@ -53,6 +55,7 @@ from nsw_adapter.envelope import (
 from nsw_adapter.errors import EnvelopeError, Problem
 from nsw_adapter.namespaces import AGENCY_NS
 from nsw_adapter.settings import IntakeSettings
+from nsw_adapter.signature import SignatureVerifier
 from nsw_adapter.soap import (
     SOAP_ENV,
     SoapFault,
@@ -62,7 +65,7 @@ from nsw_adapter.soap import (
     parse_request,
     response,
 )
-from nsw_adapter.store.base import IncomingMessage, Store
+from nsw_adapter.store.base import IncomingMessage, SignatureRecord, Store
 from nsw_adapter.xml import UntrustedHead, UntrustedXmlError, parse_untrusted
 
 RECEIVED, REFUSED = "99", "22"
@@ -122,6 +125,7 @@ class Intake:
         self._executor = executor or ThreadPoolExecutor(settings.threads, thread_name_prefix="intake")
         self._owns_executor = executor is None
         self._clock = clock
+        self._signatures = SignatureVerifier.from_settings(settings.signature_policy, settings.trust_store)
 
     async def handle_request(self, request: web.Request) -> web.Response:
         """Answer one push (the aiohttp handler)."""
@@ -203,7 +207,11 @@ class Intake:
             message = read_message(raw, max_bytes=self._max_bytes)
         except EnvelopeError as exc:
             return self._refuse(raw, sha256, exc.problems)
-        incoming = to_incoming(message, sha256)
+        # The declarant's ds:Signature under the intake's policy (signature.py); a refusal is kept for audit.
+        signature = self._signatures.check(message.root, message.header.send_date)
+        if signature.problem is not None:
+            return self._refuse(raw, sha256, [signature.problem], signature.record())
+        incoming = to_incoming(message, sha256, signature.record())
         try:
             self._store.receive(incoming)  # logs intake.stored / duplicate with the outcome
         except Exception:
@@ -226,16 +234,20 @@ class Intake:
             log.warning("intake.auth_failed", reason=str(exc), **context)
             raise SoapFault("Client", f"authentication failed: {exc}") from None
 
-    def _record_refused(self, raw: bytes, sha256: str, problems: list[Problem]) -> None:
+    def _record_refused(
+        self, raw: bytes, sha256: str, problems: list[Problem], signature: SignatureRecord | None = None
+    ) -> None:
         """Keep a refused push for audit, or the soap:Server fault that makes the NSW push it again."""
         try:
-            self._store.record_refused(raw, sha256, problems)
+            self._store.record_refused(raw, sha256, problems, signature)
         except Exception:
             log.exception("intake.store_failed", sha256=sha256)
             raise SoapFault("Server", "the message could not be stored; push it again later") from None
 
-    def _refuse(self, raw: bytes, sha256: str, problems: list[Problem]) -> bytes:
-        self._record_refused(raw, sha256, problems)
+    def _refuse(
+        self, raw: bytes, sha256: str, problems: list[Problem], signature: SignatureRecord | None = None
+    ) -> bytes:
+        self._record_refused(raw, sha256, problems, signature)
         subject = _readable_subject(raw)
         log.info(
             "intake.refused",
@@ -286,8 +298,10 @@ class Intake:
         )
 
 
-def to_incoming(message: NswMessage, sha256: str) -> IncomingMessage:
-    """What the store keeps of a usable NSW message."""
+def to_incoming(
+    message: NswMessage, sha256: str, signature: SignatureRecord | None = None
+) -> IncomingMessage:
+    """What the store keeps of a usable NSW message (and of its signature's check)."""
     header = message.header
     if header.reference is None or header.document_type is None or header.type is None:
         raise EnvelopeError([Problem("E-ENVELOPE", "documentType, type and reference are required")])
@@ -304,6 +318,7 @@ def to_incoming(message: NswMessage, sha256: str) -> IncomingMessage:
         called_for=None if is_cancellation or header.type != "50" else called_for(message.content),
         pre_reference=header.pre_reference,
         reason=collapse(message.content.findtext("Reason")) if is_cancellation else None,
+        signature=signature,
     )
 
 
@@ -445,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m nsw_adapter.intake`: a stand-alone intake server (tests, benchmarks, demos)."""
     import argparse
     import sys
+    from pathlib import Path
 
     from pydantic import SecretStr
 
@@ -463,6 +479,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-bytes", type=int, default=IntakeSettings().max_message_bytes)
     parser.add_argument("--threads", type=int, default=IntakeSettings().threads)
     parser.add_argument("--log-level", default="info", help="JSON log lines on stderr from this level")
+    parser.add_argument(
+        "--signature-policy",
+        default=IntakeSettings().signature_policy,
+        choices=["off", "verify-if-present", "required"],
+    )
+    parser.add_argument(
+        "--trust-store", type=Path, default=None, help="PEM file of the CA certificates trusted"
+    )
     args = parser.parse_args(argv)
     _configure_logging(args.log_level)
     settings = IntakeSettings(
@@ -471,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
         path=args.path,
         max_message_bytes=args.max_bytes,
         threads=args.threads,
+        signature_policy=args.signature_policy,
+        trust_store=args.trust_store,
         credentials=Credentials(username=args.user, password=SecretStr(args.password)),
     )
     store = open_store(args.store, migrate=True)

@@ -41,6 +41,9 @@ SAFE_KEYS = frozenset(
         "size", "limit", "sha256", "codes",
         # our own WsseError texts ("replayed nonce", "wrong user name or password"): no request text
         "auth_failure",
+        # signature checks: our own refusal texts (signature.py, no certificate text), the signer's
+        # certificate thumbprint (not its subject, which may name a person), the policy in force
+        "signature_failure", "signer_sha256", "signature_policy",
     }
 )  # fmt: skip
 #: Keys the code may pass knowing their values are written as "[redacted]": free text typed by

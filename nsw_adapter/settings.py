@@ -41,6 +41,14 @@ class IntakeSettings(BaseModel):
     # Threads for parsing and the store's commits (off the event loop). Each push waits in one until its
     # commit, so this bounds pushes in flight and, on SQLite, how many share one group commit.
     threads: int = 32
+    # The declarant's ds:Signature (contract README, "Signed declarations"; nsw_adapter/signature.py):
+    # "off" reads none, "verify-if-present" checks one when there is one, "required" also refuses an
+    # unsigned message (22 E-SIGNATURE). The contract leaves the choice to the agency; checking what
+    # arrives signed costs little and keeps who vouched for each message in the audit trail.
+    signature_policy: Literal["off", "verify-if-present", "required"] = "verify-if-present"
+    # A PEM file of the CA certificates signers must chain to. None trusts no CA: with checking on,
+    # every signed message is then refused (fail closed), and the daemon warns at start.
+    trust_store: Path | None = None
 
 
 class StoreSettings(BaseModel):

@@ -15,7 +15,14 @@ from nsw_adapter.errors import Problem
 from nsw_adapter.store import tables as t
 from nsw_adapter.store._digest import sha256_hex
 from nsw_adapter.store._sql import DossierRow, SqlBase, dossier_row, new_client_message_id, problems_json
-from nsw_adapter.store.base import DossierState, IncomingMessage, IntakeOutcome, RejectionFactory
+from nsw_adapter.store.base import (
+    NO_SIGNATURE,
+    DossierState,
+    IncomingMessage,
+    IntakeOutcome,
+    RejectionFactory,
+    SignatureRecord,
+)
 
 S = DossierState
 log = structlog.get_logger(__name__)
@@ -100,8 +107,15 @@ class IntakeMixin(SqlBase):
             raise _Duplicate
         return self._apply(c, dossier, message, row_id, now)
 
-    def record_refused(self, raw: bytes, sha256: str, problems: Sequence[Problem]) -> None:
-        """Keep an unusable envelope (answered 22 E-ENVELOPE) for audit; it is never processed."""
+    def record_refused(
+        self,
+        raw: bytes,
+        sha256: str,
+        problems: Sequence[Problem],
+        signature: SignatureRecord | None = None,
+    ) -> None:
+        """Keep an unusable envelope (answered 22 E-ENVELOPE, or E-SIGNATURE with its `signature`
+        record) for audit; it is never processed."""
         with self._tx() as c:
             values = {
                 "direction": "refused",
@@ -111,6 +125,7 @@ class IntakeMixin(SqlBase):
                 "size": len(raw),
                 "payload": raw,
                 "problems": problems_json(problems),
+                **(NO_SIGNATURE if signature is None else signature.columns()),
             }
             c.execute(_INSERT_REFUSED, values)
 
@@ -214,6 +229,7 @@ class IntakeMixin(SqlBase):
                 "size": len(message.raw),
                 "payload": message.raw,
                 "called_for": called,
+                **(NO_SIGNATURE if message.signature is None else message.signature.columns()),
             },
         ).scalar()
         return row_id

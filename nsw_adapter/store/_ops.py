@@ -19,6 +19,7 @@ from nsw_adapter.store.base import (
     DossierState,
     DossierView,
     OutboxItem,
+    SignatureRecord,
     StoreStats,
     Transition,
     UnknownRecord,
@@ -258,7 +259,9 @@ class OpsMixin(WorkMixin):
                 for e in c.execute(select(h).where(h.c.dossier_id == row.id).order_by(h.c.id))
             ]
             audit = [
-                AuditEntry(e.direction, e.message_id, e.type, e.function, e.at, e.sha256, e.payload)
+                AuditEntry(
+                    e.direction, e.message_id, e.type, e.function, e.at, e.sha256, e.payload, _signature(e)
+                )
                 for e in c.execute(select(m).where(m.c.dossier_id == row.id).order_by(m.c.id))
             ]
         return DossierView(
@@ -336,3 +339,12 @@ class OpsMixin(WorkMixin):
             )
         log.info("store.purged", messages=purged, older_than=older_than.isoformat())
         return int(purged)
+
+
+def _signature(row: Any) -> SignatureRecord | None:
+    """A message row's signature record (v6 columns), None when it has none."""
+    if row.signature is None:
+        return None
+    return SignatureRecord(
+        row.signature, row.signer_subject, row.signer_issuer, row.signer_serial, row.signer_sha256
+    )

@@ -93,6 +93,38 @@ class IntakeOutcome(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class SignatureRecord:
+    """What the audit trail keeps of a pushed message's ds:Signature (nsw_adapter.signature).
+
+    `outcome`: verified, failed, missing (required, absent) or unchecked (present, checking off);
+    the signer's certificate (RFC 4514 subject and issuer, hex serial, SHA-256 thumbprint) when one
+    was read. The subject may name a person: it is stored for audit and never logged.
+    """
+
+    outcome: str
+    subject: str | None = None
+    issuer: str | None = None
+    serial: str | None = None
+    sha256: str | None = None
+
+    def columns(self) -> dict[str, str | None]:
+        """The messages table's columns for it (tables.messages, v6)."""
+        return {
+            "signature": self.outcome,
+            "signer_subject": self.subject,
+            "signer_issuer": self.issuer,
+            "signer_serial": self.serial,
+            "signer_sha256": self.sha256,
+        }
+
+
+#: The v6 columns of a row with no signature record (unsigned and not required, or our own).
+NO_SIGNATURE: dict[str, str | None] = dict.fromkeys(
+    ("signature", "signer_subject", "signer_issuer", "signer_serial", "signer_sha256")
+)
+
+
+@dataclass(frozen=True, slots=True)
 class IncomingMessage:
     """One pushed NSW message as intake hands it to the store (raw bytes kept for audit)."""
 
@@ -107,6 +139,7 @@ class IncomingMessage:
     called_for: frozenset[str] | None = None  # for a General Declaration: the types it calls for
     pre_reference: str | None = None  # the messageId this one replaces (02) or cancels (03)
     reason: str | None = None  # for a cancellation: its Reason (sent on to the portal)
+    signature: SignatureRecord | None = None  # its ds:Signature's check, when signed or required
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +288,7 @@ class AuditEntry:
     at: datetime
     sha256: str
     payload: bytes | None
+    signature: SignatureRecord | None = None  # pushed messages: their signature's check and signer
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,8 +322,15 @@ class Store(Protocol):
     def receive(self, message: IncomingMessage) -> IntakeOutcome:
         """Store a pushed message and apply it to its dossier, committed before returning."""
 
-    def record_refused(self, raw: bytes, sha256: str, problems: Sequence[Problem]) -> None:
-        """Keep an unusable envelope (answered 22 E-ENVELOPE) for audit; it is never processed."""
+    def record_refused(
+        self,
+        raw: bytes,
+        sha256: str,
+        problems: Sequence[Problem],
+        signature: SignatureRecord | None = None,
+    ) -> None:
+        """Keep an unusable envelope (answered 22 E-ENVELOPE, or E-SIGNATURE with its `signature`
+        record) for audit; it is never processed."""
 
     def expire_incomplete(self, now: datetime, reject: RejectionFactory) -> int:
         """Reject RECEIVING dossiers past their deadline with E-INCOMPLETE; returns how many."""

@@ -75,6 +75,12 @@ def _v5_used_nonces(connection: Connection) -> None:
     tables.used_nonces.create(connection, checkfirst=True)
 
 
+def _v6_signatures(connection: Connection) -> None:
+    """The outcome of each pushed message's signature check and its signer, on its audit row."""
+    names = ["signature", "signer_subject", "signer_issuer", "signer_serial", "signer_sha256"]
+    _add_columns(connection, tables.messages, names)
+
+
 def _columns(connection: Connection, table: Table) -> set[str]:
     """The names of the columns the database has in `table`."""
     return {c["name"] for c in inspect(connection).get_columns(table.name)}
@@ -91,6 +97,7 @@ STEPS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (3, "indexes for the claims, stats, heartbeat and release", _v3_claim_indexes),
     (4, "dossiers.submission dropped (the portal audit rows keep submissions)", _v4_drop_dossier_submission),
     (5, "used_nonces (durable WS-Security replay cache)", _v5_used_nonces),
+    (6, "messages: signature outcome and signer (subject, issuer, serial, thumbprint)", _v6_signatures),
 ]
 
 

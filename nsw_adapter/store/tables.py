@@ -140,6 +140,14 @@ messages = Table(
     Column("purged_at", UtcDateTime),
     Column("called_for", String(40)),
     Column("problems", Text),  # JSON, for refused envelopes
+    # v6: the declarant's ds:Signature of a pushed message (signature.SignatureOutcome: verified,
+    # failed, missing, unchecked; NULL when unsigned and not required, and on our own rows) and, when
+    # a certificate was read, who signed: RFC 4514 subject and issuer, hex serial, SHA-256 thumbprint.
+    Column("signature", String(10)),
+    Column("signer_subject", Text),
+    Column("signer_issuer", Text),
+    Column("signer_serial", String(40)),
+    Column("signer_sha256", String(64)),
     Index("nswa_messages_dossier", "dossier_id"),
     Index("nswa_messages_at", "at"),
 )
