@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 
@@ -22,6 +23,21 @@ class Problem:
 
     def as_dict(self) -> dict[str, str | None]:
         return asdict(self)
+
+
+#: At most this many problems are listed in one answer (a 22 to the NSW): a list of every one of
+#: 100,000 errors was a 26 MB answer. The last entry then says how many more were found.
+MAX_LISTED = 200
+
+
+def listed(problems: Sequence[Problem], limit: int = MAX_LISTED) -> list[Problem]:
+    """The problems one answer lists: all of them, or the first `limit - 1` and a count of the rest."""
+    if len(problems) <= limit:
+        return list(problems)
+    shown, rest = list(problems[: limit - 1]), problems[limit - 1 :]
+    codes = ", ".join(sorted({p.code for p in rest}))
+    summary = f"{len(rest)} more problems ({codes}) are not listed: one answer lists at most {limit}."
+    return [*shown, Problem(rest[0].code, summary, None, rest[0].document_type)]
 
 
 class NswAdapterError(Exception):

@@ -52,7 +52,7 @@ from nsw_adapter.envelope import (
     new_message_id,
     read_message,
 )
-from nsw_adapter.errors import EnvelopeError, Problem
+from nsw_adapter.errors import EnvelopeError, Problem, listed
 from nsw_adapter.namespaces import AGENCY_NS
 from nsw_adapter.settings import IntakeSettings
 from nsw_adapter.signature import SignatureVerifier
@@ -277,7 +277,7 @@ class Intake:
         now = self._clock()
         acknowledgement = etree.Element("Acknowledgement")
         etree.SubElement(acknowledgement, "ReceivedDate").text = format_send_date(now)
-        for problem in problems or ():
+        for problem in listed(problems or ()):
             error = etree.SubElement(acknowledgement, "Error")
             etree.SubElement(error, "Code").text = problem.code
             etree.SubElement(error, "Description").text = problem.text[:1000]

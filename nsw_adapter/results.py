@@ -19,7 +19,7 @@ from lxml import etree
 
 from nsw_adapter.clients.portal import PortalState, Receipt, Status
 from nsw_adapter.envelope import VIETNAM, build_envelope, collapse, new_message_id
-from nsw_adapter.errors import Problem
+from nsw_adapter.errors import Problem, listed
 from nsw_adapter.resources import mapping_path
 from nsw_adapter.store.base import OutgoingMessage
 
@@ -123,7 +123,7 @@ def _result(
 
 
 def _errors(result: etree._Element, problems: Sequence[Problem]) -> None:
-    for problem in problems:
+    for problem in listed(problems):
         error = etree.SubElement(result, "Error")
         etree.SubElement(error, "Code").text = problem.code
         etree.SubElement(error, "Description").text = _text(problem.text)
