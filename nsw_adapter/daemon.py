@@ -21,6 +21,8 @@ from typing import Any
 
 from aiohttp import web
 
+from nsw_adapter.busy import CountingExecutor
+from nsw_adapter.log_limits import limit_server_errors
 from nsw_adapter.logging import configure_logging, describe_error, get_logger
 from nsw_adapter.metrics import Metrics
 from nsw_adapter.settings import ROLES, Settings
@@ -31,10 +33,20 @@ log = get_logger("nsw_adapter.daemon")
 
 
 def observability_app(
-    metrics: Metrics, store: Store, worker: Worker, roles: Sequence[str] = ROLES
+    metrics: Metrics,
+    store: Store,
+    worker: Worker,
+    roles: Sequence[str] = ROLES,
+    *,
+    intake_pool: CountingExecutor | None = None,
 ) -> web.Application:
-    """/healthz (the store answers, the loops run where this process runs them) and /metrics
-    (Prometheus text format)."""
+    """/healthz (the store answers, the loops run where this process runs them, the intake has a
+    free thread) and /metrics (Prometheus text format).
+
+    Every intake thread busy is `degraded`, HTTP 200: new pushes wait (a burst of legitimate ones
+    does that too, so a liveness probe must not restart the daemon for it), and an operator or a
+    load balancer reading the status can send pushes elsewhere meanwhile.
+    """
 
     runs_loops = "worker" in roles
 
@@ -52,12 +64,15 @@ def observability_app(
             return web.json_response(failing, status=503)
         loops_alive = worker.alive() if runs_loops else None
         ok = loops_alive is not False
+        degraded = intake_pool is not None and intake_pool.exhausted()
         body: dict[str, Any] = {
-            "status": "ok" if ok else "failing",
+            "status": "failing" if not ok else "degraded" if degraded else "ok",
             "roles": list(roles),
             "loops_alive": loops_alive,
             "dead_letters": stats.dead_letters,
         }
+        if intake_pool is not None:
+            body["intake_threads"] = {"busy": intake_pool.busy, "of": intake_pool.threads}
         return web.json_response(body, status=200 if ok else 503, dumps=json.dumps)
 
     async def metrics_view(_request: web.Request) -> web.Response:
@@ -75,15 +90,18 @@ def observability_app(
     return app
 
 
-def intake_app(settings: Settings, store: Store) -> web.Application | None:
-    """The receiveMessage endpoint from the intake module (None when it is not available)."""
+def intake_app(
+    settings: Settings, store: Store, executor: CountingExecutor | None = None
+) -> web.Application | None:
+    """The receiveMessage endpoint from the intake module (None when it is not available), on
+    `executor` when given (the daemon's, which /healthz watches)."""
     try:
         intake: Any = importlib.import_module("nsw_adapter.intake")
     except ImportError:  # pragma: no cover - only while the intake module is being built
         log.warning("daemon.no_intake")
         return None
     create: Callable[..., Any] = intake.create_intake_app
-    app: web.Application = create(store=store, settings=settings.intake)
+    app: web.Application = create(store=store, settings=settings.intake, executor=executor)
     return app
 
 
@@ -116,13 +134,16 @@ async def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
     runners: list[web.AppRunner] = []
-    intake = intake_app(settings, store) if "intake" in settings.roles else None
+    pool: CountingExecutor | None = None
+    if "intake" in settings.roles:
+        pool = CountingExecutor(settings.intake.threads, thread_name_prefix="intake")
+    intake = intake_app(settings, store, pool) if pool is not None else None
     if intake is not None:
         runner, port = await _start(intake, settings.intake.host, settings.intake.port)
         runners.append(runner)
         log.info("daemon.intake_listening", host=settings.intake.host, port=port, path=settings.intake.path)
     obs = settings.observability
-    app = observability_app(metrics, store, worker, settings.roles)
+    app = observability_app(metrics, store, worker, settings.roles, intake_pool=pool)
     runner, port = await _start(app, obs.host, obs.port)
     runners.insert(0, runner)
     log.info("daemon.observability_listening", host=obs.host, port=port)
@@ -135,12 +156,15 @@ async def serve(
     # Intake first: a push that is not answered 99 is pushed again by the NSW.
     for runner in reversed(runners):
         await runner.cleanup()
+    if pool is not None:  # waits for intake jobs still running (a commit under way finishes)
+        pool.shutdown(wait=True)
 
 
 def run(settings: Settings) -> int:
     """The daemon's main: returns the process exit code."""
     obs = settings.observability
     configure_logging(obs.log_level, obs.log_format)
+    limit_server_errors()  # abandoned connections and malformed requests: a few per minute logged
     from nsw_adapter.store import open_store
 
     store = open_store(settings.store.url, deadline_minutes=settings.store.deadline_minutes, migrate=True)

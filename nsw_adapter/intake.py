@@ -65,6 +65,7 @@ from nsw_adapter.soap import (
     parse_request,
     response,
 )
+from nsw_adapter.soap.media_type import UNSUPPORTED_MEDIA_TYPE, media_type_problem
 from nsw_adapter.store.base import IncomingMessage, SignatureRecord, Store
 from nsw_adapter.xml import UntrustedHead, UntrustedXmlError, parse_untrusted
 
@@ -129,6 +130,10 @@ class Intake:
 
     async def handle_request(self, request: web.Request) -> web.Response:
         """Answer one push (the aiohttp handler)."""
+        wrong_type = media_type_problem(request.headers.get("Content-Type"))
+        if wrong_type is not None:  # refused on the header: its body is never read
+            fault = SoapFault("Client", f"unsupported media type: {wrong_type}")
+            return _http(Answer(UNSUPPORTED_MEDIA_TYPE, fault_response(fault)))
         loop = asyncio.get_running_loop()
         declared = request.content_length
         if declared is not None and declared > self._max_bytes:

@@ -19,6 +19,8 @@ from nsw_adapter.soap import SOAP_ENV, username_token_header
 from nsw_adapter.store.base import Store
 
 USER, PASSWORD = "nsw", "s3cret-for-tests"
+#: The headers of a SOAP 1.1 push (the intake refuses any other Content-Type with HTTP 415).
+XML = {"Content-Type": "text/xml; charset=utf-8"}
 
 
 def soap_body(

@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from nsw_adapter.store import DossierState
 from nsw_adapter.store import tables as t
 from nsw_adapter.store.sql import open_store
-from tests.intake_client import PASSWORD, USER, soap_body
+from tests.intake_client import PASSWORD, USER, XML, soap_body
 
 ROOT = Path(__file__).resolve().parents[2]
 CARGO = ROOT / "fixtures" / "samples" / "nsw" / "valid" / "arrival-general-cargo"
@@ -97,10 +97,10 @@ def push_until_acknowledged(url: str, envelope: str, rng: random.Random, stop: t
     while not stop.is_set():
         pushes += 1
         try:
-            reply = requests.post(url, data=soap_body(envelope), timeout=5)
+            reply = requests.post(url, headers=XML, data=soap_body(envelope), timeout=5)
             if reply.status_code == 200 and b"&lt;function&gt;99&lt;/function&gt;" in reply.content:
                 if rng.random() < 0.15:  # the 99 was "lost": the NSW pushes again
-                    requests.post(url, data=soap_body(envelope), timeout=5)
+                    requests.post(url, headers=XML, data=soap_body(envelope), timeout=5)
                     pushes += 1
                 return pushes
         except requests.RequestException:

@@ -25,7 +25,7 @@ from nsw_adapter.store import DossierState, IncomingMessage, IntakeOutcome
 from nsw_adapter.store import tables as t
 from nsw_adapter.store.sql import SqlStore
 from nsw_adapter.xml import schema
-from tests.intake_client import PASSWORD, USER, answer_of, running_intake, settings, soap_body
+from tests.intake_client import PASSWORD, USER, XML, answer_of, running_intake, settings, soap_body
 
 VALID = Path(__file__).resolve().parents[2] / "fixtures" / "samples" / "nsw" / "valid"
 SAMPLES = VALID.parent
@@ -65,8 +65,8 @@ def test_a_repushed_message_is_answered_99_again_and_stored_once(store: SqlStore
     """The NSW pushing the same messageId twice gets 99 twice; one copy is stored."""
     envelope = (VALID / "arrival-general-cargo" / "51-crew-list.xml").read_bytes()
     with running_intake(store) as url:
-        first = requests.post(url, data=soap_body(envelope), timeout=10)
-        second = requests.post(url, data=soap_body(envelope), timeout=10)
+        first = requests.post(url, headers=XML, data=soap_body(envelope), timeout=10)
+        second = requests.post(url, headers=XML, data=soap_body(envelope), timeout=10)
     assert first.status_code == second.status_code == 200
     assert answer_of(second.content).findtext("Header/Subject/function") == "99"
     view = store.describe("HPH-2026-000123", "1")
@@ -79,7 +79,7 @@ def test_every_valid_sample_dossier_assembles_through_the_endpoint(store: SqlSto
     with running_intake(store) as url:
         for folder in sorted(VALID.iterdir()):
             for path in sorted(folder.glob("*.xml")):
-                reply = requests.post(url, data=soap_body(path.read_bytes()), timeout=10)
+                reply = requests.post(url, headers=XML, data=soap_body(path.read_bytes()), timeout=10)
                 assert answer_of(reply.content).findtext("Header/Subject/function") == "99"
     expected = {
         ("HPH-2026-000123", "1"): DossierState.READY,
@@ -111,8 +111,8 @@ def test_a_replayed_nonce_is_refused(store: SqlStore) -> None:
     """The same request (same nonce) sent twice: the second is an authentication failure, HTTP 500."""
     body = soap_body((VALID / "arrival-general-cargo" / "50-general-declaration.xml").read_bytes())
     with running_intake(store) as url:
-        assert requests.post(url, data=body, timeout=10).status_code == 200
-        replay = requests.post(url, data=body, timeout=10)
+        assert requests.post(url, headers=XML, data=body, timeout=10).status_code == 200
+        replay = requests.post(url, headers=XML, data=body, timeout=10)
     assert replay.status_code == 500
     assert b"authentication failed: replayed nonce" in replay.content
 
@@ -124,7 +124,7 @@ def test_a_stale_created_timestamp_is_refused(store: SqlStore) -> None:
         (VALID / "arrival-general-cargo" / "50-general-declaration.xml").read_bytes(), created=stale
     )
     with running_intake(store) as url:
-        reply = requests.post(url, data=body, timeout=10)
+        reply = requests.post(url, headers=XML, data=body, timeout=10)
     assert reply.status_code == 500
     assert b"authentication failed: stale" in reply.content
     assert b"soap:Client" in reply.content
@@ -138,7 +138,7 @@ def test_a_push_without_a_token_is_refused(store: SqlStore) -> None:
         .replace(b"</soap:Header>", b"--></soap:Header>")
     )
     with running_intake(store) as url:
-        reply = requests.post(url, data=body, timeout=10)
+        reply = requests.post(url, headers=XML, data=body, timeout=10)
     assert reply.status_code == 500
     assert b"authentication failed" in reply.content
 
@@ -173,7 +173,7 @@ def test_a_message_over_the_declared_size_limit_is_answered_22_e_envelope(store:
     """A Content-Length over the limit: a 22 E-ENVELOPE (HTTP 200), its head kept for audit, no dossier."""
     body = soap_body((VALID / "arrival-general-cargo" / "51-crew-list.xml").read_bytes())
     with running_intake(store, settings(max_message_bytes=4096)) as url:
-        reply = requests.post(url, data=body, timeout=10)
+        reply = requests.post(url, headers=XML, data=body, timeout=10)
     description = assert_refused_as_too_large(reply, 4096)
     assert f"The message of {len(body)} bytes" in description
     [(payload, sha256, size)] = refused_rows(store)
@@ -223,8 +223,8 @@ def test_an_oversized_push_from_someone_else_is_an_auth_fault_and_writes_nothing
     """Over the limit with a wrong password (or no token at all): the authentication fault, no audit row."""
     body = soap_body((VALID / "arrival-general-cargo" / "51-crew-list.xml").read_bytes(), password="wrong")
     with running_intake(store, settings(max_message_bytes=4096)) as url:
-        wrong = requests.post(url, data=body, timeout=10)
-        tokenless = requests.post(url, data=b"<" * 10_000, timeout=10)
+        wrong = requests.post(url, headers=XML, data=body, timeout=10)
+        tokenless = requests.post(url, headers=XML, data=b"<" * 10_000, timeout=10)
     for reply in (wrong, tokenless):
         assert reply.status_code == 500
         assert b"soap:Client" in reply.content
@@ -249,7 +249,7 @@ def test_a_chunked_body_over_the_limit_is_answered_22_e_envelope(store: SqlStore
     body = soap_body((VALID / "arrival-general-cargo" / "51-crew-list.xml").read_bytes())
     with running_intake(store, settings(max_message_bytes=4096)) as url:
         reply = requests.post(
-            url, data=iter([body[i : i + 1000] for i in range(0, len(body), 1000)]), timeout=10
+            url, headers=XML, data=iter([body[i : i + 1000] for i in range(0, len(body), 1000)]), timeout=10
         )
     description = assert_refused_as_too_large(reply, 4096)
     assert "reading stopped after" in description
@@ -286,7 +286,7 @@ def test_an_oversized_push_that_cannot_be_recorded_is_a_server_fault() -> None:
     """When the refusal cannot be recorded, the answer is soap:Server (HTTP 500): the NSW pushes again."""
     body = soap_body((VALID / "arrival-general-cargo" / "51-crew-list.xml").read_bytes())
     with running_intake(_FailingStore(), settings(max_message_bytes=4096)) as url:  # type: ignore[arg-type]
-        reply = requests.post(url, data=body, timeout=10)
+        reply = requests.post(url, headers=XML, data=body, timeout=10)
     assert reply.status_code == 500
     assert b"soap:Server" in reply.content
     assert b"push it again later" in reply.content
@@ -302,7 +302,7 @@ def test_hostile_envelopes_are_answered_22_e_envelope_and_kept_for_audit(store: 
     text = (SAMPLES / "hostile" / name).read_bytes().decode("utf-8", errors="replace")
     data = "".join(ch for ch in text if ch in "\t\n\r" or ord(ch) >= 0x20)
     with running_intake(store) as url:
-        reply = requests.post(url, data=soap_body(data), timeout=30)
+        reply = requests.post(url, headers=XML, data=soap_body(data), timeout=30)
     assert reply.status_code == 200
     answer = answer_of(reply.content)
     assert schema("envelope").validate(answer), schema("envelope").error_log
@@ -318,7 +318,7 @@ def test_a_wrongly_addressed_envelope_is_answered_with_its_field(store: SqlStore
     """invalid/E-ENVELOPE (addressed to BTC): a 22 repeating its Subject, with Field and DocumentType."""
     path = SAMPLES / "invalid" / "E-ENVELOPE" / "50-general-declaration.xml"
     with running_intake(store) as url:
-        reply = requests.post(url, data=soap_body(path.read_bytes()), timeout=10)
+        reply = requests.post(url, headers=XML, data=soap_body(path.read_bytes()), timeout=10)
     answer = answer_of(reply.content)
     assert schema("envelope").validate(answer), schema("envelope").error_log
     assert answer.findtext("Header/Subject/function") == "22"
@@ -332,7 +332,7 @@ def test_a_wrongly_addressed_envelope_is_answered_with_its_field(store: SqlStore
 def test_a_request_that_is_not_soap_is_a_client_fault(store: SqlStore) -> None:
     """A body that is not a SOAP envelope is a soap:Client fault (HTTP 500)."""
     with running_intake(store) as url:
-        reply = requests.post(url, data=b"hello", timeout=10)
+        reply = requests.post(url, headers=XML, data=b"hello", timeout=10)
     assert reply.status_code == 500
     assert b"soap:Client" in reply.content
 
@@ -354,7 +354,7 @@ def test_a_store_failure_is_a_server_fault_so_the_nsw_pushes_again() -> None:
     """When the message cannot be committed, the answer is soap:Server (HTTP 500), never 99."""
     envelope = (VALID / "arrival-general-cargo" / "50-general-declaration.xml").read_bytes()
     with running_intake(_FailingStore()) as url:  # type: ignore[arg-type]
-        reply = requests.post(url, data=soap_body(envelope), timeout=10)
+        reply = requests.post(url, headers=XML, data=soap_body(envelope), timeout=10)
     assert reply.status_code == 500
     assert b"soap:Server" in reply.content
     assert b"push it again later" in reply.content
@@ -388,12 +388,18 @@ def test_a_slow_commit_does_not_stall_other_pushes() -> None:
         blocked = threading.Thread(
             target=requests.post,
             args=(url,),
-            kwargs={"data": soap_body((folder / "50-general-declaration.xml").read_bytes()), "timeout": 20},
+            kwargs={
+                "data": soap_body((folder / "50-general-declaration.xml").read_bytes()),
+                "headers": XML,
+                "timeout": 20,
+            },
         )
         blocked.start()
         time.sleep(0.2)
         started = time.monotonic()
-        reply = requests.post(url, data=soap_body((folder / "51-crew-list.xml").read_bytes()), timeout=10)
+        reply = requests.post(
+            url, headers=XML, data=soap_body((folder / "51-crew-list.xml").read_bytes()), timeout=10
+        )
         assert reply.status_code == 200
         assert time.monotonic() - started < 2
         assert slow.received == ["NSW2026031209143100002"]
@@ -410,7 +416,7 @@ def test_a_cruise_ship_passenger_list_of_ten_thousand_is_received(store: SqlStor
     big = text[:start] + passengers * 250 + text[end:]
     assert len(big) > 3_000_000
     with running_intake(store) as url:
-        reply = requests.post(url, data=soap_body(big), timeout=60)
+        reply = requests.post(url, headers=XML, data=soap_body(big), timeout=60)
     assert answer_of(reply.content).findtext("Header/Subject/function") == "99"
     view = store.describe("HON-2026-000045", "1")
     assert view is not None

@@ -14,7 +14,7 @@ import requests
 from nsw_adapter.loops.housekeeping import HousekeepingLoop
 from nsw_adapter.store import tables as t
 from nsw_adapter.store.sql import SqlStore, open_store
-from tests.intake_client import running_intake, settings, soap_body
+from tests.intake_client import XML, running_intake, settings, soap_body
 from tests.store_fixtures import Clock
 from tests.unit.test_worker_loops import FakeNsw, FakePortal, make_context
 
@@ -22,7 +22,6 @@ GD = (
     Path(__file__).resolve().parents[2]
     / "fixtures/samples/nsw/valid/arrival-general-cargo/50-general-declaration.xml"
 )
-XML = {"Content-Type": "text/xml; charset=utf-8"}
 
 
 def push(url: str, body: bytes) -> requests.Response:
