@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from nsw_adapter import assembly
 from nsw_adapter.errors import Problem
+from nsw_adapter.store import _chain
 from nsw_adapter.store import engine as engines
 from nsw_adapter.store import tables as t
 from nsw_adapter.store._batch import GroupCommit
@@ -105,9 +106,11 @@ class SqlBase:
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
-        """One transaction (BEGIN IMMEDIATE on SQLite), committed on success."""
+        """One transaction (BEGIN IMMEDIATE on SQLite), committed on success with the audit rows it
+        inserted chained (_chain.seal) just before the commit."""
         with self._writers or nullcontext(), self._engine.begin() as connection:
             yield connection
+            _chain.seal(connection)
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:

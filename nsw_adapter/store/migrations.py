@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import structlog
 from sqlalchemy import Connection, Engine, Index, Table, inspect, select, text
 
-from nsw_adapter.store import tables
+from nsw_adapter.store import _chain, tables
 
 log = structlog.get_logger(__name__)
 
@@ -81,6 +81,16 @@ def _v6_signatures(connection: Connection) -> None:
     _add_columns(connection, tables.messages, names)
 
 
+def _v7_audit_chain(connection: Connection) -> None:
+    """The audit rows' hash chain: its columns, indexes and head row; every existing row chained in
+    id order (store/_chain.py)."""
+    _add_columns(connection, tables.messages, ["chain_seq", "chain_hash"])
+    for name in ("nswa_messages_chain", "nswa_messages_unsealed"):
+        _index(tables.messages, name).create(connection, checkfirst=True)
+    tables.audit_chain.create(connection, checkfirst=True)
+    _chain.start(connection)
+
+
 def _columns(connection: Connection, table: Table) -> set[str]:
     """The names of the columns the database has in `table`."""
     return {c["name"] for c in inspect(connection).get_columns(table.name)}
@@ -98,6 +108,7 @@ STEPS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (4, "dossiers.submission dropped (the portal audit rows keep submissions)", _v4_drop_dossier_submission),
     (5, "used_nonces (durable WS-Security replay cache)", _v5_used_nonces),
     (6, "messages: signature outcome and signer (subject, issuer, serial, thumbprint)", _v6_signatures),
+    (7, "audit_chain and messages.chain_seq/chain_hash (tamper-evident audit trail)", _v7_audit_chain),
 ]
 
 

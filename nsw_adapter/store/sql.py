@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.engine import URL
 
+from nsw_adapter.store import _chain
 from nsw_adapter.store import engine as engines
+from nsw_adapter.store._chain import ChainReport
 from nsw_adapter.store._nonces import NoncesMixin
 from nsw_adapter.store._sql import Clock, utc_now
 from nsw_adapter.store.base import Store
@@ -17,6 +19,17 @@ class SqlStore(NoncesMixin):
     def backend(self) -> str:
         """ "sqlite" or "postgresql"."""
         return self._dialect
+
+    def verify_audit_chain(self) -> ChainReport:
+        """Walk the audit rows' hash chain from one consistent snapshot (read only): the first
+        broken link, if any (`nsw-adapter audit verify`)."""
+        if self._dialect != "postgresql":
+            with self._read() as c:  # a WAL snapshot
+                return _chain.verify(c)
+        with self._engine.connect() as connection:
+            snapshot = connection.execution_options(isolation_level="REPEATABLE READ")
+            with snapshot.begin():
+                return _chain.verify(snapshot)
 
 
 def open_store(

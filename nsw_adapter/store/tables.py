@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -148,8 +149,20 @@ messages = Table(
     Column("signer_issuer", Text),
     Column("signer_serial", String(40)),
     Column("signer_sha256", String(64)),
+    # v7: the hash chain (store/_chain.py): this row's place in the chain and its link's hash,
+    # set in the transaction that inserted it, just before its commit.
+    Column("chain_seq", BigInteger),
+    Column("chain_hash", String(64)),
     Index("nswa_messages_dossier", "dossier_id"),
     Index("nswa_messages_at", "at"),
+    Index("nswa_messages_chain", "chain_seq", unique=True),  # v7: verify walks it; no link twice
+    # v7: the rows a transaction has yet to seal (few, briefly): every write transaction looks here.
+    Index(
+        "nswa_messages_unsealed",
+        "id",
+        sqlite_where=text("chain_seq IS NULL"),
+        postgresql_where=text("chain_seq IS NULL"),
+    ),
 )
 
 documents = Table(
@@ -220,4 +233,15 @@ used_nonces = Table(
     Column("seen_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),
     Index("nswa_used_nonces_expiry", "expires_at"),  # housekeeping deletes by expiry
+)
+
+audit_chain = Table(
+    "nswa_audit_chain",
+    metadata,
+    # v7: the head of the audit rows' hash chain (store/_chain.py), one row (id 1): the last link's
+    # chain_seq and hash. Sealing takes it FOR UPDATE (PostgreSQL), so links are made one commit
+    # at a time whatever the number of daemons; a deleted tail no longer matches it.
+    Column("id", Integer, primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
 )

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from nsw_adapter.store import tables as t
 from nsw_adapter.store.sql import SqlStore
 from nsw_adapter.xml import schema
-from tests.intake_client import answer_of, running_intake, settings, soap_body
+from tests.intake_client import XML, answer_of, running_intake, settings, soap_body
 from tests.signing import Authority, make_ca, make_signer, sign
 
 CARGO = Path(__file__).resolve().parents[2] / "fixtures/samples/nsw/valid/arrival-general-cargo"
@@ -32,7 +32,7 @@ def push(store: SqlStore, envelope: bytes, trust: Path | None, policy: str) -> e
     """Push one envelope to an intake with this trust store and policy; the answer envelope (HTTP 200)."""
     config = settings(signature_policy=policy, trust_store=str(trust) if trust else None)
     with running_intake(store, config) as url:
-        reply = requests.post(url, data=soap_body(envelope), timeout=10)
+        reply = requests.post(url, headers=XML, data=soap_body(envelope), timeout=10)
     assert reply.status_code == 200
     answer = answer_of(reply.content)
     assert schema("envelope").validate(answer), schema("envelope").error_log
