@@ -126,6 +126,10 @@ class Intake:
         self._executor = executor or ThreadPoolExecutor(settings.threads, thread_name_prefix="intake")
         self._owns_executor = executor is None
         self._clock = clock
+        # Bodies past their head are read by authenticated senders only, this many at once, each
+        # within body_timeout_seconds: memory is bounded by max_bodies times the size limit.
+        self._bodies = asyncio.Semaphore(settings.max_bodies)
+        self._body_seconds = settings.body_timeout_seconds
         self._signatures = SignatureVerifier.from_settings(settings.signature_policy, settings.trust_store)
 
     async def handle_request(self, request: web.Request) -> web.Response:
@@ -136,21 +140,32 @@ class Intake:
             return _http(Answer(UNSUPPORTED_MEDIA_TYPE, fault_response(fault)))
         loop = asyncio.get_running_loop()
         declared = request.content_length
-        if declared is not None and declared > self._max_bytes:
-            # Refused on the header: only the head of the body is read, to authenticate the sender.
-            head = await _read_head(request)
-            answer = await loop.run_in_executor(self._executor, self._too_large, declared, head, True)
-            return _http(answer)
-        body = bytearray()
-        async for chunk in request.content.iter_chunked(_CHUNK):
-            body.extend(chunk)
-            if len(body) > self._max_bytes:  # stop reading: at most the limit plus one chunk held
-                answer = await loop.run_in_executor(
-                    self._executor, self._too_large, len(body), bytes(body[:_KEPT_OF_OVERSIZED]), False
-                )
+        oversized = declared is not None and declared > self._max_bytes
+        # Nothing but the head (at most one chunk, within _HEAD_SECONDS) is read before the sender
+        # is authenticated: an outsider costs one chunk of memory and no parse of the body.
+        head = await _read_head(request, until_header=oversized)
+        if oversized:
+            assert declared is not None
+            return _http(await loop.run_in_executor(self._executor, self._too_large, declared, head, True))
+        if request.content.at_eof():  # all of it in hand (most pushes): read as it is
+            return _http(await loop.run_in_executor(self._executor, self.handle, head))
+        refusal = await loop.run_in_executor(self._executor, self._check_sender, head)
+        if refusal is not None:
+            return _http(refusal)
+        # The slot is held from reading to answering: a body is in memory as bytes, then as trees.
+        async with self._bodies:
+            try:
+                async with asyncio.timeout(self._body_seconds):
+                    body = await _read_rest(request, head, self._max_bytes)
+            except TimeoutError:
+                log.warning("intake.body_timeout", seconds=self._body_seconds)
+                text = f"the request body did not arrive within {self._body_seconds:g} s; push it again"
+                return _http(Answer(500, fault_response(SoapFault("Client", text))))
+            if len(body) > self._max_bytes:  # reading stopped: at most the limit plus one chunk held
+                kept = body[:_KEPT_OF_OVERSIZED]
+                answer = await loop.run_in_executor(self._executor, self._too_large, len(body), kept, False)
                 return _http(answer)
-        answer = await loop.run_in_executor(self._executor, self.handle, bytes(body))
-        return _http(answer)
+            return _http(await loop.run_in_executor(self._executor, self._receive_authenticated, body))
 
     def close(self) -> None:
         """Stop the thread pool when this handler made it."""
@@ -166,27 +181,50 @@ class Intake:
         return _guarded(lambda: self._receive_request(body))
 
     def _too_large(self, size: int, kept: bytes, declared: bool) -> Answer:
-        """Answer a push over the limit (blocking: the store's commit of its audit row)."""
-        return _guarded(lambda: self._refuse_oversized(size, kept, declared=declared))
+        """Answer a push over the limit (blocking: the store's commit of its audit row).
 
-    def _receive_request(self, body: bytes) -> Answer:
-        request = parse_request(body, max_bytes=self._max_bytes)
-        self._authenticate(request.header)
+        A push refused on its Content-Length (`declared`) has its sender authenticated here,
+        from the head; one whose reading stopped at the limit was authenticated before reading.
+        """
+
+        def refuse() -> Answer:
+            if declared:
+                self._authenticate(UntrustedHead(f"{{{SOAP_ENV}}}Header").feed(kept), size=size)
+            return self._refuse_oversized(size, kept, declared=declared)
+
+        return _guarded(refuse)
+
+    def _check_sender(self, head: bytes) -> Answer | None:
+        """None when the head's UsernameToken is good, else the authentication fault to answer."""
+        try:
+            self._authenticate(UntrustedHead(f"{{{SOAP_ENV}}}Header").feed(head))
+        except SoapFault as fault:
+            return Answer(500, fault_response(fault))
+        return None
+
+    def _receive_authenticated(self, body: bytes) -> Answer:
+        """A push whose sender `_check_sender` authenticated from its head (its nonce is spent)."""
+        return _guarded(lambda: self._receive_request(body, authenticated=True))
+
+    def _receive_request(self, body: bytes, *, authenticated: bool = False) -> Answer:
+        request = parse_request(body, max_bytes=self._max_bytes, string_part="requestMessage")
+        if not authenticated:
+            self._authenticate(request.header)
         text = _request_message(request.payload)
+        del request  # its tree holds another copy of the text: freed before the envelope's is built
         return Answer(200, response(_wrap(self._receive(text))))
 
     def _refuse_oversized(self, size: int, kept: bytes, *, declared: bool) -> Answer:
         """A push over the limit: kept for audit, answered 22 E-ENVELOPE (HTTP 200) so it is not re-pushed.
 
-        The sender is authenticated first, from the SOAP Header in the head of the request (the
-        Header comes before the Body): a push that is not the NSW's gets the authentication
-        fault and writes nothing. `size` is the declared Content-Length, or (`declared` False)
+        The sender has been authenticated, from the SOAP Header in the head of the request (the
+        Header comes before the Body): a push that is not the NSW's got the authentication
+        fault and wrote nothing. `size` is the declared Content-Length, or (`declared` False)
         how many bytes were read before reading stopped. `kept` is what the audit row holds:
         the head of the SOAP request as received (at most one chunk), and the sha256 is of those
         bytes, not of the whole push, which was never read; like every stored payload it is
         purged by retention.
         """
-        self._authenticate(UntrustedHead(f"{{{SOAP_ENV}}}Header").feed(kept), size=size)
         limit = self._max_bytes
         if declared:
             text = f"The message of {size} bytes (its Content-Length) is over the limit of {limit} bytes."
@@ -236,7 +274,7 @@ class Intake:
         try:
             self._verifier.verify(header)
         except WsseError as exc:
-            log.warning("intake.auth_failed", reason=str(exc), **context)
+            log.warning("intake.auth_failed", auth_failure=str(exc), **context)
             raise SoapFault("Client", f"authentication failed: {exc}") from None
 
     def _record_refused(
@@ -327,26 +365,40 @@ def to_incoming(
     )
 
 
-async def _read_head(request: web.Request) -> bytes:
-    """The head of a request body too large to read: until its SOAP Header is complete, at most
-    one chunk, and no longer than `_HEAD_SECONDS` (a sender that declares and sends nothing
-    gets the authentication fault, not a hung connection)."""
+async def _read_head(request: web.Request, *, until_header: bool) -> bytes:
+    """The head of a request body: at most one chunk, no longer than `_HEAD_SECONDS` (a sender that
+    declares and sends nothing gets the authentication fault, not a hung connection), and with
+    `until_header` no further than its SOAP Header (all a push over the limit is read for)."""
     head = bytearray()
-    reader = UntrustedHead(f"{{{SOAP_ENV}}}Header")
+    reader = UntrustedHead(f"{{{SOAP_ENV}}}Header") if until_header else None
     deadline = asyncio.get_running_loop().time() + _HEAD_SECONDS
-    while len(head) < _KEPT_OF_OVERSIZED and reader.found is None and not reader.refused:
+    while len(head) < _KEPT_OF_OVERSIZED and (
+        reader is None or (reader.found is None and not reader.refused)
+    ):
         remaining = deadline - asyncio.get_running_loop().time()
         if remaining <= 0:
             break
         try:
-            chunk = await asyncio.wait_for(request.content.readany(), remaining)
+            chunk = await asyncio.wait_for(request.content.read(_KEPT_OF_OVERSIZED - len(head)), remaining)
         except TimeoutError:
             break
         if not chunk:
             break
         head.extend(chunk)
-        reader.feed(chunk)
-    return bytes(head[:_KEPT_OF_OVERSIZED])
+        if reader is not None:
+            reader.feed(chunk)
+    return bytes(head)
+
+
+async def _read_rest(request: web.Request, head: bytes, limit: int) -> bytes:
+    """The whole body, `head` first; reading stops once it is past `limit` (one chunk over at most)."""
+    chunks, size = [head], len(head)
+    async for chunk in request.content.iter_chunked(_CHUNK):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            break
+    return b"".join(chunks)
 
 
 def _guarded(answer: Callable[[], Answer]) -> Answer:

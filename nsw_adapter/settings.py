@@ -41,6 +41,12 @@ class IntakeSettings(BaseModel):
     # Threads for parsing and the store's commits (off the event loop). Each push waits in one until its
     # commit, so this bounds pushes in flight and, on SQLite, how many share one group commit.
     threads: int = 32
+    # Bodies larger than one 64 KiB chunk are read only once their sender is authenticated from the
+    # head, at most max_bodies at once, from reading to answering (a 29 MiB push peaks at about
+    # 340 MB while its envelope is parsed and validated: benchmarks/intake_memory.py), and each
+    # must arrive within body_timeout_seconds (32 MiB at 4 Mbit/s takes about 70 s).
+    max_bodies: int = 2
+    body_timeout_seconds: float = 120.0
     # The declarant's ds:Signature (contract README, "Signed declarations"; nsw_adapter/signature.py):
     # "off" reads none, "verify-if-present" checks one when there is one, "required" also refuses an
     # unsigned message (22 E-SIGNATURE). The contract leaves the choice to the agency; checking what

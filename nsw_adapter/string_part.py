@@ -30,8 +30,11 @@ _STORED_HEAD = 64
 
 def to_bytes(text: str) -> bytes:
     """The bytes every stage reads of an XML document received as characters (see the module)."""
-    end = _LEADING.match(text)
-    return (text[end.end() :] if end else text).encode("utf-8")
+    leading = _LEADING.match(text)
+    if leading is None or not leading.end():
+        return text.encode("utf-8")
+    # Sliced as bytes: a slice of the str would copy it at up to 4 bytes a character first.
+    return text.encode("utf-8")[len(leading.group().encode("utf-8")) :]
 
 
 def from_store(payload: bytes) -> bytes:

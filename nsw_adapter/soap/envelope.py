@@ -39,10 +39,14 @@ class SoapRequest:
     payload: etree._Element
 
 
-def parse_request(data: bytes, *, max_bytes: int) -> SoapRequest:
-    """Parse a SOAP 1.1 request with the hardened parser; SoapFault(Client) when it is not one."""
+def parse_request(data: bytes, *, max_bytes: int, string_part: str | None = None) -> SoapRequest:
+    """Parse a SOAP 1.1 request with the hardened parser; SoapFault(Client) when it is not one.
+
+    `string_part`: the local name of the part that carries a whole document as text (intake's
+    requestMessage), the one text allowed past libxml2's 10 MB text-node limit, up to `max_bytes`.
+    """
     try:
-        root = parse_untrusted(data, max_bytes=max_bytes)
+        root = parse_untrusted(data, max_bytes=max_bytes, large_text_in=string_part)
     except UntrustedXmlError as exc:
         raise SoapFault("Client", f"unreadable SOAP request: {exc}") from None
     if root.tag != f"{_ENV}Envelope":
