@@ -94,9 +94,7 @@ class PushFailure(Exception):
     """A push that must be repeated (the text says why, without message content)."""
 
 
-def receive_message_request(
-    envelope: bytes, user: str, password: str, style: StringStyle = PLAIN
-) -> bytes:
+def receive_message_request(envelope: bytes, user: str, password: str, style: StringStyle = PLAIN) -> bytes:
     """A receiveMessage SOAP request carrying the envelope as a string, with a fresh UsernameToken."""
     root = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soap": SOAP_ENV, "agency": AGENCY_NS})
     etree.SubElement(root, f"{{{SOAP_ENV}}}Header").append(username_token_header(user, password))
