@@ -142,7 +142,7 @@ def _within_limits_except(root: etree._Element, large_text_in: str) -> None:
     for element in root.iter():
         parent = element.getparent()
         depth = depth_of[element] = 0 if parent is None else depth_of[parent] + 1
-        if depth > MAX_DEPTH:
+        if depth >= MAX_DEPTH:  # the root is depth 0: MAX_DEPTH levels in all, as libxml2 counts
             raise UntrustedXmlError(f"the document is nested deeper than {MAX_DEPTH} levels")
         if not isinstance(element.tag, str):
             continue  # comments: their text is not a node the limit is about
@@ -160,8 +160,11 @@ def _parse(data: bytes, parser: etree.XMLParser) -> etree._Element:
     except _ExternalRefused:
         raise UntrustedXmlError(_NO_DTD) from None
     except etree.XMLSyntaxError as exc:
-        if "Text node too long" in exc.msg:  # libxml2 suggests a flag: say the limit instead
+        # libxml2 suggests one of its flags for these: say the limit instead.
+        if "Text node too long" in exc.msg:
             raise UntrustedXmlError(f"a text node is over the limit of {MAX_TEXT_BYTES} bytes") from None
+        if "Excessive depth" in exc.msg:
+            raise UntrustedXmlError(f"the document is nested deeper than {MAX_DEPTH} levels") from None
         raise UntrustedXmlError(f"not well-formed XML: {exc.msg}") from None
     except ValueError as exc:  # e.g. unsupported encoding
         raise UntrustedXmlError(f"unreadable XML: {exc}") from None

@@ -9,6 +9,7 @@ import pytest
 from nsw_adapter.errors import MAX_LISTED, Problem, listed
 from nsw_adapter.xml import (
     MAX_ATTRIBUTES,
+    MAX_DEPTH,
     MAX_NAME_CHARS,
     MAX_TEXT_BYTES,
     UntrustedHead,
@@ -96,6 +97,33 @@ def test_text_nodes_are_limited_and_the_refusal_names_the_limit() -> None:
     assert refusal(b"<a>" + b"x" * (MAX_TEXT_BYTES + 1) + b"</a>") == (
         f"a text node is over the limit of {MAX_TEXT_BYTES} bytes"
     )
+
+
+def nested(levels: int, inner: bytes = b"") -> bytes:
+    return b"<a>" * levels + inner + b"</a>" * levels
+
+
+def test_nesting_is_limited_and_the_refusal_names_the_limit() -> None:
+    """MAX_DEPTH levels are read, one more is refused in plain words (no parser flag to try)."""
+    assert parse_untrusted(nested(MAX_DEPTH)).tag == "a"
+    assert refusal(nested(MAX_DEPTH + 1)) == f"the document is nested deeper than {MAX_DEPTH} levels"
+
+
+def test_one_string_part_may_exceed_the_text_limit_and_nothing_else_may() -> None:
+    """With large_text_in, that element's text passes the text limit; other limits hold as without it."""
+    big = b"x" * (MAX_TEXT_BYTES + 1)
+    root = parse_untrusted(b"<r><part>" + big + b"</part></r>", large_text_in="part")
+    assert len(root.findtext("part") or "") == len(big)
+    for document, limit in [
+        (b"<r><other>" + big + b"</other><part/></r>", "a text node is over the limit"),
+        (b"<r><part/>" + big + b"</r>", "a text node is over the limit"),
+        (b"<r><" + b"a" * (MAX_NAME_CHARS + 1) + b"/></r>", "a name is longer than"),
+        (nested(MAX_DEPTH + 1, b"<part/>"), "nested deeper than"),
+        (b"<r>" + attributes(MAX_ATTRIBUTES + 1) + b"</r>", "attributes"),
+    ]:
+        with pytest.raises(UntrustedXmlError, match=limit):
+            parse_untrusted(document, large_text_in="part")
+    assert len(parse_untrusted(nested(MAX_DEPTH - 1, b"<part/>"), large_text_in="part")) == 1
 
 
 def test_an_answer_lists_at_most_the_cap_and_says_how_many_more() -> None:
