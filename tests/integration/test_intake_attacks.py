@@ -12,8 +12,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from sqlalchemy import func, select
 
 from nsw_adapter.store import open_store
+from nsw_adapter.store import tables as t
 from nsw_adapter.store.sql import SqlStore
 from nsw_adapter.xml import MAX_TEXT_BYTES
 from tests.intake_client import XML, answer_of, running_intake, settings, soap_body
@@ -198,3 +200,19 @@ def test_bodies_read_at_once_are_bounded(store: SqlStore) -> None:
         finally:
             sock.close()
     assert order == ["held 500", "second 200"]
+
+
+@pytest.mark.timeout(60)
+def test_concurrent_outsiders_get_the_same_answer_and_cost_the_nsw_nothing(store: SqlStore) -> None:
+    """16 unauthenticated 3 MB uploads at once, bodies withheld: each refused from its head; NSW served."""
+    body = soap_body(passenger_list(3_000_000), password="wrong")
+    with running_intake(store) as url:
+        sockets = [send_head(url, body, 70_000) for _ in range(16)]
+        try:
+            assert function_of(push(url, soap_body(GD.read_bytes()), timeout=10)) == "99"
+            assert {answer_status(sock) for sock in sockets} == {500}
+        finally:
+            for sock in sockets:
+                sock.close()
+    with store.engine.connect() as c:
+        assert c.execute(select(func.count()).select_from(t.messages)).scalar() == 1  # the NSW's push only
