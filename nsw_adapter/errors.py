@@ -66,3 +66,11 @@ class PermanentError(NswAdapterError):
 
 class ConfigurationError(NswAdapterError):
     """Settings that cannot work (missing credentials, unreadable file, bad DSN)."""
+
+
+class StoreNotReady(NswAdapterError):
+    """A store that is not there, or whose schema is not the one this version of the adapter uses."""
+
+
+class StoreUnreachable(TransientError):
+    """The store's database server does not answer (refused, timed out, name not resolved)."""

@@ -112,6 +112,18 @@ STEPS: list[tuple[int, str, Callable[[Connection], None]]] = [
 ]
 
 
+#: The schema this version of the adapter reads and writes.
+LATEST = STEPS[-1][0]
+
+
+def applied_version(connection: Connection) -> int | None:
+    """The highest applied version, reading only (None: no adapter schema in this database)."""
+    if not inspect(connection).has_table(tables.schema_version.name):
+        return None
+    found = connection.execute(select(tables.schema_version.c.version)).scalars().all()
+    return max(found, default=0)
+
+
 def current_version(connection: Connection) -> int:
     """The highest applied version (0 on an empty database)."""
     tables.schema_version.create(connection, checkfirst=True)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy.engine import URL
+from pathlib import Path
 
-from nsw_adapter.store import _chain
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
+
+from nsw_adapter.errors import StoreNotReady, StoreUnreachable
+from nsw_adapter.store import _chain, migrations
 from nsw_adapter.store import engine as engines
 from nsw_adapter.store._chain import ChainReport
 from nsw_adapter.store._nonces import NoncesMixin
@@ -39,9 +43,17 @@ def open_store(
     clock: Clock = utc_now,
     pool_size: int = 8,
     migrate: bool = False,
+    existing: bool = False,
     group_commit: bool | None = None,
 ) -> SqlStore:
-    """A store on `sqlite:///path` (folder created) or `postgresql+psycopg://...`; migrate=True migrates."""
+    """A store on `sqlite:///path` (folder created) or `postgresql+psycopg://...`; migrate=True migrates.
+
+    existing=True opens only a store that is there with this version's schema, creating and
+    changing nothing (commands that read, and the daemon): StoreNotReady says what is missing or
+    which version it holds, StoreUnreachable that its server does not answer.
+    """
+    if existing:
+        check_existing(url)
     store = SqlStore(
         engines.create(url, pool_size=pool_size),
         clock=clock,
@@ -51,6 +63,38 @@ def open_store(
     if migrate:
         store.migrate()
     return store
+
+
+def check_existing(url: str | URL) -> None:
+    """Raise StoreNotReady unless `url` holds a store at migrations.LATEST, without creating anything."""
+    parsed = engines.normalise_url(url)
+    where = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "sqlite":
+        where = parsed.database or ""
+        if not Path(where).is_file():  # before any engine: connecting would create the file
+            raise StoreNotReady(f"no store at {where}")
+    engine = engines.create(parsed, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            have = migrations.applied_version(connection)
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+        raise StoreUnreachable(f"cannot reach the store at {where}: {reason}") from None
+    finally:
+        engine.dispose()
+    want = migrations.LATEST
+    if have is None:
+        raise StoreNotReady(f"no nsw-adapter store in {where}")
+    if have < want:
+        raise StoreNotReady(
+            f"the store at {where} has schema version {have}, this nsw-adapter needs {want}: "
+            "run `nsw-adapter db migrate`"
+        )
+    if have > want:
+        raise StoreNotReady(
+            f"the store at {where} has schema version {have}, newer than this nsw-adapter knows ({want}): "
+            "upgrade nsw-adapter"
+        )
 
 
 def _implements_the_protocol(store: SqlStore) -> Store:
