@@ -17,6 +17,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from nsw_adapter.console.config import ConsoleSettings
+
 
 class Credentials(BaseModel):
     """A WS-Security UsernameToken identity."""
@@ -138,6 +140,7 @@ class Settings(BaseSettings):
     nsw: NswSettings = Field(default_factory=NswSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)  # the operator console (off by default)
 
     @classmethod
     def settings_customise_sources(
