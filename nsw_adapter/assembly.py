@@ -29,7 +29,9 @@ TRANSITIONS: dict[DossierState, frozenset[DossierState]] = {
     S.REJECTED_LOCALLY: frozenset({S.RECEIVING, S.READY, S.CANCELLED}),
     # CANCELLED -> CANCELLED: the owed cancellation was confirmed (24 enqueued).
     S.CANCELLED: frozenset({S.CANCELLED, S.DEAD}),
-    S.DEAD: frozenset({S.READY, S.SUBMITTED, S.CANCELLED}),
+    S.DEAD: frozenset({S.READY, S.SUBMITTED, S.CANCELLED, S.DISCARDED}),
+    # Closed by an operator; a later cancellation still withdraws what the portal may hold.
+    S.DISCARDED: frozenset({S.CANCELLED}),
 }
 
 #: States in which an amendment makes a new version (the portal has, or had, a version).

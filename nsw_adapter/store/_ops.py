@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +31,8 @@ S = DossierState
 d, o, m = t.dossiers, t.outbox, t.messages
 log = structlog.get_logger(__name__)
 _RELEASED: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
+OPERATOR = "operator"  # an audit row recording what an operator did (discard), with the reason
+DISCARDED = "discarded"  # an outbox row's status once an operator closed its dead letter
 _WAITING = (S.RECEIVING.value, S.READY.value, S.SUBMITTING.value, S.SUBMITTED.value)
 
 # Statements built once (see SqlBase._cached).
@@ -241,6 +245,47 @@ class OpsMixin(WorkMixin):
             )
             return True
 
+    def discard_dead_letter(self, kind: str, id: int, reason: str) -> bool:
+        """Close one dead letter for good, with the operator's reason kept in the audit trail (a
+        hash-chained row, direction "operator"); False when there is no dead letter with that id."""
+        now = self._now()
+        with self._tx() as c:
+            if kind == "outbox":
+                row = c.execute(
+                    select(o.c.id, o.c.dossier_id, m.c.reference, m.c.document_type)
+                    .select_from(o.join(m, o.c.message_row == m.c.id))
+                    .where(o.c.id == id, o.c.status == "dead")
+                ).first()
+                if row is None:
+                    return False
+                c.execute(o.update().where(o.c.id == id).values(status=DISCARDED, **_RELEASED))
+                reference, document_type, dossier_id = row.reference, row.document_type, row.dossier_id
+            elif kind == "dossier":
+                locked = self._locked(select(d).where(d.c.id == id, d.c.state == S.DEAD.value))
+                dead = c.execute(locked).first()
+                if dead is None:
+                    return False
+                dossier = dossier_row(dead)
+                self._transition(c, dossier, S.DISCARDED, "dead letter discarded", now, **_RELEASED)
+                reference, document_type, dossier_id = dossier.reference, dossier.document_type, dossier.id
+            else:
+                raise ValueError(f"unknown dead letter kind {kind!r}")
+            note = json.dumps({"action": "discard", "dead_letter": f"{kind}:{id}", "reason": reason})
+            c.execute(
+                m.insert().values(
+                    direction=OPERATOR,
+                    dossier_id=dossier_id,
+                    reference=reference,
+                    document_type=document_type,
+                    at=now,
+                    sha256=hashlib.sha256(note.encode()).hexdigest(),
+                    size=len(note.encode()),
+                    problems=note,
+                )
+            )
+        log.info("store.dead_letter_discarded", kind=kind, id=id, reference=reference)
+        return True
+
     def describe(self, reference: str, document_type: str) -> DossierView | None:
         """One dossier with its documents in effect, state history and audit trail (None if unknown)."""
         h = t.history
@@ -311,23 +356,26 @@ class OpsMixin(WorkMixin):
             outbox_pending=int(pending or 0),
         )
 
-    def purge_payloads(self, older_than: datetime) -> int:
-        """Remove payloads (personal data) of messages older than the horizon; keep audit rows."""
+    def purge_payloads(self, older_than: datetime, *, dry_run: bool = False) -> int:
+        """Remove payloads (personal data) of messages older than the horizon; keep audit rows.
+        dry_run: only count the payloads that would go."""
         now = self._now()
         finished = [s.value for s in FINAL_STATES]
-        unsent = select(o.c.id).where(o.c.message_row == m.c.id, o.c.status != "sent").exists()
+        unsent = (
+            select(o.c.id).where(o.c.message_row == m.c.id, o.c.status.not_in(("sent", DISCARDED))).exists()
+        )
         dossier_done = select(d.c.id).where(d.c.id == m.c.dossier_id, d.c.state.in_(finished)).exists()
+        purgeable = (
+            m.c.at < older_than,
+            m.c.payload.is_not(None),
+            or_(m.c.dossier_id.is_(None), dossier_done),
+            not_(unsent),
+        )
+        if dry_run:
+            with self._read() as c:
+                return int(c.execute(select(func.count()).select_from(m).where(*purgeable)).scalar() or 0)
         with self._tx() as c:
-            purged = c.execute(
-                m.update()
-                .where(
-                    m.c.at < older_than,
-                    m.c.payload.is_not(None),
-                    or_(m.c.dossier_id.is_(None), dossier_done),
-                    not_(unsent),
-                )
-                .values(payload=None, purged_at=now)
-            ).rowcount
+            purged = c.execute(m.update().where(*purgeable).values(payload=None, purged_at=now)).rowcount
             c.execute(
                 d.update()
                 .where(
