@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from nsw_adapter.envelope import CANCELLATION, VIETNAM, NswMessage, read_message, schema_message
 from nsw_adapter.errors import EnvelopeError, Problem
+from nsw_adapter.lifecycle import precedence, unknown_dossier_problem
 from nsw_adapter.mapping.engine import submission_plan
 from nsw_adapter.mapping.lineage import Lineage
 from nsw_adapter.mapping.transforms import local_datetime
@@ -92,7 +93,9 @@ def translate(
         return Translation(None, problems)
     if not messages:
         return Translation(None, [Problem("E-INCOMPLETE", "the dossier holds no message", None, "50")])
-    messages.sort(key=_effect_order)
+    # The NSW issues a dossier's messages in sendDate order; ties as the store breaks them, so the
+    # outcome never depends on the order the files were handed in.
+    messages.sort(key=lambda m: precedence(m.header.send_date, m.header.function, m.header.message_id))
 
     reference = messages[0].header.reference
     problems = [
@@ -103,15 +106,7 @@ def translate(
     if problems:
         return Translation(None, problems, reference=reference)
     if not any(m.header.function == "01" for m in messages):
-        problems = [
-            Problem(
-                "E-UNKNOWN-DOSSIER",
-                "the message amends or cancels a dossier of which no new document was received",
-                f"{SUBJECT}/reference",
-                m.header.type,
-            )
-            for m in messages
-        ]
+        problems = [unknown_dossier_problem(reference, m.header.type) for m in messages]
         return Translation(None, problems, reference=reference)
 
     cancellations = [m for m in messages if m.header.function == CANCELLATION]
@@ -151,13 +146,6 @@ def translate(
         document_type=dossier.document_type,
         message_ids=message_ids,
     )
-
-
-def _effect_order(message: NswMessage) -> tuple[datetime, str, str]:
-    # The NSW issues a dossier's messages in sendDate order; ties fall back to function, then id,
-    # so the outcome never depends on the order the files were handed in.
-    header = message.header
-    return header.send_date, header.function, header.message_id
 
 
 def _in_effect(messages: Sequence[NswMessage]) -> dict[str, NswMessage]:

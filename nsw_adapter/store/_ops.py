@@ -10,9 +10,11 @@ from typing import Any
 import structlog
 from sqlalchemy import bindparam, func, not_, or_, select
 
+from nsw_adapter import lifecycle
+from nsw_adapter.lifecycle import Dossier
 from nsw_adapter.store import migrations
 from nsw_adapter.store import tables as t
-from nsw_adapter.store._sql import IDS, NOW, PORTAL, dossier_row
+from nsw_adapter.store._sql import IDS, NOW, PORTAL
 from nsw_adapter.store._work import WorkMixin, lease_free
 from nsw_adapter.store.base import (
     FINAL_STATES,
@@ -225,24 +227,7 @@ class OpsMixin(WorkMixin):
             dead = c.execute(self._locked(select(d).where(d.c.id == id, d.c.state == S.DEAD.value))).first()
             if dead is None:
                 return False
-            dossier = dossier_row(dead)
-            back = S(dossier.dead_from or S.READY.value)
-            if back is S.SUBMITTING:
-                back = S.READY  # the same ClientMessageId: the portal answers a duplicate if it had it
-            self._transition(
-                c,
-                dossier,
-                back,
-                "dead letter retried",
-                now,
-                attempts=0,
-                first_attempt_at=None,
-                next_attempt_at=now,
-                next_poll_at=now,
-                dead_at=None,
-                dead_from=None,
-                **_RELEASED,
-            )
+            self._apply(c, lifecycle.dead_letter_retried(Dossier.from_row(dead), now), now)
             return True
 
     def discard_dead_letter(self, kind: str, id: int, reason: str) -> bool:
@@ -265,8 +250,7 @@ class OpsMixin(WorkMixin):
                 dead = c.execute(locked).first()
                 if dead is None:
                     return False
-                dossier = dossier_row(dead)
-                self._transition(c, dossier, S.DISCARDED, "dead letter discarded", now, **_RELEASED)
+                dossier = self._apply(c, lifecycle.discarded(Dossier.from_row(dead), now), now)
                 reference, document_type, dossier_id = dossier.reference, dossier.document_type, dossier.id
             else:
                 raise ValueError(f"unknown dead letter kind {kind!r}")

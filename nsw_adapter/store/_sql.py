@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from datetime import UTC, datetime
-from types import SimpleNamespace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BindParameter, Connection, Engine, Row, Select, Table, bindparam, select
+import structlog
+from sqlalchemy import BindParameter, Connection, Engine, Select, Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from nsw_adapter import assembly
-from nsw_adapter.errors import Problem
+from nsw_adapter.lifecycle import Dossier, Entry, Step
 from nsw_adapter.store import _chain
 from nsw_adapter.store import engine as engines
 from nsw_adapter.store import tables as t
@@ -22,7 +19,6 @@ from nsw_adapter.store._batch import GroupCommit
 from nsw_adapter.store._digest import sha256_hex
 from nsw_adapter.store._prepared import PreparedCache, PreparedRows
 from nsw_adapter.store.base import (
-    DossierState,
     IncomingMessage,
     IntakeOutcome,
     OutgoingMessage,
@@ -30,6 +26,7 @@ from nsw_adapter.store.base import (
 )
 
 Clock = Callable[[], datetime]
+log = structlog.get_logger(__name__)
 RESULT_TYPE = "26"
 #: The audit direction of requests sent to the portal (submissions, cancellations).
 PORTAL = "portal"
@@ -44,28 +41,9 @@ NOW = bindparam("now", type_=t.UtcDateTime())
 IDS: BindParameter[Any] = bindparam("ids", expanding=True)
 
 
-class DossierRow(SimpleNamespace):
-    """A dossier row as a mutable record: updates made in a transaction are applied to it too."""
-
-
-def dossier_row(row: Row[Any] | Any) -> DossierRow:
-    """The row (a Core Row or a prepared statement's) as a DossierRow."""
-    return DossierRow(**row._asdict())
-
-
 def utc_now() -> datetime:
     """The current time, aware, in UTC."""
     return datetime.now(UTC)
-
-
-def new_client_message_id() -> str:
-    """A ClientMessageId for one dossier version (a UUID fits the portal's 1..64 pattern)."""
-    return str(uuid.uuid4())
-
-
-def problems_json(problems: Sequence[Problem]) -> str:
-    """Problems as JSON for the audit columns (texts carry no personal data)."""
-    return json.dumps([p.as_dict() for p in problems], ensure_ascii=False)
 
 
 class SqlBase:
@@ -82,7 +60,7 @@ class SqlBase:
         self._engine = engine
         self._read_engine = engine.execution_options(**{engines.READ_ONLY: True})
         self._clock = clock
-        self._deadline_minutes = deadline_minutes
+        self._deadline = timedelta(minutes=deadline_minutes)
         self._dialect = engine.dialect.name
         self._statements: dict[str, Any] = {}
         self._prepared = PreparedCache(engine.dialect)
@@ -179,61 +157,40 @@ class SqlBase:
             return query.with_for_update(skip_locked=skip_locked)
         return query
 
-    def _dossier_for_update(self, c: Connection, dossier_id: int) -> DossierRow:
+    def _dossier_for_update(self, c: Connection, dossier_id: int) -> Dossier:
         query = self._cached("dossier_for_update", lambda: self._locked(_SELECT_DOSSIER))
         row = self._run(c, query, {"did": dossier_id}).first()
         if row is None:
             raise UnknownRecord(f"no dossier {dossier_id}")
-        return dossier_row(row)
+        return Dossier.from_row(row)
 
-    def _update_dossier(self, c: Connection, dossier: DossierRow, **values: Any) -> None:
-        """Update the dossier's row and the record in hand."""
-        self._run(c, _UPDATE_DOSSIER, {"did": dossier.id, **values})
-        for key, value in values.items():
-            setattr(dossier, key, value)
+    def _apply(self, c: Connection, step: Step, now: datetime) -> Dossier:
+        """Write what a lifecycle event returned: its column changes and history rows."""
+        dossier = step.dossier
+        if step.changes:
+            self._run(c, _UPDATE_DOSSIER, {"did": dossier.id, **step.changes})
+        for entry in step.history:
+            self._history(c, dossier.id, entry, now)
+        for note in step.notes:
+            log.info(note, reference=dossier.reference, dossier_id=dossier.id)
+        return dossier
 
-    def _transition(
-        self,
-        c: Connection,
-        dossier: DossierRow,
-        target: DossierState,
-        cause: str,
-        now: datetime,
-        *,
-        history_version: int | None = None,
-        **changes: Any,
-    ) -> None:
-        """Move a dossier to `target` with its other column changes and a history row, or refuse."""
-        current = DossierState(dossier.state)
-        assembly.check_transition(current, target)
-        self._update_dossier(c, dossier, state=target.value, updated_at=now, **changes)
-        self._history(c, dossier.id, history_version or dossier.version, current, target, cause, now)
-
-    def _history(
-        self,
-        c: Connection,
-        dossier_id: int,
-        version: int,
-        current: DossierState | None,
-        target: DossierState,
-        cause: str,
-        now: datetime,
-    ) -> None:
+    def _history(self, c: Connection, dossier_id: int, entry: Entry, now: datetime) -> None:
         self._run(
             c,
             _INSERT_HISTORY,
             {
                 "dossier_id": dossier_id,
-                "version": version,
-                "from_state": None if current is None else current.value,
-                "to_state": target.value,
+                "version": entry.version,
+                "from_state": None if entry.from_state is None else entry.from_state.value,
+                "to_state": entry.to_state.value,
                 "at": now,
-                "cause": cause[:200],
+                "cause": entry.cause,
             },
         )
 
     def _audit_portal_request(
-        self, c: Connection, dossier: DossierRow, key: str, payload: bytes, now: datetime
+        self, c: Connection, dossier: Dossier, key: str, payload: bytes, now: datetime
     ) -> None:
         """Keep a request sent to the portal in the audit trail, once per `key` (its ClientMessageId,
         or the receipt it cancels): a retry of the same request adds no second row."""
@@ -260,7 +217,7 @@ class SqlBase:
         )
 
     def _enqueue(
-        self, c: Connection, dossier: DossierRow | None, result: OutgoingMessage, now: datetime
+        self, c: Connection, dossier: Dossier | None, result: OutgoingMessage, now: datetime
     ) -> None:
         """Put a Result in the outbox (and the audit trail); the same messageId is never enqueued twice."""
         inserted = self._run(

@@ -11,12 +11,13 @@ import structlog
 from lxml import etree
 from sqlalchemy import BindParameter, ColumnElement, Connection, and_, bindparam, or_, select, union_all
 
-from nsw_adapter import assembly, string_part
+from nsw_adapter import lifecycle, string_part
 from nsw_adapter.errors import Problem
+from nsw_adapter.lifecycle import DECISIONS, Dossier
 from nsw_adapter.namespaces import PORTAL_NS
 from nsw_adapter.store import tables as t
-from nsw_adapter.store._intake import IntakeMixin, _split
-from nsw_adapter.store._sql import IDS, NOW, DossierRow, dossier_row, problems_json
+from nsw_adapter.store._intake import IntakeMixin
+from nsw_adapter.store._sql import IDS, NOW
 from nsw_adapter.store.base import (
     ClaimedDossier,
     DossierChanged,
@@ -35,9 +36,6 @@ _Item = TypeVar("_Item")
 log = structlog.get_logger(__name__)
 DEFAULT_CANCEL_REASON = "Cancelled by the shipping agent through the NSW."
 
-_RELEASED: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
-#: The states a portal decision moves a dossier to.
-_DECISIONS = frozenset({S.CLEARED, S.REJECTED, S.CANCELLED})
 #: What a claim reads of its rows: everything but the blobs (claim_polls adds the lineage).
 _CLAIM_COLUMNS = [column for column in d.c if column.name not in ("lineage", "problems")]
 
@@ -147,7 +145,7 @@ class WorkMixin(IntakeMixin):
 
     def _claim(
         self, c: Connection, kind: _ClaimKind, limit: int, worker_id: str, lease_seconds: float, now: datetime
-    ) -> list[DossierRow]:
+    ) -> list[Dossier]:
         """Lease up to `limit` dossiers of this kind; only `kind.columns` are read for the claimed rows."""
         ids = list(c.execute(self._claim_ids_query(kind), {"now": now, "lim": limit}).scalars())
         if not ids:
@@ -157,7 +155,7 @@ class WorkMixin(IntakeMixin):
             f"claimed:{kind.name}",
             lambda: select(*kind.columns).where(d.c.id.in_(IDS)).order_by(kind.order),
         )
-        return [dossier_row(r) for r in c.execute(rows, {"ids": ids})]
+        return [Dossier.from_row(r) for r in c.execute(rows, {"ids": ids})]
 
     def claim_ready(self, worker_id: str, limit: int, lease_seconds: float) -> list[ClaimedDossier]:
         """Lease up to `limit` READY dossiers due now (SKIP LOCKED on PostgreSQL)."""
@@ -172,8 +170,7 @@ class WorkMixin(IntakeMixin):
                 for dossier_id, payload in c.execute(_CLAIMED_DOCUMENTS, {"ids": list(documents)}):
                     documents[dossier_id].append(string_part.from_store(payload))
             for row in rows:
-                if row.state == S.SUBMITTING.value:
-                    self._transition(c, row, S.READY, "lease expired during submission", now)
+                self._apply(c, lifecycle.lease_expired(row, now), now)
                 claimed.append(
                     ClaimedDossier(
                         dossier_id=row.id,
@@ -181,9 +178,9 @@ class WorkMixin(IntakeMixin):
                         document_type=row.document_type,
                         version=row.version,
                         documents=documents[row.id],
-                        client_message_id=row.client_message_id,
+                        client_message_id=row.client_message_id or "",
                         supersedes=row.supersedes,
-                        general_declaration_message_id=row.gd_message_id,
+                        general_declaration_message_id=row.gd_message_id or "",
                         attempts=row.attempts,
                         first_attempt_at=row.first_attempt_at,
                     )
@@ -191,12 +188,6 @@ class WorkMixin(IntakeMixin):
         if claimed:
             log.info("store.claimed_ready", worker=worker_id, count=len(claimed))
         return claimed
-
-    def _check_version(self, dossier: DossierRow, version: int | None) -> None:
-        if version is not None and version != dossier.version:
-            raise DossierChanged(
-                f"dossier {dossier.reference} is at version {dossier.version}, not {version}"
-            )
 
     def reject_locally(
         self,
@@ -210,21 +201,12 @@ class WorkMixin(IntakeMixin):
         now = self._now()
         with self._tx() as c:
             dossier = self._dossier_for_update(c, dossier_id)
-            self._check_version(dossier, version)
-            if S(dossier.state) not in (S.READY, S.SUBMITTING):
-                raise DossierChanged(f"dossier {dossier.reference} is {dossier.state}, not ready")
-            codes = ",".join(sorted({p.code for p in problems}))
-            self._transition(
-                c,
-                dossier,
-                S.REJECTED_LOCALLY,
-                f"rejected locally: {codes}",
-                now,
-                problems=problems_json(problems),
-                **_RELEASED,
+            present = self._present(c, dossier)
+            step = lifecycle.rejected_locally(
+                dossier, problems, version, result.message_id, present, now, self._deadline
             )
+            self._apply(c, step, now)
             self._enqueue(c, dossier, result, now)
-            self._follow_up(c, dossier, result.message_id, now)
 
     def begin_submission(
         self, dossier_id: int, submission: bytes, lineage: bytes, *, version: int | None = None
@@ -239,20 +221,10 @@ class WorkMixin(IntakeMixin):
 
     def _begin_submission(self, c: Connection, start: SubmissionStart, now: datetime) -> None:
         dossier = self._dossier_for_update(c, start.dossier_id)
-        self._check_version(dossier, start.version)
-        self._transition(
-            c,
-            dossier,
-            S.SUBMITTING,
-            f"submitting {dossier.client_message_id}",
-            now,
-            lineage=start.lineage,
-            attempted=True,
-            first_attempt_at=dossier.first_attempt_at or now,
-        )
+        self._apply(c, lifecycle.submission_begun(dossier, start.version, start.lineage, now), now)
         # The submission's one copy is its audit row: on the dossier's row, SQLite would rewrite
         # the blob with every later update of the row (leases, receipt, decision).
-        self._audit_portal_request(c, dossier, dossier.client_message_id, start.submission, now)
+        self._audit_portal_request(c, dossier, dossier.client_message_id or "", start.submission, now)
 
     def record_receipt(
         self,
@@ -274,74 +246,35 @@ class WorkMixin(IntakeMixin):
 
     def _record_receipt(self, c: Connection, receipt: ReceiptRecord, now: datetime) -> None:
         dossier = self._dossier_for_update(c, receipt.dossier_id)
-        number = receipt.receipt_number
-        if dossier.state == S.SUBMITTED.value and dossier.receipt_number == number:
+        step = lifecycle.receipt_recorded(
+            dossier, receipt.receipt_number, receipt.duplicate, receipt.next_poll_at,
+            receipt.result.message_id, self._present(c, dossier), now, self._deadline,
+        )  # fmt: skip
+        if step is None:
             return  # recorded already (a retried call)
-        if dossier.state != S.SUBMITTING.value:
-            raise DossierChanged(f"dossier {dossier.reference} is {dossier.state}, not submitting")
-        self._transition(
-            c,
-            dossier,
-            S.SUBMITTED,
-            f"receipt {number}" + (" (duplicate)" if receipt.duplicate else ""),
-            now,
-            receipt_number=number,
-            next_poll_at=receipt.next_poll_at or now,
-            attempts=0,
-            last_error=None,
-            **_RELEASED,
-        )
+        self._apply(c, step, now)
         self._enqueue(c, dossier, receipt.result, now)
-        self._follow_up(c, dossier, receipt.result.message_id, now)
 
-    def _follow_up(self, c: Connection, dossier: DossierRow, cause: str, now: datetime) -> None:
-        """Apply what arrived while the submission was in flight: a cancellation, else an amendment.
-
-        `dossier` is the row as this transaction left it (the transaction holds it locked)."""
-        if dossier.cancel_requested:
-            self._cancel(c, dossier, dossier.cancel_message_id or cause, now)
-        elif dossier.amend_pending:
-            complete = assembly.is_complete(
-                bool(dossier.seen), _split(dossier.called_for), self._present_types(c, dossier.id)
-            )
-            self._new_version(c, dossier, "amendment received during submission", complete, now)
+    def _present(self, c: Connection, dossier: Dossier) -> lifecycle.PresentTypes:
+        """Reads the dossier's document types in effect when a rule asks."""
+        return lambda: self._present_types(c, dossier.id)
 
     def defer(self, dossier_id: int, reason: str, retry_at: datetime) -> None:
         """A transient failure: release the lease, try again at `retry_at`, count the attempt."""
         now = self._now()
         with self._tx() as c:
-            dossier = self._dossier_for_update(c, dossier_id)
-            changes: dict[str, Any] = {
-                "attempts": dossier.attempts + 1,
-                "last_error": reason,
-                "next_attempt_at": retry_at,
-                **_RELEASED,
-            }
-            if dossier.state == S.SUBMITTED.value:
-                changes["next_poll_at"] = retry_at
-            if dossier.state == S.SUBMITTING.value:
-                self._transition(c, dossier, S.READY, f"deferred: {reason}", now, **changes)
-            else:
-                self._update_dossier(c, dossier, updated_at=now, **changes)
-            log.info("store.deferred", reference=dossier.reference, attempts=dossier.attempts + 1)
+            dossier = self._apply(
+                c, lifecycle.deferred(self._dossier_for_update(c, dossier_id), reason, retry_at, now), now
+            )
+            log.info("store.deferred", reference=dossier.reference, attempts=dossier.attempts)
 
     def dead_letter(self, dossier_id: int, reason: str) -> None:
         """Give up on a dossier (budget exhausted or permanent failure), keeping its payload."""
         now = self._now()
         with self._tx() as c:
             dossier = self._dossier_for_update(c, dossier_id)
-            self._transition(
-                c,
-                dossier,
-                S.DEAD,
-                f"dead letter: {reason}",
-                now,
-                dead_from=dossier.state,
-                dead_at=now,
-                last_error=reason,
-                **_RELEASED,
-            )
-        log.warning("store.dead_letter", reference=dossier.reference, state=dossier.state)
+            self._apply(c, lifecycle.dead_lettered(dossier, reason, now), now)
+        log.warning("store.dead_letter", reference=dossier.reference, state=dossier.state.value)
 
     def claim_polls(
         self, worker_id: str, limit: int, lease_seconds: float, now: datetime
@@ -356,9 +289,9 @@ class WorkMixin(IntakeMixin):
                 dossier_id=row.id,
                 reference=row.reference,
                 document_type=row.document_type,
-                receipt_number=row.receipt_number,
+                receipt_number=row.receipt_number or "",
                 lineage=row.lineage or b"",
-                general_declaration_message_id=row.gd_message_id,
+                general_declaration_message_id=row.gd_message_id or "",
             )
             for row in rows
         ]
@@ -370,7 +303,7 @@ class WorkMixin(IntakeMixin):
 
     def record_decision(self, dossier_id: int, state: DossierState, result: OutgoingMessage) -> None:
         """SUBMITTED -> CLEARED / REJECTED / CANCELLED, Result enqueued (or an owed cancellation done)."""
-        if state not in _DECISIONS:
+        if state not in DECISIONS:
             raise ValueError(f"{state} is not a decision")
         with self._tx() as c:
             self._record_decision(c, dossier_id, state, result, self._now())
@@ -378,7 +311,7 @@ class WorkMixin(IntakeMixin):
     def record_polls(self, outcomes: Sequence[PollOutcome]) -> list[Exception | None]:
         """A poll batch's outcomes in one transaction (see _each)."""
         for outcome in outcomes:
-            if outcome.decision is not None and outcome.decision not in _DECISIONS:
+            if outcome.decision is not None and outcome.decision not in DECISIONS:
                 raise ValueError(f"{outcome.decision} is not a decision")
         return self._each(outcomes, self._record_poll)
 
@@ -426,28 +359,22 @@ class WorkMixin(IntakeMixin):
 
     def _record_pending(self, c: Connection, dossier_id: int, next_poll_at: datetime) -> None:
         dossier = self._dossier_for_update(c, dossier_id)
-        if dossier.state != S.SUBMITTED.value:
-            raise DossierChanged(f"dossier {dossier.reference} is {dossier.state}, not submitted")
-        self._update_dossier(c, dossier, next_poll_at=next_poll_at, **_RELEASED)
+        self._apply(c, lifecycle.still_pending(dossier, next_poll_at), self._now())
 
     def _record_decision(
         self, c: Connection, dossier_id: int, state: DossierState, result: OutgoingMessage, now: datetime
     ) -> None:
         dossier = self._dossier_for_update(c, dossier_id)
-        current = S(dossier.state)
-        if current is S.CANCELLED and state is S.CANCELLED and dossier.cancel_owed:
-            self._transition(
-                c, dossier, S.CANCELLED, "cancellation confirmed", now, cancel_owed=False, **_RELEASED
-            )
-            if dossier.cancel_receipt:  # the portal held it: CancelDeclaration was sent
+        if state is S.CANCELLED and dossier.state is S.CANCELLED:
+            step = lifecycle.cancellation_done(dossier, now)
+            if step is not None and dossier.cancel_receipt:  # the portal held it: CancelDeclaration was sent
                 request = cancel_request(dossier.cancel_receipt, portal_cancel_reason(dossier.cancel_reason))
                 self._audit_portal_request(c, dossier, f"cancel-{dossier.cancel_receipt}", request, now)
-        elif current is state:
-            return  # decided already (a retried call)
-        elif current is S.SUBMITTED:
-            self._transition(c, dossier, state, f"decision {state.value}", now, **_RELEASED)
         else:
-            raise DossierChanged(f"dossier {dossier.reference} is {dossier.state}: no decision expected")
+            step = lifecycle.decided(dossier, state, now)
+        if step is None:
+            return  # decided already (a retried call)
+        self._apply(c, step, now)
         self._enqueue(c, dossier, result, now)
         log.info("store.decision", reference=dossier.reference, state=state.value)
 
@@ -467,7 +394,7 @@ class WorkMixin(IntakeMixin):
                 document_type=row.document_type,
                 receipt_number=row.cancel_receipt,
                 reason=portal_cancel_reason(row.cancel_reason),
-                cancellation_message_id=row.cancel_message_id,
+                cancellation_message_id=row.cancel_message_id or "",
                 general_declaration_message_id=row.gd_message_id,
             )
             for row in rows

@@ -1,42 +1,10 @@
-"""The store's contract: dossier states, the records it hands out, and the Store protocol.
+"""The store's contract: the records it hands out, and the Store protocol.
 
 Two implementations (SQLite, PostgreSQL) pass one contract test suite. Every method is one
 transaction: a state change is committed together with the change that caused it, its
 history row, and any outgoing message it enqueues. Nothing is acknowledged to the NSW, and
-nothing is sent to the portal, before the store has committed it.
-
-Assembly semantics (the rules themselves live in `nsw_adapter.assembly`):
-
-* A dossier is one NSW dossier number (`reference`) and direction (`documentType`).
-  Per document type, the document in effect is the 01/02 message with the latest
-  `sendDate` (ties: the amendment, then the larger messageId); a stale message arriving
-  late is stored for audit and changes nothing.
-* A dossier is *seen* once it holds at least one 01 message. It becomes READY when it is
-  seen, holds a General Declaration in effect and every type that declaration calls for.
-* E-UNKNOWN-DOSSIER: an amendment or cancellation for a dossier that is not seen is stored
-  and waits (its 01 messages may still be on their way: the NSW re-pushes what we did not
-  answer 99). If the dossier is still not seen at its deadline, `expire_incomplete` rejects
-  it with E-UNKNOWN-DOSSIER (REJECTED_LOCALLY, a 22 answering the first such message);
-  otherwise E-INCOMPLETE. `receive` answers such a first orphan with
-  `IntakeOutcome.UNKNOWN_DOSSIER` (still stored: the intake answers 99).
-* Cancellation (03) of a seen dossier makes it CANCELLED at once, with a cancellation owed:
-  `claim_cancellations` hands it out. With `receipt_number` set, CancelDeclaration is owed
-  to the portal first; with `receipt_number` None the portal never saw the dossier, and
-  only the 24 to the NSW is owed. Either way the worker finishes it with
-  `record_decision(dossier_id, CANCELLED, result_24)`, which enqueues the 24.
-  While a submission is in flight (SUBMITTING, or READY after an attempt whose outcome is
-  unknown) the cancellation is remembered and takes effect as soon as the receipt is
-  recorded (the portal may hold the declaration, so it must be cancelled there).
-  A cancellation is final: messages after it are kept for audit only.
-* Amendment (02) while RECEIVING: replaces the document. While READY and not yet handed to
-  the portal: replaces it, bumps `version` (a claim made before is stale: its
-  `begin_submission(version=...)` is refused) and keeps the dossier READY. While a
-  submission is in flight: remembered; once the receipt is recorded a new version follows.
-  After a receipt (SUBMITTED, CLEARED, REJECTED), and after a local rejection: a new
-  version, READY (or RECEIVING until complete) with `supersedes` = the current receipt and
-  a new `client_message_id`; the history records the old version as superseded.
-* A worker whose dossier changed under it (cancelled, amended, lease lost) gets
-  `DossierChanged` from the method it calls: drop the work, nothing was written.
+nothing is sent to the portal, before the store has committed it. What a dossier's states
+are and what each event does to them: `nsw_adapter.lifecycle`.
 """
 
 from __future__ import annotations
@@ -44,54 +12,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Protocol
 
 from nsw_adapter.errors import NswAdapterError, Problem
-
-
-class DossierChanged(NswAdapterError):
-    """A transition not allowed from the dossier's current state (it changed under the caller)."""
+from nsw_adapter.lifecycle import FINAL_STATES, DossierChanged, DossierState, IntakeOutcome
 
 
 class UnknownRecord(NswAdapterError):
     """No dossier or outbox entry with that id."""
-
-
-class DossierState(StrEnum):
-    """Where a dossier (one reference + direction) is in its life."""
-
-    RECEIVING = "receiving"  # documents arriving; not all the General Declaration calls for yet
-    READY = "ready"  # complete; waiting to be translated and submitted
-    REJECTED_LOCALLY = "rejected_locally"  # failed translation/assembly; a 22 is in the outbox
-    SUBMITTING = "submitting"  # submission + ClientMessageId committed; portal call under way
-    SUBMITTED = "submitted"  # portal receipt held; polling for the decision
-    CLEARED = "cleared"  # final: CLEARED, 23 in the outbox
-    REJECTED = "rejected"  # final: REJECTED by the portal, 22 in the outbox
-    CANCELLED = "cancelled"  # final: withdrawn by a cancellation; 24 enqueued once the cancellation is done
-    DEAD = "dead"  # dead letter: delivery exhausted its budget or failed permanently
-    DISCARDED = "discarded"  # final: a dead letter an operator closed (`nsw-adapter dlq discard`)
-
-
-FINAL_STATES = frozenset(
-    {
-        DossierState.CLEARED,
-        DossierState.REJECTED,
-        DossierState.REJECTED_LOCALLY,
-        DossierState.CANCELLED,
-        DossierState.DISCARDED,
-    }
-)
-
-
-class IntakeOutcome(StrEnum):
-    """What `Store.receive` did with a pushed message."""
-
-    STORED = "stored"  # new, committed: answer 99
-    DUPLICATE = "duplicate"  # messageId already held: answer 99 again, nothing stored twice
-    # 02/03 for a dossier not seen (no 01 yet): stored and answered 99; E-UNKNOWN-DOSSIER at
-    # the deadline unless its 01 messages arrive first.
-    UNKNOWN_DOSSIER = "unknown_dossier"
 
 
 @dataclass(frozen=True, slots=True)
@@ -475,3 +403,6 @@ class RejectionFactory(Protocol):
         pre_reference: str | None,
         problems: Sequence[Problem],
     ) -> OutgoingMessage: ...
+
+
+__all__ = ["FINAL_STATES", "DossierChanged", "DossierState", "IntakeOutcome"]

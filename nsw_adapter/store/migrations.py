@@ -91,6 +91,12 @@ def _v7_audit_chain(connection: Connection) -> None:
     _chain.start(connection)
 
 
+def _v8_drop_cancel_send_date(connection: Connection) -> None:
+    """dossiers.cancel_send_date was written and never read: gone."""
+    if "cancel_send_date" in _columns(connection, tables.dossiers):
+        connection.execute(text(f"ALTER TABLE {tables.dossiers.name} DROP COLUMN cancel_send_date"))
+
+
 def _columns(connection: Connection, table: Table) -> set[str]:
     """The names of the columns the database has in `table`."""
     return {c["name"] for c in inspect(connection).get_columns(table.name)}
@@ -109,6 +115,7 @@ STEPS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (5, "used_nonces (durable WS-Security replay cache)", _v5_used_nonces),
     (6, "messages: signature outcome and signer (subject, issuer, serial, thumbprint)", _v6_signatures),
     (7, "audit_chain and messages.chain_seq/chain_hash (tamper-evident audit trail)", _v7_audit_chain),
+    (8, "dossiers.cancel_send_date dropped (never read)", _v8_drop_cancel_send_date),
 ]
 
 

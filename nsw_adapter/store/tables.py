@@ -83,7 +83,7 @@ dossiers = Table(
     Column("attempted", Boolean, nullable=False, default=False),  # begin_submission on this version
     Column("amend_pending", Boolean, nullable=False, default=False),
     Column("cancel_message_id", String(50)),
-    Column("cancel_send_date", UtcDateTime),
+    # cancel_send_date (never read) until v8, which drops it.
     Column("cancel_reason", Text),
     Column("cancel_requested", Boolean, nullable=False, default=False),  # waiting for a receipt
     Column("cancel_owed", Boolean, nullable=False, default=False),  # claim_cancellations
