@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test lint typecheck tools bench clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) lint typecheck
+# Debian packages some tests drive (promtool, sqlite3, pg_dump, systemd-analyze): scripts/system-tools.
+tools:
+	scripts/system-tools
+
+test: $(STAMP) tools lint typecheck
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
