@@ -147,6 +147,10 @@ async def serve(
     runner, port = await _start(app, obs.host, obs.port)
     runners.insert(0, runner)
     log.info("daemon.observability_listening", host=obs.host, port=port)
+    if settings.console.enabled:  # the operator console (nsw_adapter.console), off by default
+        from nsw_adapter.console import serve as console
+
+        runners.insert(0, await console.start(settings, store, worker))
     waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
     if until is not None:
         waiters.append(asyncio.ensure_future(until()))

@@ -44,6 +44,8 @@ SAFE_KEYS = frozenset(
         # signature checks: our own refusal texts (signature.py, no certificate text), the signer's
         # certificate thumbprint (not its subject, which may name a person), the policy in force
         "signature_failure", "signer_sha256", "signature_policy",
+        # the operator console: who (a configured console login, staff, never crew data) did what
+        "console_user", "role",
     }
 )  # fmt: skip
 #: Keys the code may pass knowing their values are written as "[redacted]": free text typed by
