@@ -74,3 +74,7 @@ class StoreNotReady(NswAdapterError):
 
 class StoreUnreachable(TransientError):
     """The store's database server does not answer (refused, timed out, name not resolved)."""
+
+
+class CannotListen(NswAdapterError):
+    """A port the daemon must serve on is taken, or not ours to bind (`nsw-adapter run` exits 5)."""
