@@ -10,10 +10,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from nsw_adapter.cli import audit, daemon, simulate, storage, translation
+from nsw_adapter.cli import audit, console, daemon, simulate, storage, translation
 from nsw_adapter.errors import ConfigurationError
 
-_AREAS = (translation, simulate, storage, audit, daemon)
+_AREAS = (translation, simulate, storage, audit, console, daemon)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -228,11 +228,12 @@ class StoreReadModel:
         return callable(getattr(self._store, "discard_dead_letter", None))
 
     def discard(self, kind: str, id: int, user: str, reason: str) -> None:
-        # ADAPTER: the store's discard_dead_letter (issue 13 item 1) keeps the reason in the audit trail.
+        # The store's discard_dead_letter keeps the reason in a hash-chained audit row; the console
+        # adds who discarded it (a configured console user) to that reason.
         discard = getattr(self._store, "discard_dead_letter", None)
         if discard is None:
             raise NotImplementedError("this store cannot discard dead letters")
-        if kind not in ("dossier", "outbox") or not discard(kind, id, reason=reason, operator=user):
+        if kind not in ("dossier", "outbox") or not discard(kind, id, f"{reason} (console user {user})"):
             raise UnknownDeadLetter(f"no dead {kind} {id}")
         log.info("console.dead_letter_discarded", kind=kind, id=id, console_user=user, reason=reason)
 
@@ -326,6 +327,8 @@ def _events(
                 problems.extend(found)
                 clearance = number or clearance
                 passes = count or passes
+        elif entry.direction == "operator":  # an operator's action (its typed reason is not shown)
+            events.append(TimelineEvent(entry.at, "operator", "dead letter discarded by an operator"))
         else:
             events.append(TimelineEvent(entry.at, entry.direction, title, entry.message_id))
     for change in view.history:
