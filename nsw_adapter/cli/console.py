@@ -25,10 +25,8 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 def _hash_password(_args: argparse.Namespace) -> int:
     from nsw_adapter.console.auth import hash_password
 
-    if sys.stdin.isatty():
-        password = getpass.getpass("password: ")
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
+    interactive = sys.stdin.isatty()  # a terminal: ask without echo; a pipe: its first line
+    password = getpass.getpass("password: ") if interactive else sys.stdin.readline().rstrip("\r\n")
     if not password:
         print("nsw-adapter: no password on standard input", file=sys.stderr)
         return 2

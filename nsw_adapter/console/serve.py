@@ -45,7 +45,8 @@ def dependency_health(store: Store, worker: Worker | None) -> list[DependencyHea
         found.append(DependencyHealth(name, _BREAKER_STATUS.get(state, "unknown"), f"circuit {state}"))
     if worker is not None:
         alive = worker.alive()
-        found.append(DependencyHealth("loops", "ok" if alive else "failing", "running" if alive else "stopped"))
+        status, detail = ("ok", "running") if alive else ("failing", "stopped")
+        found.append(DependencyHealth("loops", status, detail))
     return found
 
 
