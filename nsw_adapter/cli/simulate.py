@@ -57,6 +57,20 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     portal.add_argument(
         "--watchlist", type=Path, metavar="FILE", help="document numbers to reject (one a line, # comments)"
     )
+    portal.add_argument(
+        "--supplements",
+        type=Path,
+        metavar="FILE",
+        help="document numbers that draw a supplement request instead of the dossier's first decision "
+        "(one a line, # comments)",
+    )
+    portal.add_argument(
+        "--supplement-deadline",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="from a supplement request to its RespondBy; unanswered, it is rejected BG-SUPP-EXPIRED (3600)",
+    )
     portal.set_defaults(handler=run_portal)
 
     nsw = which.add_parser("nsw", help="the National Single Window (nsw/nsw.wsdl, pushing to agency.wsdl)")
@@ -92,6 +106,11 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     )
     nsw.add_argument(
         "--exit-when-done", action="store_true", help="stop once every dossier has its final Result"
+    )
+    nsw.add_argument(
+        "--answer-supplements",
+        action="store_true",
+        help="act as the agent: answer each Result 25 by amending the documents it names, a second later",
     )
     nsw.set_defaults(handler=run_nsw)
 
@@ -173,6 +192,9 @@ def run_portal(args: argparse.Namespace) -> int:
             raise _Usage("--decision-delay must be >= 0")
         credentials = read_credentials(args.credentials)
         watchlist = read_watchlist(args.watchlist)
+        supplements = read_watchlist(args.supplements)
+        if args.supplement_deadline <= 0:
+            raise _Usage("--supplement-deadline must be > 0")
     except _Usage as exc:
         print(f"nsw-adapter simulate portal: {exc}", file=sys.stderr)
         return 2
@@ -180,7 +202,12 @@ def run_portal(args: argparse.Namespace) -> int:
         print(f"nsw-adapter simulate portal: {exc}", file=sys.stderr)
         return 1
     config = PortalConfig(
-        credentials=credentials, decision_delay=args.decision_delay, faults=faults, watchlist=watchlist
+        credentials=credentials,
+        decision_delay=args.decision_delay,
+        faults=faults,
+        watchlist=watchlist,
+        supplements=supplements,
+        supplement_deadline=args.supplement_deadline,
     )
 
     def announce(port: int) -> None:
@@ -237,6 +264,7 @@ def run_nsw(args: argparse.Namespace) -> int:
         ),
         credentials=credentials,
         faults=faults,
+        answer_supplements=args.answer_supplements,
     )
 
     if dossiers:

@@ -10,6 +10,10 @@
   Result is answered 99 again and counted as a duplicate, never recorded twice; a second
   Result with the same function and ReceiptNumber under another messageId is refused R-STATE.
   Fault injection applies here only (UNAVAILABLE is a soap:Server fault).
+* With ``answer_supplements``, it acts as the agent on a supplement request: about a second
+  after accepting a Result 25 it pushes again, as amendments (02, a new messageId, preReference
+  the replaced one, a later sendDate), the documents the 25's Error items name (their
+  DocumentType; the General Declaration when no item names one).
 * ``GET /admin/state``, ``GET /admin/progress``, ``POST /admin/reset``: JSON, never faulted.
   The progress is counts only (``dossiers``, ``done``, ``all_final``, ``pending_pushes``,
   ``results``), cheap to poll during a long run; the state is everything, and costs
@@ -35,13 +39,14 @@ Admin state (``GET /admin/state``)::
       },
       "counters": {"pushes", "push_failures", "acknowledged", "push_rejected", "duplicate_pushes",
                    "requests", "auth_failures", "results", "result_duplicates", "result_rejects",
-                   "dossiers", "pending_pushes"},
+                   "supplements_answered", "dossiers", "pending_pushes"},
       "injected": {"http503", "unavailable", "reset", "hang", "outage", "latency"}
     }
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -51,6 +56,7 @@ from typing import Any
 from aiohttp import web
 from lxml import etree
 
+from nsw_adapter.envelope import collapse
 from nsw_adapter.simulators.dossiers import read_documents
 from nsw_adapter.simulators.faults import FaultInjector, FaultSpec, parse_fault_spec
 from nsw_adapter.simulators.http import SimulatorHandle, apply_fault, new_app, soap_reply
@@ -90,6 +96,8 @@ class NswConfig:
     credentials: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_CREDENTIALS))
     faults: FaultSpec = field(default_factory=FaultSpec)
     max_skew_seconds: float = 300.0
+    answer_supplements: bool = False
+    answer_delay: float = 1.0  # seconds from accepting a 25 to pushing its answer
 
 
 class NswService:
@@ -223,7 +231,21 @@ class NswService:
         _log.info(
             "NSW gateway: Result %s function %s for %s", info.message_id, info.function, dossier.reference
         )
+        if info.function == "25" and self.config.answer_supplements and root is not None:
+            self._answer_supplement(dossier.reference, root)
         return answer_envelope(function="99", answered=info)
+
+    def _answer_supplement(self, reference: str, result: etree._Element) -> None:
+        """Acting as the agent: amend the documents a 25 names, `answer_delay` seconds from now."""
+        named = {collapse(e.findtext("DocumentType")) for e in result.iterfind("Body/Content/Result/Error")}
+        types = sorted(t for t in named if t) or ["50"]
+        self.state.count("supplements_answered")
+
+        def answer() -> None:
+            for type_ in types:
+                self.amend(reference, type_)
+
+        asyncio.get_running_loop().call_later(self.config.answer_delay, answer)
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -341,6 +363,8 @@ class NswSimulator(SimulatorHandle):
         port: int = 0,
         max_skew_seconds: float = 300.0,
         style: StringStyle = PLAIN,
+        answer_supplements: bool = False,
+        answer_delay: float = 1.0,
     ) -> None:
         spec = faults if isinstance(faults, FaultSpec) else parse_fault_spec(faults)
         self.config = NswConfig(
@@ -361,6 +385,8 @@ class NswSimulator(SimulatorHandle):
             credentials=dict(credentials or DEFAULT_CREDENTIALS),
             faults=spec,
             max_skew_seconds=max_skew_seconds,
+            answer_supplements=answer_supplements,
+            answer_delay=answer_delay,
         )
         super().__init__(self._make, host=host, port=port, name="NSW simulator", path=PATH)
 

@@ -23,7 +23,7 @@ from nsw_adapter.xml import UntrustedXmlError, parse_untrusted, schema
 
 NSW_NAME = "Cổng thông tin một cửa quốc gia"
 BQP_NAME = "Bộ Tư lệnh Bộ đội Biên phòng"
-APPROVAL_FOR_FUNCTION = {"21": "2", "23": "1", "22": "0", "24": "3"}
+APPROVAL_FOR_FUNCTION = {"21": "2", "23": "1", "22": "0", "24": "3", "25": "4"}
 _serial = itertools.count(1)
 _serial_lock = threading.Lock()
 
@@ -264,7 +264,7 @@ def judge_contract(
         rejects.append(("R-TYPE", "A Result must have type 26 and Content Result."))
     function = info.function or ""
     if function not in APPROVAL_FOR_FUNCTION:
-        rejects.append(("R-FUNCTION", f"Function {function} is not 21, 22, 23 or 24."))
+        rejects.append(("R-FUNCTION", f"Function {function} is not 21, 22, 23, 24 or 25."))
     elif value("Body/Content/Result/ApprovalStatus") != APPROVAL_FOR_FUNCTION[function]:
         rejects.append(
             ("R-STATUS", f"Function {function} needs ApprovalStatus {APPROVAL_FOR_FUNCTION[function]}.")
@@ -281,10 +281,15 @@ def judge_contract(
     if pre_reference not in wanted:
         what = "its cancellation" if function == "24" else "its General Declaration"
         rejects.append(("R-PREREFERENCE", f"preReference must name the dossier's {what}."))
-    if function in ("21", "23") and not info.receipt:
+    if function in ("21", "23", "25") and not info.receipt:
         rejects.append(("R-CONTENT", f"A function {function} Result needs the portal's ReceiptNumber."))
     if function == "23" and not value("Body/Content/Result/ClearanceNumber"):
         rejects.append(("R-CONTENT", "A function 23 Result needs a ClearanceNumber."))
+    has_request = bool(value("Body/Content/Result/RequestNumber") and value("Body/Content/Result/RespondBy"))
+    if function == "25" and not has_request:
+        rejects.append(("R-CONTENT", "A function 25 Result needs a RequestNumber and RespondBy."))
+    if function != "25" and has_request:
+        rejects.append(("R-CONTENT", "Only a function 25 Result carries RequestNumber and RespondBy."))
     return rejects
 
 

@@ -165,6 +165,7 @@ class NswState:
                 "results",
                 "result_duplicates",
                 "result_rejects",
+                "supplements_answered",
             ),
             0,
         )

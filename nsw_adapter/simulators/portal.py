@@ -4,8 +4,9 @@ Endpoints:
 
 * ``POST /bgp/portal``: SOAP 1.1 document/literal wrapped (SubmitDeclaration, CancelDeclaration,
   GetProcessingStatus), WS-Security UsernameToken PasswordDigest on every request. Faults:
-  soap:Client with ``PortalFault{Code, Text}`` AUTH / SCHEMA / NOT_FOUND, soap:Server UNAVAILABLE
-  (injected only). Fault injection (``faults``) applies here and nowhere else.
+  soap:Client with ``PortalFault{Code, Text}`` AUTH / SCHEMA / NOT_FOUND / FINAL (Supersedes names
+  a CANCELLED or SUPERSEDED receipt), soap:Server UNAVAILABLE (injected only). Fault injection
+  (``faults``) applies here and nowhere else.
 * ``GET /bgp/portal?wsdl``: the WSDL with its address set to this server (schemas at /bgp/*.xsd).
 * ``GET /admin/state``, ``POST /admin/reset``: JSON, never faulted.
 
@@ -13,7 +14,11 @@ Judgement is by the contract: submission.xsd, then the portal's own checks
 (`portal_rules`): missing person fields or impossible dates are a SCHEMA fault; business rules
 and the watchlist make the declaration REJECTED after the decision delay, else it is CLEARED
 with a shore pass for everyone with ShorePassRequested true. A watchlisted document number
-rejects the declaration with BG-DOC-ALERT at that person's DocNumber.
+rejects the declaration with BG-DOC-ALERT at that person's DocNumber. A document number on the
+supplement list makes the dossier's first decision a supplement request instead
+(`SUPPLEMENT_REQUESTED`, one BG-SUPP-DOC item at that person's DocNumber, once per
+ClientReference): the superseding submission is decided as usual; unanswered for
+`supplement_deadline` seconds, the receipt is REJECTED with BG-SUPP-EXPIRED (portal_state).
 
 Admin state (``GET /admin/state``)::
 
@@ -28,12 +33,15 @@ Admin state (``GET /admin/state``)::
           "receipts": [{"receipt", "client_message_id", "supersedes", "superseded_by", "state",
                         "received_at", "decided_at", "clearance_number",
                         "shore_passes": [{"category", "person_no", "pass_number"}],
-                        "reasons": [{"code", "field"}], "duplicates", "persons"}]
+                        "reasons": [{"code", "field"}], "supplement_request": null |
+                        {"number", "requested_at", "respond_by", "items": [{"code", "field"}]},
+                        "duplicates", "persons"}]
         }
       },
       "counters": {"requests", "submissions", "duplicates", "cancellations", "cancel_duplicates",
-                   "status_requests", "statuses_returned", "cleared", "rejected", "declarations",
-                   "pending", "fault_AUTH", "fault_SCHEMA", "fault_NOT_FOUND", "fault_UNAVAILABLE"},
+                   "status_requests", "statuses_returned", "cleared", "rejected", "supplement_requests",
+                   "supplement_expired", "declarations", "pending", "fault_AUTH", "fault_SCHEMA",
+                   "fault_NOT_FOUND", "fault_FINAL", "fault_UNAVAILABLE"},
       "injected": {"http503", "unavailable", "reset", "hang", "outage", "latency"}
     }
 """
@@ -65,10 +73,12 @@ from nsw_adapter.simulators.portal_rules import (
     local_datetime,
     persons,
     schema_problems,
+    supplement_items,
     top_fields,
 )
 from nsw_adapter.simulators.portal_state import (
     Declaration,
+    FinalError,
     NewSubmission,
     NotFoundError,
     PortalState,
@@ -102,6 +112,8 @@ class PortalConfig:
     decision_delay: float = 2.0
     faults: FaultSpec = field(default_factory=FaultSpec)
     watchlist: frozenset[str] = frozenset()
+    supplements: frozenset[str] = frozenset()  # document numbers that draw a supplement request
+    supplement_deadline: float = 3600.0  # seconds from the request to its RespondBy
     max_skew_seconds: float = 300.0
     clock: Callable[[], float] = time.time
     workers: int = 2  # threads for big requests (lxml releases the GIL while parsing / validating)
@@ -112,7 +124,11 @@ class PortalService:
 
     def __init__(self, config: PortalConfig) -> None:
         self.config = config
-        self.state = PortalState(decision_delay=config.decision_delay, clock=config.clock)
+        self.state = PortalState(
+            decision_delay=config.decision_delay,
+            clock=config.clock,
+            supplement_deadline=config.supplement_deadline,
+        )
         self.verifier = UsernameTokenVerifier(config.credentials, max_skew_seconds=config.max_skew_seconds)
         self.injector = FaultInjector(config.faults)
         # handle() may run on worker threads (big requests, see _soap): the state is touched only
@@ -214,6 +230,10 @@ class PortalService:
             raise self.fault(
                 "NOT_FOUND", "Supersedes names a receipt number the portal never issued."
             ) from None
+        except FinalError:
+            raise self.fault(
+                "FINAL", "Supersedes names a cancelled or superseded receipt, which nothing can replace."
+            ) from None
         _log.info(
             "portal receipt %s for %s (duplicate=%s, reasons=%d)",
             declaration.receipt,
@@ -242,6 +262,7 @@ class PortalService:
             shore_pass_persons=passes,
             reasons=tuple(reasons),
             persons=len(people),
+            supplement_items=tuple(supplement_items(people, self.config.supplements)),
         )
 
     def cancel(self, payload: etree._Element) -> etree._Element:
@@ -356,6 +377,18 @@ def status_element(declaration: Declaration) -> etree._Element:
             add(element, "Code", reason.code)
             add(element, "Text", reason.text)
             add(element, "Field", reason.field)
+    request = declaration.supplement
+    if declaration.state == "SUPPLEMENT_REQUESTED" and request is not None:
+        element = etree.SubElement(status, f"{_NS}SupplementRequest")
+        add(element, "RequestNumber", request.number)
+        add(element, "RequestedAt", local_minute(request.requested_at))
+        add(element, "RespondBy", local_minute(request.respond_by))
+        add(element, "Officer", request.officer)
+        for asked in request.items:
+            entry = etree.SubElement(element, f"{_NS}Item")
+            add(entry, "Code", asked.code)
+            add(entry, "Text", asked.text)
+            add(entry, "Field", asked.field)
     return status
 
 
@@ -460,6 +493,8 @@ class PortalSimulator(SimulatorHandle):
         faults: FaultSpec | str | None = None,
         credentials: Mapping[str, str] | None = None,
         watchlist: frozenset[str] | set[str] | None = None,
+        supplements: frozenset[str] | set[str] | None = None,
+        supplement_deadline: float = 3600.0,
         host: str = "127.0.0.1",
         port: int = 0,
         max_skew_seconds: float = 300.0,
@@ -470,6 +505,8 @@ class PortalSimulator(SimulatorHandle):
             decision_delay=decision_delay,
             faults=spec,
             watchlist=frozenset(watchlist or ()),
+            supplements=frozenset(supplements or ()),
+            supplement_deadline=supplement_deadline,
             max_skew_seconds=max_skew_seconds,
         )
         super().__init__(self._make, host=host, port=port, name="portal simulator", path=PATH)

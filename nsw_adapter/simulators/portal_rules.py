@@ -322,3 +322,18 @@ def _watchlist(people: list[Person], watchlist: frozenset[str]) -> Iterable[Reas
                 "present the holder to the Border Guard.",
                 person.path("DocNumber"),
             )
+
+
+def supplement_items(people: list[Person], supplements: frozenset[str]) -> Iterable[Reason]:
+    """What an officer asks for when a person's document number is on the supplement list: its
+    number and dates checked again (BG-SUPP-DOC at that DocNumber). The text names the person by
+    category and number, never by name or document number."""
+    for person in people:
+        number = person.fields.get("DocNumber")
+        if number is not None and number in supplements:
+            yield Reason(
+                "BG-SUPP-DOC",
+                f"{person.label}: không tra cứu được giấy tờ; đề nghị kiểm tra lại số và ngày hết hạn "
+                "theo giấy tờ gốc và khai lại.",
+                person.path("DocNumber"),
+            )

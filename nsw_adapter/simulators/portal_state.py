@@ -2,8 +2,13 @@
 
 Decisions are lazy: a declaration is decided the first time anyone looks at it (a status query
 or the admin state) at or after `received + decision_delay`, so no timers run. The outcome was
-settled at submission (business rules, watchlist); only the numbers are allocated on decision.
-All methods run on the simulator's event loop thread.
+settled at submission (business rules, watchlist, supplement list); only the numbers are
+allocated on decision. A dossier (ClientReference) whose submission names a document on the
+supplement list gets, once, instead of its first decision, a supplement request
+(`SUPPLEMENT_REQUESTED`): its superseding submission is decided as usual; unanswered at
+RespondBy, the portal rejects the receipt itself with `BG-SUPP-EXPIRED`. A Supersedes naming a
+CANCELLED or SUPERSEDED receipt is refused (`FinalError`, the fault FINAL).
+All methods run under the service's lock.
 """
 
 from __future__ import annotations
@@ -20,11 +25,29 @@ from nsw_adapter.simulators.portal_rules import Reason
 
 OFFICERS = ("Đại úy Lê Quang Huy", "Thiếu tá Nguyễn Minh Tuấn", "Trung úy Phạm Văn Bình")
 FINAL = frozenset({"CLEARED", "REJECTED", "CANCELLED", "SUPERSEDED"})
+#: States nothing can supersede (the fault FINAL).
+IRREPLACEABLE = frozenset({"CANCELLED", "SUPERSEDED"})
+SUPPLEMENT_EXPIRED = "BG-SUPP-EXPIRED"
 LOCAL_MINUTE = "%d/%m/%Y %H:%M"
 
 
 class NotFoundError(Exception):
     """A receipt number the portal never issued."""
+
+
+class FinalError(Exception):
+    """A Supersedes naming a receipt that can no longer be replaced (CANCELLED or SUPERSEDED)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SupplementRequest:
+    """An officer's request for more before deciding (one per receipt at most)."""
+
+    number: str
+    requested_at: float
+    respond_by: float
+    officer: str
+    items: tuple[Reason, ...]  # Code, Text, Field (an XPath into the submission, or None)
 
 
 def local_minute(epoch: float) -> str:
@@ -45,6 +68,7 @@ class NewSubmission:
     shore_pass_persons: tuple[tuple[str, int], ...]  # (Category, No) with ShorePassRequested true
     reasons: tuple[Reason, ...]
     persons: int
+    supplement_items: tuple[Reason, ...] = ()  # what an officer asks for, if the dossier gets a request
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +96,7 @@ class Declaration:
     clearance: str | None = None
     passes: list[ShorePass] = field(default_factory=list)
     reasons: tuple[Reason, ...] = ()
+    supplement: SupplementRequest | None = None
     superseded_by: str | None = None
     duplicates: int = 0
     cancel_requests: int = 0
@@ -92,6 +117,14 @@ class Declaration:
                 for p in self.passes
             ],
             "reasons": [{"code": r.code, "field": r.field} for r in self.reasons],
+            "supplement_request": None
+            if self.supplement is None
+            else {
+                "number": self.supplement.number,
+                "requested_at": local_minute(self.supplement.requested_at),
+                "respond_by": local_minute(self.supplement.respond_by),
+                "items": [{"code": i.code, "field": i.field} for i in self.supplement.items],
+            },
             "duplicates": self.duplicates,
             "persons": self.submission.persons,
         }
@@ -115,8 +148,10 @@ class PortalState:
         *,
         decision_delay: float,
         clock: Callable[[], float] = time.time,
+        supplement_deadline: float = 3600.0,
     ) -> None:
         self.decision_delay = decision_delay
+        self.supplement_deadline = supplement_deadline
         self.clock = clock
         self.reset()
 
@@ -128,6 +163,8 @@ class PortalState:
         self._receipt_serial = itertools.count(4501)
         self._clearance_serial = itertools.count(1801)
         self._pass_serial = itertools.count(701)
+        self._request_serial = itertools.count(123)
+        self._requested: set[str] = set()  # ClientReferences that had their one supplement request
         self.counters: dict[str, int] = dict.fromkeys(
             (
                 "requests",
@@ -139,9 +176,12 @@ class PortalState:
                 "statuses_returned",
                 "cleared",
                 "rejected",
+                "supplement_requests",
+                "supplement_expired",
                 "fault_AUTH",
                 "fault_SCHEMA",
                 "fault_NOT_FOUND",
+                "fault_FINAL",
                 "fault_UNAVAILABLE",
             ),
             0,
@@ -170,11 +210,15 @@ class PortalState:
             return first, True
         dossier = self.dossiers.setdefault(new.reference, DossierRecord())
         earlier = None
+        now = self.clock()
         if new.supersedes is not None:
             earlier = self.declarations.get(new.supersedes)
             if earlier is None:
                 raise NotFoundError(new.supersedes)
-        now = self.clock()
+            # "Before RespondBy" is judged by this submission's arrival: an expiry due is seen first.
+            self._resolve(earlier, now)
+            if earlier.state in IRREPLACEABLE:
+                raise FinalError(new.supersedes)
         year = datetime.fromtimestamp(now, VIETNAM).year
         receipt = f"{new.station}-{year}-{next(self._receipt_serial):06d}"
         declaration = Declaration(receipt, new, received_at=now, decide_at=now + self.decision_delay)
@@ -183,7 +227,7 @@ class PortalState:
         dossier.submissions += 1
         dossier.receipts.append(receipt)
         self.count("submissions")
-        if earlier is not None and earlier.state != "CANCELLED":
+        if earlier is not None:
             earlier.state = "SUPERSEDED"
             earlier.decided_at = now
             earlier.superseded_by = receipt
@@ -216,11 +260,16 @@ class PortalState:
         return found
 
     def _resolve(self, declaration: Declaration, now: float) -> Declaration:
+        if declaration.state == "SUPPLEMENT_REQUESTED":
+            return self._expire(declaration, now)
         if declaration.state != "PENDING" or now < declaration.decide_at:
             return declaration
         sub = declaration.submission
+        officer = OFFICERS[int(declaration.receipt.rsplit("-", 1)[1]) % len(OFFICERS)]
+        if sub.supplement_items and sub.reference not in self._requested:
+            return self._request_supplement(declaration, officer, now)
         declaration.decided_at = declaration.decide_at
-        declaration.officer = OFFICERS[int(declaration.receipt.rsplit("-", 1)[1]) % len(OFFICERS)]
+        declaration.officer = officer
         if sub.reasons:
             declaration.state = "REJECTED"
             declaration.reasons = sub.reasons
@@ -238,6 +287,40 @@ class PortalState:
             pass_number = f"{sub.station}-DB-{year}-{next(self._pass_serial):05d}"
             declaration.passes.append(ShorePass(category, number, pass_number, valid_from, valid_to))
         self.count("cleared")
+        return declaration
+
+    def _request_supplement(self, declaration: Declaration, officer: str, now: float) -> Declaration:
+        """Instead of a decision: the dossier's one supplement request, due supplement_deadline later."""
+        sub = declaration.submission
+        self._requested.add(sub.reference)
+        year = datetime.fromtimestamp(declaration.decide_at, VIETNAM).year
+        number = f"CKC{sub.station[3:6]}-{year}-YC{next(self._request_serial):06d}"
+        at = declaration.decide_at
+        declaration.state = "SUPPLEMENT_REQUESTED"
+        declaration.supplement = SupplementRequest(
+            number, at, at + self.supplement_deadline, officer, sub.supplement_items
+        )
+        self.count("supplement_requests")
+        return self._expire(declaration, now)
+
+    def _expire(self, declaration: Declaration, now: float) -> Declaration:
+        """A request unanswered at RespondBy: the portal rejects the receipt itself (no officer, no field)."""
+        request = declaration.supplement
+        if request is None or now < request.respond_by:
+            return declaration
+        declaration.state = "REJECTED"
+        declaration.decided_at = request.respond_by
+        declaration.officer = None
+        respond_by = local_minute(request.respond_by)
+        declaration.reasons = (
+            Reason(
+                SUPPLEMENT_EXPIRED,
+                f"Không nhận được hồ sơ bổ sung theo yêu cầu {request.number} trước hạn {respond_by}; "
+                "hồ sơ bị từ chối.",
+            ),
+        )
+        self.count("supplement_expired")
+        self.count("rejected")
         return declaration
 
     # --- admin --------------------------------------------------------------------------------

@@ -513,3 +513,73 @@ def test_progress_counts_what_all_final_judges(nsw_with_cargo: NswSimulator) -> 
     assert agree()["done"] == 1
     with pytest.raises(TimeoutError):
         nsw_with_cargo.wait_all_final(timeout=0.3)
+
+
+# --- supplement requests (Result 25) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("answering", [True, False])
+def test_a_result_25_is_accepted_and_answered_with_amendments_of_the_documents_it_names(
+    agency: FakeAgency, answering: bool
+) -> None:
+    """Acting as the agent, the NSW answers a 25 by amending the Crew List its item names; else nothing."""
+    with NswSimulator(agency_url=agency.url, answer_supplements=answering, answer_delay=0.1) as nsw:
+        nsw.push_dossier(dossier("arrival-general-cargo"))
+        nsw.wait_pushed(timeout=10)
+        pushed_before = len(agency.received)
+        service = gateway(nsw.url)
+        assert answer_of(
+            service.sendAndGetMessage(requestMessage=result("result-25-supplement-requested"))
+        ) == (
+            "99",
+            [],
+        )
+        time.sleep(0.5)
+        nsw.wait_pushed(timeout=10)
+        state = nsw.admin_state()
+    pushed = state["dossiers"][CARGO]["pushed"].values()
+    amendments = [(p["type"], p["function"], p["answer"]) for p in pushed if p["function"] == "02"]
+    assert amendments == ([("51", "02", "99")] if answering else [])
+    assert len(agency.received) == pushed_before + len(amendments)
+    assert state["dossiers"][CARGO]["results"] == {"25": 1}
+    assert state["dossiers"][CARGO]["final"] is None  # a 25 is not a decision
+    assert state["counters"]["supplements_answered"] == (1 if answering else 0)
+
+
+def test_a_25_without_its_request_number_and_a_23_with_one_are_refused(nsw_with_cargo: NswSimulator) -> None:
+    """RequestNumber and RespondBy come with a 25 and only with a 25 (R-CONTENT)."""
+    service = gateway(nsw_with_cargo.url)
+    bare = etree.fromstring(result("result-25-supplement-requested").encode())
+    for tag in ("RequestNumber", "RespondBy"):
+        element = next(bare.iter(tag))
+        element.getparent().remove(element)  # type: ignore[union-attr]
+    assert answer_of(service.sendAndGetMessage(requestMessage=etree.tostring(bare, encoding="unicode"))) == (
+        "22",
+        ["R-CONTENT"],
+    )
+    completed = etree.fromstring(result("result-23-completed").encode())
+    comment = completed.find("Body/Content/Result/Comment")
+    anchor = comment if comment is not None else completed.find("Body/Content/Result/ShorePass")
+    assert anchor is not None
+    request_number = etree.Element("RequestNumber")
+    request_number.text = "CKCHPG-2026-YC000123"
+    respond_by = etree.Element("RespondBy")
+    respond_by.text = "2026-03-13 17:00:00"
+    if anchor.tag == "Comment":
+        anchor.addprevious(request_number)
+    else:
+        last_pass = list(completed.iterfind("Body/Content/Result/ShorePass"))[-1]
+        last_pass.addnext(request_number)
+    request_number.addnext(respond_by)
+    text = etree.tostring(completed, encoding="unicode")
+    assert answer_of(service.sendAndGetMessage(requestMessage=text)) == ("22", ["R-CONTENT"])
+
+
+def test_the_supplement_expired_22_is_accepted_as_a_final_result(nsw_with_cargo: NswSimulator) -> None:
+    """The contract's 22 for BG-SUPP-EXPIRED is a valid final Result."""
+    service = gateway(nsw_with_cargo.url)
+    assert answer_of(service.sendAndGetMessage(requestMessage=result("result-22-supplement-expired"))) == (
+        "99",
+        [],
+    )
+    assert nsw_with_cargo.admin_state()["dossiers"][CARGO]["final"] == "22"
