@@ -20,7 +20,7 @@ from aiohttp import web
 from nsw_adapter.console import pages
 from nsw_adapter.console.auth import Guard, Session, csrf_ok
 from nsw_adapter.console.config import ConsoleSettings
-from nsw_adapter.console.context import CLOCK, GUARD, HEALTH, MODEL, TEMPLATES, render
+from nsw_adapter.console.context import CLOCK, FORM, GUARD, HEALTH, MODEL, SESSION, TEMPLATES, render
 from nsw_adapter.console.readmodel import DependencyHealth, ReadModel
 
 log = structlog.get_logger(__name__)
@@ -96,7 +96,7 @@ async def sessions(request: web.Request, handler: Callable[[web.Request], Awaita
     fresh = session is None
     if session is None:
         session = guard.sessions.new()
-    request["session"] = session
+    request[SESSION] = session
     is_open = request.path == "/login" or request.path.startswith("/static/")
     if request.method == "POST":
         form = await request.post()
@@ -107,7 +107,7 @@ async def sessions(request: web.Request, handler: Callable[[web.Request], Awaita
                 request, "error.html", status=403, title="Refused", message="The form had expired: try again."
             )
             return with_cookie(request, response, session) if fresh else response
-        request["form"] = form
+        request[FORM] = form
     if session.user is None and not is_open:
         raise (
             with_cookie(request, web.HTTPSeeOther("/login"), session) if fresh else web.HTTPSeeOther("/login")
@@ -121,7 +121,7 @@ async def sessions(request: web.Request, handler: Callable[[web.Request], Awaita
 
 def _renewed(request: web.Request, response: R, session: Session, fresh: bool) -> R:
     """The response, with the session's cookie when it is new or was replaced (log in, log out)."""
-    current: Session = request["session"]
+    current: Session = request[SESSION]
     if fresh or current is not session:
         with_cookie(request, response, current)
     return response

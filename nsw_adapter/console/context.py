@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import jinja2
 from aiohttp import web
+from multidict import MultiDictProxy
 
 from nsw_adapter.console.auth import Guard, Session
 from nsw_adapter.console.readmodel import DependencyHealth, ReadModel
@@ -20,11 +21,13 @@ GUARD = web.AppKey("console_guard", Guard)
 MODEL: web.AppKey[ReadModel] = web.AppKey("console_model")
 TEMPLATES = web.AppKey("console_templates", jinja2.Environment)
 HEALTH: web.AppKey[Callable[[], list[DependencyHealth]]] = web.AppKey("console_health")
+SESSION = web.RequestKey("console_session", Session)  # the browser's session (replaced at log in/out)
+FORM: web.RequestKey[MultiDictProxy[Any]] = web.RequestKey("console_form")  # a POST's fields
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("console_clock")
 
 
 def render(request: web.Request, template: str, *, status: int = 200, **values: Any) -> web.Response:
-    session: Session = request["session"]
+    session = request[SESSION]
     page = request.app[TEMPLATES].get_template(template)
     body = page.render(session=session, path=request.path, **values)
     return web.Response(text=body, status=status, content_type="text/html", charset="utf-8")

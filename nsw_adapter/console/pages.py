@@ -16,7 +16,7 @@ from aiohttp import web
 
 from nsw_adapter.console.auth import Session
 from nsw_adapter.console.charts import Series, bar_chart
-from nsw_adapter.console.context import CLOCK, GUARD, HEALTH, MODEL, blocking, render
+from nsw_adapter.console.context import CLOCK, FORM, GUARD, HEALTH, MODEL, SESSION, blocking, render
 from nsw_adapter.console.readmodel import GateStatistics, ReadModel, UnknownDeadLetter
 
 log = structlog.get_logger(__name__)
@@ -37,7 +37,7 @@ def _now(request: web.Request) -> datetime:
 
 
 def _form(request: web.Request, name: str) -> str:
-    value = request["form"].get(name, "")
+    value = request[FORM].get(name, "")
     return value.strip() if isinstance(value, str) else ""
 
 
@@ -47,14 +47,14 @@ def _error(request: web.Request, status: int, title: str, message: str) -> web.R
 
 # --- login
 async def login_form(request: web.Request) -> web.Response:
-    if request["session"].user is not None:
+    if request[SESSION].user is not None:
         raise web.HTTPSeeOther("/")
     return render(request, "login.html", title="Log in", error=None)
 
 
 async def log_in(request: web.Request) -> web.StreamResponse:
     guard = request.app[GUARD]
-    name, password = _form(request, "name"), request["form"].get("password", "")
+    name, password = _form(request, "name"), request[FORM].get("password", "")
     keys = (f"user:{name}", f"address:{request.remote}")
     if guard.throttle.blocked(*keys):
         log.warning("console.login_throttled")
@@ -66,15 +66,15 @@ async def log_in(request: web.Request) -> web.StreamResponse:
         log.warning("console.login_failed")
         return render(request, "login.html", status=401, title="Log in", error="Wrong name or password.")
     guard.throttle.succeeded(keys[0])
-    request["session"] = guard.sessions.log_in(request["session"], user)
+    request[SESSION] = guard.sessions.log_in(request[SESSION], user)
     log.info("console.login", console_user=user.name, role=user.role)
     raise web.HTTPSeeOther("/")
 
 
 async def log_out(request: web.Request) -> web.StreamResponse:
-    session: Session = request["session"]
+    session: Session = request[SESSION]
     request.app[GUARD].sessions.end(session)
-    request["session"] = request.app[GUARD].sessions.new()
+    request[SESSION] = request.app[GUARD].sessions.new()
     raise web.HTTPSeeOther("/login")
 
 
@@ -143,7 +143,7 @@ async def dead_letters(request: web.Request) -> web.Response:
 
 
 def _operator_only(request: web.Request) -> web.Response | None:
-    session: Session = request["session"]
+    session: Session = request[SESSION]
     if session.role == "operator":
         return None
     log.warning("console.refused", console_user=session.user, path=request.path)
@@ -165,7 +165,7 @@ async def retry(request: web.Request) -> web.StreamResponse:
         return refused
     kind, id = _letter(request)
     try:
-        await blocking(request, _model(request).retry, kind, id, request["session"].user)
+        await blocking(request, _model(request).retry, kind, id, request[SESSION].user)
     except UnknownDeadLetter:
         return render(request, "error.html", status=404, title="Gone", message="No such dead letter now.")
     raise web.HTTPSeeOther("/dead-letters?done=retried")
@@ -191,7 +191,7 @@ async def discard(request: web.Request) -> web.StreamResponse:
             message="Discarding needs a newer store.",
         )
     try:
-        await blocking(request, model.discard, kind, id, request["session"].user, reason[:500])
+        await blocking(request, model.discard, kind, id, request[SESSION].user, reason[:500])
     except UnknownDeadLetter:
         return render(request, "error.html", status=404, title="Gone", message="No such dead letter now.")
     raise web.HTTPSeeOther("/dead-letters?done=discarded")

@@ -197,7 +197,15 @@ class StoreReadModel:
                     )
                 )
             }
-        events, problems, clearance, passes = _events(view, send_dates)
+            sent = {
+                r.message_id: _delivery(r.status, r.sent_at)
+                for r in c.execute(
+                    select(t.outbox.c.message_id, t.outbox.c.status, t.outbox.c.sent_at).where(
+                        t.outbox.c.dossier_id == view.dossier_id
+                    )
+                )
+            }
+        events, problems, clearance, passes = _events(view, send_dates, sent)
         return Timeline(
             dossier=dossier,
             version=view.version,
@@ -298,8 +306,15 @@ def _particulars(payload: bytes) -> Particulars:
     )
 
 
+def _delivery(status: str, sent_at: datetime | None) -> str:
+    """What became of a Result in the outbox."""
+    if sent_at is not None:
+        return f"sent to the NSW {sent_at:%Y-%m-%d %H:%M:%S}"
+    return {"pending": "waiting to be sent", "dead": "dead letter"}.get(status, status)
+
+
 def _events(
-    view: DossierView, send_dates: dict[str | None, datetime | None]
+    view: DossierView, send_dates: dict[str | None, datetime | None], deliveries: dict[str, str]
 ) -> tuple[list[TimelineEvent], list[Problem], str | None, int]:
     """The dossier's messages and state changes as events; what its Results say (codes, numbers)."""
     events: list[TimelineEvent] = []
@@ -320,8 +335,9 @@ def _events(
             )
             events.append(TimelineEvent(entry.at, "portal", what, entry.message_id, "ClientMessageId"))
         elif entry.direction == "out":
-            summary = f"Result {entry.function} {function} enqueued for the NSW"
-            events.append(TimelineEvent(entry.at, "result", summary, entry.message_id))
+            summary = f"Result {entry.function} {function}"
+            delivery = deliveries.get(entry.message_id or "", "")
+            events.append(TimelineEvent(entry.at, "result", summary, entry.message_id, delivery))
             if entry.payload and entry.function in ("22", "23"):
                 found, number, count = _read_result(entry.payload)
                 problems.extend(found)
