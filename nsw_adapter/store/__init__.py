@@ -1,30 +1,21 @@
-"""Durable state: the Store protocol and its SQL implementation (SQLite by default, or PostgreSQL).
+"""Durable state: the Store (SQLite by default, or PostgreSQL), its roles and the records it hands out.
 
-base.py        the contract: states, records, the Store protocol, assembly semantics
-sql.py         SqlStore and open_store(url): one SQLAlchemy Core implementation, both dialects
-_intake.py     receive / record_refused / expire_incomplete (assembly applied in SQL)
-_work.py       claims with leases (SKIP LOCKED), submission, decisions, cancellations
-_ops.py        outbox, heartbeat/release, dead letters, stats, describe, purge, migrate
-_nonces.py     the durable replay cache of WS-Security nonces (remember_nonce, purge_nonces)
-_sql.py        transactions, dialect upserts, history rows, outbox rows; _batch.py group commit
-tables.py      the tables; migrations.py the versioned runner
-engine.py      SQLite/PostgreSQL engines, and the SQLite writer queue (threads and processes)
+roles.py      the Store protocol, split by the role that uses it (intake, submit, poll, cancel,
+              outbox, housekeeping, operations)
+records.py    what it takes and hands out; facade.py SqlStore over the parts it lists, open_store
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from nsw_adapter.store.base import (
-    FINAL_STATES,
+from nsw_adapter.lifecycle import FINAL_STATES, DossierChanged, DossierState, IntakeOutcome
+from nsw_adapter.store.facade import SqlStore, open_store
+from nsw_adapter.store.records import (
+    NO_SIGNATURE,
     AuditEntry,
     ClaimedDossier,
     DeadLetter,
-    DossierChanged,
-    DossierState,
     DossierView,
     IncomingMessage,
-    IntakeOutcome,
     OutboxItem,
     OutgoingMessage,
     PendingCancellation,
@@ -32,45 +23,56 @@ from nsw_adapter.store.base import (
     PollOutcome,
     ReceiptRecord,
     RejectionFactory,
-    Store,
+    SignatureRecord,
     StoreStats,
     SubmissionStart,
     Transition,
     UnknownRecord,
 )
-
-if TYPE_CHECKING:
-    from nsw_adapter.store.sql import SqlStore
-
-
-def open_store(url: str, **options: Any) -> SqlStore:
-    """A store on `sqlite:///path` or `postgresql+psycopg://...` (see `nsw_adapter.store.sql.open_store`)."""
-    from nsw_adapter.store.sql import open_store as _open  # deferred: assembly imports store.base
-
-    return _open(url, **options)
-
+from nsw_adapter.store.roles import (
+    CancelStore,
+    HousekeepingStore,
+    IntakeStore,
+    OperationsStore,
+    OutboxStore,
+    PollStore,
+    Store,
+    SubmitStore,
+    WorkerStore,
+)
 
 __all__ = [
     "FINAL_STATES",
+    "NO_SIGNATURE",
     "AuditEntry",
+    "CancelStore",
     "ClaimedDossier",
     "DeadLetter",
     "DossierChanged",
     "DossierState",
     "DossierView",
+    "HousekeepingStore",
     "IncomingMessage",
     "IntakeOutcome",
+    "IntakeStore",
+    "OperationsStore",
     "OutboxItem",
+    "OutboxStore",
     "OutgoingMessage",
     "PendingCancellation",
     "PendingPoll",
     "PollOutcome",
+    "PollStore",
     "ReceiptRecord",
     "RejectionFactory",
+    "SignatureRecord",
+    "SqlStore",
     "Store",
     "StoreStats",
     "SubmissionStart",
+    "SubmitStore",
     "Transition",
     "UnknownRecord",
+    "WorkerStore",
     "open_store",
 ]

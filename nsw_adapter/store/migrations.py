@@ -10,11 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import structlog
 from sqlalchemy import Connection, Engine, Index, Table, inspect, select, text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 
-from nsw_adapter.store import _chain, tables
+from nsw_adapter.errors import StoreNotReady, StoreUnreachable
+from nsw_adapter.store import audit_chain, tables
+from nsw_adapter.store import engine as engines
 
 log = structlog.get_logger(__name__)
 
@@ -88,7 +93,7 @@ def _v7_audit_chain(connection: Connection) -> None:
     for name in ("nswa_messages_chain", "nswa_messages_unsealed"):
         _index(tables.messages, name).create(connection, checkfirst=True)
     tables.audit_chain.create(connection, checkfirst=True)
-    _chain.start(connection)
+    audit_chain.start(connection)
 
 
 def _v8_drop_cancel_send_date(connection: Connection) -> None:
@@ -158,3 +163,35 @@ def migrate(engine: Engine) -> list[int]:
     if applied:
         log.info("store.migrated", versions=applied)
     return applied
+
+
+def check_existing(url: str | URL) -> None:
+    """Raise StoreNotReady unless `url` holds a store at LATEST, without creating anything."""
+    parsed = engines.normalise_url(url)
+    where = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "sqlite":
+        where = parsed.database or ""
+        if not Path(where).is_file():  # before any engine: connecting would create the file
+            raise StoreNotReady(f"no store at {where}")
+    engine = engines.create(parsed, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            have = applied_version(connection)
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+        raise StoreUnreachable(f"cannot reach the store at {where}: {reason}") from None
+    finally:
+        engine.dispose()
+    want = LATEST
+    if have is None:
+        raise StoreNotReady(f"no nsw-adapter store in {where}")
+    if have < want:
+        raise StoreNotReady(
+            f"the store at {where} has schema version {have}, this nsw-adapter needs {want}: "
+            "run `nsw-adapter db migrate`"
+        )
+    if have > want:
+        raise StoreNotReady(
+            f"the store at {where} has schema version {have}, newer than this nsw-adapter knows ({want}): "
+            "upgrade nsw-adapter"
+        )

@@ -2,9 +2,10 @@
 
 SQLite has one writer at a time and, with synchronous=FULL, one fsync per commit: committing
 each push on its own caps intake at the disk's fsync rate. Callers hand their item to one
-writer thread, which applies everything queued in one transaction (each item under its own
-SAVEPOINT, so one item's failure never undoes another's) and commits once. Each caller gets
-its own result only after that commit: still nothing is answered before it is durable.
+writer thread, which hands everything queued to `apply_batch` (one transaction, one commit; the
+store's batch, when one item fails, rolls back and applies each item again on its own, so one
+item's failure never costs another). Each caller gets its own result only after the commit:
+still nothing is answered before it is durable.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ seen too; an operator who keeps the head hash that `audit verify` prints elsewhe
 that nothing before it was rewritten (recomputing every hash after an edit would need that too).
 
 Sealing happens in the transaction that inserted the rows, just before its commit (`seal`, called
-by `SqlBase._tx`): the rows this transaction inserted are the only unsealed ones it can see (on
+by `Database.tx`): the rows this transaction inserted are the only unsealed ones it can see (on
 PostgreSQL other transactions' rows are either committed, hence sealed, or invisible). It takes
 the head row FOR UPDATE as its *last* lock, so sealing serialises only the commits of
 transactions that wrote audit rows, for as long as their commit takes, and can never deadlock with
