@@ -34,9 +34,15 @@ from sqlalchemy import event, text
 from nsw_adapter.envelope import new_message_id, read_message
 from nsw_adapter.fixtures import DEFAULT_SENT_AT, generate_dossier
 from nsw_adapter.intake import to_incoming
-from nsw_adapter.store import open_store
-from nsw_adapter.store.base import DossierState, OutgoingMessage
-from nsw_adapter.store.sql import SqlStore
+from nsw_adapter.store import (
+    DossierState,
+    OutgoingMessage,
+    PollOutcome,
+    ReceiptRecord,
+    SqlStore,
+    SubmissionStart,
+    open_store,
+)
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 WORKER = "bench"
@@ -80,14 +86,16 @@ def populate(store: SqlStore, count: int) -> None:
         kind = kinds[claim.dossier_id]
         if kind < 4:
             continue
-        store.begin_submission(claim.dossier_id, os.urandom(8192), os.urandom(4096), version=claim.version)
+        start = SubmissionStart(claim.dossier_id, os.urandom(8192), os.urandom(4096), claim.version)
+        store.begin_submissions([start])
         if kind < 8:
             retry_at = now - timedelta(minutes=1) if kind < 6 else now + timedelta(hours=1)
             store.defer(claim.dossier_id, "portal unreachable", retry_at)
             continue
-        store.record_receipt(claim.dossier_id, f"R{claim.dossier_id}", False, result("21"))
+        store.record_receipts([ReceiptRecord(claim.dossier_id, f"R{claim.dossier_id}", False, result("21"))])
         if 11 <= kind <= 18:
-            store.record_decision(claim.dossier_id, DossierState.CLEARED, result("22"))
+            decision = PollOutcome(claim.dossier_id, decision=DossierState.CLEARED, result=result("22"))
+            store.record_polls([decision])
     store.release("setup")
     # Send every Result but those of kind 19 (and anything else still pending: intake's acknowledgements).
     later = now + timedelta(days=1)

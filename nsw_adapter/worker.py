@@ -35,7 +35,7 @@ from nsw_adapter.loops.poll import PollLoop
 from nsw_adapter.loops.submit import SubmitLoop
 from nsw_adapter.metrics import Metrics
 from nsw_adapter.settings import Settings
-from nsw_adapter.store.base import Store
+from nsw_adapter.store import Store
 
 log = get_logger("nsw_adapter.worker")
 

@@ -16,7 +16,7 @@ from nsw_adapter.intake import create_intake_app
 from nsw_adapter.namespaces import AGENCY_NS
 from nsw_adapter.settings import IntakeSettings
 from nsw_adapter.soap import SOAP_ENV, username_token_header
-from nsw_adapter.store.base import Store
+from nsw_adapter.store import Store
 
 USER, PASSWORD = "nsw", "s3cret-for-tests"
 #: The headers of a SOAP 1.1 push (the intake refuses any other Content-Type with HTTP 415).

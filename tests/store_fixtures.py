@@ -26,9 +26,17 @@ from psycopg import sql
 
 from nsw_adapter.envelope import new_message_id
 from nsw_adapter.errors import Problem
-from nsw_adapter.store import tables
-from nsw_adapter.store.base import IncomingMessage, OutgoingMessage
-from nsw_adapter.store.sql import SqlStore, open_store
+from nsw_adapter.store import (
+    DossierState,
+    IncomingMessage,
+    OutgoingMessage,
+    PollOutcome,
+    ReceiptRecord,
+    SqlStore,
+    SubmissionStart,
+    open_store,
+    tables,
+)
 
 PG_DSN = os.environ.get("NSW_ADAPTER_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 SKIP_PG = "NSW_ADAPTER_TEST_SKIP_PG"
@@ -201,3 +209,38 @@ class RecordingRejections:
     ) -> OutgoingMessage:
         self.calls.append((reference, document_type, pre_reference, list(problems)))
         return result("22")
+
+
+# --- one dossier at a time, through the store's batch methods ----------------------------------
+
+
+def begin_submission(
+    store: SqlStore, dossier_id: int, submission: bytes, lineage: bytes, *, version: int | None = None
+) -> None:
+    """READY -> SUBMITTING for one dossier (begin_submissions of one), raising what it met."""
+    [error] = store.begin_submissions([SubmissionStart(dossier_id, submission, lineage, version)])
+    if error is not None:
+        raise error
+
+
+def record_receipt(
+    store: SqlStore, dossier_id: int, receipt_number: str, duplicate: bool, result: OutgoingMessage
+) -> None:
+    """SUBMITTING -> SUBMITTED for one dossier (record_receipts of one), raising what it met."""
+    [error] = store.record_receipts([ReceiptRecord(dossier_id, receipt_number, duplicate, result)])
+    if error is not None:
+        raise error
+
+
+def record_pending(store: SqlStore, dossier_id: int, next_poll_at: datetime) -> None:
+    """Still pending at the portal (record_polls of one), raising what it met."""
+    [error] = store.record_polls([PollOutcome(dossier_id, next_poll_at=next_poll_at)])
+    if error is not None:
+        raise error
+
+
+def record_decision(store: SqlStore, dossier_id: int, state: DossierState, result: OutgoingMessage) -> None:
+    """The portal's decision for one dossier (record_polls of one), raising what it met."""
+    [error] = store.record_polls([PollOutcome(dossier_id, decision=state, result=result)])
+    if error is not None:
+        raise error

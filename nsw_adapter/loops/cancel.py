@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 
+from nsw_adapter.clients.cancellation import cancel_request, portal_reason
 from nsw_adapter.delivery.retry import call_with_retry, next_attempt_delay
 from nsw_adapter.errors import PermanentError, TransientError
 from nsw_adapter.logging import describe_error, get_logger
 from nsw_adapter.loops.context import PortalLoop
 from nsw_adapter.loops.submit import dead_letter_reason
 from nsw_adapter.results import ResultContext, cancelled
-from nsw_adapter.store.base import DossierChanged, DossierState, PendingCancellation
+from nsw_adapter.store import DossierChanged, PendingCancellation
 
 log = get_logger("nsw_adapter.cancel")
 
@@ -44,11 +45,14 @@ class CancelLoop(PortalLoop):
         )
         receipt_number = item.receipt_number
         at = c.clock()
+        request = None
         if receipt_number is not None:
+            reason = portal_reason(item.reason)
+            request = cancel_request(receipt_number, reason)
             started = time.perf_counter()
             try:
                 receipt = call_with_retry(
-                    lambda: self.portal.cancel(item.receipt_number or "", item.reason),
+                    lambda: self.portal.cancel(item.receipt_number or "", reason),
                     policy=c.portal_policy,
                     breaker=c.portal_breaker,
                     on_retry=lambda _exc, _n: c.metrics.retries.labels(operation="cancel").inc(),
@@ -69,6 +73,6 @@ class CancelLoop(PortalLoop):
             receipt_number, at = receipt.number, receipt.received_at
         context = ResultContext(item.reference, item.document_type, item.cancellation_message_id)
         result = cancelled(context, receipt_number, at)
-        c.store.record_decision(item.dossier_id, DossierState.CANCELLED, result)
+        c.store.finish_cancellation(item.dossier_id, result, request)
         c.metrics.outcomes.labels(loop=self.name, outcome="cancelled").inc()
         bound.info("cancel.done", message_id=result.message_id)

@@ -14,7 +14,7 @@ from nsw_adapter.delivery.breaker import BreakerState, CircuitBreaker
 from nsw_adapter.delivery.retry import RetryPolicy, is_testing
 from nsw_adapter.errors import Problem
 from nsw_adapter.metrics import Metrics
-from nsw_adapter.store.base import Store
+from nsw_adapter.store import WorkerStore
 
 
 class LineageLike(Protocol):
@@ -54,7 +54,7 @@ def utcnow() -> datetime:
 class LoopContext:
     """Shared by the loops of one worker process."""
 
-    store: Store
+    store: WorkerStore
     worker_id: str
     portal_factory: Callable[[], PortalClient]
     nsw_factory: Callable[[], NswClient]

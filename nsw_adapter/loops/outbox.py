@@ -16,7 +16,7 @@ from nsw_adapter.errors import PermanentError, TransientError
 from nsw_adapter.logging import describe_error, get_logger
 from nsw_adapter.loops.context import LoopContext, budget_spent
 from nsw_adapter.loops.submit import dead_letter_reason
-from nsw_adapter.store.base import OutboxItem
+from nsw_adapter.store import OutboxItem
 
 log = get_logger("nsw_adapter.outbox")
 

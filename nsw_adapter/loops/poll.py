@@ -14,7 +14,7 @@ from nsw_adapter.logging import describe_error, get_logger
 from nsw_adapter.loops.context import LoopContext, PortalLoop
 from nsw_adapter.loops.submit import dead_letter_reason
 from nsw_adapter.results import ResultContext, decided
-from nsw_adapter.store.base import DossierChanged, DossierState, PendingPoll, PollOutcome
+from nsw_adapter.store import DossierChanged, DossierState, PendingPoll, PollOutcome
 
 log = get_logger("nsw_adapter.poll")
 

@@ -19,7 +19,7 @@ from nsw_adapter.errors import PermanentError, TransientError
 from nsw_adapter.logging import describe_error, get_logger
 from nsw_adapter.loops.context import PortalLoop, budget_spent
 from nsw_adapter.results import ResultContext, accepted, rejected_locally, station_of_documents
-from nsw_adapter.store.base import ClaimedDossier, DossierChanged, ReceiptRecord, SubmissionStart
+from nsw_adapter.store import ClaimedDossier, DossierChanged, ReceiptRecord, SubmissionStart
 
 log = get_logger("nsw_adapter.submit")
 _T = TypeVar("_T")

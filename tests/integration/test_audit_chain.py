@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from nsw_adapter.cli import main
 from nsw_adapter.errors import Problem
+from nsw_adapter.store import SqlStore, open_store
 from nsw_adapter.store import tables as t
-from nsw_adapter.store.sql import SqlStore, open_store
-from tests.store_fixtures import incoming, result
+from tests.store_fixtures import begin_submission, incoming, record_receipt, result
 
 m = t.messages
 
@@ -24,8 +24,8 @@ def fill(store: SqlStore) -> None:
     store.receive(incoming("NSW2", "51", sent_minute=1))
     store.record_refused(b"<not-xml", "", [Problem("E-ENVELOPE", "not well-formed")])
     [claim] = store.claim_ready("w1", 1, 30)
-    store.begin_submission(claim.dossier_id, b"<Submission/>", b"lineage", version=claim.version)
-    store.record_receipt(claim.dossier_id, "CKCHPG-2026-000001", False, result("21"))
+    begin_submission(store, claim.dossier_id, b"<Submission/>", b"lineage", version=claim.version)
+    record_receipt(store, claim.dossier_id, "CKCHPG-2026-000001", False, result("21"))
 
 
 def rows(store: SqlStore) -> list[Any]:
@@ -173,7 +173,7 @@ def test_migration_7_chains_the_rows_already_there(sqlite_url: str) -> None:
     with store.engine.begin() as c:  # back to version 6: no links, no head
         c.execute(m.update().values(chain_seq=None, chain_hash=None))
         c.execute(t.audit_chain.delete())
-        c.execute(t.schema_version.delete().where(t.schema_version.c.version == 7))
+        c.execute(t.schema_version.delete().where(t.schema_version.c.version >= 7))
     store.migrate()
     found = rows(store)
     store_report = store.verify_audit_chain()

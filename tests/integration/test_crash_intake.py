@@ -25,9 +25,8 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from nsw_adapter.store import DossierState
+from nsw_adapter.store import DossierState, open_store
 from nsw_adapter.store import tables as t
-from nsw_adapter.store.sql import open_store
 from tests.intake_client import PASSWORD, USER, XML, soap_body
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,9 +14,8 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from nsw_adapter.store import open_store
+from nsw_adapter.store import SqlStore, open_store
 from nsw_adapter.store import tables as t
-from nsw_adapter.store.sql import SqlStore
 from nsw_adapter.xml import MAX_TEXT_BYTES
 from tests.intake_client import XML, answer_of, running_intake, settings, soap_body
 

@@ -20,8 +20,7 @@ from nsw_adapter.daemon import serve
 from nsw_adapter.log_limits import SERVER_LOGGER, RateLimit
 from nsw_adapter.metrics import Metrics
 from nsw_adapter.settings import Settings
-from nsw_adapter.store.base import IncomingMessage, IntakeOutcome, Store
-from nsw_adapter.store.sql import SqlStore
+from nsw_adapter.store import IncomingMessage, IntakeOutcome, SqlStore, Store
 from nsw_adapter.worker import Worker, build_context
 from tests.acceptance.daemon_support import Daemon, adapter_env, free_port
 from tests.intake_client import PASSWORD, USER, XML, answer_of, running_intake, soap_body

@@ -21,9 +21,8 @@ from zeep.wsse.username import UsernameToken
 from nsw_adapter.errors import Problem
 from nsw_adapter.intake import Intake
 from nsw_adapter.resources import schema_path
-from nsw_adapter.store import DossierState, IncomingMessage, IntakeOutcome
+from nsw_adapter.store import DossierState, IncomingMessage, IntakeOutcome, SqlStore
 from nsw_adapter.store import tables as t
-from nsw_adapter.store.sql import SqlStore
 from nsw_adapter.xml import schema
 from tests.intake_client import PASSWORD, USER, XML, answer_of, running_intake, settings, soap_body
 

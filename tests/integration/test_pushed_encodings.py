@@ -33,9 +33,8 @@ from nsw_adapter.simulators import PortalSimulator
 from nsw_adapter.simulators.nsw import NswSimulator
 from nsw_adapter.simulators.nsw_push import StringStyle
 from nsw_adapter.stack import AdapterStack, fast_settings
-from nsw_adapter.store import open_store
-from nsw_adapter.store._sql import PORTAL
-from nsw_adapter.store.base import DeadLetter
+from nsw_adapter.store import DeadLetter, open_store
+from nsw_adapter.store.audit import PORTAL
 from tests.integration.e2e_support import result_functions, sent_at, wait_final
 
 #: (FamilyName, GivenName, the FullName the contract's rule gives) for crew 2.. of each dossier.

@@ -12,8 +12,8 @@ from pathlib import Path
 import requests
 
 from nsw_adapter.loops.housekeeping import HousekeepingLoop
+from nsw_adapter.store import SqlStore, open_store
 from nsw_adapter.store import tables as t
-from nsw_adapter.store.sql import SqlStore, open_store
 from tests.intake_client import XML, running_intake, settings, soap_body
 from tests.store_fixtures import Clock
 from tests.unit.test_worker_loops import FakeNsw, FakePortal, make_context

@@ -11,8 +11,8 @@ import requests
 from lxml import etree
 from sqlalchemy import select
 
+from nsw_adapter.store import SqlStore
 from nsw_adapter.store import tables as t
-from nsw_adapter.store.sql import SqlStore
 from nsw_adapter.xml import schema
 from tests.intake_client import XML, answer_of, running_intake, settings, soap_body
 from tests.signing import Authority, make_ca, make_signer, sign

@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from nsw_adapter.cli import main
-from nsw_adapter.store import DossierState
+from nsw_adapter.store import DossierState, open_store
 from nsw_adapter.store.migrations import STEPS
-from nsw_adapter.store.sql import open_store
 from tests.store_fixtures import incoming, result
 
 

@@ -15,11 +15,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from nsw_adapter.store import DossierState, IntakeOutcome
+from nsw_adapter.store import DossierState, IntakeOutcome, SqlStore, open_store
 from nsw_adapter.store import engine as engines
 from nsw_adapter.store import tables as t
 from nsw_adapter.store.migrations import STEPS
-from nsw_adapter.store.sql import SqlStore, open_store
 from tests.store_fixtures import Clock, create_pg_database, drop_pg_database, incoming, result
 
 T = TypeVar("T")

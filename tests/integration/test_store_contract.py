@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from lxml import etree
 
+from nsw_adapter.clients.cancellation import cancel_request, portal_reason
 from nsw_adapter.errors import Problem
 from nsw_adapter.store import (
     DossierChanged,
@@ -16,11 +17,21 @@ from nsw_adapter.store import (
     OutgoingMessage,
     PollOutcome,
     ReceiptRecord,
+    SqlStore,
     SubmissionStart,
     UnknownRecord,
 )
-from nsw_adapter.store.sql import SqlStore
-from tests.store_fixtures import Clock, RecordingRejections, incoming, result
+from nsw_adapter.store.intake import receive_batch
+from tests.store_fixtures import (
+    Clock,
+    RecordingRejections,
+    begin_submission,
+    incoming,
+    record_decision,
+    record_pending,
+    record_receipt,
+    result,
+)
 
 S = DossierState
 REF = "HPH-2026-000123"
@@ -39,8 +50,8 @@ def complete(store: SqlStore, reference: str = REF, prefix: str = "NSW1") -> Non
 def submitted(store: SqlStore, receipt: str = "CKCHPG-2026-000001") -> int:
     complete(store)
     [claim] = store.claim_ready("w1", 10, 30)
-    store.begin_submission(claim.dossier_id, b"<Submission/>", b"{}", version=claim.version)
-    store.record_receipt(claim.dossier_id, receipt, False, result("21"))
+    begin_submission(store, claim.dossier_id, b"<Submission/>", b"{}", version=claim.version)
+    record_receipt(store, claim.dossier_id, receipt, False, result("21"))
     return claim.dossier_id
 
 
@@ -50,8 +61,8 @@ def all_submitted(store: SqlStore, *references: str) -> list[int]:
         complete(store, reference, prefix=f"NSW{reference[-3:]}{n}")
     ids = []
     for claim in store.claim_ready("w1", 10, 30):
-        store.begin_submission(claim.dossier_id, b"<S/>", b"{}")
-        store.record_receipt(claim.dossier_id, f"R-{claim.dossier_id}", False, result("21"))
+        begin_submission(store, claim.dossier_id, b"<S/>", b"{}")
+        record_receipt(store, claim.dossier_id, f"R-{claim.dossier_id}", False, result("21"))
         ids.append(claim.dossier_id)
     return ids
 
@@ -198,7 +209,7 @@ def test_cancelling_an_unsubmitted_dossier_owes_only_the_24(store: SqlStore, clo
     assert store.claim_ready("w1", 10, 30) == []
     [owed] = store.claim_cancellations("w1", 10, 30)
     assert (owed.receipt_number, owed.reason, owed.cancellation_message_id) == (None, "diverted", "NSW3")
-    store.record_decision(owed.dossier_id, S.CANCELLED, result("24"))
+    store.finish_cancellation(owed.dossier_id, result("24"), None)
     assert store.claim_cancellations("w1", 10, 30) == []
     assert [i.function for i in store.claim_outbox("w1", 10, 30, clock.now)] == ["24"]
 
@@ -217,10 +228,10 @@ def test_a_cancellation_during_submission_waits_for_the_receipt(store: SqlStore)
     """Cancelled while SUBMITTING: the receipt is recorded (21), then the portal cancellation is owed."""
     complete(store)
     [claim] = store.claim_ready("w1", 10, 30)
-    store.begin_submission(claim.dossier_id, b"<Submission/>", b"{}")
+    begin_submission(store, claim.dossier_id, b"<Submission/>", b"{}")
     store.receive(incoming("NSW3", "50", "03", sent_minute=9, reason="r"))
     assert state(store) is S.SUBMITTING
-    store.record_receipt(claim.dossier_id, "R-7", False, result("21"))
+    record_receipt(store, claim.dossier_id, "R-7", False, result("21"))
     assert state(store) is S.CANCELLED
     [owed] = store.claim_cancellations("w1", 10, 30)
     assert owed.receipt_number == "R-7"
@@ -273,20 +284,20 @@ def test_an_amendment_while_ready_makes_the_earlier_claim_stale(store: SqlStore)
     [claim] = store.claim_ready("w1", 10, 30)
     store.receive(incoming("NSW2A", "51", "02", sent_minute=5))
     with pytest.raises(DossierChanged):
-        store.begin_submission(claim.dossier_id, b"<S/>", b"{}", version=claim.version)
+        begin_submission(store, claim.dossier_id, b"<S/>", b"{}", version=claim.version)
     [again] = store.claim_ready("w2", 10, 30)
     assert again.version == claim.version + 1
-    store.begin_submission(again.dossier_id, b"<S/>", b"{}", version=again.version)
+    begin_submission(store, again.dossier_id, b"<S/>", b"{}", version=again.version)
 
 
 def test_an_amendment_during_submission_keeps_the_submission_in_flight(store: SqlStore) -> None:
     """Amended while SUBMITTING: the receipt is recorded, then a new version supersedes it."""
     complete(store)
     [claim] = store.claim_ready("w1", 10, 30)
-    store.begin_submission(claim.dossier_id, b"<S/>", b"{}")
+    begin_submission(store, claim.dossier_id, b"<S/>", b"{}")
     store.receive(incoming("NSW2A", "51", "02", sent_minute=5))
     assert state(store) is S.SUBMITTING
-    store.record_receipt(claim.dossier_id, "R-1", False, result("21"))
+    record_receipt(store, claim.dossier_id, "R-1", False, result("21"))
     view = store.describe(REF, "1")
     assert view is not None
     assert (view.state, view.version, view.supersedes) == (S.READY, 2, "R-1")
@@ -310,9 +321,9 @@ def test_transitions_not_allowed_are_refused(store: SqlStore) -> None:
     complete(store)
     [claim] = store.claim_ready("w1", 10, 30)
     with pytest.raises(DossierChanged):
-        store.record_receipt(claim.dossier_id, "R-1", False, result("21"))
+        record_receipt(store, claim.dossier_id, "R-1", False, result("21"))
     with pytest.raises(DossierChanged):
-        store.record_decision(claim.dossier_id, S.CLEARED, result("23"))
+        record_decision(store, claim.dossier_id, S.CLEARED, result("23"))
     assert state(store) is S.READY
 
 
@@ -320,7 +331,7 @@ def test_every_transition_leaves_a_history_row(store: SqlStore, clock: Clock) ->
     """The history lists each state change with its cause, in order."""
     dossier_id = submitted(store, "R-1")
     [poll] = store.claim_polls("w1", 100, 30, clock.now)
-    store.record_decision(poll.dossier_id, S.CLEARED, result("23"))
+    record_decision(store, poll.dossier_id, S.CLEARED, result("23"))
     view = store.describe(REF, "1")
     assert view is not None
     assert view.dossier_id == dossier_id
@@ -338,9 +349,9 @@ def test_every_transition_leaves_a_history_row(store: SqlStore, clock: Clock) ->
 def test_retried_receipt_and_decision_are_not_recorded_twice(store: SqlStore, clock: Clock) -> None:
     """Recording the same receipt or decision again is a no-op: one 21, one 23."""
     dossier_id = submitted(store, "R-1")
-    store.record_receipt(dossier_id, "R-1", False, result("21"))
-    store.record_decision(dossier_id, S.CLEARED, result("23"))
-    store.record_decision(dossier_id, S.CLEARED, result("23"))
+    record_receipt(store, dossier_id, "R-1", False, result("21"))
+    record_decision(store, dossier_id, S.CLEARED, result("23"))
+    record_decision(store, dossier_id, S.CLEARED, result("23"))
     sent = []
     for _ in range(3):
         for item in store.claim_outbox("w1", 10, 30, clock.now):
@@ -392,7 +403,7 @@ def test_a_submission_whose_worker_died_is_retried_with_the_same_client_message_
     """SUBMITTING past its lease goes back to READY, same ClientMessageId (the portal dedups)."""
     complete(store)
     [claim] = store.claim_ready("w1", 10, 30)
-    store.begin_submission(claim.dossier_id, b"<S/>", b"{}")
+    begin_submission(store, claim.dossier_id, b"<S/>", b"{}")
     assert store.claim_ready("w2", 10, 30) == []
     clock.advance(seconds=31)
     [again] = store.claim_ready("w2", 10, 30)
@@ -404,7 +415,7 @@ def test_defer_counts_the_attempt_and_waits(store: SqlStore, clock: Clock) -> No
     """A deferred dossier is not handed out before its retry time, then with attempts counted."""
     complete(store)
     [claim] = store.claim_ready("w1", 10, 30)
-    store.begin_submission(claim.dossier_id, b"<S/>", b"{}")
+    begin_submission(store, claim.dossier_id, b"<S/>", b"{}")
     store.defer(claim.dossier_id, "portal unavailable", clock.now + timedelta(seconds=60))
     assert state(store) is S.READY
     assert store.claim_ready("w1", 10, 30) == []
@@ -419,7 +430,7 @@ def test_polls_are_due_then_backed_off(store: SqlStore, clock: Clock) -> None:
     [poll] = store.claim_polls("w1", 100, 30, clock.now)
     assert poll.receipt_number == "R-1"
     assert poll.lineage == b"{}"
-    store.record_pending(poll.dossier_id, clock.now + timedelta(minutes=2))
+    record_pending(store, poll.dossier_id, clock.now + timedelta(minutes=2))
     assert store.claim_polls("w1", 100, 30, clock.now + timedelta(minutes=1)) == []
     assert len(store.claim_polls("w1", 100, 30, clock.now + timedelta(minutes=3))) == 1
 
@@ -430,7 +441,7 @@ def test_polls_are_due_then_backed_off(store: SqlStore, clock: Clock) -> None:
 def test_one_dossiers_results_go_out_in_order(store: SqlStore, clock: Clock) -> None:
     """A dossier's 23 is not handed out while its 21 is unsent."""
     dossier_id = submitted(store, "R-1")
-    store.record_decision(dossier_id, S.CLEARED, result("23"))
+    record_decision(store, dossier_id, S.CLEARED, result("23"))
     [first] = store.claim_outbox("w1", 10, 30, clock.now)
     assert first.function == "21"
     assert store.claim_outbox("w2", 10, 30, clock.now) == []
@@ -479,7 +490,7 @@ def test_stats_count_states_backlog_and_the_oldest_waiting(store: SqlStore, cloc
 def test_refused_envelopes_are_kept_for_audit(store: SqlStore) -> None:
     """record_refused keeps the bytes and problems of an envelope answered 22."""
     store.record_refused(b"not xml", "ab" * 32, [Problem("E-ENVELOPE", "not well-formed")])
-    assert store.stats(store._now()).dossiers_by_state == {}
+    assert store.stats(store.now()).dossiers_by_state == {}
 
 
 def test_purge_removes_old_payloads_of_finished_dossiers_but_keeps_audit_rows(
@@ -489,7 +500,7 @@ def test_purge_removes_old_payloads_of_finished_dossiers_but_keeps_audit_rows(
     dossier_id = submitted(store, "R-1")
     for item in store.claim_outbox("w1", 10, 30, clock.now):
         store.mark_sent(item.outbox_id)
-    store.record_decision(dossier_id, S.CLEARED, result("23"))  # its 23 is still unsent
+    record_decision(store, dossier_id, S.CLEARED, result("23"))  # its 23 is still unsent
     store.receive(incoming("NSW9", "50", reference="HPH-2026-000124"))  # still receiving
     purged = store.purge_payloads(clock.now + timedelta(days=1))
     assert purged == 4  # GD, crew list, the submission, the sent 21; not the unsent 23, not the open dossier
@@ -543,7 +554,7 @@ def test_one_failing_message_in_a_group_commit_does_not_cost_the_others(store: S
     import dataclasses
 
     broken = dataclasses.replace(incoming("NSW-BAD", "51", sent_minute=1), send_date=None)  # type: ignore[arg-type]
-    results = store._receive_batch([incoming("NSW1", "50"), broken, incoming("NSW1", "50")])
+    results = receive_batch(store.database, [incoming("NSW1", "50"), broken, incoming("NSW1", "50")])
     assert results[0] is IntakeOutcome.STORED
     assert isinstance(results[1], Exception)
     assert results[2] is IntakeOutcome.DUPLICATE
@@ -558,13 +569,13 @@ def test_first_attempt_at_starts_the_retry_budget_of_a_version(store: SqlStore, 
     [claim] = store.claim_ready("w1", 10, 30)
     assert claim.first_attempt_at is None
     started = clock.now
-    store.begin_submission(claim.dossier_id, b"<S/>", b"{}")
+    begin_submission(store, claim.dossier_id, b"<S/>", b"{}")
     clock.advance(seconds=5)
     store.defer(claim.dossier_id, "portal unavailable", clock.now)
     [again] = store.claim_ready("w1", 10, 30)
     assert again.first_attempt_at == started
-    store.begin_submission(again.dossier_id, b"<S/>", b"{}")
-    store.record_receipt(again.dossier_id, "R-1", False, result("21"))
+    begin_submission(store, again.dossier_id, b"<S/>", b"{}")
+    record_receipt(store, again.dossier_id, "R-1", False, result("21"))
     store.receive(incoming("NSW2A", "51", "02", sent_minute=9))
     [version_two] = store.claim_ready("w1", 10, 30)
     assert version_two.first_attempt_at is None
@@ -628,14 +639,15 @@ def test_requests_sent_to_the_portal_are_kept_for_audit_once(store: SqlStore, cl
     """Each submission (by ClientMessageId) and CancelDeclaration is one audit row with its hash."""
     complete(store)
     [claim] = store.claim_ready("w1", 10, 30)
-    store.begin_submission(claim.dossier_id, b"<Submission>1</Submission>", b"{}")
+    begin_submission(store, claim.dossier_id, b"<Submission>1</Submission>", b"{}")
     clock.advance(seconds=31)  # the worker died during the call: the same ClientMessageId again
     [again] = store.claim_ready("w2", 10, 30)
-    store.begin_submission(again.dossier_id, b"<Submission>1</Submission>", b"{}")
-    store.record_receipt(again.dossier_id, "R-9", False, result("21"))
+    begin_submission(store, again.dossier_id, b"<Submission>1</Submission>", b"{}")
+    record_receipt(store, again.dossier_id, "R-9", False, result("21"))
     store.receive(incoming("NSW3", "50", "03", sent_minute=9, reason="diverted"))
     [owed] = store.claim_cancellations("w1", 10, 30)
-    store.record_decision(owed.dossier_id, S.CANCELLED, result("24"))
+    request = cancel_request("R-9", portal_reason(owed.reason))
+    store.finish_cancellation(owed.dossier_id, result("24"), request)
     view = store.describe(REF, "1")
     assert view is not None
     portal = [(m.message_id, m.sha256, m.payload) for m in view.messages if m.direction == "portal"]
@@ -652,12 +664,13 @@ def test_the_audit_keeps_the_cancellation_reason_as_sent(store: SqlStore) -> Non
     raw = "Diverted to\n   Singapore. " + "x" * 2000
     store.receive(incoming("NSW3", "50", "03", sent_minute=9, reason=raw))
     [owed] = store.claim_cancellations("w1", 10, 30)
-    assert owed.reason == ("Diverted to Singapore. " + "x" * 2000)[:1000]
-    store.record_decision(owed.dossier_id, S.CANCELLED, result("24"))
+    reason = portal_reason(owed.reason)
+    assert reason == ("Diverted to Singapore. " + "x" * 2000)[:1000]
+    store.finish_cancellation(owed.dossier_id, result("24"), cancel_request("R-5", reason))
     view = store.describe(REF, "1")
     assert view is not None
     [request] = [m.payload for m in view.messages if m.message_id == "cancel-R-5"]
-    assert [e.text for e in etree.fromstring(request or b"")] == ["R-5", owed.reason]
+    assert [e.text for e in etree.fromstring(request or b"")] == ["R-5", reason]
 
 
 def test_several_results_are_marked_sent_at_once(store: SqlStore, clock: Clock) -> None:

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
+from nsw_adapter.store import SqlStore
 from nsw_adapter.store import tables as t
-from nsw_adapter.store._prepared import Prepared, PreparedCache
-from nsw_adapter.store.sql import SqlStore
+from nsw_adapter.store.prepared import Prepared, PreparedCache
 from tests.store_fixtures import T0, incoming
 
 _BY_ID = select(t.dossiers).where(t.dossiers.c.id == bindparam("did"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nsw_adapter.delivery import BreakerState
 from nsw_adapter.metrics import Metrics
-from nsw_adapter.store.base import StoreStats
+from nsw_adapter.store import StoreStats
 
 
 def test_stats_and_breaker_state_are_exported() -> None:

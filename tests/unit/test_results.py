@@ -28,7 +28,7 @@ from nsw_adapter.results import (
     station_of_port,
     station_of_receipt,
 )
-from nsw_adapter.store.base import OutgoingMessage
+from nsw_adapter.store import OutgoingMessage
 from nsw_adapter.xml import schema
 
 CARGO = ResultContext("HPH-2026-000123", "1", "NSW2026031209142700001")

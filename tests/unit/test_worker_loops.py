@@ -25,7 +25,7 @@ from nsw_adapter.loops.poll import PollLoop
 from nsw_adapter.loops.submit import SubmitLoop
 from nsw_adapter.metrics import Metrics
 from nsw_adapter.settings import Settings
-from nsw_adapter.store.sql import SqlStore, open_store
+from nsw_adapter.store import SqlStore, open_store
 from nsw_adapter.worker import Worker, build_context
 from tests.store_fixtures import Clock, incoming
 
