@@ -99,26 +99,6 @@ class LoopContext:
         return self.clock() + timedelta(seconds=0.0 if is_testing() else seconds)
 
 
-def budget_spent(
-    first_attempt_at: datetime | None,
-    attempts: int,
-    budget_seconds: float,
-    policy: RetryPolicy,
-    now: datetime,
-) -> bool:
-    """True when an item has been tried for longer than its budget since its first attempt.
-
-    Without a first-attempt time (a store that does not record it) the elapsed time is
-    estimated from the attempts and the shortest deferral schedule.
-    """
-    if first_attempt_at is not None:
-        return (now - first_attempt_at).total_seconds() >= budget_seconds
-    elapsed = sum(
-        min(policy.defer_max, policy.defer_initial * float(1 << i)) for i in range(min(attempts, 64))
-    )
-    return elapsed >= budget_seconds
-
-
 def default_translator() -> Translator:
     """The mapping's `translate` (imported when the worker starts, not at import time)."""
     from nsw_adapter.translate import translate
@@ -139,21 +119,3 @@ def default_locator() -> LocatorFactory:
         return Lineage.from_bytes(data).locate
 
     return locate
-
-
-class PortalLoop:
-    """A loop that talks to the portal through a client of its own, made on first use (one per thread)."""
-
-    def __init__(self, context: LoopContext) -> None:
-        self.context = context
-        self._portal: PortalClient | None = None
-
-    @property
-    def portal(self) -> PortalClient:
-        if self._portal is None:
-            self._portal = self.context.portal_factory()
-        return self._portal
-
-    def close(self) -> None:
-        if self._portal is not None:
-            self._portal.close()

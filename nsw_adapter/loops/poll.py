@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import random
-import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from functools import partial
 
 from nsw_adapter.clients.portal import PortalState, Status
-from nsw_adapter.delivery.retry import call_with_retry
-from nsw_adapter.errors import PermanentError, TransientError
+from nsw_adapter.errors import PermanentError
 from nsw_adapter.logging import describe_error, get_logger
-from nsw_adapter.loops.context import LoopContext, PortalLoop
-from nsw_adapter.loops.submit import dead_letter_reason
+from nsw_adapter.loops.context import LoopContext
+from nsw_adapter.loops.delivery import PortalLoop
 from nsw_adapter.results import ResultContext, decided
 from nsw_adapter.store import DossierChanged, DossierState, PendingPoll, PollOutcome
 
@@ -31,25 +30,29 @@ class PollLoop(PortalLoop):
     name = "poll"
 
     def __init__(self, context: LoopContext) -> None:
-        super().__init__(context)
+        # Polls have no budget: a dossier is asked about until decided. A failed call is asked
+        # again after a poll interval, not sooner.
+        super().__init__(context, budget=False, backoff=lambda _attempts: self._interval())
         # PENDING answers per dossier, for the backoff (in memory: a restart starts it over).
         self._pending: dict[int, int] = {}
 
-    def _next_poll(self, dossier_id: int | None = None) -> Any:
-        """Exponential backoff per dossier (x1.5 per PENDING answer, capped), with jitter so a burst
-        of receipts is not polled in lockstep."""
+    def _interval(self, answers: int = 0) -> float:
+        """Seconds to the next poll: exponential per PENDING answer (x1.5, capped), with jitter so
+        a burst of receipts is not polled in lockstep."""
         c = self.context
-        answers = 0
-        if dossier_id is not None:
-            answers = self._pending[dossier_id] = self._pending.get(dossier_id, 0) + 1
         delay = min(c.poll_max_interval_seconds, c.poll_interval_seconds * 1.5 ** max(0, answers - 1))
-        return c.later(delay * random.uniform(0.8, 1.2))
+        return delay * random.uniform(0.8, 1.2)
 
-    def run_once(self) -> int:
+    def _next_poll(self, dossier_id: int) -> datetime:
+        """When to ask again about a dossier the portal has not decided yet."""
+        answers = self._pending[dossier_id] = self._pending.get(dossier_id, 0) + 1
+        return self.context.later(self._interval(answers))
+
+    def batch(self) -> int:
+        return min(100, self.context.poll_batch)
+
+    def work(self, limit: int) -> int:
         c = self.context
-        limit = c.claim_limit(c.portal_breaker, min(100, c.poll_batch))
-        if limit == 0:
-            return 0
         polls = c.store.claim_polls(c.worker_id, limit, c.lease_seconds, c.clock())
         if not polls:
             return 0
@@ -57,47 +60,15 @@ class PollLoop(PortalLoop):
         c.gather(len(polls), limit)
         return len(polls)
 
-    def _ask(self, polls: Sequence[PendingPoll]) -> list[Status]:
-        c = self.context
-        numbers = [p.receipt_number for p in polls]
-        started = time.perf_counter()
-        try:
-            return call_with_retry(
-                lambda: self.portal.statuses(numbers),
-                policy=c.portal_policy,
-                breaker=c.portal_breaker,
-                on_retry=lambda _exc, _n: c.metrics.retries.labels(operation="poll").inc(),
-            )
-        finally:
-            c.metrics.latency.labels(operation="poll").observe(time.perf_counter() - started)
-
     def _poll(self, polls: Sequence[PendingPoll]) -> None:
-        c = self.context
-        try:
-            statuses = self._ask(polls)
-        except TransientError as exc:
-            c.metrics.deferred.labels(operation="poll").inc()
-            log.warning("poll.deferred", count=len(polls), error=describe_error(exc))
-            self._record(polls, [PollOutcome(p.dossier_id, next_poll_at=self._next_poll()) for p in polls])
-            return
-        except PermanentError as exc:
-            if len(polls) > 1 and exc.code == "NOT_FOUND":
-                # One unknown receipt fails the whole call: find it by asking one at a time.
-                for poll in polls:
-                    self._poll([poll])
-                return
-            reason = dead_letter_reason(exc)
-            for poll in polls:
-                self._safely(poll, lambda p=poll: c.store.dead_letter(p.dossier_id, reason))
-                c.metrics.dead_lettered.labels(kind="dossier").inc()
-                log.error(
-                    "poll.dead_letter",
-                    dossier_id=poll.dossier_id,
-                    reference=poll.reference,
-                    receipt_number=poll.receipt_number,
-                    error=describe_error(exc),
-                )
-            return
+        numbers = [p.receipt_number for p in polls]
+        batch = _Batch(self, polls)
+        logger = log.bind(count=len(polls))
+        statuses = self.delivery.send(
+            batch, lambda: self.portal.statuses(numbers), logger, regroup=batch.regroup
+        )
+        if statuses is None:
+            return  # deferred, dead-lettered, or asked again one at a time
         by_number = {s.receipt_number: s for s in statuses}
         answered: list[PendingPoll] = []
         outcomes: list[PollOutcome] = []
@@ -112,9 +83,9 @@ class PollLoop(PortalLoop):
             if outcome is not None:
                 answered.append(poll)
                 outcomes.append(outcome)
-        self._record(answered, outcomes)
+        self.record(answered, outcomes)
 
-    def _record(self, polls: Sequence[PendingPoll], outcomes: Sequence[PollOutcome]) -> None:
+    def record(self, polls: Sequence[PendingPoll], outcomes: Sequence[PollOutcome]) -> None:
         """Record a batch's outcomes in one transaction; then log and count each."""
         if not outcomes:
             return
@@ -140,7 +111,8 @@ class PollLoop(PortalLoop):
                     message_id=outcome.result.message_id,
                 )
 
-    def _safely(self, poll: PendingPoll, action: Any) -> None:
+    def safely(self, poll: PendingPoll, action: Callable[[], object]) -> None:
+        """One dossier's store action; its DossierChanged or failure logged, not raised."""
         try:
             action()
         except DossierChanged:
@@ -164,3 +136,31 @@ class PollLoop(PortalLoop):
         if result is None:  # pragma: no cover - every final state has a Result
             return None
         return PollOutcome(poll.dossier_id, decision=_FINAL[status.state], result=result)
+
+
+class _Batch:
+    """The dossiers of one GetProcessingStatus call, delivered together: a failed call defers or
+    dead-letters each of them."""
+
+    def __init__(self, loop: PollLoop, polls: Sequence[PendingPoll]) -> None:
+        self.loop = loop
+        self.polls = polls
+        self.count = len(polls)
+        self.attempts = 0  # polls keep no count: the channel asks again after a poll interval
+        self.first_attempt_at: datetime | None = None
+
+    def dead_letter(self, reason: str) -> None:
+        store = self.loop.context.store
+        for poll in self.polls:
+            self.loop.safely(poll, partial(store.dead_letter, poll.dossier_id, reason))
+
+    def defer(self, reason: str, retry_at: datetime) -> None:
+        self.loop.record(self.polls, [PollOutcome(p.dossier_id, next_poll_at=retry_at) for p in self.polls])
+
+    def regroup(self, error: PermanentError) -> bool:
+        """One unknown receipt fails the whole call: find it by asking one at a time."""
+        if self.count == 1 or error.code != "NOT_FOUND":
+            return False
+        for poll in self.polls:
+            self.loop._poll([poll])
+        return True

@@ -7,17 +7,13 @@ receipt back (Duplicate), never a second declaration.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
-from nsw_adapter.delivery.breaker import BreakerOpenError
-from nsw_adapter.delivery.retry import call_with_retry, next_attempt_delay
-from nsw_adapter.errors import PermanentError, TransientError
 from nsw_adapter.logging import describe_error, get_logger
-from nsw_adapter.loops.context import PortalLoop, budget_spent
+from nsw_adapter.loops.delivery import DossierDelivery, PortalLoop
 from nsw_adapter.results import ResultContext, accepted, rejected_locally, station_of_documents
 from nsw_adapter.store import ClaimedDossier, DossierChanged, ReceiptRecord, SubmissionStart
 
@@ -34,12 +30,6 @@ class _Submission:
     logger: Any  # bound to the dossier's ids
 
 
-def dead_letter_reason(exc: BaseException) -> str:
-    """The reason kept with a dead letter: our description plus the remote detail (not logged)."""
-    detail = getattr(exc, "detail", "")
-    return f"{exc}: {detail}" if detail else str(exc) or type(exc).__name__
-
-
 class SubmitLoop(PortalLoop):
     """One thread's submission loop (owns its portal client).
 
@@ -51,12 +41,9 @@ class SubmitLoop(PortalLoop):
 
     name = "submit"
 
-    def run_once(self) -> int:
+    def work(self, limit: int) -> int:
         """Claim a batch of READY dossiers and take each one as far as it goes; returns how many."""
         c = self.context
-        limit = c.claim_limit(c.portal_breaker, c.claim_batch)
-        if limit == 0:
-            return 0
         claimed = c.store.claim_ready(c.worker_id, limit, c.lease_seconds)
         self._process_batch(claimed)
         c.gather(len(claimed), limit)
@@ -115,22 +102,16 @@ class SubmitLoop(PortalLoop):
     def _prepare(self, dossier: ClaimedDossier, logger: Any) -> _Submission | None:
         """The dossier's submission, or None when it ends here (dead letter, local rejection)."""
         c = self.context
-        now = c.clock()
-        if budget_spent(
-            dossier.first_attempt_at, dossier.attempts, c.portal_budget_seconds, c.portal_policy, now
-        ):
-            c.store.dead_letter(dossier.dossier_id, "portal retry budget exhausted")
-            c.metrics.dead_lettered.labels(kind="dossier").inc()
-            logger.error("submit.dead_letter", attempts=dossier.attempts, error="retry budget exhausted")
+        if self.delivery.spent(self._pending(dossier), logger):
             return None
         try:
             translation = c.translator(
                 dossier.documents, client_message_id=dossier.client_message_id, supersedes=dossier.supersedes
             )
         except Exception as exc:  # a bug in translation must not loop forever on one dossier
-            c.store.dead_letter(dossier.dossier_id, f"translation failed: {type(exc).__name__}")
-            c.metrics.dead_lettered.labels(kind="dossier").inc()
-            logger.error("submit.translation_failed", error=describe_error(exc), exc_info=exc)
+            reason = f"translation failed: {type(exc).__name__}"
+            self.delivery.give_up(self._pending(dossier), reason, logger, event="translation_failed",
+                                  error=describe_error(exc), exc_info=exc)  # fmt: skip
             return None
         submission = translation.submission
         if submission is None or translation.lineage is None:
@@ -165,28 +146,19 @@ class SubmitLoop(PortalLoop):
             return []
         return [s for s, error in zip(ready, errors, strict=True) if self._report(s.logger, error)]
 
+    def _pending(self, dossier: ClaimedDossier) -> DossierDelivery:
+        return DossierDelivery(
+            self.context.store, dossier.dossier_id, dossier.attempts, dossier.first_attempt_at
+        )
+
     def _submit(self, submission: _Submission) -> ReceiptRecord | None:
-        """SubmitDeclaration with retries: the receipt to record, or None (dead letter, deferred)."""
+        """SubmitDeclaration (loops/delivery.py): the receipt to record, or None (dead letter, deferred)."""
         c = self.context
         dossier, logger = submission.dossier, submission.logger
-        started = time.perf_counter()
-        try:
-            receipt = call_with_retry(
-                lambda: self.portal.submit(submission.start.submission),
-                policy=c.portal_policy,
-                breaker=c.portal_breaker,
-                on_retry=lambda exc, n: self._on_retry(logger, exc, n),
-            )
-        except PermanentError as exc:
-            c.store.dead_letter(dossier.dossier_id, dead_letter_reason(exc))
-            c.metrics.dead_lettered.labels(kind="dossier").inc()
-            logger.error("submit.dead_letter", error=describe_error(exc), error_code=exc.code)
+        call = partial(self.portal.submit, submission.start.submission)
+        receipt = self.delivery.send(self._pending(dossier), call, logger, budget_checked=True)
+        if receipt is None:
             return None
-        except TransientError as exc:
-            self._defer(dossier, exc, logger)
-            return None
-        finally:
-            c.metrics.latency.labels(operation="submit").observe(time.perf_counter() - started)
         result = accepted(ResultContext(dossier.reference, dossier.document_type,
                                         dossier.general_declaration_message_id), receipt)  # fmt: skip
         # The portal decides after its officers have looked: the first poll after one interval.
@@ -216,15 +188,3 @@ class SubmitLoop(PortalLoop):
                 duplicate=receipt.duplicate,
                 message_id=receipt.result.message_id,
             )
-
-    def _on_retry(self, logger: Any, exc: BaseException, attempt: int) -> None:
-        self.context.metrics.retries.labels(operation="submit").inc()
-        logger.info("submit.retry", attempt=attempt, error=describe_error(exc))
-
-    def _defer(self, dossier: ClaimedDossier, exc: TransientError, logger: Any) -> None:
-        c = self.context
-        delay = next_attempt_delay(c.portal_policy, dossier.attempts, c.portal_breaker)
-        c.store.defer(dossier.dossier_id, dead_letter_reason(exc), c.later(delay))
-        c.metrics.deferred.labels(operation="submit").inc()
-        event = "submit.deferred_breaker_open" if isinstance(exc, BreakerOpenError) else "submit.deferred"
-        logger.warning(event, delay=round(delay, 2), attempts=dossier.attempts + 1, error=describe_error(exc))

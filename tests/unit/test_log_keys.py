@@ -29,6 +29,8 @@ API_KEYWORDS = frozenset({"exc_info", "stack_info", "stacklevel", "extra"})
 SPLATS: Mapping[tuple[str, str], frozenset[str]] = {
     ("intake.py", "context"): frozenset({"size"}),  # Intake._authenticate(..., size=size)
     ("loops/submit.py", "extra"): frozenset({"exc_info"}),  # SubmitLoop._report(..., exc_info=exc)
+    # Delivery.give_up(..., error=..., error_code=..., attempts=..., exc_info=...)
+    ("loops/delivery.py", "fields"): frozenset({"error", "error_code", "attempts", "exc_info"}),
 }
 
 

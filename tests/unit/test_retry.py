@@ -15,7 +15,7 @@ from nsw_adapter.delivery import (
     set_testing,
 )
 from nsw_adapter.errors import PermanentError, TransientError
-from nsw_adapter.loops.context import budget_spent
+from nsw_adapter.loops.delivery import budget_spent
 
 
 @pytest.fixture(autouse=True)

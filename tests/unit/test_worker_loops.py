@@ -415,6 +415,38 @@ def test_cancellation_of_a_submitted_dossier_calls_the_portal_then_enqueues_24(
     assert [etree.fromstring(p).findtext("Header/Subject/function") for p in nsw.sent] == ["21", "24"]
 
 
+def test_a_cancellation_the_portal_keeps_refusing_backs_off_and_is_dead_lettered(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CancelDeclaration the portal keeps failing is deferred with its attempts counted (so each
+    deferral waits longer), and dead-lettered once the portal's retry budget is spent."""
+    context = _submitted(store, portal, nsw, clock)
+    context = make_context(store, portal, nsw, clock, portal_budget_seconds=60.0)
+    store.receive(incoming("NSWCANCEL", "50", "03", reference="HPH-2026-000100", sent_minute=5, reason="x"))
+    portal.cancels = [RemoteTransientError("portal HTTP 503", status=503)] * 20
+    backoff: list[int] = []
+
+    def recording_delay(policy: RetryPolicy, attempts: int, breaker: object = None) -> float:
+        backoff.append(attempts)
+        return 0.0
+
+    monkeypatch.setattr("nsw_adapter.loops.delivery.next_attempt_delay", recording_delay)
+    for _ in range(3):
+        CancelLoop(context).run_once()
+        clock.advance(seconds=10)
+    assert backoff == [0, 1, 2]  # each deferral knows the attempts before it
+    assert states(store, clock) == {"cancelled": 1}
+    clock.advance(seconds=60)  # past the budget since the first attempt
+    calls = len(portal.calls)
+    CancelLoop(context).run_once()
+    assert len(portal.calls) == calls  # not called again
+    assert states(store, clock) == {"dead": 1}
+    [letter] = store.dead_letters()
+    assert "budget" in letter.reason
+    assert store.retry_dead_letter(letter.kind, letter.id)
+    assert states(store, clock) == {"cancelled": 1}  # back to owing its cancellation, budget afresh
+
+
 def test_one_cancellation_failing_does_not_strand_the_others(
     store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

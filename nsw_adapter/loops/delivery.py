@@ -1,0 +1,278 @@
+"""The one way the loops deliver to a remote service: retry, defer, dead-letter, and what is measured.
+
+Every loop (submit, poll, cancel, outbox) calls its service through `Delivery.send`, which
+decides alike for all of them: an item past its retry budget is dead-lettered before any call;
+the call is retried in process for transient failures (tenacity, through the service's circuit
+breaker); a permanent failure dead-letters the item; a transient one that outlasts the in-process
+retries defers it through the store, later with every attempt (the channel's backoff). The
+call's latency, each retry, each deferral and each dead letter are counted, under the channel's
+operation, and logged as `<loop>.retry`, `<loop>.deferred` (`<loop>.deferred_breaker_open`),
+`<loop>.dead_letter`. What the store does for each item is the item's (`Pending`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+from nsw_adapter.clients.nsw import NswClient
+from nsw_adapter.clients.portal import PortalClient
+from nsw_adapter.delivery.breaker import BreakerOpenError, CircuitBreaker
+from nsw_adapter.delivery.retry import RetryPolicy, call_with_retry, next_attempt_delay
+from nsw_adapter.errors import PermanentError, TransientError
+from nsw_adapter.logging import describe_error
+from nsw_adapter.loops.context import LoopContext
+from nsw_adapter.store.roles import Dossiers
+
+T = TypeVar("T")
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+Client = TypeVar("Client", bound=_Closable)
+
+
+class Pending(Protocol):
+    """An item (or a batch sharing one call) as a delivery sees it."""
+
+    @property
+    def attempts(self) -> int:
+        """Deliveries tried and deferred so far."""
+
+    @property
+    def first_attempt_at(self) -> datetime | None:
+        """When its first delivery was tried (None: not yet, or not recorded)."""
+
+    @property
+    def count(self) -> int:
+        """How many items it stands for (a poll batch: its dossiers)."""
+
+    def dead_letter(self, reason: str) -> None:
+        """Give it up in the store, keeping why."""
+
+    def defer(self, reason: str, retry_at: datetime) -> None:
+        """Try it again at `retry_at`, the attempt counted."""
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """One remote operation: how it is retried and measured, and when its items are given up on."""
+
+    loop: str  # the loop's name: its log events' prefix
+    operation: str  # the metrics' operation label (submit, poll, cancel, send)
+    service: str  # who is called: "portal" or "NSW" (in a spent budget's reason)
+    kind: str  # what a dead letter of it is: "dossier" or "outbox"
+    policy: RetryPolicy
+    breaker: CircuitBreaker
+    budget_seconds: float | None  # since the first attempt; None: never spent (polls ask until decided)
+    # Seconds from now until a deferred item is tried again, given its attempts (None: the
+    # policy's exponential schedule, never before the breaker lets a probe through).
+    backoff: Callable[[int], float] | None = None
+
+
+def portal_channel(
+    c: LoopContext, loop: str, *, budget: bool = True, backoff: Callable[[int], float] | None = None
+) -> Channel:
+    """The portal, as a loop delivers dossiers to it (`budget` False: never given up on for time)."""
+    budget_seconds = c.portal_budget_seconds if budget else None
+    return Channel(
+        loop, loop, "portal", "dossier", c.portal_policy, c.portal_breaker, budget_seconds, backoff
+    )
+
+
+def nsw_channel(c: LoopContext) -> Channel:
+    """The NSW, as the outbox sends it Results."""
+    return Channel("outbox", "send", "NSW", "outbox", c.nsw_policy, c.nsw_breaker, c.nsw_budget_seconds)
+
+
+def dead_letter_reason(exc: BaseException) -> str:
+    """The reason kept with a dead letter: our description plus the remote detail (not logged)."""
+    detail = getattr(exc, "detail", "")
+    return f"{exc}: {detail}" if detail else str(exc) or type(exc).__name__
+
+
+def budget_spent(
+    first_attempt_at: datetime | None,
+    attempts: int,
+    budget_seconds: float,
+    policy: RetryPolicy,
+    now: datetime,
+) -> bool:
+    """True when an item has been tried for longer than its budget since its first attempt.
+
+    Without a first-attempt time (a store that does not record it) the elapsed time is
+    estimated from the attempts and the shortest deferral schedule.
+    """
+    if first_attempt_at is not None:
+        return (now - first_attempt_at).total_seconds() >= budget_seconds
+    elapsed = sum(
+        min(policy.defer_max, policy.defer_initial * float(1 << i)) for i in range(min(attempts, 64))
+    )
+    return elapsed >= budget_seconds
+
+
+class Delivery:
+    """Delivers items over one channel for one loop."""
+
+    def __init__(self, context: LoopContext, channel: Channel) -> None:
+        self.context = context
+        self.channel = channel
+
+    def spent(self, item: Pending, logger: Any) -> bool:
+        """Dead-letter the item when its retry budget is spent; True when it was."""
+        ch, c = self.channel, self.context
+        if ch.budget_seconds is None:
+            return False
+        if not budget_spent(item.first_attempt_at, item.attempts, ch.budget_seconds, ch.policy, c.clock()):
+            return False
+        reason = f"{ch.service} retry budget exhausted"
+        self.give_up(item, reason, logger, error="retry budget exhausted", attempts=item.attempts)
+        return True
+
+    def send(
+        self,
+        item: Pending,
+        call: Callable[[], T],
+        logger: Any,
+        *,
+        regroup: Callable[[PermanentError], bool] | None = None,
+        budget_checked: bool = False,
+    ) -> T | None:
+        """The call's value, or None when the item was dead-lettered or deferred instead.
+
+        `regroup`: for a batch, asked first about a permanent failure one member may cause (the
+        portal's NOT_FOUND for one receipt among many); True when it delivered the members again on
+        their own, and nothing is given up. `budget_checked`: `spent` was asked already, just before.
+        """
+        ch, c = self.channel, self.context
+        if not budget_checked and self.spent(item, logger):
+            return None
+        started = time.perf_counter()
+        try:
+            return call_with_retry(
+                call,
+                policy=ch.policy,
+                breaker=ch.breaker,
+                on_retry=lambda exc, n: self._retried(logger, exc, n),
+            )
+        except PermanentError as exc:
+            if regroup is None or not regroup(exc):
+                self.give_up(
+                    item, dead_letter_reason(exc), logger, error=describe_error(exc), error_code=exc.code
+                )
+            return None
+        except TransientError as exc:
+            self._defer(item, exc, logger)
+            return None
+        finally:
+            c.metrics.latency.labels(operation=ch.operation).observe(time.perf_counter() - started)
+
+    def give_up(
+        self, item: Pending, reason: str, logger: Any, *, event: str = "dead_letter", **fields: Any
+    ) -> None:
+        """Dead-letter the item (a permanent failure, a spent budget, or a refusal the call returned)."""
+        ch = self.channel
+        item.dead_letter(reason)
+        self.context.metrics.dead_lettered.labels(kind=ch.kind).inc(item.count)
+        logger.error(f"{ch.loop}.{event}", **fields)
+
+    def _defer(self, item: Pending, exc: TransientError, logger: Any) -> None:
+        ch, c = self.channel, self.context
+        if ch.backoff is not None:
+            delay = ch.backoff(item.attempts)
+        else:
+            delay = next_attempt_delay(ch.policy, item.attempts, ch.breaker)
+        item.defer(dead_letter_reason(exc), c.later(delay))
+        c.metrics.deferred.labels(operation=ch.operation).inc()
+        event = "deferred_breaker_open" if isinstance(exc, BreakerOpenError) else "deferred"
+        logger.warning(
+            f"{ch.loop}.{event}", delay=round(delay, 2), attempts=item.attempts + 1, error=describe_error(exc)
+        )
+
+    def _retried(self, logger: Any, exc: BaseException, attempt: int) -> None:
+        self.context.metrics.retries.labels(operation=self.channel.operation).inc()
+        logger.info(f"{self.channel.loop}.retry", attempt=attempt, error=describe_error(exc))
+
+
+@dataclass(slots=True)
+class DossierDelivery:
+    """A dossier being delivered (submitted, or its cancellation sent): its store actions."""
+
+    store: Dossiers
+    dossier_id: int
+    attempts: int
+    first_attempt_at: datetime | None
+    count: int = 1
+
+    def dead_letter(self, reason: str) -> None:
+        self.store.dead_letter(self.dossier_id, reason)
+
+    def defer(self, reason: str, retry_at: datetime) -> None:
+        self.store.defer(self.dossier_id, reason, retry_at)
+
+
+class RemoteLoop(Generic[Client]):
+    """A loop that delivers to one service over its channel, through a client of its own made on
+    first use (one per thread: zeep clients are not shared)."""
+
+    name: str  # the loop's name (its channel's, its log events' prefix)
+
+    def __init__(self, context: LoopContext, channel: Channel, factory: Callable[[], Client]) -> None:
+        self.context = context
+        self.delivery = Delivery(context, channel)
+        self._factory = factory
+        self._client: Client | None = None
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            self._client = self._factory()
+        return self._client
+
+    def run_once(self) -> int:
+        """Claim as much as the service's circuit allows (LoopContext.claim_limit) and work on it;
+        returns how many items were claimed."""
+        limit = self.context.claim_limit(self.delivery.channel.breaker, self.batch())
+        return 0 if limit == 0 else self.work(limit)
+
+    def batch(self) -> int:
+        """How many items a claim takes at most."""
+        return self.context.claim_batch
+
+    def work(self, limit: int) -> int:
+        """Claim up to `limit` items and deliver them; how many were claimed."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
+class PortalLoop(RemoteLoop[PortalClient]):
+    """A loop delivering dossiers to the portal (submit, poll, cancel)."""
+
+    def __init__(
+        self, context: LoopContext, *, budget: bool = True, backoff: Callable[[int], float] | None = None
+    ) -> None:
+        channel = portal_channel(context, self.name, budget=budget, backoff=backoff)
+        super().__init__(context, channel, context.portal_factory)
+
+    @property
+    def portal(self) -> PortalClient:
+        return self.client
+
+
+class NswLoop(RemoteLoop[NswClient]):
+    """A loop delivering Results to the NSW (the outbox)."""
+
+    def __init__(self, context: LoopContext) -> None:
+        super().__init__(context, nsw_channel(context), context.nsw_factory)
+
+    @property
+    def nsw(self) -> NswClient:
+        return self.client
