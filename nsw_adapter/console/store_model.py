@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import Engine
 
 from nsw_adapter.console.readmodel import (
@@ -61,6 +61,7 @@ FUNCTIONS = {
     "24": "cancellation confirmed",
 }
 _GD = "Body/Content/GeneralDeclaration/"
+_SCANNED = 2000  # ADAPTER: how many of the newest dossiers a search by IMO, vessel or gate reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,21 +125,20 @@ class StoreReadModel:
 
     # --- dossiers
     def find_dossiers(self, text: str, limit: int) -> list[DossierRow]:
-        text = text.strip()
+        """Newest first by id (the primary key: no sort of the whole table); a reference by its prefix."""
+        needle = text.strip().upper()
         query = select(d.c.id, d.c.reference, d.c.document_type, d.c.state, d.c.created_at, d.c.updated_at)
-        query = query.order_by(d.c.updated_at.desc(), d.c.id.desc())
+        query = query.order_by(d.c.id.desc())
         with self._engine.begin() as c:
-            if not text:
-                rows = c.execute(query.limit(limit)).all()
-                return [self._row(c, row) for row in rows]
-            # ADAPTER: the reference in SQL; IMO, vessel and gate from the General Declarations of
-            # the newest dossiers (bounded), until the store keeps them as columns.
-            like = f"%{text.upper()}%"
-            by_reference = c.execute(query.where(func.upper(d.c.reference).like(like)).limit(limit)).all()
+            if not needle:
+                return [self._row(c, row) for row in c.execute(query.limit(limit)).all()]
+            prefix = query.where(d.c.reference.startswith(needle, autoescape=True))
+            by_reference = c.execute(prefix.limit(limit)).all()
             found = [self._row(c, row) for row in by_reference]
             seen = {row.id for row in by_reference}
-            needle = text.upper()
-            for row in c.execute(query.limit(2000)).all():
+            # ADAPTER: IMO, vessel and gate from the General Declarations of the newest dossiers
+            # (bounded), until the store keeps them as columns (issue 13 item 1).
+            for row in c.execute(query.limit(_SCANNED)).all():
                 if len(found) >= limit:
                     break
                 if row.id in seen:

@@ -12,6 +12,9 @@ import pytest
 import requests
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.browser.console_support import (
     OPERATOR,
@@ -56,8 +59,15 @@ def log_in(driver: webdriver.Chrome, filled: Filled, name: str) -> None:
     assert driver.current_url.endswith("/login")  # nothing without logging in
     driver.find_element(By.ID, "name").send_keys(name)
     driver.find_element(By.ID, "password").send_keys(PASSWORD)
-    driver.find_element(By.ID, "login").click()
+    click(driver, driver.find_element(By.ID, "login"))
     assert driver.find_element(By.ID, "who").text.startswith(name)
+
+
+def click(driver: webdriver.Chrome, element: WebElement) -> None:
+    """Click a link or a submit button and wait for the next page (a click returns before it loads)."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(page))
 
 
 def keep(driver: webdriver.Chrome, pages: list[str], shots: Path, name: str) -> None:
@@ -79,12 +89,12 @@ def test_operator_finds_a_dossier_by_imo_and_reads_its_timeline(
     imo = filled.imo[reference]
     driver.get(filled.url + "/dossiers")
     driver.find_element(By.ID, "q").send_keys(imo)
-    driver.find_element(By.ID, "search").click()
+    click(driver, driver.find_element(By.ID, "search"))
     keep(driver, pages, shots, "dossiers")
     rows = driver.find_elements(By.CSS_SELECTOR, "#dossiers tr")[1:]
     assert rows
     assert all(imo in row.text for row in rows)
-    driver.find_element(By.LINK_TEXT, reference).click()
+    click(driver, driver.find_element(By.LINK_TEXT, reference))
     keep(driver, pages, shots, "dossier")
     assert driver.find_element(By.ID, "state").text.startswith("cleared")
     assert driver.find_element(By.ID, "imo").text == imo
@@ -118,7 +128,7 @@ def test_operator_retries_a_dead_letter(
     assert all(reference in listed for reference in filled.dead)
     first = driver.find_elements(By.CSS_SELECTOR, "#dead-letters tr")[1]
     reference = next(r for r in filled.dead if r in first.text)
-    first.find_element(By.CSS_SELECTOR, "button.retry").click()
+    click(driver, first.find_element(By.CSS_SELECTOR, "button.retry"))
     assert driver.find_element(By.ID, "notice").text == "Sent back to be tried again."
     assert reference not in driver.find_element(By.ID, "dead-letters").text
     keep(driver, pages, shots, "dead-letters-retried")
@@ -133,7 +143,7 @@ def test_operator_discards_a_dead_letter_with_a_reason(
     row = driver.find_elements(By.CSS_SELECTOR, "#dead-letters tr")[1]
     reference = next(r for r in filled.dead if r in row.text)
     row.find_element(By.NAME, "reason").send_keys("voyage abandoned, agreed with the agent")
-    row.find_element(By.CSS_SELECTOR, "button.discard").click()
+    click(driver, row.find_element(By.CSS_SELECTOR, "button.discard"))
     assert driver.find_element(By.ID, "notice").text == "Discarded."
     assert reference not in driver.find_element(By.ID, "dead-letters").text
     driver.get(f"{filled.url}/dossiers/{reference}/1")
@@ -153,6 +163,7 @@ def test_viewer_is_refused_a_retry(
     row = driver.find_elements(By.CSS_SELECTOR, "#dead-letters tr")[1]
     kind, number = row.get_attribute("id").split("-")[1:]  # type: ignore[union-attr]
     # The form an operator would have, built in the viewer's page (the server must refuse it).
+    page = driver.find_element(By.TAG_NAME, "html")
     driver.execute_script(
         """
         const form = document.createElement('form');
@@ -162,6 +173,7 @@ def test_viewer_is_refused_a_retry(
         """,
         f"/dead-letters/{kind}/{number}/retry",
     )
+    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(page))
     assert "Only operators may retry or discard." in driver.find_element(By.ID, "error").text
     keep(driver, pages, shots, "viewer-refused")
     driver.get(filled.url + "/dead-letters")
