@@ -22,7 +22,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from end_to_end import Adapter, Portal, check, create_pg_database, dossiers, drop_pg_database, free_port, role
+from end_to_end import (
+    Adapter,
+    Portal,
+    check,
+    create_pg_database,
+    dossiers,
+    drop_pg_database,
+    free_port,
+    migrate_store,
+    role,
+)
 
 from nsw_adapter.simulators.nsw import NswSimulator
 
@@ -32,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"generating {args.dossiers} dossiers ...", flush=True)
     batch = dossiers(args.dossiers, prefix="BKL")
     store_url = create_pg_database() if args.store == "postgresql" else f"sqlite:///{workdir}/adapter.db"
+    migrate_store(store_url)
     portal_port = free_port()
     portal_url = f"http://127.0.0.1:{portal_port}/bgp/portal"
     adapters: list[Adapter] = []

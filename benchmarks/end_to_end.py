@@ -123,6 +123,7 @@ class Adapter:
         env = {
             **os.environ,
             "NSW_ADAPTER_WORKER_ID": name,
+            "NSW_ADAPTER_ALLOW_DEMO_CREDENTIALS": "true",  # the simulators' password
             "NSW_ADAPTER_INTAKE__PORT": str(self.intake_port),
             "NSW_ADAPTER_OBSERVABILITY__PORT": str(self.metrics_port),
             "NSW_ADAPTER_OBSERVABILITY__LOG_LEVEL": "WARNING",
@@ -159,6 +160,11 @@ class Adapter:
         code = self.process.wait(60)
         self.log.close()
         return code
+
+
+def migrate_store(store_url: str) -> None:
+    """Create the store's schema (`nsw-adapter run` never creates or migrates a store)."""
+    subprocess.run([str(BIN), "db", "migrate", "--store", store_url], check=True, capture_output=True)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -202,6 +208,7 @@ def run(args: argparse.Namespace) -> tuple[int, float]:
     print(f"generating {args.dossiers} dossiers ...", flush=True)
     batch = dossiers(args.dossiers)
     store_url = create_pg_database() if args.store == "postgresql" else f"sqlite:///{workdir}/adapter.db"
+    migrate_store(store_url)
     portal = Portal(free_port(), args.decision_delay, args.portal_faults, workdir)
     adapters: list[Adapter] = []
     try:

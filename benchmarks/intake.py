@@ -1,6 +1,6 @@
 """Pushes per second into receiveMessage over loopback, on SQLite and on PostgreSQL.
 
-Starts the intake server as its own process (`python -m nsw_adapter.intake`), then pushes
+Starts the intake server as its own process (`python -m nsw_adapter.intake_server`), then pushes
 small General Declarations (~3 KB, each a new dossier) from a concurrent aiohttp client with
 pre-built SOAP bodies, each with its own fresh WS-Security token. Every push must be answered
 99 (stored and committed). With `--signed`, each General Declaration carries an ECDSA P-256
@@ -69,7 +69,7 @@ def signing(policy: str) -> Signing:
 def start_server(
     url: str, threads: int, log_level: str, signed: Signing | None = None
 ) -> tuple[subprocess.Popen[str], str]:
-    cmd = [sys.executable, "-m", "nsw_adapter.intake", "--store", url, "--port", "0", "--user", USER,
+    cmd = [sys.executable, "-m", "nsw_adapter.intake_server", "--store", url, "--port", "0", "--user", USER,
            "--password", PASSWORD, "--threads", str(threads), "--log-level", log_level]  # fmt: skip
     if signed is not None:
         cmd += ["--signature-policy", signed.policy, "--trust-store", str(signed.trust_store)]

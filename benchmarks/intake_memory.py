@@ -1,6 +1,6 @@
 """Peak memory of the intake under upload storms: N concurrent pushes near the size limit.
 
-Starts the intake as its own process (`python -m nsw_adapter.intake`, SQLite), reads its
+Starts the intake as its own process (`python -m nsw_adapter.intake_server`, SQLite), reads its
 resident memory once idle (after one small push), then sends `--uploads` concurrent pushes of
 about `--megabytes` each and reads the process's peak resident memory (VmHWM). Two storms, each
 on a fresh server: senders with a wrong password (outsiders), then the NSW's own credentials
@@ -61,7 +61,7 @@ def memory_kb(pid: int, field: str) -> int:
 
 def start_server(code: Path) -> tuple[subprocess.Popen[str], str]:
     folder = tempfile.mkdtemp(prefix="nswa-mem-")
-    cmd = [sys.executable, "-m", "nsw_adapter.intake", "--store", f"sqlite:///{folder}/var/bench.db",
+    cmd = [sys.executable, "-m", "nsw_adapter.intake_server", "--store", f"sqlite:///{folder}/var/bench.db",
            "--port", "0", "--user", USER, "--password", PASSWORD, "--log-level", "warning"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(code)}
     proc = subprocess.Popen(

@@ -1,8 +1,15 @@
 """`nsw-adapter run`: intake, every worker loop, /healthz and /metrics in one process.
 
 The asyncio loop in the main thread serves HTTP (intake, observability); the worker loops
-run on threads (zeep and SQLAlchemy are blocking). SIGTERM / SIGINT stop intake first (the
-NSW re-pushes what was not answered 99), then the loops, which release their leases.
+run on threads (zeep and SQLAlchemy are blocking). SIGTERM, SIGINT and SIGHUP stop intake first
+(the NSW re-pushes what was not answered 99), then the loops, which release their leases: a
+supervisor restarts the daemon to apply changed settings (SIGHUP does not reload in place).
+
+Start-up, in order: the settings are checked (the simulators' demo password is refused unless
+allow_demo_credentials), the store is opened as it is (never created or migrated here: an older
+schema says to run `nsw-adapter db migrate`, a newer one refuses to start; an unreachable server
+is tried again for store.start_wait_seconds, saying so), both ports are bound, and only then do
+the loops start.
 
 `roles` splits the two: an intake process (`--role intake`) and worker processes
 (`--role worker`) share the store, each with its own /healthz and /metrics. One Python
@@ -12,22 +19,35 @@ process runs on one core at a time, so a split daemon uses the machine's other c
 from __future__ import annotations
 
 import asyncio
+import errno
 import importlib
 import json
 import signal
+import ssl
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from nsw_adapter.build import adapter_version
 from nsw_adapter.busy import CountingExecutor
+from nsw_adapter.errors import CannotListen, ConfigurationError, StoreUnreachable
 from nsw_adapter.log_limits import limit_server_errors
 from nsw_adapter.logging import configure_logging, describe_error, get_logger
 from nsw_adapter.metrics import Metrics
-from nsw_adapter.settings import ROLES, Settings
+from nsw_adapter.settings import ROLES, Settings, demo_credentials
 from nsw_adapter.store.base import Store, StoreStats
 from nsw_adapter.worker import Worker, build_context
+
+if TYPE_CHECKING:
+    from nsw_adapter.store.sql import SqlStore
+
+#: The signals that stop the daemon gracefully (SIGHUP too: a closed terminal or a supervisor's
+#: reload request; settings are read at start only, so a restart applies them).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 log = get_logger("nsw_adapter.daemon")
 
@@ -91,25 +111,41 @@ def observability_app(
 
 
 def intake_app(
-    settings: Settings, store: Store, executor: CountingExecutor | None = None
+    settings: Settings,
+    store: Store,
+    executor: CountingExecutor | None = None,
+    metrics: Metrics | None = None,
 ) -> web.Application | None:
     """The receiveMessage endpoint from the intake module (None when it is not available), on
-    `executor` when given (the daemon's, which /healthz watches)."""
+    `executor` when given (the daemon's, which /healthz watches), counting into `metrics`."""
     try:
         intake: Any = importlib.import_module("nsw_adapter.intake")
     except ImportError:  # pragma: no cover - only while the intake module is being built
         log.warning("daemon.no_intake")
         return None
     create: Callable[..., Any] = intake.create_intake_app
-    app: web.Application = create(store=store, settings=settings.intake, executor=executor)
+    app: web.Application = create(store=store, settings=settings.intake, executor=executor, metrics=metrics)
     return app
 
 
-async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+def intake_tls(settings: Settings) -> ssl.SSLContext | None:
+    """The intake's TLS context (None: plain HTTP). The hook for TLS on the intake (issue 12 item 6)."""
+    return None
+
+
+async def _start(
+    app: web.Application, host: str, port: int, what: str, ssl_context: ssl.SSLContext | None = None
+) -> tuple[web.AppRunner, int]:
+    """Serve `app` on host:port, or CannotListen saying in one line why not."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
-    await site.start()
+    site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+        raise CannotListen(f"cannot listen on {host}:{port} ({what}): {reason}") from None
     addresses = runner.addresses
     bound = addresses[0][1] if addresses else port
     return runner, int(bound)
@@ -122,8 +158,13 @@ async def serve(
     metrics: Metrics,
     *,
     until: Callable[[], Awaitable[None]] | None = None,
+    listening: Callable[[dict[str, str]], None] | None = None,
 ) -> None:
-    """Serve intake and observability until SIGTERM / SIGINT (or until `until` returns)."""
+    """Serve intake and observability until SIGTERM / SIGINT / SIGHUP (or until `until` returns).
+
+    Both ports are bound before `listening` is called with their URLs (the daemon starts its
+    loops there): a port in use is CannotListen before any work begins.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -131,26 +172,41 @@ async def serve(
         log.info("daemon.signal", signal=sig.name)
         stop.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, on_signal, sig)
     runners: list[web.AppRunner] = []
     pool: CountingExecutor | None = None
-    if "intake" in settings.roles:
-        pool = CountingExecutor(settings.intake.threads, thread_name_prefix="intake")
-    intake = intake_app(settings, store, pool) if pool is not None else None
-    if intake is not None:
-        runner, port = await _start(intake, settings.intake.host, settings.intake.port)
-        runners.append(runner)
-        log.info("daemon.intake_listening", host=settings.intake.host, port=port, path=settings.intake.path)
-    obs = settings.observability
-    app = observability_app(metrics, store, worker, settings.roles, intake_pool=pool)
-    runner, port = await _start(app, obs.host, obs.port)
-    runners.insert(0, runner)
-    log.info("daemon.observability_listening", host=obs.host, port=port)
-    if settings.console.enabled:  # the operator console (nsw_adapter.console), off by default
-        from nsw_adapter.console import serve as console
+    endpoints: dict[str, str] = {}
+    try:
+        if "intake" in settings.roles:
+            pool = CountingExecutor(settings.intake.threads, thread_name_prefix="intake")
+        intake = intake_app(settings, store, pool, metrics) if pool is not None else None
+        if intake is not None:
+            tls = intake_tls(settings)
+            host = settings.intake.host
+            runner, port = await _start(intake, host, settings.intake.port, "intake", tls)
+            runners.append(runner)
+            scheme = "https" if tls is not None else "http"
+            endpoints["intake"] = f"{scheme}://{host}:{port}{settings.intake.path}"
+            log.info("daemon.intake_listening", host=host, port=port, path=settings.intake.path)
+        obs = settings.observability
+        app = observability_app(metrics, store, worker, settings.roles, intake_pool=pool)
+        runner, port = await _start(app, obs.host, obs.port, "observability")
+        runners.insert(0, runner)
+        endpoints["observability"] = f"http://{obs.host}:{port}"
+        log.info("daemon.observability_listening", host=obs.host, port=port)
+        if settings.console.enabled:  # the operator console (nsw_adapter.console), off by default
+            from nsw_adapter.console import serve as console
 
-        runners.insert(0, await console.start(settings, store, worker))
+            runners.insert(0, await console.start(settings, store, worker))
+    except BaseException:
+        for started in runners:
+            await started.cleanup()
+        if pool is not None:
+            pool.shutdown(wait=True)
+        raise
+    if listening is not None:
+        listening(endpoints)
     waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
     if until is not None:
         waiters.append(asyncio.ensure_future(until()))
@@ -164,35 +220,78 @@ async def serve(
         pool.shutdown(wait=True)
 
 
-def run(settings: Settings) -> int:
-    """The daemon's main: returns the process exit code."""
+def run(settings: Settings, *, config: Path | None = None) -> int:
+    """The daemon's main: returns the process exit code. Expected failures raise (one line each,
+    cli/__init__.py): ConfigurationError, StoreNotReady, StoreUnreachable, CannotListen."""
     obs = settings.observability
     configure_logging(obs.log_level, obs.log_format)
     limit_server_errors()  # abandoned connections and malformed requests: a few per minute logged
-    from nsw_adapter.store import open_store
-
-    store = open_store(settings.store.url, deadline_minutes=settings.store.deadline_minutes, migrate=True)
+    refuse_demo_credentials(settings)
+    store = open_store_waiting(settings)
     metrics = Metrics()
     worker = Worker.from_settings(settings, build_context(settings, store, metrics=metrics))
     runs_loops = "worker" in settings.roles
-    log.info(
-        "daemon.starting",
-        worker_id=worker.context.worker_id,
-        store=store_kind(settings.store.url),
-        roles=list(settings.roles),
-    )
-    if runs_loops:
-        worker.start()
-    try:
-        asyncio.run(serve(settings, store, worker, metrics))
-    finally:
+    started = False
+
+    def listening(endpoints: dict[str, str]) -> None:
+        nonlocal started
+        log.info(
+            "daemon.started",
+            version=adapter_version(),
+            worker_id=worker.context.worker_id,
+            roles=list(settings.roles),
+            store=store_location(settings.store.url),
+            config=str(config) if config is not None else "none (defaults and environment)",
+            intake=endpoints.get("intake"),
+            observability=endpoints.get("observability"),
+        )
         if runs_loops:
+            worker.start()
+        started = True
+
+    try:
+        asyncio.run(serve(settings, store, worker, metrics, listening=listening))
+    finally:
+        if runs_loops and started:
             worker.stop(settings.worker.shutdown_grace_seconds)
         store.close()
-        log.info("daemon.stopped")
+        if started:
+            log.info("daemon.stopped")
     return 0
 
 
-def store_kind(url: str) -> str:
-    """The store's dialect only (a DSN may carry a password)."""
-    return url.split(":", 1)[0]
+def refuse_demo_credentials(settings: Settings) -> None:
+    """ConfigurationError when a credential holds the simulators' password, unless allowed."""
+    demo = demo_credentials(settings)
+    if demo and not settings.allow_demo_credentials:
+        raise ConfigurationError(
+            f"{', '.join(demo)}: the simulators' demo password; set real credentials, or "
+            "allow_demo_credentials = true (NSW_ADAPTER_ALLOW_DEMO_CREDENTIALS=true) for the simulators"
+        )
+
+
+def open_store_waiting(settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> SqlStore:
+    """The store as it is (never created or migrated here). An unreachable server is tried again,
+    each wait logged, until store.start_wait_seconds have passed; then StoreUnreachable."""
+    from nsw_adapter.store import open_store
+
+    deadline = time.monotonic() + settings.store.start_wait_seconds
+    delay = 1.0
+    while True:
+        try:
+            return open_store(
+                settings.store.url, existing=True, deadline_minutes=settings.store.deadline_minutes
+            )
+        except StoreUnreachable as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("daemon.store_unreachable", error=str(exc), retry_in=delay)
+            sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def store_location(url: str) -> str:
+    """The store's URL without its password (a DSN may carry one)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from nsw_adapter.logging import configure_logging
-from nsw_adapter.resources import data_root
+from nsw_adapter.resources import sample_path
 
 PORTAL_FAULTS = "seed=7,http503=0.03,unavailable=0.03,reset=0.01,latency=0.002-0.02"
 NSW_FAULTS = "seed=8,http503=0.03,unavailable=0.02"
@@ -110,11 +110,11 @@ def _invalid() -> list[tuple[Planned, list[Any]]]:
 
     found: list[tuple[Planned, list[Any]]] = []
     for code in INVALID_SAMPLES:
-        folder = data_root().parent / "fixtures" / "samples" / "nsw" / "invalid" / code
+        # In the checkout or, installed, in the wheel's copy: a missing one is an error, never a
+        # smaller demo (the summary would still say nothing was lost).
+        folder = sample_path("nsw", "invalid", code)
         if not folder.is_dir():
-            folder = Path.cwd() / "fixtures" / "samples" / "nsw" / "invalid" / code
-        if not folder.is_dir():
-            continue
+            raise FileNotFoundError(f"the demo's sample dossier {folder} is missing")
         for documents in load_folder(folder):
             found.append((Planned(documents[0].reference, f"invalid ({code})", 0), documents))
     return found

@@ -9,7 +9,6 @@ usable for storage and come back as E-SCHEMA problems.
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -18,6 +17,8 @@ from lxml import etree
 
 from nsw_adapter import string_part
 from nsw_adapter.errors import EnvelopeError, Problem
+from nsw_adapter.texts import problem, word
+from nsw_adapter.texts.schema import schema_problem
 from nsw_adapter.xml import MAX_BYTES, UntrustedXmlError, parse_untrusted, schema
 
 VIETNAM = timezone(timedelta(hours=7), "ICT")
@@ -34,10 +35,6 @@ CONTENT_ELEMENTS: dict[str, str] = {
 NSW_FUNCTIONS = frozenset({"01", "02", "03"})
 NEW, AMENDMENT, CANCELLATION = "01", "02", "03"
 NSW_IDENTITY, BORDER_GUARD_IDENTITY = "NSW", "BQP"
-
-# libxml2 echoes offending values in its messages; they may be passport numbers or names.
-_QUOTED_VALUE = re.compile(r"The value '[^']*'")
-_LEADING_VALUE = re.compile(r"'[^']*' is not a valid value")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,14 +86,14 @@ def format_send_date(moment: datetime) -> str:
     return moment.astimezone(VIETNAM).strftime(SEND_DATE_FORMAT)
 
 
-def _envelope_problem(text: str, xpath: str | None = None) -> Problem:
-    return Problem("E-ENVELOPE", text, xpath, None)
+def _envelope_problem(key: str, xpath: str | None = None, **params: object) -> Problem:
+    return problem("E-ENVELOPE", f"E-ENVELOPE.{key}", xpath, None, **params)
 
 
 def schema_message(message: str) -> str:
-    """A libxml2 validation message with the offending value taken out (it may be personal data)."""
-    message = _QUOTED_VALUE.sub("The value", message)
-    return _LEADING_VALUE.sub("the value is not valid", message)
+    """A libxml2 validation message as a plain English sentence naming the field, without the
+    offending value unless it is not personal data (texts/schema.py)."""
+    return schema_problem("E-SCHEMA", message, None, None).text
 
 
 def read_message(data: bytes | str, *, max_bytes: int = MAX_BYTES) -> NswMessage:
@@ -109,9 +106,9 @@ def read_message(data: bytes | str, *, max_bytes: int = MAX_BYTES) -> NswMessage
     try:
         root = parse_untrusted(raw, max_bytes=max_bytes)
     except UntrustedXmlError as exc:
-        raise EnvelopeError([_envelope_problem(str(exc))]) from None
+        raise EnvelopeError([problem("E-ENVELOPE", exc.key, None, None, **dict(exc.params))]) from None
     if root.tag != "Envelope":
-        raise EnvelopeError([_envelope_problem(f"the root element is {root.tag!r}, not Envelope")])
+        raise EnvelopeError([_envelope_problem("root", value=etree.QName(root).localname)])
 
     envelope_problems: list[Problem] = []
     content_problems: list[Problem] = []
@@ -119,12 +116,11 @@ def read_message(data: bytes | str, *, max_bytes: int = MAX_BYTES) -> NswMessage
     if not validator.validate(root):
         for error in iter(validator.error_log):  # type: ignore[call-overload]
             path = error.path or None
-            text = schema_message(error.message)
             if path and path.startswith("/Envelope/Body/Content/"):
                 document_type = _text(root, "Header/Subject/type")
-                content_problems.append(Problem("E-SCHEMA", text, path, document_type))
+                content_problems.append(schema_problem("E-SCHEMA", error.message, path, document_type))
             else:
-                envelope_problems.append(_envelope_problem(text, path))
+                envelope_problems.append(schema_problem("E-ENVELOPE", error.message, path, None))
     if envelope_problems:
         raise EnvelopeError(envelope_problems)
 
@@ -142,9 +138,8 @@ def _read_header(root: etree._Element) -> Header:
     try:
         moment = parse_send_date(send_date)
     except ValueError:
-        raise EnvelopeError(
-            [_envelope_problem("sendDate is not a calendar time", "/Envelope/Header/Subject/sendDate")]
-        ) from None
+        where = "/Envelope/Header/Subject/sendDate"
+        raise EnvelopeError([_envelope_problem("send_date", where, value=send_date)]) from None
     return Header(
         message_id=_text(root, "Header/Reference/messageId") or "",
         from_identity=_text(root, "Header/From/identity") or "",
@@ -170,42 +165,39 @@ def _check_addressing(header: Header, content: etree._Element | None) -> list[Pr
     problems: list[Problem] = []
     subject = "/Envelope/Header/Subject"
     if header.from_identity != NSW_IDENTITY:
-        problems.append(
-            _envelope_problem("the message is not from the NSW", "/Envelope/Header/From/identity")
-        )
+        problems.append(_envelope_problem("not_from_nsw", "/Envelope/Header/From/identity"))
     if header.to_identity != BORDER_GUARD_IDENTITY:
-        problems.append(
-            _envelope_problem("the message is not addressed to BQP", "/Envelope/Header/To/identity")
-        )
+        problems.append(_envelope_problem("not_to_bqp", "/Envelope/Header/To/identity"))
     for field, value in (
         ("documentType", header.document_type),
         ("type", header.type),
         ("reference", header.reference),
     ):
         if value is None:
-            problems.append(_envelope_problem(f"{field} is missing", f"{subject}/{field}"))
+            problems.append(_envelope_problem("missing", f"{subject}/{field}", field=field))
     if header.document_type not in (None, "1", "2"):
-        problems.append(_envelope_problem("documentType is neither 1 nor 2", f"{subject}/documentType"))
+        problems.append(
+            _envelope_problem("document_type", f"{subject}/documentType", value=header.document_type)
+        )
     if header.type is not None and header.type not in CONTENT_ELEMENTS:
-        problems.append(
-            _envelope_problem(f"type {header.type} is not a document the NSW sends", f"{subject}/type")
-        )
+        problems.append(_envelope_problem("type", f"{subject}/type", value=header.type))
     if header.function not in NSW_FUNCTIONS:
-        problems.append(
-            _envelope_problem(f"function {header.function} is not 01, 02 or 03", f"{subject}/function")
-        )
+        problems.append(_envelope_problem("function", f"{subject}/function", value=header.function))
     if header.function == CANCELLATION and header.type not in (None, "50"):
-        problems.append(_envelope_problem("a cancellation must have type 50", f"{subject}/type"))
+        problems.append(_envelope_problem("cancellation_type", f"{subject}/type", value=header.type))
     if problems:
         return problems
     expected = "Cancellation" if header.function == CANCELLATION else CONTENT_ELEMENTS[header.type or ""]
-    found = None if content is None else content.tag
+    found = None if content is None else etree.QName(content).localname
     if found != expected:
         problems.append(
             _envelope_problem(
-                f"Content holds {found or 'nothing'}, but type {header.type} "
-                f"function {header.function} calls for {expected}",
+                "content",
                 "/Envelope/Body/Content",
+                found=found or word("nothing"),
+                type=header.type,
+                function=header.function,
+                expected=expected,
             )
         )
     return problems

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,15 +14,26 @@ class Problem:
     personal data; xpath: absolute, unprefixed, 1-based positions
     (/Envelope/Body/Content/CrewLists/CrewList[6]/PassportExpiryDate), or None when no
     single field is at fault; document_type: the NSW `type` ("50", "51", ...) of that document.
+    key and params: the text's message key and parameters (nsw_adapter.texts), from which it is
+    rendered in the agents' language; None for a text that has no key (a portal officer's words).
+    Made by `texts.problem`, which sets `text` to the English rendering.
     """
 
     code: str
     text: str
     xpath: str | None = None
     document_type: str | None = None
+    key: str | None = field(default=None, compare=False)
+    params: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def as_dict(self) -> dict[str, str | None]:
-        return asdict(self)
+        """code, text (English), xpath and document_type, as stored and printed."""
+        return {
+            "code": self.code,
+            "text": self.text,
+            "xpath": self.xpath,
+            "document_type": self.document_type,
+        }
 
 
 #: At most this many problems are listed in one answer (a 22 to the NSW): a list of every one of
@@ -34,10 +45,12 @@ def listed(problems: Sequence[Problem], limit: int = MAX_LISTED) -> list[Problem
     """The problems one answer lists: all of them, or the first `limit - 1` and a count of the rest."""
     if len(problems) <= limit:
         return list(problems)
+    from nsw_adapter.texts import problem  # texts builds on Problem
+
     shown, rest = list(problems[: limit - 1]), problems[limit - 1 :]
     codes = ", ".join(sorted({p.code for p in rest}))
-    summary = f"{len(rest)} more problems ({codes}) are not listed: one answer lists at most {limit}."
-    return [*shown, Problem(rest[0].code, summary, None, rest[0].document_type)]
+    more = {"count": len(rest), "codes": codes, "limit": limit}
+    return [*shown, problem(rest[0].code, "more", None, rest[0].document_type, **more)]
 
 
 class NswAdapterError(Exception):

@@ -30,6 +30,7 @@ loop or the other pushes. Logs carry message ids, references, codes and sizes, n
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import re
 from collections.abc import Callable
@@ -53,6 +54,7 @@ from nsw_adapter.envelope import (
     read_message,
 )
 from nsw_adapter.errors import EnvelopeError, Problem, listed
+from nsw_adapter.metrics import Metrics
 from nsw_adapter.namespaces import AGENCY_NS
 from nsw_adapter.settings import IntakeSettings
 from nsw_adapter.signature import SignatureVerifier
@@ -66,6 +68,7 @@ from nsw_adapter.soap import (
     response,
 )
 from nsw_adapter.soap.media_type import UNSUPPORTED_MEDIA_TYPE, media_type_problem
+from nsw_adapter.soap.wsse import WSSE
 from nsw_adapter.store.base import IncomingMessage, SignatureRecord, Store
 from nsw_adapter.xml import UntrustedHead, UntrustedXmlError, parse_untrusted
 
@@ -112,8 +115,14 @@ class Intake:
         *,
         executor: ThreadPoolExecutor | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        metrics: Metrics | None = None,
     ) -> None:
-        credentials = {settings.credentials.username: settings.credentials.password.get_secret_value()}
+        # The credentials and, during a rotation, the previous ones: both accepted.
+        credentials: dict[str, list[str]] = {}
+        for accepted in (settings.credentials, settings.previous_credentials):
+            if accepted is not None:
+                credentials.setdefault(accepted.username, []).append(accepted.password.get_secret_value())
+        self._metrics = metrics
         self._store = store
         self._max_bytes = settings.max_message_bytes
         # Used nonces go to the store: durable across restarts and shared by every daemon on it.
@@ -133,12 +142,29 @@ class Intake:
         self._signatures = SignatureVerifier.from_settings(settings.signature_policy, settings.trust_store)
 
     async def handle_request(self, request: web.Request) -> web.Response:
-        """Answer one push (the aiohttp handler)."""
+        """Answer one push (the aiohttp handler), counted in the metrics; the log lines of its work
+        name the peer's address (and, once authenticated, the user)."""
+        context = contextvars.copy_context()  # run_in_executor does not carry contextvars to the thread
+        context.run(structlog.contextvars.bind_contextvars, peer=request.remote or "-")
+        try:
+            answer = await self._answer_push(request, context)
+        finally:
+            if self._metrics is not None:
+                self._metrics.intake_received(request.content.total_bytes)
+        if self._metrics is not None and answer.status != 200:
+            self._metrics.intake_fault()
+        return web.Response(status=answer.status, body=answer.body, content_type="text/xml", charset="utf-8")
+
+    async def _answer_push(self, request: web.Request, context: contextvars.Context) -> Answer:
         wrong_type = media_type_problem(request.headers.get("Content-Type"))
         if wrong_type is not None:  # refused on the header: its body is never read
             fault = SoapFault("Client", f"unsupported media type: {wrong_type}")
-            return _http(Answer(UNSUPPORTED_MEDIA_TYPE, fault_response(fault)))
+            return Answer(UNSUPPORTED_MEDIA_TYPE, fault_response(fault))
         loop = asyncio.get_running_loop()
+
+        async def work(job: Callable[..., Answer | None], *args: object) -> Answer | None:
+            return await loop.run_in_executor(self._executor, context.run, job, *args)
+
         declared = request.content_length
         oversized = declared is not None and declared > self._max_bytes
         # Nothing but the head (at most one chunk, within _HEAD_SECONDS) is read before the sender
@@ -146,12 +172,12 @@ class Intake:
         head = await _read_head(request, until_header=oversized)
         if oversized:
             assert declared is not None
-            return _http(await loop.run_in_executor(self._executor, self._too_large, declared, head, True))
+            return _given(await work(self._too_large, declared, head, True))
         if request.content.at_eof():  # all of it in hand (most pushes): read as it is
-            return _http(await loop.run_in_executor(self._executor, self.handle, head))
-        refusal = await loop.run_in_executor(self._executor, self._check_sender, head)
+            return _given(await work(self.handle, head))
+        refusal = await work(self._check_sender, head)
         if refusal is not None:
-            return _http(refusal)
+            return refusal
         # The slot is held from reading to answering: a body is in memory as bytes, then as trees.
         async with self._bodies:
             try:
@@ -160,12 +186,11 @@ class Intake:
             except TimeoutError:
                 log.warning("intake.body_timeout", seconds=self._body_seconds)
                 text = f"the request body did not arrive within {self._body_seconds:g} s; push it again"
-                return _http(Answer(500, fault_response(SoapFault("Client", text))))
+                return Answer(500, fault_response(SoapFault("Client", text)))
             if len(body) > self._max_bytes:  # reading stopped: at most the limit plus one chunk held
                 kept = body[:_KEPT_OF_OVERSIZED]
-                answer = await loop.run_in_executor(self._executor, self._too_large, len(body), kept, False)
-                return _http(answer)
-            return _http(await loop.run_in_executor(self._executor, self._receive_authenticated, body))
+                return _given(await work(self._too_large, len(body), kept, False))
+            return _given(await work(self._receive_authenticated, body))
 
     def close(self) -> None:
         """Stop the thread pool when this handler made it."""
@@ -176,6 +201,10 @@ class Intake:
 
     def handle(self, body: bytes) -> Answer:
         """Answer one SOAP request body (blocking: parsing and the store's commit)."""
+        # In a context of its own: the user it binds for its log lines stays with this push.
+        return contextvars.copy_context().run(self._handle, body)
+
+    def _handle(self, body: bytes) -> Answer:
         if len(body) > self._max_bytes:
             return self._too_large(len(body), body[:_KEPT_OF_OVERSIZED], False)
         return _guarded(lambda: self._receive_request(body))
@@ -270,12 +299,16 @@ class Intake:
         )
 
     def _authenticate(self, header: etree._Element | None, **context: int) -> None:
-        """The WS-Security UsernameToken checked, or the soap:Client authentication fault."""
+        """The WS-Security UsernameToken checked, or the soap:Client authentication fault. The user
+        name (an account, not a person) goes on this push's later log lines."""
         try:
-            self._verifier.verify(header)
+            user = self._verifier.verify(header)
         except WsseError as exc:
-            log.warning("intake.auth_failed", auth_failure=str(exc), **context)
+            log.warning("intake.auth_failed", auth_failure=str(exc), user=_presented_user(header), **context)
+            if self._metrics is not None:
+                self._metrics.intake_auth_failed(str(exc))
             raise SoapFault("Client", f"authentication failed: {exc}") from None
+        structlog.contextvars.bind_contextvars(user=user)
 
     def _record_refused(
         self, raw: bytes, sha256: str, problems: list[Problem], signature: SignatureRecord | None = None
@@ -317,6 +350,8 @@ class Intake:
         pre_reference: str | None,
         problems: list[Problem] | None = None,
     ) -> bytes:
+        if self._metrics is not None:
+            self._metrics.intake_answered(function, {p.code for p in problems or ()})
         now = self._clock()
         acknowledgement = etree.Element("Acknowledgement")
         etree.SubElement(acknowledgement, "ReceivedDate").text = format_send_date(now)
@@ -412,8 +447,17 @@ def _guarded(answer: Callable[[], Answer]) -> Answer:
         return Answer(500, fault_response(SoapFault("Server", "internal error; push it again later")))
 
 
-def _http(answer: Answer) -> web.Response:
-    return web.Response(status=answer.status, body=answer.body, content_type="text/xml", charset="utf-8")
+def _given(answer: Answer | None) -> Answer:
+    assert answer is not None  # the jobs that answer always do; only _check_sender may not
+    return answer
+
+
+def _presented_user(header: etree._Element | None) -> str | None:
+    """The user name a refused UsernameToken presented (at most 64 characters), if any."""
+    if header is None:
+        return None
+    user = header.findtext(f"{{{WSSE}}}Security/{{{WSSE}}}UsernameToken/{{{WSSE}}}Username")
+    return user.strip()[:64] if user else None
 
 
 def _request_message(payload: etree._Element) -> str:
@@ -454,11 +498,15 @@ def _readable_subject(raw: bytes) -> dict[str, str]:
 
 
 def create_intake_app(
-    store: Store, settings: IntakeSettings, *, executor: ThreadPoolExecutor | None = None
+    store: Store,
+    settings: IntakeSettings,
+    *,
+    executor: ThreadPoolExecutor | None = None,
+    metrics: Metrics | None = None,
 ) -> web.Application:
     """An aiohttp application serving receiveMessage at settings.path (mount it or run it as is)."""
     app = web.Application()
-    add_intake_route(app, store, settings, executor=executor)
+    add_intake_route(app, store, settings, executor=executor, metrics=metrics)
     return app
 
 
@@ -468,9 +516,10 @@ def add_intake_route(
     settings: IntakeSettings,
     *,
     executor: ThreadPoolExecutor | None = None,
+    metrics: Metrics | None = None,
 ) -> Intake:
     """Mount receiveMessage (POST settings.path) on an existing application; its pool closes with it."""
-    intake = Intake(store, settings, executor=executor)
+    intake = Intake(store, settings, executor=executor, metrics=metrics)
     app.router.add_post(settings.path, intake.handle_request)
 
     async def _close(_app: web.Application) -> None:

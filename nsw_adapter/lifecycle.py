@@ -44,6 +44,7 @@ from typing import Any, Protocol
 
 from nsw_adapter.envelope import AMENDMENT, NEW
 from nsw_adapter.errors import NswAdapterError, Problem
+from nsw_adapter.texts import problem, word
 
 
 class DossierChanged(NswAdapterError):
@@ -147,27 +148,22 @@ def is_complete(seen: bool, called_for: Collection[str] | None, present: Iterabl
 
 def incomplete_problems(missing: Iterable[str]) -> list[Problem]:
     """E-INCOMPLETE problems, one per missing document type."""
-    problems = []
-    for type_ in missing:
-        name = DOCUMENT_NAMES.get(type_, f"document type {type_}")
-        if type_ == GENERAL_DECLARATION:
-            text = "The General Declaration has not arrived within the dossier's deadline."
-        else:
-            text = f"The General Declaration calls for a {name}, which has not arrived within the deadline."
-        problems.append(Problem("E-INCOMPLETE", text, None, type_))
-    return problems
+    key = {GENERAL_DECLARATION: "E-INCOMPLETE.deadline"}
+    return [
+        problem(
+            "E-INCOMPLETE", key.get(t, "E-INCOMPLETE.deadline_called_for"), None, t, document=word(f"doc.{t}")
+        )
+        for t in missing
+    ]
 
 
 def unknown_dossier_problem(reference: str | None, type_: str | None) -> Problem:
     """The E-UNKNOWN-DOSSIER problem for an amendment or cancellation of a dossier never seen
     (the one wording, for the store's deadline and for translation alike)."""
-    dossier = "No dossier" if reference is None else f"No dossier {reference}"
-    return Problem(
-        "E-UNKNOWN-DOSSIER",
-        f"{dossier} has been received: an amendment or cancellation needs its documents.",
-        "/Envelope/Header/Subject/reference",
-        type_,
-    )
+    where = "/Envelope/Header/Subject/reference"
+    if reference is None:
+        return problem("E-UNKNOWN-DOSSIER", "E-UNKNOWN-DOSSIER", where, type_)
+    return problem("E-UNKNOWN-DOSSIER", "E-UNKNOWN-DOSSIER.reference", where, type_, reference=reference)
 
 
 def check_transition(current: DossierState, target: DossierState) -> None:

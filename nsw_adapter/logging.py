@@ -46,6 +46,9 @@ SAFE_KEYS = frozenset(
         "signature_failure", "signer_sha256", "signature_policy",
         # the operator console: who (a configured console login, staff, never crew data) did what
         "console_user", "role",
+        # the daemon's start line: its settings file and the URLs it serves (no secrets in either);
+        # the intake: who pushed (the NSW's account name, not a person) and from which address
+        "config", "intake", "observability", "user", "peer",
     }
 )  # fmt: skip
 #: Keys the code may pass knowing their values are written as "[redacted]": free text typed by

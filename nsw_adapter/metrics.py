@@ -1,28 +1,74 @@
-"""Prometheus metrics of the daemon, in a registry of their own (tests build as many as they like)."""
+"""Prometheus metrics of the daemon, in a registry of their own (tests build as many as they like).
+
+Two kinds, and how to sum them across daemons:
+* per process (counters, histograms, the breaker, the intake's counts): what this daemon did;
+  sum them over the daemons sharing a store.
+* store-wide gauges (`nsw_adapter_dossiers`, `_oldest_waiting_seconds`, `_dead_letters`,
+  `_outbox_pending`): read from the shared store, so every daemon on it reports the same value;
+  take max() (or one daemon's) over them, never sum() (their HELP says so).
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import platform
 
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
+
+from nsw_adapter.build import adapter_version
 from nsw_adapter.delivery.breaker import BreakerState
 from nsw_adapter.store.base import DossierState, StoreStats
 
+# Counters' `_created` samples (a timestamp per series) double the exposition and nobody reads them.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
 _BREAKER_VALUE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_STORE_WIDE = " Store-wide: every daemon on the store reports the same value (use max, not sum)."
+#: What a refused UsernameToken's reason is counted as (WsseError's texts, soap/wsse.py).
+AUTH_FAILURES = {
+    "no WS-Security UsernameToken": "no_token",
+    "a PasswordDigest is required": "not_digest",
+    "Nonce and Created are required": "incomplete",
+    "unreadable Nonce or Created": "unreadable",
+    "stale Created timestamp": "stale",
+    "Created timestamp in the future": "future",
+    "wrong user name or password": "wrong_password",
+    "replayed nonce": "replayed",
+}
 
 
 class Metrics:
-    """Every metric the daemon exports; loops call these, /metrics renders them."""
+    """Every metric the daemon exports; loops and the intake call these, /metrics renders them."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.dossiers = Gauge("nsw_adapter_dossiers", "Dossiers by state.", ["state"], registry=r)
-        self.oldest_waiting = Gauge(
-            "nsw_adapter_oldest_waiting_seconds", "Age of the oldest dossier not yet final.", registry=r
+        build = Info("nsw_adapter_build", "The running adapter's version.", registry=r)
+        build.info({"version": adapter_version(), "python": platform.python_version()})
+        ProcessCollector(registry=r)  # process_cpu_seconds_total, resident memory, open fds, start time
+        self.dossiers = Gauge(
+            "nsw_adapter_dossiers", "Dossiers by state." + _STORE_WIDE, ["state"], registry=r
         )
-        self.dead_letters = Gauge("nsw_adapter_dead_letters", "Dossiers and results given up on.", registry=r)
-        self.outbox_pending = Gauge("nsw_adapter_outbox_pending", "Results waiting to be sent.", registry=r)
+        self.oldest_waiting = Gauge(
+            "nsw_adapter_oldest_waiting_seconds",
+            "Age of the oldest dossier not yet final." + _STORE_WIDE,
+            registry=r,
+        )
+        self.dead_letters = Gauge(
+            "nsw_adapter_dead_letters", "Dossiers and results given up on." + _STORE_WIDE, registry=r
+        )
+        self.outbox_pending = Gauge(
+            "nsw_adapter_outbox_pending", "Results waiting to be sent." + _STORE_WIDE, registry=r
+        )
         self.retries = Counter(
             "nsw_adapter_retries", "In-process retries of remote calls.", ["operation"], registry=r
         )
@@ -51,10 +97,40 @@ class Metrics:
             ["service"],
             registry=r,
         )
+        self.intake_pushes = Counter(
+            "nsw_adapter_intake_pushes",
+            "Pushes answered by this process's intake: 99 received, 22 refused, fault (SOAP fault or "
+            "HTTP error: the NSW pushes it again).",
+            ["answer"],
+            registry=r,
+        )
+        self.intake_problems = Counter(
+            "nsw_adapter_intake_refusals",
+            "Pushes answered 22, by rule code (a push with several codes counts once under each).",
+            ["code"],
+            registry=r,
+        )
+        self.intake_auth_failures = Counter(
+            "nsw_adapter_intake_auth_failures",
+            "Pushes refused for their WS-Security UsernameToken, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.intake_bytes = Counter(
+            "nsw_adapter_intake_received_bytes", "Request body bytes read by the intake.", registry=r
+        )
         for state in DossierState:
             self.dossiers.labels(state=state.value).set(0)
         for service in ("portal", "nsw"):
             self.breaker.labels(service=service).set(0)
+        for answer in ("99", "22", "fault"):
+            self.intake_pushes.labels(answer=answer)
+        # Counters at zero are exported too: a dashboard's rate() over them reads 0, not "no data".
+        for operation in ("submit", "cancel", "poll", "send"):
+            self.retries.labels(operation=operation)
+            self.deferred.labels(operation=operation)
+        for kind in ("dossier", "outbox"):
+            self.dead_lettered.labels(kind=kind)
 
     def breaker_changed(self, service: str, state: BreakerState) -> None:
         self.breaker.labels(service=service).set(_BREAKER_VALUE[state])
@@ -65,6 +141,23 @@ class Metrics:
         self.oldest_waiting.set(stats.oldest_waiting_seconds or 0.0)
         self.dead_letters.set(stats.dead_letters)
         self.outbox_pending.set(stats.outbox_pending)
+
+    def intake_answered(self, function: str, codes: set[str] | frozenset[str] = frozenset()) -> None:
+        """A push answered 99 or 22 (with the 22's rule codes)."""
+        self.intake_pushes.labels(answer=function).inc()
+        for code in codes:
+            self.intake_problems.labels(code=code).inc()
+
+    def intake_fault(self) -> None:
+        """A push answered with a SOAP fault or an HTTP error."""
+        self.intake_pushes.labels(answer="fault").inc()
+
+    def intake_auth_failed(self, reason: str) -> None:
+        """A UsernameToken refused; `reason` is WsseError's text."""
+        self.intake_auth_failures.labels(reason=AUTH_FAILURES.get(reason, "other")).inc()
+
+    def intake_received(self, size: int) -> None:
+        self.intake_bytes.inc(size)
 
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))

@@ -1,4 +1,5 @@
-"""Where the contract files live: the repository's schemas/ and mappings/, or their copies in a wheel."""
+"""Where the contract files live: the repository's schemas/, mappings/ and fixtures/samples/, or their
+copies in a wheel (nsw_adapter/_data, pyproject.toml's force-include)."""
 
 from __future__ import annotations
 
@@ -25,3 +26,8 @@ def schema_path(*parts: str) -> Path:
 def mapping_path(*parts: str) -> Path:
     """A file under mappings/, e.g. mapping_path("codelists", "ranks.csv")."""
     return data_root().joinpath("mappings", *parts)
+
+
+def sample_path(*parts: str) -> Path:
+    """A file or folder under the contract's samples, e.g. sample_path("nsw", "invalid", "E-IMO")."""
+    return data_root().joinpath("fixtures", "samples", *parts)

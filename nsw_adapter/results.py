@@ -21,7 +21,8 @@ from nsw_adapter.clients.portal import PortalState, Receipt, Status
 from nsw_adapter.envelope import VIETNAM, build_envelope, collapse, new_message_id
 from nsw_adapter.errors import Problem, listed
 from nsw_adapter.resources import mapping_path
-from nsw_adapter.store.base import OutgoingMessage
+from nsw_adapter.store.base import OutgoingMessage, RejectionFactory
+from nsw_adapter.texts import DEFAULT_LANGUAGE, Language, render
 
 RESULT_TYPE = "26"
 ACCEPTED, REJECTED, COMPLETED, CANCELLED = "21", "22", "23", "24"
@@ -122,11 +123,11 @@ def _result(
     return OutgoingMessage(message_id=message_id, function=function, payload=payload)
 
 
-def _errors(result: etree._Element, problems: Sequence[Problem]) -> None:
+def _errors(result: etree._Element, problems: Sequence[Problem], language: Language) -> None:
     for problem in listed(problems):
         error = etree.SubElement(result, "Error")
         etree.SubElement(error, "Code").text = problem.code
-        etree.SubElement(error, "Description").text = _text(problem.text)
+        etree.SubElement(error, "Description").text = _text(render(problem, language))
         if problem.xpath:
             etree.SubElement(error, "Field").text = problem.xpath
         if problem.document_type:
@@ -152,16 +153,21 @@ def cancelled(
 
 
 def rejected_locally(
-    context: ResultContext, problems: Sequence[Problem], *, now: datetime | None = None
+    context: ResultContext,
+    problems: Sequence[Problem],
+    *,
+    language: Language = DEFAULT_LANGUAGE,
+    now: datetime | None = None,
 ) -> OutgoingMessage:
-    """22 from the adapter itself: every problem, pointing into the agent's documents; no receipt."""
+    """22 from the adapter itself: every problem, pointing into the agent's documents, its text in
+    `language` (the agents'); no receipt."""
     moment = now or datetime.now(UTC)
     return _result(
         context,
         REJECTED,
         approval_date=moment,
         receipt_number=None,
-        fill=lambda result: _errors(result, problems),
+        fill=lambda result: _errors(result, problems, language),
         now=moment,
     )
 
@@ -181,6 +187,7 @@ def decided(
     status: Status,
     locate: Locate | None = None,
     *,
+    language: Language = DEFAULT_LANGUAGE,
     now: datetime | None = None,
 ) -> OutgoingMessage | None:
     """23 / 22 / 24 for a final portal state; None for PENDING and SUPERSEDED (nothing to tell)."""
@@ -212,7 +219,7 @@ def decided(
         def fill_rejection(result: etree._Element) -> None:
             if status.officer:
                 etree.SubElement(result, "Name").text = _text(status.officer)[:100]
-            _errors(result, problems)
+            _errors(result, problems, language)  # the officers' words as they are; a count in `language`
 
         return _result(
             context,
@@ -235,3 +242,15 @@ def rejection_factory(
 ) -> OutgoingMessage:
     """The store's RejectionFactory: a 22 for a dossier rejected at its deadline (E-INCOMPLETE)."""
     return rejected_locally(ResultContext(reference, document_type, pre_reference), problems)
+
+
+def rejection_factory_in(language: Language) -> RejectionFactory:
+    """The store's RejectionFactory writing its texts in `language`."""
+
+    def reject(
+        reference: str, document_type: str, pre_reference: str | None, problems: Sequence[Problem]
+    ) -> OutgoingMessage:
+        context = ResultContext(reference, document_type, pre_reference)
+        return rejected_locally(context, problems, language=language)
+
+    return reject

@@ -1,8 +1,9 @@
 """The README's business rules, each a small function from a dossier to the Problems it finds.
 
-Every Problem carries the rule code, a readable text free of personal data (positions and
-field names, never names or document numbers), the absolute unprefixed 1-based XPath of the
-field in the NSW message, and the NSW `type` of that document. `check_dossier` runs them all
+Every Problem carries the rule code, a message key and parameters (nsw_adapter.texts: the
+offending value and the expected form where the value is not personal data; positions and field
+names, never names, document numbers or dates of birth), the absolute unprefixed 1-based XPath
+of the field in the NSW message, and the NSW `type` of that document. `check_dossier` runs them all
 and reports every problem, not only the first. E-SCHEMA, E-ENVELOPE and E-UNKNOWN-DOSSIER are
 found before a dossier exists (translate.py); the rest are here.
 
@@ -32,20 +33,14 @@ from nsw_adapter.model import (
     Dossier,
 )
 from nsw_adapter.names import full_name, portal_name
+from nsw_adapter.texts import problem, word
 
 CONTENT = "/Envelope/Body/Content"
 SUBJECT = "/Envelope/Header/Subject"
 GD, CREW, PAX, ARMS, STOW = "50", "51", "52", "64", "65"
 _ELEMENT = {GD: "GeneralDeclaration", CREW: "CrewLists", PAX: "PassengerList", ARMS: "ArmsDeclaration"}
 _ELEMENT[STOW] = "StowawayDeclaration"
-_TITLE = {
-    GD: "General Declaration",
-    CREW: "Crew List",
-    PAX: "Passenger List",
-    ARMS: "Arms Declaration",
-    STOW: "Stowaway Declaration",
-}
-_DOCUMENT_KIND = {"P": "passport", "S": "seafarer's identity document", "B": "seaman's book"}
+_DOCUMENT_KINDS = frozenset({"P", "S", "B"})  # passport, seafarer's identity document, seaman's book
 _LOCODE = re.compile(r"[A-Z]{2}[A-Z2-9]{3}")
 
 
@@ -63,12 +58,17 @@ def _path(document_type: str, *steps: str) -> str:
     return "/".join((CONTENT, _ELEMENT[document_type], *steps))
 
 
-def _problem(code: str, text: str, document_type: str, *steps: str) -> Problem:
-    return Problem(code, text, _path(document_type, *steps), document_type)
+def _problem(code: str, key: str, document_type: str, *steps: str, **params: object) -> Problem:
+    return problem(code, key, _path(document_type, *steps), document_type, **params)
+
+
+def _title(document_type: str) -> str:
+    """The document's name, in the agent's language when rendered."""
+    return word(f"doc.{document_type}")
 
 
 def _kind(code: str) -> str:
-    return _DOCUMENT_KIND.get(code, "identity document")
+    return word(f"kind.{code if code in _DOCUMENT_KINDS else 'other'}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +76,7 @@ class _PersonList:
     """Crew or passengers, seen through the fields the person rules share."""
 
     document_type: str
-    noun: str  # "crew member" / "passenger"
+    noun: str  # the word key: "noun.crew" / "noun.passenger"
     item: str  # the repeated element
     people: Sequence[Any]  # CrewMember or Passenger
     doc_type: str
@@ -92,7 +92,7 @@ def _person_lists(dossier: Dossier) -> list[_PersonList]:
         lists.append(
             _PersonList(
                 CREW,
-                "crew member",
+                "noun.crew",
                 "CrewList",
                 crew.CrewList,
                 "PassportTypeCode",
@@ -106,7 +106,7 @@ def _person_lists(dossier: Dossier) -> list[_PersonList]:
         lists.append(
             _PersonList(
                 PAX,
-                "passenger",
+                "noun.passenger",
                 "Passenger",
                 pax.Passenger,
                 "TypeOfIdentity",
@@ -132,25 +132,33 @@ def check_mismatch(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
         if getattr(document, "IMONumber", imo) != imo:
             yield _problem(
                 "E-MISMATCH",
-                f"the {_TITLE[doc_type]}'s IMONumber differs from the dossier's",
+                "E-MISMATCH.imo",
                 doc_type,
                 "IMONumber",
+                document=_title(doc_type),
+                value=getattr(document, "IMONumber", None),
+                expected=imo,
             )
         if entry.header.document_type != dossier.document_type:
-            yield Problem(
+            yield problem(
                 "E-MISMATCH",
-                f"the {_TITLE[doc_type]}'s documentType differs from the General Declaration's",
+                "E-MISMATCH.document_type",
                 f"{SUBJECT}/documentType",
                 doc_type,
+                document=_title(doc_type),
+                value=entry.header.document_type,
+                expected=dossier.document_type,
             )
         is_arrival = getattr(document, "IsArrival", arrival)
         if is_arrival != arrival:
-            word = "arrival" if arrival else "departure"
             yield _problem(
                 "E-MISMATCH",
-                f"the {_TITLE[doc_type]}'s IsArrival does not say {word} as documentType does",
+                "E-MISMATCH.is_arrival",
                 doc_type,
                 "IsArrival",
+                document=_title(doc_type),
+                found=word("event.arrival" if is_arrival else "event.departure"),
+                event=word("event.arrival" if arrival else "event.departure"),
             )
         if (
             gd is not None
@@ -159,9 +167,12 @@ def check_mismatch(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
         ):
             yield _problem(
                 "E-MISMATCH",
-                f"the {_TITLE[doc_type]}'s port of call differs from the General Declaration's",
+                "E-MISMATCH.port",
                 doc_type,
                 "PortOfCallCode",
+                document=_title(doc_type),
+                value=getattr(document, "PortOfCallCode", None),
+                expected=gd.PortOfCallCode,
             )
 
 
@@ -170,9 +181,7 @@ def check_imo(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
     for doc_type in sorted(dossier.documents):
         number = getattr(dossier.documents[doc_type].document, "IMONumber", None)
         if number is not None and not stdnum_imo.is_valid(number):
-            yield _problem(
-                "E-IMO", f"the {_TITLE[doc_type]}'s IMO number fails its check digit", doc_type, "IMONumber"
-            )
+            yield _problem("E-IMO", "E-IMO", doc_type, "IMONumber", document=_title(doc_type), value=number)
 
 
 def check_port(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
@@ -180,8 +189,11 @@ def check_port(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
     gd = dossier.general_declaration
     if gd is None or not _LOCODE.fullmatch(gd.PortOfCallCode):
         return  # a malformed code is E-LOCODE's
-    if gd.PortOfCallCode not in codelists().station_by_locode:
-        yield _problem("E-PORT", "the port of call is not a seaport border gate", GD, "PortOfCallCode")
+    gates = codelists().station_by_locode
+    if gd.PortOfCallCode not in gates:
+        yield _problem(
+            "E-PORT", "E-PORT", GD, "PortOfCallCode", value=gd.PortOfCallCode, gates=", ".join(sorted(gates))
+        )
 
 
 def _ports(dossier: Dossier, *, passengers: bool = True) -> Iterator[tuple[str, str, tuple[str, ...]]]:
@@ -205,16 +217,6 @@ def _ports(dossier: Dossier, *, passengers: bool = True) -> Iterator[tuple[str, 
                 yield s.PortOfBoardingCode, STOW, (f"Stowaway[{i}]", "PortOfBoardingCode")
 
 
-_PORT_WORDS = {
-    "PortOfCallCode": "port of call",
-    "LastPortOfCallCode": "last port of call",
-    "NextPortOfCallCode": "next port of call",
-    "PortOfEmbarkationCode": "port of embarkation",
-    "PortOfDisembarkationCode": "port of disembarkation",
-    "PortOfBoardingCode": "port of boarding",
-}
-
-
 def check_locode(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
     """E-LOCODE: a port code is not a well-formed UN/LOCODE (two letters, three letters or digits 2-9)."""
     match = _LOCODE.fullmatch
@@ -229,12 +231,30 @@ def check_locode(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
             return
     for value, doc_type, steps in _ports(dossier):
         if match(value) is None:
-            where = steps[0].replace("[", " ").rstrip("]").lower() + "'s " if len(steps) > 1 else ""
+            port = word(f"port.{steps[-1]}")
+            if len(steps) == 1:
+                yield _problem(
+                    "E-LOCODE",
+                    "E-LOCODE",
+                    doc_type,
+                    *steps,
+                    document=_title(doc_type),
+                    port=port,
+                    value=value,
+                )
+                continue
+            item, index = steps[0].rstrip("]").split("[")
+            noun = word("noun.passenger" if item == "Passenger" else "noun.stowaway")
             yield _problem(
                 "E-LOCODE",
-                f"the {_TITLE[doc_type]}'s {where}{_PORT_WORDS[steps[-1]]} is not a well-formed UN/LOCODE",
+                "E-LOCODE.item",
                 doc_type,
                 *steps,
+                document=_title(doc_type),
+                noun=noun,
+                index=index,
+                port=port,
+                value=value,
             )
 
 
@@ -244,24 +264,32 @@ def check_country(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
     persons = iso | ICAO_SPECIAL
     gd = dossier.general_declaration
     if gd is not None and gd.FlagStateOfShip not in iso:
-        yield _problem("E-COUNTRY", "the flag state is not an ISO 3166-1 code", GD, "FlagStateOfShip")
+        yield _problem("E-COUNTRY", "E-COUNTRY.flag", GD, "FlagStateOfShip", value=gd.FlagStateOfShip)
     for group in _person_lists(dossier):
+        noun = word(group.noun)
         for i, person in enumerate(group.people, 1):
             if person.Nationality not in persons:
                 yield _problem(
                     "E-COUNTRY",
-                    f"{group.noun} {i}'s nationality is not an ISO 3166-1 or ICAO code",
+                    "E-COUNTRY.nationality",
                     group.document_type,
                     f"{group.item}[{i}]",
                     "Nationality",
+                    noun=noun,
+                    index=i,
+                    value=person.Nationality,
                 )
-            if getattr(person, group.doc_issuer) not in persons:
+            issuer = getattr(person, group.doc_issuer)
+            if issuer not in persons:
                 yield _problem(
                     "E-COUNTRY",
-                    f"{group.noun} {i}'s document issuer is not an ISO 3166-1 or ICAO code",
+                    "E-COUNTRY.issuer",
                     group.document_type,
                     f"{group.item}[{i}]",
                     group.doc_issuer,
+                    noun=noun,
+                    index=i,
+                    value=issuer,
                 )
     stow = dossier.stowaway_declaration
     if stow is not None:
@@ -269,10 +297,13 @@ def check_country(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
             if s.Nationality is not None and s.Nationality not in persons:
                 yield _problem(
                     "E-COUNTRY",
-                    f"stowaway {i}'s nationality is not an ISO 3166-1 or ICAO code",
+                    "E-COUNTRY.nationality",
                     STOW,
                     f"Stowaway[{i}]",
                     "Nationality",
+                    noun=word("noun.stowaway"),
+                    index=i,
+                    value=s.Nationality,
                 )
 
 
@@ -283,39 +314,52 @@ def check_count(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
         return
     crew, pax, stow = dossier.crew_lists, dossier.passenger_list, dossier.stowaway_declaration
     for field, listed, noun in (
-        ("NumberOfCrew", None if crew is None else len(crew.CrewList), "crew members"),
-        ("NumberOfPassengers", None if pax is None else len(pax.Passenger), "passengers"),
-        ("NumberOfStowaways", None if stow is None else len(stow.Stowaway), "stowaways"),
+        ("NumberOfCrew", None if crew is None else len(crew.CrewList), "plural.crew"),
+        ("NumberOfPassengers", None if pax is None else len(pax.Passenger), "plural.passenger"),
+        ("NumberOfStowaways", None if stow is None else len(stow.Stowaway), "plural.stowaway"),
     ):
         if listed is None:
             continue  # the list has not arrived: E-INCOMPLETE, not E-COUNT
         declared = getattr(gd, field)
         if declared != listed:
-            yield _problem("E-COUNT", f"{field} is {declared} but {listed} {noun} are listed", GD, field)
+            yield _problem(
+                "E-COUNT",
+                "E-COUNT",
+                GD,
+                field,
+                field=field,
+                declared=declared,
+                listed=listed,
+                noun=word(noun),
+            )
 
 
 def _sequence(codes: Sequence[int], noun: str, doc_type: str, item: str, field: str) -> Iterator[Problem]:
     n = len(codes)
     seen: set[int] = set()
     for i, code in enumerate(codes, 1):
+        where = (doc_type, f"{item}[{i}]", field)
         if code in seen:
             yield _problem(
-                "E-SEQ",
-                f"{noun} {i}'s {field} {code} repeats an earlier one",
-                doc_type,
-                f"{item}[{i}]",
-                field,
+                "E-SEQ", "E-SEQ.repeat", *where, noun=word(noun), index=i, field=field, value=code, n=n
             )
         elif code > n:
             yield _problem(
-                "E-SEQ", f"{noun} {i}'s {field} {code} is beyond 1..{n}", doc_type, f"{item}[{i}]", field
+                "E-SEQ", "E-SEQ.beyond", *where, noun=word(noun), index=i, field=field, value=code, n=n
             )
         seen.add(code)
     missing = [c for c in range(1, n + 1) if c not in seen]
     if missing:
         shown = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
-        yield Problem(
-            "E-SEQ", f"the {_TITLE[doc_type]} lacks {field} {shown} of 1..{n}", _path(doc_type), doc_type
+        yield problem(
+            "E-SEQ",
+            "E-SEQ.missing",
+            _path(doc_type),
+            doc_type,
+            document=_title(doc_type),
+            field=field,
+            missing=shown,
+            n=n,
         )
 
 
@@ -324,15 +368,15 @@ def check_sequence(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
     crew, pax = dossier.crew_lists, dossier.passenger_list
     arms, stow = dossier.arms_declaration, dossier.stowaway_declaration
     if crew is not None:
-        yield from _sequence([m.CrewCode for m in crew.CrewList], "crew member", CREW, "CrewList", "CrewCode")
+        yield from _sequence([m.CrewCode for m in crew.CrewList], "noun.crew", CREW, "CrewList", "CrewCode")
     if pax is not None:
         codes = [p.PassengerCode for p in pax.Passenger]
-        yield from _sequence(codes, "passenger", PAX, "Passenger", "PassengerCode")
+        yield from _sequence(codes, "noun.passenger", PAX, "Passenger", "PassengerCode")
     if arms is not None:
-        yield from _sequence([it.ItemCode for it in arms.Item], "arms item", ARMS, "Item", "ItemCode")
+        yield from _sequence([it.ItemCode for it in arms.Item], "noun.arms", ARMS, "Item", "ItemCode")
     if stow is not None:
         codes = [s.StowawayCode for s in stow.Stowaway]
-        yield from _sequence(codes, "stowaway", STOW, "Stowaway", "StowawayCode")
+        yield from _sequence(codes, "noun.stowaway", STOW, "Stowaway", "StowawayCode")
 
 
 def check_master(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
@@ -341,26 +385,15 @@ def check_master(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
     if crew is None:
         return
     if not crew.CrewList:
-        yield Problem("E-MASTER", "the Crew List lists no master", _path(CREW), CREW)
+        yield problem("E-MASTER", "E-MASTER.empty", _path(CREW), CREW)
         return
     first = crew.CrewList[0]
     if first.RankCode != "MAS":
-        yield _problem(
-            "E-MASTER",
-            "the first crew member is not the master (RankCode MAS)",
-            CREW,
-            "CrewList[1]",
-            "RankCode",
-        )
+        yield _problem("E-MASTER", "E-MASTER.rank", CREW, "CrewList[1]", "RankCode", value=first.RankCode)
         return
     gd = dossier.general_declaration
     if gd is not None and portal_name(gd.NameOfMaster) != full_name(first.FamilyName, first.GivenName):
-        yield _problem(
-            "E-MASTER",
-            "NameOfMaster differs from the name of the master on the Crew List",
-            GD,
-            "NameOfMaster",
-        )
+        yield _problem("E-MASTER", "E-MASTER.name", GD, "NameOfMaster")  # names are never echoed
 
 
 def check_expiry(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
@@ -372,18 +405,23 @@ def check_expiry(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
         deadline = local_date(gd.ArrivalOrDepartureTime)
     except ValueError:
         return  # not a calendar time: reported as E-SCHEMA before the rules run
-    event = "arrival" if dossier.document_type == "1" else "departure"
+    event = word("event.arrival" if dossier.document_type == "1" else "event.departure")
     for group in _person_lists(dossier):
         field = group.doc_expiry
         for i, person in enumerate(group.people, 1):
             if getattr(person, field) < deadline:
-                kind = _kind(getattr(person, group.doc_type))
+                # The ship's date is shown, never the document's expiry date (personal data).
                 yield _problem(
                     "E-DOC-EXPIRED",
-                    f"{group.noun} {i}'s {kind} expires before the {event}",
+                    "E-DOC-EXPIRED",
                     group.document_type,
                     f"{group.item}[{i}]",
                     field,
+                    noun=word(group.noun),
+                    index=i,
+                    kind=_kind(getattr(person, group.doc_type)),
+                    event=event,
+                    date=deadline.isoformat(),
                 )
 
 
@@ -403,14 +441,17 @@ def check_birth(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
     for group in _person_lists(dossier):
         for i, person in enumerate(group.people, 1):
             born = person.DateOfBirth
-            if born > today or born < oldest:
-                when = "in the future" if born > today else "more than 120 years back"
+            if born > today or born < oldest:  # the date of birth itself is never echoed
                 yield _problem(
                     "E-DOB",
-                    f"{group.noun} {i}'s date of birth is {when}",
+                    "E-DOB.future" if born > today else "E-DOB.too_old",
                     group.document_type,
                     f"{group.item}[{i}]",
                     "DateOfBirth",
+                    noun=word(group.noun),
+                    index=i,
+                    today=today.isoformat(),
+                    oldest=oldest.isoformat(),
                 )
 
 
@@ -418,26 +459,31 @@ def check_tax_code(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
     """E-TAXCODE: the agent's tax code fails the MST check digit."""
     gd = dossier.general_declaration
     if gd is not None and not stdnum_mst.is_valid(gd.ShipAgentTaxCode):
-        yield _problem("E-TAXCODE", "the ship agent's tax code is not a valid MST", GD, "ShipAgentTaxCode")
+        yield _problem("E-TAXCODE", "E-TAXCODE", GD, "ShipAgentTaxCode", value=gd.ShipAgentTaxCode)
 
 
 def check_duplicate_documents(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
     """E-DUP-DOC: two persons (crew or passengers) carry the same document type, number and issuer."""
-    first_holder: dict[tuple[str, str, str], str] = {}
+    first_holder: dict[tuple[str, str, str], tuple[str, int]] = {}
     for group in _person_lists(dossier):
         kinds, numbers, issuers = group.doc_type, group.doc_number, group.doc_issuer
         for i, person in enumerate(group.people, 1):
             key = (getattr(person, kinds), getattr(person, numbers), getattr(person, issuers))
             holder = first_holder.get(key)
             if holder is None:
-                first_holder[key] = f"{group.noun} {i}"
+                first_holder[key] = (group.noun, i)
                 continue
-            yield _problem(
+            yield _problem(  # positions only: the document's number is never echoed
                 "E-DUP-DOC",
-                f"{group.noun} {i} carries the same {_kind(key[0])} as {holder}",
+                "E-DUP-DOC",
                 group.document_type,
                 f"{group.item}[{i}]",
                 numbers,
+                noun=word(group.noun),
+                index=i,
+                kind=_kind(key[0]),
+                holder=word(holder[0]),
+                holder_index=holder[1],
             )
 
 
@@ -445,9 +491,9 @@ def check_complete(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
     """E-INCOMPLETE: a document the General Declaration calls for is not in the dossier."""
     gd = dossier.general_declaration
     if gd is None:
-        yield Problem("E-INCOMPLETE", "the General Declaration has not arrived", None, GD)
+        yield problem("E-INCOMPLETE", "E-INCOMPLETE.not_arrived", None, GD, document=_title(GD))
         if CREW not in dossier.documents:
-            yield Problem("E-INCOMPLETE", "the Crew List has not arrived", None, CREW)
+            yield problem("E-INCOMPLETE", "E-INCOMPLETE.not_arrived", None, CREW, document=_title(CREW))
         return
     wanted = [(CREW, "NumberOfCrew", True)]
     wanted.append((PAX, "NumberOfPassengers", gd.NumberOfPassengers > 0))
@@ -456,7 +502,7 @@ def check_complete(dossier: Dossier, ctx: RuleContext) -> Iterator[Problem]:
     for doc_type, field, called in wanted:
         if called and doc_type not in dossier.documents:
             yield _problem(
-                "E-INCOMPLETE", f"{field} calls for the {_TITLE[doc_type]}, which has not arrived", GD, field
+                "E-INCOMPLETE", "E-INCOMPLETE.called_for", GD, field, field=field, document=_title(doc_type)
             )
 
 

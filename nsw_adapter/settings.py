@@ -1,15 +1,19 @@
 """Settings: a TOML file plus NSW_ADAPTER_* environment variables (nested with `__`).
 
 Environment wins over the file, the file over defaults. Secrets are SecretStr so they never
-print in logs, reprs or `nsw-adapter status`.
+print in logs, reprs or `nsw-adapter status`. Every section refuses keys it does not know and
+every value is checked (ranges, choices, URLs): a typo is an error, never a silent default.
+examples/adapter.toml lists every setting with its default (tests/unit/test_settings_strict.py
+keeps it in step with this module).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,36 +23,89 @@ from pydantic_settings import (
 
 from nsw_adapter.console.config import ConsoleSettings
 
+#: The simulators' user and password (`nsw-adapter simulate`, `make demo`): the defaults here, so a
+#: demo needs no file, and refused by `nsw-adapter run` unless allow_demo_credentials says otherwise.
+DEMO_PASSWORD = "demo"  # noqa: S105 - the published demo password, refused outside the demo
 
-class Credentials(BaseModel):
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        # The value is not echoed: a URL may carry a password.
+        raise ValueError("must be an http:// or https:// URL with a host")
+    return value
+
+
+def _store_url(value: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ValueError("must be sqlite:///PATH or postgresql+psycopg://USER@HOST/DATABASE") from None
+    backend = url.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"must be a sqlite or postgresql URL, not {backend}")
+    if backend == "sqlite" and url.database in (None, "", ":memory:"):
+        raise ValueError("a SQLite store needs a file: sqlite:///PATH (three slashes, then the path)")
+    return value
+
+
+def _log_level(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+StoreUrl = Annotated[str, AfterValidator(_store_url)]
+Port = Annotated[int, Field(ge=0, le=65535)]  # 0: any free port (tests)
+Seconds = Annotated[float, Field(gt=0)]
+Count = Annotated[int, Field(ge=1)]
+LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], BeforeValidator(_log_level)]
+
+
+class Section(BaseModel):
+    """A table of the settings file: unknown keys are refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Credentials(Section):
     """A WS-Security UsernameToken identity."""
 
-    username: str = "demo"
-    password: SecretStr = SecretStr("demo")
+    username: str = Field(default="demo", min_length=1)
+    password: SecretStr = Field(default=SecretStr(DEMO_PASSWORD), min_length=1)
+
+    def is_demo(self) -> bool:
+        """The simulators' password (the default)."""
+        return self.password.get_secret_value() == DEMO_PASSWORD
 
 
-class IntakeSettings(BaseModel):
+class IntakeSettings(Section):
     """The receiveMessage endpoint the NSW pushes to."""
 
-    host: str = "127.0.0.1"
-    port: int = 8800
-    path: str = "/nsw/agency"
-    max_message_bytes: int = 32 * 1024 * 1024
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: Port = 8800
+    path: str = Field(default="/nsw/agency", pattern=r"^/")
+    max_message_bytes: Count = 32 * 1024 * 1024
     credentials: Credentials = Field(default_factory=Credentials)  # what the NSW must present
+    # Rotation: the password being replaced, still accepted beside `credentials` until the NSW uses
+    # the new one (then remove it). The same user name, or another one.
+    previous_credentials: Credentials | None = None
     # The UsernameToken's Created: at most this far in the future (the NSW's clock may run ahead) and
     # at most token_max_age_seconds old, as WSS4J accepts by default. Used nonces are kept in the
     # store for that window, so a token is accepted once by any daemon on it, restarts included.
-    clock_skew_seconds: float = 60.0
-    token_max_age_seconds: float = 300.0
+    clock_skew_seconds: float = Field(default=60.0, ge=0)
+    token_max_age_seconds: Seconds = 300.0
     # Threads for parsing and the store's commits (off the event loop). Each push waits in one until its
     # commit, so this bounds pushes in flight and, on SQLite, how many share one group commit.
-    threads: int = 32
+    threads: Count = 32
     # Bodies larger than one 64 KiB chunk are read only once their sender is authenticated from the
     # head, at most max_bodies at once, from reading to answering (a 29 MiB push peaks at about
     # 340 MB while its envelope is parsed and validated: benchmarks/intake_memory.py), and each
     # must arrive within body_timeout_seconds (32 MiB at 4 Mbit/s takes about 70 s).
-    max_bodies: int = 2
-    body_timeout_seconds: float = 120.0
+    max_bodies: Count = 2
+    body_timeout_seconds: Seconds = 120.0
     # The declarant's ds:Signature (contract README, "Signed declarations"; nsw_adapter/signature.py):
     # "off" reads none, "verify-if-present" checks one when there is one, "required" also refuses an
     # unsigned message (22 E-SIGNATURE). The contract leaves the choice to the agency; checking what
@@ -59,65 +116,69 @@ class IntakeSettings(BaseModel):
     trust_store: Path | None = None
 
 
-class StoreSettings(BaseModel):
+class StoreSettings(Section):
     """Where state lives: SQLite by default, PostgreSQL by DSN."""
 
-    url: str = "sqlite:///var/nsw-adapter.db"  # or postgresql+psycopg://user@host/db
-    deadline_minutes: float = 30.0  # a dossier still incomplete then is rejected E-INCOMPLETE
-    retention_days: int = 90  # payloads (personal data) older than this are purged
-    lease_seconds: float = 30.0
+    url: StoreUrl = "sqlite:///var/nsw-adapter.db"  # or postgresql+psycopg://user@host/db
+    deadline_minutes: Seconds = 30.0  # a dossier still incomplete then is rejected E-INCOMPLETE
+    retention_days: int = Field(default=90, ge=0)  # payloads (personal data) older than this are purged
+    lease_seconds: Seconds = 30.0
+    # At start, an unreachable store (PostgreSQL restarting with the host) is tried again this long,
+    # saying so, before the daemon gives up (exit 4).
+    start_wait_seconds: float = Field(default=60.0, ge=0)
 
 
-class PortalSettings(BaseModel):
+class PortalSettings(Section):
     """The E-Border Guard Procedures Portal the adapter submits to."""
 
-    url: str = "http://127.0.0.1:8802/bgp/portal"
+    url: HttpUrl = "http://127.0.0.1:8802/bgp/portal"
     credentials: Credentials = Field(default_factory=Credentials)
-    timeout_seconds: float = 10.0
-    retry_budget_seconds: float = 3600.0
-    poll_batch: int = 100
+    timeout_seconds: Seconds = 10.0
+    retry_budget_seconds: Seconds = 3600.0
+    poll_batch: Count = 100
 
 
-class NswSettings(BaseModel):
+class NswSettings(Section):
     """The NSW gateway the adapter sends results to."""
 
-    url: str = "http://127.0.0.1:8801/nsw/gateway"
+    url: HttpUrl = "http://127.0.0.1:8801/nsw/gateway"
     credentials: Credentials = Field(default_factory=Credentials)
-    timeout_seconds: float = 10.0
-    retry_budget_seconds: float = 3600.0
+    timeout_seconds: Seconds = 10.0
+    retry_budget_seconds: Seconds = 3600.0
 
 
-class WorkerSettings(BaseModel):
+class WorkerSettings(Section):
     """The daemon's loops: threads, batch sizes, pacing and in-process retry budgets."""
 
-    submit_threads: int = 4  # portal calls are I/O-bound: a few threads overlap them
-    outbox_threads: int = 4
+    submit_threads: Count = 4  # portal calls are I/O-bound: a few threads overlap them
+    outbox_threads: Count = 4
     # Dossiers / Results leased per claim. A claim's items share their commits (SQLite has one
     # writer): 32 against 8 measured 10-20% more dossiers/s end to end; a thread works through
     # its batch in order, each item under the lease the heartbeat renews.
-    claim_batch: int = 32
-    idle_seconds: float = 0.2  # sleep when a loop found nothing to do
+    claim_batch: Count = 32
+    idle_seconds: Seconds = 0.2  # sleep when a loop found nothing to do
     # After a claim that was not full, wait this long so the next claim takes more at once:
     # fewer commits (SQLite's one write lock) and fewer GetProcessingStatus calls per dossier.
-    gather_seconds: float = 0.1
-    poll_interval_seconds: float = 30.0  # first poll after a receipt, and between PENDING answers
-    poll_max_interval_seconds: float = 300.0
-    expiry_interval_seconds: float = 10.0
-    in_process_retry_seconds: float = 3.0  # retry in the thread this long, then defer via the store
-    defer_initial_seconds: float = 2.0
-    defer_max_seconds: float = 120.0
-    breaker_failures: int = 5  # consecutive transient failures that open a circuit
-    breaker_reset_seconds: float = 5.0  # how long it stays open before a probe
-    shutdown_grace_seconds: float = 10.0
+    gather_seconds: float = Field(default=0.1, ge=0)
+    poll_interval_seconds: Seconds = 30.0  # first poll after a receipt, and between PENDING answers
+    poll_max_interval_seconds: Seconds = 300.0
+    expiry_interval_seconds: Seconds = 10.0
+    # Retry in the thread this long, then defer via the store.
+    in_process_retry_seconds: float = Field(default=3.0, ge=0)
+    defer_initial_seconds: Seconds = 2.0
+    defer_max_seconds: Seconds = 120.0
+    breaker_failures: Count = 5  # consecutive transient failures that open a circuit
+    breaker_reset_seconds: Seconds = 5.0  # how long it stays open before a probe
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
 
 
-class ObservabilitySettings(BaseModel):
-    """/healthz and /metrics, and the log format."""
+class ObservabilitySettings(Section):
+    """/healthz and /metrics, and the log format (of the daemon and of every command)."""
 
-    host: str = "127.0.0.1"
-    port: int = 9108
-    log_format: str = "json"  # or "console"
-    log_level: str = "INFO"
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: Port = 9108
+    log_format: Literal["json", "console"] = "json"
+    log_level: LogLevel = "INFO"
 
 
 #: What one `nsw-adapter run` process does: serve the NSW's pushes, run the worker loops, or both.
@@ -130,7 +191,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="NSW_ADAPTER_", env_nested_delimiter="__", extra="forbid")
 
-    worker_id: str | None = None  # defaults to host:pid; leases add a per-process token
+    worker_id: str | None = Field(default=None, min_length=1)  # host:pid by default; leases add a token
+    # The simulators' password ("demo", every default) is refused by `nsw-adapter run` unless this
+    # says the daemon runs against the simulators on purpose.
+    allow_demo_credentials: bool = False
     # Both in one process by default. Split, an intake process and worker processes share the
     # store and each use a core of their own (one Python process uses one core at a time).
     roles: tuple[Role, ...] = Field(default=ROLES, min_length=1)
@@ -162,3 +226,14 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
 
     loaded = _FromFile(**overrides)
     return Settings.model_validate(loaded.model_dump())
+
+
+def demo_credentials(settings: Settings) -> list[str]:
+    """The settings that hold the simulators' password, e.g. ["intake.credentials", "nsw.credentials"]."""
+    held = {
+        "intake.credentials": settings.intake.credentials,
+        "intake.previous_credentials": settings.intake.previous_credentials,
+        "portal.credentials": settings.portal.credentials,
+        "nsw.credentials": settings.nsw.credentials,
+    }
+    return [name for name, credentials in held.items() if credentials is not None and credentials.is_demo()]

@@ -46,6 +46,7 @@ from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, Signatur
 from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidSignature, SignXMLException
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
+from nsw_adapter import texts
 from nsw_adapter.errors import Problem
 from nsw_adapter.store.base import SignatureRecord
 
@@ -172,9 +173,7 @@ class SignatureVerifier:
             if self.policy is SignaturePolicy.REQUIRED:
                 return SignatureCheck(
                     SignatureOutcome.MISSING,
-                    problem=Problem(
-                        "E-SIGNATURE", "The message is not signed; signed declarations are required."
-                    ),
+                    problem=texts.problem("E-SIGNATURE", "E-SIGNATURE.missing"),
                 )
             return SignatureCheck()
         if self.policy is SignaturePolicy.OFF:
@@ -190,10 +189,8 @@ class SignatureVerifier:
         except _Refused as reason:
             thumbprint = None if signer is None else signer.sha256
             log.info("signature.refused", signature_failure=str(reason), signer_sha256=thumbprint)
-            text = f"The signature does not verify: {reason}."
-            return SignatureCheck(
-                SignatureOutcome.FAILED, signer, Problem("E-SIGNATURE", text, SIGNATURE_XPATH)
-            )
+            refusal = texts.problem("E-SIGNATURE", "E-SIGNATURE.failed", SIGNATURE_XPATH, reason=reason)
+            return SignatureCheck(SignatureOutcome.FAILED, signer, refusal)
         return SignatureCheck(SignatureOutcome.VERIFIED, signer)
 
     # --- the profile, step by step -------------------------------------------------------------

@@ -39,6 +39,7 @@ class AdapterStack:
         return f"http://{intake.host}:{self._server.port}{intake.path}"
 
     def start(self) -> Self:
+        """Open (creating and migrating: a demo's or a test's fresh store) and start everything."""
         from nsw_adapter.intake import create_intake_app
         from nsw_adapter.store import open_store
 
@@ -48,10 +49,10 @@ class AdapterStack:
         context = build_context(self.settings, self.store, metrics=self.metrics, **self._context_options)
         self.worker = Worker.from_settings(self.settings, context)
         if self._with_intake:
-            store, intake = self.store, self.settings.intake
+            store, intake, metrics = self.store, self.settings.intake, self.metrics
 
             async def make() -> web.Application:
-                return create_intake_app(store, intake)
+                return create_intake_app(store, intake, metrics=metrics)
 
             self._server = BackgroundServer(make, host=intake.host, port=intake.port, name="adapter-intake")
             self._server.start()

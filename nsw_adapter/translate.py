@@ -21,7 +21,7 @@ from datetime import date, datetime
 from lxml import etree
 from pydantic import ValidationError
 
-from nsw_adapter.envelope import CANCELLATION, VIETNAM, NswMessage, read_message, schema_message
+from nsw_adapter.envelope import CANCELLATION, VIETNAM, NswMessage, read_message
 from nsw_adapter.errors import EnvelopeError, Problem
 from nsw_adapter.lifecycle import precedence, unknown_dossier_problem
 from nsw_adapter.mapping.engine import submission_plan
@@ -29,6 +29,7 @@ from nsw_adapter.mapping.lineage import Lineage
 from nsw_adapter.mapping.transforms import local_datetime
 from nsw_adapter.model import DocumentInEffect, Dossier, read_document
 from nsw_adapter.rules import check_dossier
+from nsw_adapter.texts import problem
 from nsw_adapter.xml import schema
 
 CONTENT = "/Envelope/Body/Content"
@@ -92,14 +93,14 @@ def translate(
     if problems:
         return Translation(None, problems)
     if not messages:
-        return Translation(None, [Problem("E-INCOMPLETE", "the dossier holds no message", None, "50")])
+        return Translation(None, [problem("E-INCOMPLETE", "E-INCOMPLETE.empty", None, "50")])
     # The NSW issues a dossier's messages in sendDate order; ties as the store breaks them, so the
     # outcome never depends on the order the files were handed in.
     messages.sort(key=lambda m: precedence(m.header.send_date, m.header.function, m.header.message_id))
 
     reference = messages[0].header.reference
     problems = [
-        Problem("E-ENVELOPE", "the message belongs to another dossier", f"{SUBJECT}/reference", m.header.type)
+        problem("E-ENVELOPE", "E-ENVELOPE.other_dossier", f"{SUBJECT}/reference", m.header.type)
         for m in messages
         if m.header.reference != reference
     ]
@@ -173,11 +174,13 @@ def _dossier(reference: str, in_effect: dict[str, NswMessage]) -> tuple[Dossier 
                 local_datetime(moment)  # the pattern checks ranges, not the calendar (30 February)
             except (ValueError, OverflowError):  # ... nor year 1 at +14:00, which has no local time
                 problems.append(
-                    Problem(
+                    problem(
                         "E-SCHEMA",
-                        "ArrivalOrDepartureTime is not a calendar time in Vietnam's range",
+                        "E-SCHEMA.calendar",
                         f"{CONTENT}/GeneralDeclaration/ArrivalOrDepartureTime",
                         doc_type,
+                        field="ArrivalOrDepartureTime",
+                        value=moment,
                     )
                 )
         documents[doc_type] = DocumentInEffect(header=message.header, document=model)
@@ -201,10 +204,9 @@ def _model_problems(exc: ValidationError, message: NswMessage) -> list[Problem]:
             else:
                 steps.append(str(part))
         path = "/".join((base, *steps))
+        field = steps[-1] if steps else message.content.tag
         problems.append(
-            Problem(
-                "E-SCHEMA", f"{steps[-1] if steps else 'a field'}: {error['type']}", path, message.header.type
-            )
+            problem("E-SCHEMA", "E-SCHEMA.model", path, message.header.type, field=field, error=error["type"])
         )
     return problems
 
@@ -251,6 +253,6 @@ def _check_submission(submission: bytes, lineage: Lineage) -> list[Problem]:
         path = _named_path(tree, error.path) if error.path else None
         located = lineage.locate(path) if path else None
         doc_type, xpath = located if located else (None, None)
-        text = f"the portal would refuse the submission: {schema_message(error.message)}"
-        problems.append(Problem("E-SCHEMA", text, xpath, doc_type))
+        field = path.rsplit("/", 1)[-1] if path else "Submission"  # the portal's field, never its value
+        problems.append(problem("E-SCHEMA", "E-SCHEMA.portal", xpath, doc_type, field=field))
     return problems

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from nsw_adapter.clients.nsw import NswClient, ZeepNswClient
 from nsw_adapter.clients.portal import PortalClient, ZeepPortalClient
+from nsw_adapter.clients.transport import Network
 from nsw_adapter.delivery.breaker import CircuitBreaker
 from nsw_adapter.delivery.retry import RetryPolicy
 from nsw_adapter.logging import describe_error, get_logger
@@ -79,6 +80,7 @@ def build_context(
             portal.credentials.username,
             portal.credentials.password.get_secret_value(),
             timeout_seconds=portal.timeout_seconds,
+            network=Network(portal.ca_bundle, portal.client_certificate, portal.client_key, portal.proxy),
         )
 
     def make_nsw() -> NswClient:
@@ -87,6 +89,7 @@ def build_context(
             nsw.credentials.username,
             nsw.credentials.password.get_secret_value(),
             timeout_seconds=nsw.timeout_seconds,
+            network=Network(nsw.ca_bundle, nsw.client_certificate, nsw.client_key, nsw.proxy),
         )
 
     def policy() -> RetryPolicy:
@@ -124,6 +127,7 @@ def build_context(
         poll_interval_seconds=w.poll_interval_seconds,
         poll_max_interval_seconds=w.poll_max_interval_seconds,
         gather_seconds=w.gather_seconds,
+        agent_language=settings.agent_language,
     )
 
 

@@ -51,11 +51,26 @@ MAX_ATTRIBUTES = 64
 MAX_DEPTH = 256
 # Per element: position() counts along each element's attribute axis.
 _TOO_MANY_ATTRIBUTES = etree.XPath(f"boolean(//@*[position() > {MAX_ATTRIBUTES}])")
-_NO_DTD = "a DOCTYPE or entity declaration is not allowed"
 
 
 class UntrustedXmlError(NswAdapterError):
-    """Input refused by the hardened parser: not XML, a DTD, an entity, a hint, too deep."""
+    """Input refused by the hardened parser: not XML, a DTD, an entity, a hint, too deep.
+
+    `key` and `params` name the refusal in the agents' catalogue (nsw_adapter.texts, an
+    E-ENVELOPE.* text); str() is its English text. No libxml2 wording reaches an agent: a
+    well-formedness error says where it is and what, in our words.
+    """
+
+    def __init__(self, key: str, **params: object) -> None:
+        from nsw_adapter.texts import message  # texts builds on errors; loaded once xml is
+
+        self.key = f"E-ENVELOPE.{key}"
+        self.params = tuple((name, str(value)) for name, value in params.items())
+        super().__init__(message(self.key, "en", dict(self.params)))
+
+
+def _no_dtd() -> UntrustedXmlError:
+    return UntrustedXmlError("doctype")
 
 
 class _ExternalRefused(Exception):
@@ -110,29 +125,29 @@ def parse_untrusted(
     if isinstance(data, str):
         data = string_part.to_bytes(data)
     if len(data) > max_bytes:
-        raise UntrustedXmlError(f"document of {len(data)} bytes is over the {max_bytes} limit")
+        raise UntrustedXmlError("too_large_read", size=len(data), limit=max_bytes)
     # Refuse a DTD before libxml2 sees it, wherever it stands (the keyword is case-sensitive; in
     # an encoding that is not ASCII-compatible the resolver and the doctype check below refuse
     # it instead). Every DOCTYPE gets the same answer, so refusals tell nothing of local files.
     head = data[:4096].lstrip(b"\xef\xbb\xbf")
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-        raise UntrustedXmlError(_NO_DTD)
+        raise _no_dtd()
     root = _parse(data, _parser(huge_tree=large_text_in is not None))
     if large_text_in is not None:
         _within_limits_except(root, large_text_in)
     docinfo: Any = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:
-        raise UntrustedXmlError(_NO_DTD)
+        raise _no_dtd()
     # Each attribute needs an "=": with no more of them than the limit (the NSW's envelopes have
     # none, a SOAP request a few) the walk (~20 ms on 8 MB) is skipped for ~0.4 ms per MB.
     if (not _ascii_compatible(head) or data.count(b"=") > MAX_ATTRIBUTES) and _TOO_MANY_ATTRIBUTES(root):
-        raise UntrustedXmlError(f"an element has more than {MAX_ATTRIBUTES} attributes")
+        raise UntrustedXmlError("attributes", limit=MAX_ATTRIBUTES)
     # With no DTD there can be no entity declared; a hint may hide at any depth, so one XPath
     # (evaluated in C) looks at every attribute. Attribute names admit no character references,
     # so in an ASCII-compatible encoding a hint's name is in the bytes literally: when they never
     # spell "chemaLocation" the walk (~0.1 ms on a 13 kB request) is skipped.
     if (not _ascii_compatible(head) or b"chemaLocation" in data) and _HAS_SCHEMA_HINT(root):
-        raise UntrustedXmlError("an xsi schema-location hint is not allowed")
+        raise UntrustedXmlError("schema_hint")
     return root
 
 
@@ -143,31 +158,57 @@ def _within_limits_except(root: etree._Element, large_text_in: str) -> None:
         parent = element.getparent()
         depth = depth_of[element] = 0 if parent is None else depth_of[parent] + 1
         if depth >= MAX_DEPTH:  # the root is depth 0: MAX_DEPTH levels in all, as libxml2 counts
-            raise UntrustedXmlError(f"the document is nested deeper than {MAX_DEPTH} levels")
+            raise UntrustedXmlError("too_deep", limit=MAX_DEPTH)
         if not isinstance(element.tag, str):
             continue  # comments: their text is not a node the limit is about
         name = etree.QName(element).localname
         if len(element.tag) > MAX_NAME_CHARS:
-            raise UntrustedXmlError(f"a name is longer than {MAX_NAME_CHARS} characters")
+            raise UntrustedXmlError("long_name", limit=MAX_NAME_CHARS)
         for text in (element.tail, None if name == large_text_in else element.text):
             if text is not None and len(text) > MAX_TEXT_BYTES:
-                raise UntrustedXmlError(f"a text node is over the limit of {MAX_TEXT_BYTES} bytes")
+                raise UntrustedXmlError("long_text", limit=MAX_TEXT_BYTES)
 
 
 def _parse(data: bytes, parser: etree.XMLParser) -> etree._Element:
     try:
         return etree.fromstring(data, parser=parser)
     except _ExternalRefused:
-        raise UntrustedXmlError(_NO_DTD) from None
+        raise _no_dtd() from None
     except etree.XMLSyntaxError as exc:
-        # libxml2 suggests one of its flags for these: say the limit instead.
-        if "Text node too long" in exc.msg:
-            raise UntrustedXmlError(f"a text node is over the limit of {MAX_TEXT_BYTES} bytes") from None
-        if "Excessive depth" in exc.msg:
-            raise UntrustedXmlError(f"the document is nested deeper than {MAX_DEPTH} levels") from None
-        raise UntrustedXmlError(f"not well-formed XML: {exc.msg}") from None
-    except ValueError as exc:  # e.g. unsupported encoding
-        raise UntrustedXmlError(f"unreadable XML: {exc}") from None
+        raise _syntax_error(exc) from None
+    except ValueError:  # e.g. unsupported encoding
+        raise UntrustedXmlError("unreadable") from None
+
+
+# libxml2's well-formedness errors (lxml's ErrorTypes) named in our words (the xml.* words of
+# nsw_adapter.texts), the rest "malformed here". Its own wording (and its advice to use
+# XML_PARSE_HUGE) is parser jargon an agent cannot act on.
+SYNTAX_KINDS = frozenset(
+    {
+        "TAG_NAME_MISMATCH", "TAG_NOT_FINISHED", "DOCUMENT_END", "DOCUMENT_EMPTY", "DOCUMENT_START",
+        "UNDECLARED_ENTITY", "ENTITYREF_SEMICOL_MISSING", "NAME_REQUIRED", "LT_IN_ATTRIBUTE",
+        "ATTRIBUTE_REDEFINED", "ATTRIBUTE_WITHOUT_VALUE", "INVALID_CHAR", "INVALID_ENCODING",
+        "UNSUPPORTED_ENCODING", "GT_REQUIRED", "LTSLASH_REQUIRED", "RESERVED_XML_NAME",
+    }
+)  # fmt: skip
+_ERROR_NAMES = {
+    getattr(etree.ErrorTypes, name): name.removeprefix("ERR_")
+    for name in dir(etree.ErrorTypes)
+    if name.startswith("ERR_")
+}
+
+
+def _syntax_error(exc: etree.XMLSyntaxError) -> UntrustedXmlError:
+    if "Text node too long" in exc.msg:
+        return UntrustedXmlError("long_text", limit=MAX_TEXT_BYTES)
+    if "Excessive depth" in exc.msg or "Maximum nesting depth" in exc.msg:
+        return UntrustedXmlError("too_deep", limit=MAX_DEPTH)
+    kind = _ERROR_NAMES.get(getattr(exc, "code", 0), "")  # lxml's stubs do not declare `code`
+    if kind == "NAME_TOO_LONG":
+        return UntrustedXmlError("long_name", limit=MAX_NAME_CHARS)
+    line, column = exc.position if exc.position else (0, 0)
+    what = f"@xml.{kind if kind in SYNTAX_KINDS else 'other'}"  # a word of the catalogue
+    return UntrustedXmlError("not_xml", line=line, column=column, problem=what)
 
 
 class UntrustedHead:

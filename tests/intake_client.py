@@ -13,6 +13,7 @@ from aiohttp import web
 from lxml import etree
 
 from nsw_adapter.intake import create_intake_app
+from nsw_adapter.metrics import Metrics
 from nsw_adapter.namespaces import AGENCY_NS
 from nsw_adapter.settings import IntakeSettings
 from nsw_adapter.soap import SOAP_ENV, username_token_header
@@ -58,15 +59,17 @@ def settings(**overrides: object) -> IntakeSettings:
 
 
 @contextmanager
-def running_intake(store: Store, intake_settings: IntakeSettings | None = None) -> Iterator[str]:
-    """Serve receiveMessage in a background thread; yields its URL."""
+def running_intake(
+    store: Store, intake_settings: IntakeSettings | None = None, metrics: Metrics | None = None
+) -> Iterator[str]:
+    """Serve receiveMessage in a background thread (counting into `metrics` if given); yields its URL."""
     config = intake_settings or settings()
     loop = asyncio.new_event_loop()
     started = threading.Event()
     holder: dict[str, object] = {}
 
     async def start() -> None:
-        runner = web.AppRunner(create_intake_app(store, config), access_log=None)
+        runner = web.AppRunner(create_intake_app(store, config, metrics=metrics), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, config.host, 0)
         await site.start()

@@ -10,26 +10,28 @@ import argparse
 import json
 from typing import Any
 
-from nsw_adapter.cli.storage import _common, _settings, _url
+from nsw_adapter.cli.common import add_store, open_existing, settings
 
 
 def register(commands: argparse._SubParsersAction[Any]) -> None:
     """Add `audit verify`."""
-    audit = commands.add_parser("audit", help="the tamper-evident audit trail")
+    audit = commands.add_parser(
+        "audit", help="the tamper-evident audit trail", description="The tamper-evident audit trail."
+    )
     actions = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     verify = actions.add_parser(
-        "verify", help="check every audit row's hash link; exit 1 at the first broken one"
+        "verify",
+        help="check every audit row's hash link; exit 1 at the first broken one",
+        description="Walk the audit trail's hash chain. Exit 0 when every link holds (the head hash "
+        "printed, kept elsewhere, later proves nothing before it was rewritten), 1 at the first broken link.",
     )
-    _common(verify)
+    add_store(verify)
     verify.add_argument("--json", action="store_true", help="the report as one JSON object")
     verify.set_defaults(handler=_verify)
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from nsw_adapter.store import open_store
-
-    settings = _settings(args)
-    store = open_store(_url(args, settings), migrate=True, pool_size=1)
+    store = open_existing(args, settings(args))
     try:
         report = store.verify_audit_chain()
     finally:

@@ -6,17 +6,28 @@ import argparse
 import json
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nsw_adapter.cli.storage import load_config
-from nsw_adapter.settings import ROLES, Settings
+from nsw_adapter.cli.common import CommandError, Exit, add_config, open_existing, settings
+from nsw_adapter.settings import ROLES
+
+if TYPE_CHECKING:
+    from nsw_adapter.store import DeadLetter
+    from nsw_adapter.store.sql import SqlStore
+
+_KINDS = ("dossier", "outbox")
 
 
 def register(commands: argparse._SubParsersAction[Any]) -> None:
     """Add this area's subcommands."""
-    run = commands.add_parser("run", help="run the adapter: intake, submission, polling, results")
-    _config(run)
+    run = commands.add_parser(
+        "run",
+        help="run the adapter: intake, submission, polling, results",
+        description="The daemon: the intake the NSW pushes to, the loops that submit to the portal, poll "
+        "its decisions and send the Results, and /healthz and /metrics. SIGTERM, SIGINT and SIGHUP stop "
+        "it gracefully. The store must exist at this version's schema (`nsw-adapter db migrate`).",
+    )
+    add_config(run)
     run.add_argument(
         "--role",
         action="append",
@@ -26,59 +37,80 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     )
     run.set_defaults(handler=_run)
 
-    status = commands.add_parser("status", help="dossiers by state, the oldest waiting, dead letters")
-    _config(status)
+    status = commands.add_parser(
+        "status",
+        help="dossiers by state, the oldest waiting, dead letters",
+        description="The store's dossiers by state, the oldest one waiting, the Results to send and the "
+        "dead letters (read only: creates and changes nothing).",
+    )
+    add_config(status)
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=_status)
 
-    dlq = commands.add_parser("dlq", help="dead letters: list them, or bring them back to be retried")
+    dlq = commands.add_parser(
+        "dlq",
+        help="dead letters: list them, retry them, or discard them",
+        description="Dead letters: dossiers and Results the adapter gave up on.",
+    )
     dlq_commands = dlq.add_subparsers(dest="dlq_command", metavar="ACTION", required=True)
-    listing = dlq_commands.add_parser("list", help="list dead letters")
-    _config(listing)
+    listing = dlq_commands.add_parser(
+        "list", help="list dead letters", description="Every dead letter with its reference and whole reason."
+    )
+    add_config(listing)
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(handler=_dlq_list)
-    retry = dlq_commands.add_parser("retry", help="retry one dead letter (KIND:ID or ID) or --all")
-    _config(retry)
+    retry = dlq_commands.add_parser(
+        "retry",
+        help="bring dead letters back to be tried again (by id, by reference, or --all)",
+        description="Bring dead letters back to be tried again: one by id, every one of a dossier's "
+        "reference, or all of them.",
+    )
+    add_config(retry)
     target = retry.add_mutually_exclusive_group(required=True)
-    target.add_argument("id", nargs="?", help="dossier:ID or outbox:ID (a bare ID means a dossier)")
+    target.add_argument("id", nargs="?", metavar="ID|REFERENCE", help=_TARGET_HELP)
     target.add_argument("--all", action="store_true", help="retry every dead letter")
     retry.set_defaults(handler=_dlq_retry)
+    discard = dlq_commands.add_parser(
+        "discard",
+        help="close a dead letter for good, the reason kept in the audit trail",
+        description="Close dead letters for good (nothing more is sent for them); the reason is kept "
+        "in the hash-chained audit trail. A dossier discarded can still be cancelled by the NSW.",
+    )
+    add_config(discard)
+    discard.add_argument("id", metavar="ID|REFERENCE", help=_TARGET_HELP)
+    discard.add_argument("--reason", required=True, help="why (kept in the audit trail; no personal data)")
+    discard.set_defaults(handler=_dlq_discard)
 
-    demo = commands.add_parser("demo", help="simulated NSW and portal, a worker, ~30 dossiers, a summary")
+    demo = commands.add_parser(
+        "demo",
+        help="simulated NSW and portal, a worker, ~30 dossiers, a summary",
+        description="Both simulators with moderate faults and the adapter on a temporary SQLite store; "
+        "about 30 dossiers pushed and followed to their final Result. Exit 0 when nothing was lost or "
+        "doubled.",
+    )
     demo.add_argument("--dossiers", type=int, default=None, help="how many generated cargo dossiers to add")
     demo.add_argument("--timeout", type=float, default=55.0, help="give up after this many seconds")
     demo.add_argument("--faults", default=None, help="portal fault SPEC (default: moderate faults)")
     demo.set_defaults(handler=_demo)
 
 
-def _config(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config", type=Path, default=None, help="TOML settings file (plus NSW_ADAPTER_* env)"
-    )
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    config: Path | None = args.config
-    return load_config(config)
-
-
-def _open(settings: Settings) -> Any:
-    from nsw_adapter.store import open_store
-
-    return open_store(settings.store.url, deadline_minutes=settings.store.deadline_minutes, migrate=True)
+_TARGET_HELP = (
+    "dossier:ID or outbox:ID (a bare number is a dossier's id), or a dossier's reference "
+    "(every dead letter of it; ref:REFERENCE if the reference is all digits)"
+)
 
 
 def _run(args: argparse.Namespace) -> int:
     from nsw_adapter.daemon import run
 
-    settings = _settings(args)
+    loaded = settings(args)
     if args.role:
-        settings = settings.model_copy(update={"roles": tuple(dict.fromkeys(args.role))})
-    return run(settings)
+        loaded = loaded.model_copy(update={"roles": tuple(dict.fromkeys(args.role))})
+    return run(loaded, config=args.config)
 
 
 def _status(args: argparse.Namespace) -> int:
-    store = _open(_settings(args))
+    store = open_existing(args, settings(args))
     try:
         stats = store.stats(datetime.now(UTC))
         letters = store.dead_letters()
@@ -104,12 +136,19 @@ def _status(args: argparse.Namespace) -> int:
     print(f"Results to send     {stats.outbox_pending}")
     print(f"Dead letters        {stats.dead_letters}")
     for letter in letters[:20]:
-        print(f"  {letter.kind}:{letter.id}  {letter.reference or '-'}  {letter.reason[:80]}")
+        print(f"  {letter.kind}:{letter.id}  {letter.reference or '-'}  {_one_line(letter.reason)}")
+    if len(letters) > 20:
+        print(f"  ... and {len(letters) - 20} more: nsw-adapter dlq list")
     return 0
 
 
+def _one_line(reason: str) -> str:
+    """A reason whole, its line breaks as spaces (one dead letter per line)."""
+    return " ".join(reason.split())
+
+
 def _dlq_list(args: argparse.Namespace) -> int:
-    store = _open(_settings(args))
+    store = open_existing(args, settings(args))
     try:
         letters = store.dead_letters()
     finally:
@@ -129,28 +168,54 @@ def _dlq_list(args: argparse.Namespace) -> int:
     if not letters:
         print("No dead letters.")
     for d in letters:
-        print(f"{d.kind}:{d.id}\t{d.reference or '-'}\t{d.failed_at:%Y-%m-%d %H:%M:%S}\t{d.reason}")
+        failed = f"{d.failed_at:%Y-%m-%d %H:%M:%S}"
+        print(f"{d.kind}:{d.id}\t{d.reference or '-'}\t{failed}\t{_one_line(d.reason)}")
     return 0
 
 
+def _targets(target: str, letters: list[DeadLetter]) -> list[tuple[str, int]]:
+    """The dead letters `target` names: KIND:ID, a bare id (a dossier), or a reference (all of it)."""
+    kind, _, rest = target.rpartition(":")
+    if kind in _KINDS and rest.isdigit():
+        return [(kind, int(rest))]
+    if not kind and rest.isdigit():
+        return [("dossier", int(rest))]
+    reference = rest if kind == "ref" else target
+    found = [(d.kind, d.id) for d in letters if d.reference == reference]
+    if not found:
+        raise CommandError(f"no dead letter {target} (nsw-adapter dlq list shows them)", Exit.PROBLEMS)
+    return found
+
+
 def _dlq_retry(args: argparse.Namespace) -> int:
-    store = _open(_settings(args))
+    store = open_existing(args, settings(args))
     try:
-        if args.all:
-            targets = [(d.kind, d.id) for d in store.dead_letters()]
-        else:
-            kind, _, number = str(args.id).rpartition(":")
-            if not number.isdigit() or kind not in ("", "dossier", "outbox"):
-                print(f"nsw-adapter: {args.id!r} is not dossier:ID, outbox:ID or ID", file=sys.stderr)
-                return 2
-            targets = [(kind or "dossier", int(number))]
+        letters = store.dead_letters()
+        targets = [(d.kind, d.id) for d in letters] if args.all else _targets(str(args.id), letters)
         missing = [f"{k}:{i}" for k, i in targets if not store.retry_dead_letter(k, i)]
     finally:
         store.close()
     print(f"{len(targets) - len(missing)} dead letter(s) back in the queue.")
     if missing:
         print(f"nsw-adapter: no dead letter {', '.join(missing)}", file=sys.stderr)
-        return 1
+        return Exit.PROBLEMS
+    return 0
+
+
+def _dlq_discard(args: argparse.Namespace) -> int:
+    reason = " ".join(str(args.reason).split())
+    if not reason:
+        raise CommandError("--reason must say why", Exit.USAGE)
+    store: SqlStore = open_existing(args, settings(args))
+    try:
+        targets = _targets(str(args.id), store.dead_letters())
+        missing = [f"{k}:{i}" for k, i in targets if not store.discard_dead_letter(k, i, reason)]
+    finally:
+        store.close()
+    print(f"{len(targets) - len(missing)} dead letter(s) discarded.")
+    if missing:
+        print(f"nsw-adapter: no dead letter {', '.join(missing)}", file=sys.stderr)
+        return Exit.PROBLEMS
     return 0
 
 

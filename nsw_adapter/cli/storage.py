@@ -1,34 +1,40 @@
-"""`nsw-adapter db migrate` and `nsw-adapter purge`: the store's schema and its retention of personal data."""
+"""`nsw-adapter db migrate` and `nsw-adapter purge`: the store's schema and its retention of personal data.
+
+`db migrate` is the one command that creates a store or changes its schema; every other command
+opens only a store that is there at this version's schema (cli/common.py, open_existing).
+"""
 
 from __future__ import annotations
 
 import argparse
-import tomllib
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import structlog
-from pydantic import ValidationError
-
-from nsw_adapter.errors import ConfigurationError
-from nsw_adapter.settings import Settings, load_settings
-
-log = structlog.get_logger(__name__)
+from nsw_adapter.cli.common import add_store, open_existing, settings, store_url
+from nsw_adapter.cli.config import load_config as load_config  # re-exported: tests and older imports
+from nsw_adapter.errors import ConfigurationError, StoreUnreachable
 
 
 def register(commands: argparse._SubParsersAction[Any]) -> None:
     """Add `db migrate` and `purge`."""
-    db = commands.add_parser("db", help="the store's schema")
+    db = commands.add_parser("db", help="the store's schema", description="The store's schema.")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    migrate = db_commands.add_parser("migrate", help="bring the store's schema up to date (safe to repeat)")
-    _common(migrate)
+    migrate = db_commands.add_parser(
+        "migrate",
+        help="create the store, or bring its schema up to date (safe to repeat)",
+        description="Create the store if there is none, or apply the schema steps it lacks. The only "
+        "command that changes the schema: stop every daemon of an older version first.",
+    )
+    add_store(migrate)
     migrate.set_defaults(handler=_migrate)
 
     purge = commands.add_parser(
-        "purge", help="remove payloads (personal data) past retention; audit rows and hashes stay"
+        "purge",
+        help="remove payloads (personal data) past retention; audit rows and hashes stay",
+        description="Remove the payloads (personal data) of messages older than the retention, of "
+        "dossiers that are finished; audit rows, their hashes and the hash chain stay.",
     )
-    _common(purge)
+    add_store(purge)
     purge.add_argument(
         "--older-than",
         type=_days,
@@ -36,68 +42,28 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         metavar="DAYS",
         help="retention in days (default: store.retention_days from the settings)",
     )
+    purge.add_argument(
+        "--dry-run", action="store_true", help="count the payloads that would be removed, remove none"
+    )
     purge.set_defaults(handler=_purge)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config", type=Path, default=None, help="TOML settings file (plus NSW_ADAPTER_* env)"
-    )
-    parser.add_argument("--store", default=None, metavar="URL", help="store URL (overrides store.url)")
-
-
-def load_config(config: Path | None) -> Settings:
-    """The settings from `config` and the environment, or ConfigurationError saying in one line why not.
-
-    A validation error names the offending keys and what is wrong, never the values (they may be secrets).
-    """
-    if config is not None and not config.is_file():
-        raise ConfigurationError(f"no settings file at {config}")
-    try:
-        return load_settings(config)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"{config} is not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigurationError(f"{config} is not UTF-8 text") from None
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read {config}: {exc.strerror or type(exc).__name__}") from None
-    except ValidationError as exc:
-        where = "NSW_ADAPTER_* environment" if config is None else f"{config} / NSW_ADAPTER_* environment"
-        raise ConfigurationError(f"invalid settings in {where}: {_summary(exc)}") from None
-
-
-def _summary(exc: ValidationError, limit: int = 3) -> str:
-    errors = exc.errors(include_url=False, include_input=False, include_context=False)
-    parts = [
-        f"{'.'.join(str(part) for part in error['loc']) or 'settings'}: {' '.join(error['msg'].split())}"
-        for error in errors[:limit]
-    ]
-    if len(errors) > limit:
-        parts.append(f"and {len(errors) - limit} more")
-    return "; ".join(parts)
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    config: Path | None = args.config
-    return load_config(config)
-
-
-def _url(args: argparse.Namespace, settings: Settings) -> str:
-    url: str = args.store or settings.store.url
-    return url
-
-
 def _migrate(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import DBAPIError
+
     from nsw_adapter.store import migrations
     from nsw_adapter.store.engine import create
 
-    settings = _settings(args)
-    engine = create(_url(args, settings), pool_size=1)
+    loaded = settings(args)
+    url = store_url(args, loaded)
+    engine = create(url, pool_size=1)
     try:
         applied = migrations.migrate(engine)
+    except DBAPIError as exc:
+        raise StoreUnreachable(f"cannot migrate the store: {str(exc.orig).strip().splitlines()[0]}") from None
     finally:
         engine.dispose()
-    print(f"migrated: applied {applied}" if applied else "up to date")
+    print(f"migrated: applied {applied}" if applied else f"up to date (schema version {migrations.LATEST})")
     return 0
 
 
@@ -113,17 +79,18 @@ def _days(text: str) -> float:
 
 
 def _purge(args: argparse.Namespace) -> int:
-    from nsw_adapter.store import open_store
-
-    settings = _settings(args)
-    days = settings.store.retention_days if args.older_than is None else args.older_than
+    loaded = settings(args)
+    days = loaded.store.retention_days if args.older_than is None else args.older_than
     if days < 0:
         raise ConfigurationError(f"store.retention_days must not be negative, not {days:g}")
     horizon = datetime.now(UTC) - timedelta(days=days)
-    store = open_store(_url(args, settings), migrate=True, pool_size=1)
+    store = open_existing(args, loaded)
     try:
-        purged = store.purge_payloads(horizon)
+        purged = store.purge_payloads(horizon, dry_run=args.dry_run)
     finally:
         store.close()
-    print(f"purged the payloads of {purged} messages older than {days:g} days")
+    if args.dry_run:
+        print(f"would purge the payloads of {purged} messages older than {days:g} days (nothing removed)")
+    else:
+        print(f"purged the payloads of {purged} messages older than {days:g} days")
     return 0

@@ -38,7 +38,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         description="Check each NSW envelope on its own: envelope.xsd, then the business rules that "
         "need no other document. Exit 0 all valid, 1 problems, 2 usage errors.",
     )
-    validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    validate.add_argument("files", nargs="+", type=Path, metavar="FILE", help="NSW envelope files")
     _output_options(validate)
     validate.set_defaults(handler=run_validate)
 
@@ -48,7 +48,9 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         description="Translate the files (one dossier) into a portal Submission, written to stdout "
         "or -o. Problems: printed, exit 1.",
     )
-    convert.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    convert.add_argument(
+        "files", nargs="+", type=Path, metavar="FILE", help="the envelope files of one dossier"
+    )
     convert.add_argument("-o", "--output", type=Path, metavar="OUT", help="write the submission here")
     convert.add_argument(
         "--client-message-id", metavar="ID", help="the ClientMessageId (default: derived from the files)"
@@ -72,14 +74,18 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         help="write a generated valid dossier, one envelope file per document",
         description="Generate one valid NSW dossier (invented data) into DIR.",
     )
-    fixtures.add_argument("--crew", type=int, required=True, metavar="N")
-    fixtures.add_argument("--passengers", type=int, default=0, metavar="M")
-    fixtures.add_argument("--arms", type=int, default=0, metavar="K")
-    fixtures.add_argument("--stowaways", type=int, default=0, metavar="S")
-    fixtures.add_argument("--seed", type=int, default=0, metavar="X")
+    fixtures.add_argument("--crew", type=int, required=True, metavar="N", help="crew members")
+    fixtures.add_argument("--passengers", type=int, default=0, metavar="M", help="passengers (default 0)")
+    fixtures.add_argument("--arms", type=int, default=0, metavar="K", help="declared arms (default 0)")
+    fixtures.add_argument("--stowaways", type=int, default=0, metavar="S", help="stowaways (default 0)")
+    fixtures.add_argument(
+        "--seed", type=int, default=0, metavar="X", help="random seed (same seed, same dossier)"
+    )
     fixtures.add_argument("--reference", metavar="DOSSIER", help="the NSW dossier number")
     fixtures.add_argument("--departure", action="store_true", help="an exit (documentType 2)")
-    fixtures.add_argument("--out", type=Path, required=True, metavar="DIR")
+    fixtures.add_argument(
+        "--out", type=Path, required=True, metavar="DIR", help="folder for the envelope files"
+    )
     fixtures.set_defaults(handler=run_fixtures)
 
 

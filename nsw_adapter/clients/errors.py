@@ -8,8 +8,10 @@ dead-letter record, which is not a log.
 from __future__ import annotations
 
 import http.client
+import ssl
 
 import requests
+import urllib3.exceptions
 from zeep.exceptions import Fault, TransportError, ValidationError, XMLSyntaxError
 
 from nsw_adapter.errors import NswAdapterError, PermanentError, TransientError
@@ -53,9 +55,20 @@ def classify_exception(exc: BaseException, status: int | None, target: str) -> N
     """Our error for what a call to `target` raised; HTTP `status` as the transport recorded it."""
     if isinstance(exc, NswAdapterError):
         return exc
-    if isinstance(exc, requests.Timeout | TimeoutError):
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):  # a ConnectTimeoutError by descent
+        return RemoteTransientError(f"{target} connection failed")
+    if isinstance(exc, requests.Timeout | TimeoutError | urllib3.exceptions.TimeoutError):
         return RemoteTransientError(f"{target} timed out")
-    if isinstance(exc, requests.ConnectionError | http.client.HTTPException | OSError):
+    tls = _tls_failure(exc)
+    if tls is not None:
+        # Transient like any connection failure (a certificate may be renewed meanwhile), but
+        # named: an operator reads "certificate verify failed", not "connection failed".
+        return RemoteTransientError(f"{target} TLS handshake failed: {tls}")
+    if isinstance(exc, urllib3.exceptions.ProxyError):
+        return RemoteTransientError(f"{target} proxy refused or unreachable")
+    if isinstance(
+        exc, requests.ConnectionError | http.client.HTTPException | OSError | urllib3.exceptions.HTTPError
+    ):
         return RemoteTransientError(f"{target} connection failed")
     if isinstance(exc, Fault):
         code = fault_code(exc)
@@ -80,3 +93,13 @@ def classify_exception(exc: BaseException, status: int | None, target: str) -> N
     if isinstance(exc, requests.RequestException):
         return RemoteTransientError(f"{target} request failed: {type(exc).__name__}")
     return RemotePermanentError(f"{target} call failed: {type(exc).__name__}", code=None, status=status)
+
+
+def _tls_failure(exc: BaseException) -> str | None:
+    """The TLS library's reason for a failed handshake (ours, never the remote's words), or None."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return str(seen.reason or "SSL error").replace("_", " ").lower()
+        seen = seen.__cause__ or seen.__context__
+    return None

@@ -16,6 +16,7 @@ from zeep.exceptions import Fault
 from nsw_adapter.clients.errors import RemotePermanentError, RemoteTransientError, classify_exception
 from nsw_adapter.clients.transport import (
     ZEEP_SETTINGS,
+    Network,
     RecordingTransport,
     UsernameToken,
     ZeepClient,
@@ -87,10 +88,19 @@ def read_answer(text: str) -> NswAnswer:
 class ZeepNswClient:
     """NswClient over zeep: shared parsed WSDL, a pooled session, a fresh UsernameToken per call."""
 
-    def __init__(self, url: str, username: str, password: str, *, timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        username: str,
+        password: str,
+        *,
+        timeout_seconds: float,
+        network: Network | None = None,
+        transport: RecordingTransport | None = None,
+    ) -> None:
         self._username = username
         self._password = password
-        self.transport = RecordingTransport(operation_timeout=timeout_seconds)
+        self.transport = transport or RecordingTransport(operation_timeout=timeout_seconds, network=network)
         self._client: Any = ZeepClient(wsdl_document("nsw"), transport=self.transport, settings=ZEEP_SETTINGS)
         self._service = self._client.create_service(_BINDING, url)
 

@@ -18,6 +18,7 @@ from lxml import etree
 from nsw_adapter.clients.errors import classify_exception
 from nsw_adapter.clients.transport import (
     ZEEP_SETTINGS,
+    Network,
     RecordingTransport,
     UsernameToken,
     ZeepClient,
@@ -148,10 +149,19 @@ def _status(value: Any) -> Status:
 class ZeepPortalClient:
     """PortalClient over zeep: shared parsed WSDL, a pooled session, a fresh UsernameToken per call."""
 
-    def __init__(self, url: str, username: str, password: str, *, timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        username: str,
+        password: str,
+        *,
+        timeout_seconds: float,
+        network: Network | None = None,
+        transport: RecordingTransport | None = None,
+    ) -> None:
         self._username = username
         self._password = password
-        self.transport = RecordingTransport(operation_timeout=timeout_seconds)
+        self.transport = transport or RecordingTransport(operation_timeout=timeout_seconds, network=network)
         self._client: Any = ZeepClient(
             wsdl_document("portal"), transport=self.transport, settings=ZEEP_SETTINGS
         )

@@ -15,6 +15,7 @@ from nsw_adapter.delivery.retry import RetryPolicy, is_testing
 from nsw_adapter.errors import Problem
 from nsw_adapter.metrics import Metrics
 from nsw_adapter.store import WorkerStore
+from nsw_adapter.texts import DEFAULT_LANGUAGE, Language
 
 
 class LineageLike(Protocol):
@@ -73,6 +74,7 @@ class LoopContext:
     poll_interval_seconds: float = 30.0
     poll_max_interval_seconds: float = 300.0
     gather_seconds: float = 0.0
+    agent_language: Language = DEFAULT_LANGUAGE  # of the texts in the Results (nsw_adapter.texts)
     clock: Callable[[], datetime] = utcnow
     stop_event: threading.Event = field(default_factory=threading.Event)
 

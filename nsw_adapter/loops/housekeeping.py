@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from nsw_adapter.logging import get_logger
 from nsw_adapter.loops.context import LoopContext
-from nsw_adapter.results import rejection_factory
+from nsw_adapter.results import rejection_factory_in
 
 log = get_logger("nsw_adapter.housekeeping")
 
@@ -53,7 +53,7 @@ class HousekeepingLoop:
 
     def _expire(self) -> int:
         c = self.context
-        expired = c.store.expire_incomplete(c.clock(), rejection_factory)
+        expired = c.store.expire_incomplete(c.clock(), rejection_factory_in(c.agent_language))
         if expired:
             log.info("housekeeping.expired", expired=expired)
         return int(expired)

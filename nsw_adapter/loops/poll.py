@@ -132,7 +132,7 @@ class PollLoop(PortalLoop):
             return None
         context = ResultContext(poll.reference, poll.document_type, poll.general_declaration_message_id)
         locate = c.locator(poll.lineage) if status.state is PortalState.REJECTED and poll.lineage else None
-        result = decided(context, status, locate)
+        result = decided(context, status, locate, language=c.agent_language)
         if result is None:  # pragma: no cover - every final state has a Result
             return None
         return PollOutcome(poll.dossier_id, decision=_FINAL[status.state], result=result)

@@ -121,7 +121,7 @@ class SubmitLoop(PortalLoop):
                 dossier.general_declaration_message_id,
                 station=station_of_documents(dossier.documents),
             )
-            result = rejected_locally(context, translation.problems)
+            result = rejected_locally(context, translation.problems, language=c.agent_language)
             c.store.reject_locally(dossier.dossier_id, translation.problems, result, version=dossier.version)
             c.metrics.outcomes.labels(loop=self.name, outcome="rejected_locally").inc()
             logger.info(

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from nsw_adapter.envelope import VIETNAM
-from nsw_adapter.resources import data_root
+from nsw_adapter.resources import sample_path
 from nsw_adapter.simulators.nsw_messages import Document, new_nsw_message_id, rebrand
 
 
@@ -95,7 +95,7 @@ _SAMPLES: list[list[Document]] = []
 def _sample_dossiers() -> list[list[Document]]:
     """The valid sample dossiers with only new documents (function 01), loaded once."""
     if not _SAMPLES:
-        root = data_root() / "fixtures" / "samples" / "nsw" / "valid"
+        root = sample_path("nsw", "valid")
         for dossier in load_folder(root):
             fresh = [d for d in dossier if d.function == "01"]
             if fresh:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
@@ -63,11 +64,14 @@ def new_app() -> web.Application:
     return app
 
 
-async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """Start serving `app`; return the runner and the port actually bound (port 0: ephemeral)."""
+async def start_site(
+    app: web.Application, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+) -> tuple[web.AppRunner, int]:
+    """Start serving `app` (HTTPS with `ssl_context`, nsw_adapter.tls); return the runner and the
+    port actually bound (port 0: ephemeral)."""
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=1024)
+    site = web.TCPSite(runner, host, port, backlog=1024, ssl_context=ssl_context)
     await site.start()
     bound = int(runner.addresses[0][1]) if runner.addresses else port
     return runner, bound
@@ -91,8 +95,10 @@ class BackgroundServer:
         host: str = "127.0.0.1",
         port: int = 0,
         name: str = "simulator",
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._make_app = make_app
+        self._ssl_context = ssl_context
         self._host = host
         self._port = port
         self._name = name
@@ -126,7 +132,9 @@ class BackgroundServer:
         asyncio.set_event_loop(loop)
         try:
             self.app = loop.run_until_complete(self._make_app())
-            self._runner, self.port = loop.run_until_complete(start_site(self.app, self._host, self._port))
+            self._runner, self.port = loop.run_until_complete(
+                start_site(self.app, self._host, self._port, self._ssl_context)
+            )
         except BaseException as exc:  # reported to the starting thread
             self._error = exc
             self._ready.set()
@@ -213,11 +221,13 @@ class SimulatorHandle:
         port: int,
         name: str,
         path: str,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._host = host
         self._path = path
         self._name = name
-        self._server = BackgroundServer(make_app, host=host, port=port, name=name)
+        self._scheme = "http" if ssl_context is None else "https"
+        self._server = BackgroundServer(make_app, host=host, port=port, name=name, ssl_context=ssl_context)
 
     @property
     def url(self) -> str:
@@ -226,8 +236,8 @@ class SimulatorHandle:
 
     @property
     def base_url(self) -> str:
-        """http://host:port (admin endpoints live under /admin)."""
-        return f"http://{self._host}:{self._server.port}"
+        """http(s)://host:port (admin endpoints live under /admin)."""
+        return f"{self._scheme}://{self._host}:{self._server.port}"
 
     def _app(self) -> web.Application:
         app = self._server.app

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -362,6 +363,7 @@ class NswSimulator(SimulatorHandle):
         host: str = "127.0.0.1",
         port: int = 0,
         max_skew_seconds: float = 300.0,
+        ssl_context: ssl.SSLContext | None = None,
         style: StringStyle = PLAIN,
         answer_supplements: bool = False,
         answer_delay: float = 1.0,
@@ -388,7 +390,9 @@ class NswSimulator(SimulatorHandle):
             answer_supplements=answer_supplements,
             answer_delay=answer_delay,
         )
-        super().__init__(self._make, host=host, port=port, name="NSW simulator", path=PATH)
+        super().__init__(
+            self._make, host=host, port=port, name="NSW simulator", path=PATH, ssl_context=ssl_context
+        )
 
     async def _make(self) -> web.Application:
         return await make_nsw_app(self.config)

@@ -51,6 +51,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -498,6 +499,7 @@ class PortalSimulator(SimulatorHandle):
         host: str = "127.0.0.1",
         port: int = 0,
         max_skew_seconds: float = 300.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         spec = faults if isinstance(faults, FaultSpec) else parse_fault_spec(faults)
         self.config = PortalConfig(
@@ -509,7 +511,9 @@ class PortalSimulator(SimulatorHandle):
             supplement_deadline=supplement_deadline,
             max_skew_seconds=max_skew_seconds,
         )
-        super().__init__(self._make, host=host, port=port, name="portal simulator", path=PATH)
+        super().__init__(
+            self._make, host=host, port=port, name="portal simulator", path=PATH, ssl_context=ssl_context
+        )
 
     async def _make(self) -> web.Application:
         return await make_portal_app(self.config)

@@ -15,7 +15,7 @@ import hmac
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -93,14 +93,18 @@ class UsernameTokenVerifier:
 
     def __init__(
         self,
-        credentials: Mapping[str, str],
+        credentials: Mapping[str, str | Sequence[str]],
         *,
         max_skew_seconds: float = 60.0,
         max_age_seconds: float = 300.0,
         replay_cache: ReplayCache | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._credentials = dict(credentials)
+        # Each user may have more than one password at once: the old and the new during a rotation.
+        self._credentials = {
+            user: (passwords,) if isinstance(passwords, str) else tuple(passwords)
+            for user, passwords in credentials.items()
+        }
         self._max_skew = max_skew_seconds
         self._max_age = max_age_seconds
         self._clock = clock
@@ -133,9 +137,12 @@ class UsernameTokenVerifier:
             raise WsseError("stale Created timestamp")
         if age < -self._max_skew:
             raise WsseError("Created timestamp in the future")
-        password = self._credentials.get(user)
-        expected = digest(nonce, created, password or "")
-        if password is None or not hmac.compare_digest(expected, (password_element.text or "").strip()):
+        given = (password_element.text or "").strip()
+        # Every password of the user is compared (no early exit), and an unknown user costs one digest.
+        matches = [
+            hmac.compare_digest(digest(nonce, created, p), given) for p in self._credentials.get(user, ("",))
+        ]
+        if user not in self._credentials or not any(matches):
             raise WsseError("wrong user name or password")
         # Only after the digest checks out: an unauthenticated sender cannot fill the cache.
         keep_until = created_at + timedelta(seconds=self._max_age + self._max_skew)

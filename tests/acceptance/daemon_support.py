@@ -52,6 +52,8 @@ class Daemon:
 
     def start(self, *, wait: bool = True) -> None:
         self.starts += 1
+        if self.starts == 1:  # the daemon never creates or migrates its store: `db migrate` does
+            migrate(self.env)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [str(EXECUTABLE), "run", *self.args],
@@ -103,9 +105,16 @@ class Daemon:
         return requests.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2).text
 
 
+def migrate(env: dict[str, str]) -> None:
+    """`nsw-adapter db migrate` on the store these settings name (creating it if need be)."""
+    subprocess.run([str(EXECUTABLE), "db", "migrate"], env=env, check=True, capture_output=True, timeout=60)
+
+
 def adapter_env(store_url: str, portal_url: str, nsw_url: str) -> dict[str, str]:
-    """Fast settings for a crash run: short leases, polls and backoffs."""
+    """Fast settings for a crash run against the simulators (their demo password allowed): short
+    leases, polls and backoffs."""
     return {
+        "NSW_ADAPTER_ALLOW_DEMO_CREDENTIALS": "true",
         "NSW_ADAPTER_STORE__URL": store_url,
         "NSW_ADAPTER_STORE__LEASE_SECONDS": "3",
         "NSW_ADAPTER_PORTAL__URL": portal_url,

@@ -67,7 +67,7 @@ class Server:
 
     def start(self) -> None:
         command = [
-            sys.executable, "-m", "nsw_adapter.intake", "--store", self.store_url,
+            sys.executable, "-m", "nsw_adapter.intake_server", "--store", self.store_url,
             "--port", str(self.port), "--user", USER, "--password", PASSWORD, "--threads", "4",
         ]  # fmt: skip
         with self.log.open("a") as log:

@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 import requests
+from sqlalchemy import select
 
 from nsw_adapter.fixtures import generate_dossier
 from nsw_adapter.simulators import PortalSimulator
 from nsw_adapter.simulators.nsw import NswSimulator
+from nsw_adapter.store import open_store
+from nsw_adapter.store import tables as t
 from tests.acceptance.daemon_support import EXECUTABLE, Daemon, adapter_env
 
 SECRET = "s3cret-Portal-pw"
@@ -60,7 +63,8 @@ def test_daemon_serves_health_and_metrics_and_stops_on_sigterm(tmp_path: Path) -
 
 @pytest.mark.timeout(120)
 def test_status_and_dead_letter_commands(tmp_path: Path) -> None:
-    """A dossier the portal refuses (bad credentials: AUTH) is a dead letter; `dlq retry` brings it back."""
+    """Dossiers the portal refuses (bad credentials: AUTH) are dead letters; `dlq retry REFERENCE` brings
+    one back, `dlq discard REFERENCE --reason` closes the other with its reason in the audit trail."""
     with PortalSimulator(decision_delay=0.1) as portal, NswSimulator(backoff_max=0.3) as nsw:
         env = adapter_env(f"sqlite:///{tmp_path}/adapter.db", portal.url, nsw.url)
         env["NSW_ADAPTER_PORTAL__CREDENTIALS__PASSWORD"] = "wrong"
@@ -69,10 +73,11 @@ def test_status_and_dead_letter_commands(tmp_path: Path) -> None:
         try:
             nsw.agency_url = daemon.intake_url
             nsw.push_dossier(generate_dossier(crew=4, seed=2, reference="HPH-2026-000778"))
+            nsw.push_dossier(generate_dossier(crew=4, seed=3, reference="HPH-2026-000779"))
             nsw.wait_pushed(timeout=30)
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
-                if json.loads(cli("status", "--json", env=env).stdout)["dead_letters"]:
+                if json.loads(cli("status", "--json", env=env).stdout)["dead_letters"] == 2:
                     break
                 time.sleep(0.3)
         finally:
@@ -80,17 +85,31 @@ def test_status_and_dead_letter_commands(tmp_path: Path) -> None:
             daemon.ensure_stopped()
         assert code == 0
         status = json.loads(cli("status", "--json", env=env).stdout)
-        assert status["dead_letters"] == 1
+        assert status["dead_letters"] == 2
         listing = json.loads(cli("dlq", "list", "--json", env=env).stdout)
-        assert listing[0]["reference"] == "HPH-2026-000778"
-        assert "AUTH" in listing[0]["reason"]
+        assert {d["reference"] for d in listing} == {"HPH-2026-000778", "HPH-2026-000779"}
+        assert all("AUTH" in d["reason"] for d in listing)
         human = cli("status", env=env)
         assert "Dead letters" in human.stdout
-        # Fix the credentials, bring the dossier back, and let the daemon finish it.
+        assert listing[0]["reason"] in human.stdout  # whole, not cut at 80 characters
+        # Fix the credentials, bring one dossier back by its reference, close the other for good.
         env["NSW_ADAPTER_PORTAL__CREDENTIALS__PASSWORD"] = "demo"
-        retried = cli("dlq", "retry", listing[0]["id"], env=env)
+        retried = cli("dlq", "retry", "HPH-2026-000778", env=env)
         assert retried.returncode == 0, retried.stderr
+        assert retried.stdout.startswith("1 dead letter(s) back")
+        reason = "the agent declared again under HPH-2026-000780"
+        discarded = cli("dlq", "discard", "HPH-2026-000779", "--reason", reason, env=env)
+        assert discarded.returncode == 0, discarded.stderr
         assert cli("dlq", "retry", "dossier:999", env=env).returncode == 1
+        assert cli("dlq", "discard", "HPH-2026-000779", "--reason", "again", env=env).returncode == 1
+        assert json.loads(cli("dlq", "list", "--json", env=env).stdout) == []
+        assert json.loads(cli("status", "--json", env=env).stdout)["dossiers_by_state"]["discarded"] == 1
+        assert cli("audit", "verify", env=env).returncode == 0
+        store = open_store(env["NSW_ADAPTER_STORE__URL"])
+        with store.engine.connect() as c:  # the reason, on a hash-chained audit row
+            notes = c.execute(select(t.messages.c.problems).where(t.messages.c.direction == "operator")).all()
+        store.close()
+        assert [json.loads(note.problems)["reason"] for note in notes] == [reason]
         daemon.env = {**daemon.env, **env}
         daemon.start()
         try:
@@ -100,6 +119,7 @@ def test_status_and_dead_letter_commands(tmp_path: Path) -> None:
             daemon.ensure_stopped()
         assert code == 0
     assert state["dossiers"]["HPH-2026-000778"]["final"] == "23"
+    assert state["dossiers"]["HPH-2026-000779"].get("final") is None  # discarded: nothing more sent
 
 
 def test_settings_come_from_a_toml_file_and_the_environment(tmp_path: Path) -> None:
@@ -112,12 +132,14 @@ def test_settings_come_from_a_toml_file_and_the_environment(tmp_path: Path) -> N
         encoding="utf-8",
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("NSW_ADAPTER_")}
+    assert cli("db", "migrate", "--config", str(config), env=env).returncode == 0
     status = cli("status", "--config", str(config), env=env)
     assert status.returncode == 0, status.stderr
     assert database.exists()
     assert SECRET not in status.stdout + status.stderr
     other = tmp_path / "from-env.db"
-    cli("status", "--config", str(config), env={**env, "NSW_ADAPTER_STORE__URL": f"sqlite:///{other}"})
+    from_env = {**env, "NSW_ADAPTER_STORE__URL": f"sqlite:///{other}"}
+    assert cli("db", "migrate", "--config", str(config), env=from_env).returncode == 0
     assert other.exists()
     missing = cli("run", "--config", str(tmp_path / "nope.toml"), env=env)
     assert missing.returncode == 2

@@ -174,7 +174,7 @@ def test_a_message_over_the_declared_size_limit_is_answered_22_e_envelope(store:
     with running_intake(store, settings(max_message_bytes=4096)) as url:
         reply = requests.post(url, headers=XML, data=body, timeout=10)
     description = assert_refused_as_too_large(reply, 4096)
-    assert f"The message of {len(body)} bytes" in description
+    assert f"the message of {len(body)} bytes" in description
     [(payload, sha256, size)] = refused_rows(store)
     assert payload is not None
     assert body.startswith(payload)
@@ -266,7 +266,7 @@ def test_an_oversized_body_handed_to_the_handler_is_answered_22(store: SqlStore)
     """Intake.handle given a body over the limit answers 22 E-ENVELOPE unparsed, keeping only its head."""
     envelope = (VALID / "arrival-general-cargo" / "51-crew-list.xml").read_bytes()
     body = soap_body(envelope.replace(b"</Envelope>", b"<!--" + b"x" * 100_000 + b"--></Envelope>"))
-    intake = Intake(store, settings(max_message_bytes=4096))
+    intake = Intake(store, settings(max_message_bytes=4096), language="en")
     try:
         answer = intake.handle(body)
     finally:

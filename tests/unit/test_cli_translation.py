@@ -146,3 +146,17 @@ def test_fixtures_writes_a_valid_dossier(tmp_path: Path, capsys: pytest.CaptureF
 def test_fixtures_bad_reference(tmp_path: Path) -> None:
     """A malformed dossier number is a usage error."""
     assert main(["fixtures", "--crew", "2", "--reference", "lower case", "--out", str(tmp_path)]) == 2
+
+
+def test_validate_prints_the_texts_in_the_language_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    """--lang vi prints each problem as agents read it in Vietnamese; the default is English."""
+    files = _files(INVALID / "E-DOB")
+    assert main(["validate", *files, "--json", "--today", "2026-03-12", "--lang", "vi"]) == 1
+    [vi] = json.loads(capsys.readouterr().out)
+    assert main(["validate", *files, "--json", "--today", "2026-03-12"]) == 1
+    [en] = json.loads(capsys.readouterr().out)
+    assert {**vi, "text": ""} == {**en, "text": ""}
+    assert vi["text"].startswith("Ngày sinh của thuyền viên thứ 13")
+    assert en["text"].startswith("crew member 13's date of birth")
+    assert main(["convert", *files, "--lang", "vi", "--today", "2026-03-12"]) == 1
+    assert "Ngày sinh của thuyền viên thứ 13" in capsys.readouterr().out

@@ -27,5 +27,7 @@ def test_stats_and_breaker_state_are_exported() -> None:
 
 def test_each_instance_has_its_own_registry() -> None:
     """Two Metrics objects (two workers in one test process) do not clash."""
-    Metrics().retries.labels(operation="send").inc()
-    assert 'operation="send"' not in Metrics().render().decode()
+    first = Metrics()
+    first.retries.labels(operation="send").inc()
+    assert 'nsw_adapter_retries_total{operation="send"} 1.0' in first.render().decode()
+    assert 'nsw_adapter_retries_total{operation="send"} 0.0' in Metrics().render().decode()

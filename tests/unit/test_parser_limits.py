@@ -88,7 +88,8 @@ def test_attributes_in_utf16_are_limited_too() -> None:
 def test_names_are_limited() -> None:
     """A name of MAX_NAME_CHARS characters is read, one longer is refused."""
     assert len(parse_untrusted(b"<" + b"a" * MAX_NAME_CHARS + b"/>").tag) == MAX_NAME_CHARS
-    assert "Name too long" in refusal(b"<" + b"a" * (MAX_NAME_CHARS + 1) + b"/>")
+    too_long = refusal(b"<" + b"a" * (MAX_NAME_CHARS + 1) + b"/>")
+    assert too_long == f"a name is longer than {MAX_NAME_CHARS} characters"
 
 
 def test_text_nodes_are_limited_and_the_refusal_names_the_limit() -> None:
