@@ -18,7 +18,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from nsw_adapter.errors import StoreNotReady, StoreUnreachable
-from nsw_adapter.store import audit_chain, tables
+from nsw_adapter.store import audit_chain, schema_v1, tables
 from nsw_adapter.store import engine as engines
 
 log = structlog.get_logger(__name__)
@@ -27,17 +27,15 @@ _ADVISORY_LOCK_KEY = 0x4E535741  # "NSWA"
 
 
 def _v1_initial(connection: Connection) -> None:
-    tables.metadata.create_all(
-        connection,
-        tables=[tables.dossiers, tables.messages, tables.documents, tables.history, tables.outbox],
-    )
+    """The first schema, as it was then (schema_v1.py): the later steps make today's from it."""
+    schema_v1.metadata.create_all(connection)
 
 
 def _add_columns(connection: Connection, table: Table, names: list[str]) -> None:
     """ALTER TABLE ... ADD COLUMN for each named column of `table` the database lacks.
 
-    Step 1 creates tables from the current definitions, so on a fresh database later columns
-    already exist: steps that add columns only add what is missing.
+    A store whose step 1 ran before schema_v1.py existed got that day's tables, later columns
+    included: steps that add columns only add what is missing.
     """
     have = _columns(connection, table)
     for name in names:
