@@ -114,6 +114,13 @@ class IntakeSettings(Section):
     # A PEM file of the CA certificates signers must chain to. None trusts no CA: with checking on,
     # every signed message is then refused (fail closed), and the daemon warns at start.
     trust_store: Path | None = None
+    # HTTPS (nsw_adapter/tls.py): a PEM certificate (its chain after it) and its key (None: in the same
+    # file). Without a certificate the intake serves plain HTTP, e.g. behind a reverse proxy that
+    # terminates TLS (README). With tls_client_ca, every caller must present a certificate chaining
+    # to one of its CAs, or the handshake fails.
+    tls_certificate: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
 
 
 class StoreSettings(Section):
@@ -135,6 +142,14 @@ class PortalSettings(Section):
     credentials: Credentials = Field(default_factory=Credentials)
     timeout_seconds: Seconds = 10.0
     retry_budget_seconds: Seconds = 3600.0
+    # How it is reached (nsw_adapter/clients/transport.py, Network): the CAs its certificate must chain
+    # to (None: the system's), our client certificate and its key when it requires one (None: in the
+    # certificate's file), an http:// proxy (HTTPS through it with CONNECT). The environment's
+    # HTTPS_PROXY and CA variables are never read.
+    ca_bundle: Path | None = None
+    client_certificate: Path | None = None
+    client_key: Path | None = None
+    proxy: HttpUrl | None = None
     poll_batch: Count = 100
 
 
@@ -145,6 +160,14 @@ class NswSettings(Section):
     credentials: Credentials = Field(default_factory=Credentials)
     timeout_seconds: Seconds = 10.0
     retry_budget_seconds: Seconds = 3600.0
+    # How it is reached (nsw_adapter/clients/transport.py, Network): the CAs its certificate must chain
+    # to (None: the system's), our client certificate and its key when it requires one (None: in the
+    # certificate's file), an http:// proxy (HTTPS through it with CONNECT). The environment's
+    # HTTPS_PROXY and CA variables are never read.
+    ca_bundle: Path | None = None
+    client_certificate: Path | None = None
+    client_key: Path | None = None
+    proxy: HttpUrl | None = None
 
 
 class WorkerSettings(Section):
@@ -195,6 +218,9 @@ class Settings(BaseSettings):
     # The simulators' password ("demo", every default) is refused by `nsw-adapter run` unless this
     # says the daemon runs against the simulators on purpose.
     allow_demo_credentials: bool = False
+    # The language of every text agents read: the Results sent to the NSW and the intake's answers
+    # (nsw_adapter/texts): "vi" Vietnamese, "en" English. Codes and XPaths are the same in both.
+    agent_language: Literal["vi", "en"] = "vi"
     # Both in one process by default. Split, an intake process and worker processes share the
     # store and each use a core of their own (one Python process uses one core at a time).
     roles: tuple[Role, ...] = Field(default=ROLES, min_length=1)

@@ -16,6 +16,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from nsw_adapter.cli import build_parser, main, parsers
+from nsw_adapter.simulators import PortalSimulator
+from nsw_adapter.simulators.nsw import NswSimulator
 from nsw_adapter.store import open_store
 from nsw_adapter.store import tables as t
 from nsw_adapter.store.migrations import LATEST
@@ -215,3 +217,40 @@ def test_db_migrate_creates_the_store_and_then_says_it_is_up_to_date(sqlite_url:
     first = run("db", "migrate", env=env)
     assert first.stdout.startswith("migrated: applied [1,")
     assert run("db", "migrate", env=env).stdout.strip() == f"up to date (schema version {LATEST})"
+
+
+def test_config_check_prints_one_line_per_dependency(tmp_path: Path, sqlite_url: str) -> None:
+    """`config check`: ok lines for the settings, a migrated store, a portal accepting our credentials
+    and a reachable NSW (exit 0); a wrong portal password and a missing store each FAILED (exit 1)."""
+    with PortalSimulator(credentials={"bgp": "portal-Pw-1"}) as portal, NswSimulator() as nsw:
+        env = clean_env(
+            NSW_ADAPTER_STORE__URL=sqlite_url,
+            NSW_ADAPTER_PORTAL__URL=portal.url,
+            NSW_ADAPTER_PORTAL__CREDENTIALS__USERNAME="bgp",
+            NSW_ADAPTER_PORTAL__CREDENTIALS__PASSWORD="portal-Pw-1",
+            NSW_ADAPTER_NSW__URL=nsw.url,
+            NSW_ADAPTER_ALLOW_DEMO_CREDENTIALS="true",
+        )
+        migrate(env)
+        good = run("config", "check", env=env)
+        wrong = run(
+            "config",
+            "check",
+            env={
+                **env,
+                "NSW_ADAPTER_PORTAL__CREDENTIALS__PASSWORD": "nope",
+                "NSW_ADAPTER_STORE__URL": "sqlite:///x.db",
+            },
+            cwd=tmp_path,
+        )
+    assert good.returncode == 0, good.stdout
+    lines = dict(line.split(None, 2)[:2] for line in good.stdout.splitlines())
+    assert lines == {"settings": "ok", "credentials": "ok", "store": "ok", "portal": "ok", "nsw": "ok"}
+    assert "credentials accepted" in good.stdout
+    assert wrong.returncode == 1
+    failed = {line.split(None, 2)[0]: line for line in wrong.stdout.splitlines() if " FAILED " in line}
+    assert set(failed) == {"store", "portal"}
+    assert "refused our credentials (AUTH)" in failed["portal"]
+    assert "no store at x.db" in failed["store"]
+    assert not (tmp_path / "x.db").exists()
+    assert "nope" not in wrong.stdout + wrong.stderr
