@@ -40,6 +40,7 @@ from nsw_adapter.logging import configure_logging, describe_error, get_logger
 from nsw_adapter.metrics import Metrics
 from nsw_adapter.settings import ROLES, Settings, demo_credentials
 from nsw_adapter.store.base import Store, StoreStats
+from nsw_adapter.tls import intake_context
 from nsw_adapter.worker import Worker, build_context
 
 if TYPE_CHECKING:
@@ -124,13 +125,20 @@ def intake_app(
         log.warning("daemon.no_intake")
         return None
     create: Callable[..., Any] = intake.create_intake_app
-    app: web.Application = create(store=store, settings=settings.intake, executor=executor, metrics=metrics)
+    app: web.Application = create(
+        store=store,
+        settings=settings.intake,
+        executor=executor,
+        metrics=metrics,
+        language=settings.agent_language,
+    )
     return app
 
 
 def intake_tls(settings: Settings) -> ssl.SSLContext | None:
-    """The intake's TLS context (None: plain HTTP). The hook for TLS on the intake (issue 12 item 6)."""
-    return None
+    """The intake's TLS context: HTTPS when [intake] tls_certificate is set (nsw_adapter/tls.py), else
+    None (plain HTTP, e.g. behind a reverse proxy terminating TLS)."""
+    return intake_context(settings.intake)
 
 
 async def _start(

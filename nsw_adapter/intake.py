@@ -42,7 +42,7 @@ import structlog
 from aiohttp import web
 from lxml import etree
 
-from nsw_adapter import string_part
+from nsw_adapter import string_part, texts
 from nsw_adapter.envelope import (
     CANCELLATION,
     NswMessage,
@@ -91,10 +91,7 @@ _TYPES = frozenset({"50", "51", "52", "64", "65", "26"})
 # Latin-1 file declared UTF-8) hands us U+FFFD in their place. Refuse rather than store a
 # corrupted name or number.
 _MISDECODED = "\ufffd"
-_MISDECODED_PROBLEM = Problem(
-    "E-ENVELOPE",
-    "The message holds U+FFFD replacement characters: its bytes did not match their declared encoding.",
-)
+_MISDECODED_PROBLEM = texts.problem("E-ENVELOPE", "E-ENVELOPE.misdecoded")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +113,9 @@ class Intake:
         executor: ThreadPoolExecutor | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         metrics: Metrics | None = None,
+        language: texts.Language = texts.DEFAULT_LANGUAGE,
     ) -> None:
+        self._language = language  # of the answers' Error descriptions (the agents read them)
         # The credentials and, during a rotation, the previous ones: both accepted.
         credentials: dict[str, list[str]] = {}
         for accepted in (settings.credentials, settings.previous_credentials):
@@ -255,16 +254,13 @@ class Intake:
         purged by retention.
         """
         limit = self._max_bytes
-        if declared:
-            text = f"The message of {size} bytes (its Content-Length) is over the limit of {limit} bytes."
-        else:
-            text = f"The message is over the limit of {limit} bytes (reading stopped after {size} bytes)."
+        key = "E-ENVELOPE.too_large" if declared else "E-ENVELOPE.too_large_read"
         log.warning("intake.too_large", size=size, limit=limit)
-        problem = Problem("E-ENVELOPE", text)
-        self._record_refused(kept, hashlib.sha256(kept).hexdigest(), [problem])
+        refusal = texts.problem("E-ENVELOPE", key, size=size, limit=limit)
+        self._record_refused(kept, hashlib.sha256(kept).hexdigest(), [refusal])
         # Nothing of the push was parsed: the unreadable-Subject form (function, year, date only).
         answer = self._answer(
-            REFUSED, document_type=None, type_=None, reference=None, pre_reference=None, problems=[problem]
+            REFUSED, document_type=None, type_=None, reference=None, pre_reference=None, problems=[refusal]
         )
         return Answer(200, response(_wrap(answer)))
 
@@ -358,7 +354,7 @@ class Intake:
         for problem in listed(problems or ()):
             error = etree.SubElement(acknowledgement, "Error")
             etree.SubElement(error, "Code").text = problem.code
-            etree.SubElement(error, "Description").text = problem.text[:1000]
+            etree.SubElement(error, "Description").text = texts.render(problem, self._language)[:1000]
             if problem.xpath:
                 etree.SubElement(error, "Field").text = problem.xpath
             doc_type = problem.document_type or type_
@@ -382,7 +378,7 @@ def to_incoming(
     """What the store keeps of a usable NSW message (and of its signature's check)."""
     header = message.header
     if header.reference is None or header.document_type is None or header.type is None:
-        raise EnvelopeError([Problem("E-ENVELOPE", "documentType, type and reference are required")])
+        raise EnvelopeError([texts.problem("E-ENVELOPE", "E-ENVELOPE.required")])
     is_cancellation = header.function == CANCELLATION
     return IncomingMessage(
         message_id=header.message_id,
@@ -503,10 +499,12 @@ def create_intake_app(
     *,
     executor: ThreadPoolExecutor | None = None,
     metrics: Metrics | None = None,
+    language: texts.Language = texts.DEFAULT_LANGUAGE,
 ) -> web.Application:
-    """An aiohttp application serving receiveMessage at settings.path (mount it or run it as is)."""
+    """An aiohttp application serving receiveMessage at settings.path (mount it or run it as is),
+    answering agents in `language`."""
     app = web.Application()
-    add_intake_route(app, store, settings, executor=executor, metrics=metrics)
+    add_intake_route(app, store, settings, executor=executor, metrics=metrics, language=language)
     return app
 
 
@@ -517,9 +515,10 @@ def add_intake_route(
     *,
     executor: ThreadPoolExecutor | None = None,
     metrics: Metrics | None = None,
+    language: texts.Language = texts.DEFAULT_LANGUAGE,
 ) -> Intake:
     """Mount receiveMessage (POST settings.path) on an existing application; its pool closes with it."""
-    intake = Intake(store, settings, executor=executor, metrics=metrics)
+    intake = Intake(store, settings, executor=executor, metrics=metrics, language=language)
     app.router.add_post(settings.path, intake.handle_request)
 
     async def _close(_app: web.Application) -> None:

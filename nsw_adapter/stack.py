@@ -52,7 +52,9 @@ class AdapterStack:
             store, intake, metrics = self.store, self.settings.intake, self.metrics
 
             async def make() -> web.Application:
-                return create_intake_app(store, intake, metrics=metrics)
+                return create_intake_app(
+                    store, intake, metrics=metrics, language=self.settings.agent_language
+                )
 
             self._server = BackgroundServer(make, host=intake.host, port=intake.port, name="adapter-intake")
             self._server.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from nsw_adapter.namespaces import AGENCY_NS
 from nsw_adapter.settings import IntakeSettings
 from nsw_adapter.soap import SOAP_ENV, username_token_header
 from nsw_adapter.store import Store
+from nsw_adapter.texts import Language
 
 USER, PASSWORD = "nsw", "s3cret-for-tests"
 #: The headers of a SOAP 1.1 push (the intake refuses any other Content-Type with HTTP 415).
@@ -60,23 +62,33 @@ def settings(**overrides: object) -> IntakeSettings:
 
 @contextmanager
 def running_intake(
-    store: Store, intake_settings: IntakeSettings | None = None, metrics: Metrics | None = None
+    store: Store,
+    intake_settings: IntakeSettings | None = None,
+    metrics: Metrics | None = None,
+    *,
+    language: Language = "en",
+    ssl_context: ssl.SSLContext | None = None,
 ) -> Iterator[str]:
-    """Serve receiveMessage in a background thread (counting into `metrics` if given); yields its URL."""
+    """Serve receiveMessage in a background thread (counting into `metrics` if given), answering in
+    `language` (English, which the tests read; the daemon's default is Vietnamese), over HTTPS with
+    `ssl_context`; yields its URL."""
     config = intake_settings or settings()
     loop = asyncio.new_event_loop()
     started = threading.Event()
     holder: dict[str, object] = {}
 
     async def start() -> None:
-        runner = web.AppRunner(create_intake_app(store, config, metrics=metrics), access_log=None)
+        runner = web.AppRunner(
+            create_intake_app(store, config, metrics=metrics, language=language), access_log=None
+        )
         await runner.setup()
-        site = web.TCPSite(runner, config.host, 0)
+        site = web.TCPSite(runner, config.host, 0, ssl_context=ssl_context)
         await site.start()
         server = site._server
         assert isinstance(server, asyncio.Server)
         holder["runner"] = runner
-        holder["url"] = f"http://{config.host}:{server.sockets[0].getsockname()[1]}{config.path}"
+        scheme = "http" if ssl_context is None else "https"
+        holder["url"] = f"{scheme}://{config.host}:{server.sockets[0].getsockname()[1]}{config.path}"
         started.set()
 
     thread = threading.Thread(target=loop.run_forever, daemon=True)

@@ -3,7 +3,8 @@
 Exit codes: 0 success (every file valid, a submission written, the mapping sound); 1 the input
 has problems; 2 usage errors (bad options, a file that does not exist). Problems are printed
 one a line (`FILE: CODE XPATH: text`) or, with --json, as one JSON array of
-{file, code, text, xpath, document_type}. Problem texts carry no personal data.
+{file, code, text, xpath, document_type}, the texts in English or, with --lang vi, in Vietnamese
+as agents read them. Problem texts carry no personal data.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from nsw_adapter.mapping.check import check_mapping
 from nsw_adapter.mapping.spec import submission_spec
 from nsw_adapter.model import DocumentInEffect, Dossier, read_document
 from nsw_adapter.rules import RULES, RuleContext, check_complete
+from nsw_adapter.texts import LANGUAGES, Language, render
 from nsw_adapter.translate import translate
 
 _NAMESPACE = uuid.UUID("6f1d3c52-9a43-4d0e-8f36-1f3b1c1a2e57")  # for default ClientMessageIds
@@ -92,6 +94,12 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 def _output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print problems as a JSON array")
     parser.add_argument(
+        "--lang",
+        choices=LANGUAGES,
+        default="en",
+        help="the language of the problem texts: en (default) or vi, as the agents read them",
+    )
+    parser.add_argument(
         "--today", type=date.fromisoformat, metavar="YYYY-MM-DD", help="the date E-DOB compares with"
     )
 
@@ -104,14 +112,16 @@ def _read_files(files: Sequence[Path]) -> list[tuple[str, bytes]] | None:
     return [(str(f), f.read_bytes()) for f in files]
 
 
-def _report(found: Sequence[tuple[str | None, Problem]], as_json: bool) -> None:
+def _report(found: Sequence[tuple[str | None, Problem]], as_json: bool, language: Language) -> None:
     if as_json:
-        rows = [{"file": name, **problem.as_dict()} for name, problem in found]
+        rows = [
+            {"file": name, **problem.as_dict(), "text": render(problem, language)} for name, problem in found
+        ]
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     for name, p in found:
         where = f" {p.xpath}" if p.xpath else ""
-        print(f"{name or '(dossier)'}: {p.code}{where}: {p.text}")
+        print(f"{name or '(dossier)'}: {p.code}{where}: {render(p, language)}")
 
 
 # --- validate -------------------------------------------------------------------------------
@@ -152,7 +162,7 @@ def run_validate(args: argparse.Namespace) -> int:
         found.extend((name, p) for p in problems)
         if not problems and not args.json:
             print(f"{name}: ok")
-    _report(found, args.json)
+    _report(found, args.json, args.lang)
     return 1 if found else 0
 
 
@@ -202,7 +212,7 @@ def run_convert(args: argparse.Namespace) -> int:
     if result.problems:
         refused, by_type = _attribute(files)
         found = refused or [(by_type.get(p.document_type or ""), p) for p in result.problems]
-        _report(found, args.json)
+        _report(found, args.json, args.lang)
         return 1
     if result.cancelled or result.submission is None:
         print(f"dossier {result.reference} is cancelled: nothing to submit", file=sys.stderr)
