@@ -20,7 +20,7 @@ from nsw_adapter.store.sql import SqlStore
 from nsw_adapter.tls import client_context, intake_context, server_context
 from nsw_adapter.worker import build_context
 from tests.intake_client import XML, answer_of, running_intake, settings, soap_body
-from tests.tls_support import ForwardProxy, TlsFiles, make_tls_files
+from tests.tls_loopback import ForwardProxy, TlsFiles, make_tls_files
 
 SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "samples"
 GD = SAMPLES / "nsw" / "valid" / "arrival-general-cargo" / "50-general-declaration.xml"
