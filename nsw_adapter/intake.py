@@ -43,6 +43,7 @@ from aiohttp import web
 from lxml import etree
 
 from nsw_adapter import string_part, texts
+from nsw_adapter.dossier_facts import vessel_facts
 from nsw_adapter.envelope import (
     CANCELLATION,
     NswMessage,
@@ -392,6 +393,7 @@ def to_incoming(
         called_for=None if is_cancellation or header.type != "50" else called_for(message.content),
         pre_reference=header.pre_reference,
         reason=collapse(message.content.findtext("Reason")) if is_cancellation else None,
+        vessel=vessel_facts(message.content) if header.type == "50" and not is_cancellation else None,
         signature=signature,
     )
 

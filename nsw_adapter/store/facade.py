@@ -5,6 +5,7 @@ claims.py      dossiers claimed and leased (to submit, poll, cancel); heartbeats
 outcomes.py    what the workers record: submissions, receipts, polls, cancellations, deferrals, dead letters
 outbox.py      Results for the NSW: enqueued, claimed in order, sent, deferred, dead-lettered
 operations.py  dead letters retried or discarded, describe, stats, purge, the audit chain verified
+facts.py       each dossier's vessel and decision facts; history.py its timeline; reports.py per-gate figures
 nonces.py      used WS-Security nonces
 dossiers.py    a dossier's row: locked, a lifecycle Step written, history; audit.py the audit rows
 database.py    engine, transactions, clock; statements.py how statements are defined and cached
@@ -24,11 +25,22 @@ from sqlalchemy.engine import URL
 
 from nsw_adapter.errors import Problem
 from nsw_adapter.lifecycle import IntakeOutcome
-from nsw_adapter.store import claims, intake, migrations, nonces, operations, outbox, outcomes
+from nsw_adapter.store import (
+    claims,
+    history,
+    intake,
+    migrations,
+    nonces,
+    operations,
+    outbox,
+    outcomes,
+    reports,
+)
 from nsw_adapter.store import engine as engines
 from nsw_adapter.store.audit_chain import ChainReport
 from nsw_adapter.store.database import Clock, Database, utc_now
 from nsw_adapter.store.group_commit import GroupCommit
+from nsw_adapter.store.history import DossierHistory
 from nsw_adapter.store.records import (
     ClaimedDossier,
     DeadLetter,
@@ -45,6 +57,7 @@ from nsw_adapter.store.records import (
     StoreStats,
     SubmissionStart,
 )
+from nsw_adapter.store.reports import GateFigures
 from nsw_adapter.store.roles import Store
 
 log = structlog.get_logger(__name__)
@@ -213,6 +226,14 @@ class SqlStore:
 
     def verify_audit_chain(self) -> ChainReport:
         return operations.verify_audit_chain(self._db)
+
+    def history(
+        self, *, reference: str | None = None, imo: str | None = None, vessel: str | None = None
+    ) -> list[DossierHistory]:
+        return history.find(self._db, reference=reference, imo=imo, vessel=vessel)
+
+    def report(self, start: datetime, end: datetime, gate: str | None = None) -> list[GateFigures]:
+        return reports.report(self._db, start, end, gate)
 
     def close(self) -> None:
         """Finish queued commits, then release connections."""

@@ -13,7 +13,7 @@ from nsw_adapter import lifecycle
 from nsw_adapter.envelope import CANCELLATION
 from nsw_adapter.errors import Problem
 from nsw_adapter.lifecycle import Dossier, IntakeOutcome, S
-from nsw_adapter.store import audit, dossiers, outbox
+from nsw_adapter.store import audit, dossiers, facts, outbox
 from nsw_adapter.store import tables as t
 from nsw_adapter.store.database import Database
 from nsw_adapter.store.records import NO_SIGNATURE, IncomingMessage, RejectionFactory, SignatureRecord
@@ -110,6 +110,8 @@ def _receive_one(db: Database, c: Connection, message: IncomingMessage, now: dat
         step = lifecycle.cancellation_received(dossier, message, now)
     else:
         in_effect = lifecycle.takes_documents(dossier) and _put_in_effect(db, c, dossier, message, row_id)
+        if in_effect and message.vessel is not None:
+            facts.record_vessel(db, c, dossier.id, message.vessel)
         present = dossiers.present(db, c, dossier.id)
         step = lifecycle.document_received(dossier, message, in_effect, present, now, db.deadline)
     dossiers.apply(db, c, step, now)

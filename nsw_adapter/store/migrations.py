@@ -18,7 +18,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from nsw_adapter.errors import StoreNotReady, StoreUnreachable
-from nsw_adapter.store import audit_chain, schema_v1, tables
+from nsw_adapter.store import audit_chain, facts, schema_v1, tables
 from nsw_adapter.store import engine as engines
 
 log = structlog.get_logger(__name__)
@@ -100,6 +100,14 @@ def _v8_drop_cancel_send_date(connection: Connection) -> None:
         connection.execute(text(f"ALTER TABLE {tables.dossiers.name} DROP COLUMN cancel_send_date"))
 
 
+def _v9_dossier_facts(connection: Connection) -> None:
+    """Each dossier's vessel and decision facts (tables.dossier_facts), filled for existing dossiers
+    from the General Declaration in effect and the last final Result enqueued, where their payloads
+    have not been purged."""
+    tables.dossier_facts.create(connection, checkfirst=True)
+    facts.backfill(connection)
+
+
 def _columns(connection: Connection, table: Table) -> set[str]:
     """The names of the columns the database has in `table`."""
     return {c["name"] for c in inspect(connection).get_columns(table.name)}
@@ -119,6 +127,11 @@ STEPS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (6, "messages: signature outcome and signer (subject, issuer, serial, thumbprint)", _v6_signatures),
     (7, "audit_chain and messages.chain_seq/chain_hash (tamper-evident audit trail)", _v7_audit_chain),
     (8, "dossiers.cancel_send_date dropped (never read)", _v8_drop_cancel_send_date),
+    (
+        9,
+        "dossier_facts: vessel, gate, counts and decision of each dossier (history, reports)",
+        _v9_dossier_facts,
+    ),
 ]
 
 

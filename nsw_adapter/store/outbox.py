@@ -9,7 +9,7 @@ import structlog
 from sqlalchemy import Connection, bindparam, func, not_, or_, select
 
 from nsw_adapter.lifecycle import RELEASED, Dossier
-from nsw_adapter.store import audit
+from nsw_adapter.store import audit, facts
 from nsw_adapter.store import tables as t
 from nsw_adapter.store.claims import lease_free
 from nsw_adapter.store.database import Database
@@ -100,6 +100,8 @@ def enqueue(
             "attempts": 0,
         },
     )
+    if dossier is not None:
+        facts.record_result(db, c, dossier.id, result.function, result.message_id, result.payload, now)
 
 
 def claim(db: Database, worker_id: str, limit: int, lease_seconds: float, now: datetime) -> list[OutboxItem]:

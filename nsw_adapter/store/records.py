@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from nsw_adapter.dossier_facts import VesselFacts
 from nsw_adapter.errors import NswAdapterError, Problem
 from nsw_adapter.lifecycle import DossierState
 
@@ -63,6 +64,7 @@ class IncomingMessage:
     pre_reference: str | None = None  # the messageId this one replaces (02) or cancels (03)
     reason: str | None = None  # for a cancellation: its Reason (sent on to the portal)
     signature: SignatureRecord | None = None  # its ds:Signature's check, when signed or required
+    vessel: VesselFacts | None = None  # for a General Declaration: the facts history and reports use
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from typing import Protocol
 from nsw_adapter.errors import Problem
 from nsw_adapter.lifecycle import IntakeOutcome
 from nsw_adapter.store.audit_chain import ChainReport
+from nsw_adapter.store.history import DossierHistory
 from nsw_adapter.store.records import (
     ClaimedDossier,
     DeadLetter,
@@ -32,6 +33,7 @@ from nsw_adapter.store.records import (
     StoreStats,
     SubmissionStart,
 )
+from nsw_adapter.store.reports import GateFigures
 
 
 class IntakeStore(Protocol):
@@ -178,6 +180,14 @@ class OperationsStore(Protocol):
 
     def verify_audit_chain(self) -> ChainReport:
         """Walk the audit trail's hash chain: the first broken link, if any."""
+
+    def history(
+        self, *, reference: str | None = None, imo: str | None = None, vessel: str | None = None
+    ) -> list[DossierHistory]:
+        """Each dossier of a reference, an IMO number or a vessel name (part of it), with its timeline."""
+
+    def report(self, start: datetime, end: datetime, gate: str | None = None) -> list[GateFigures]:
+        """Each border gate's figures for the dossiers expected in [start, end) (reports.py)."""
 
 
 class WorkerStore(SubmitStore, PollStore, CancelStore, OutboxStore, HousekeepingStore, Protocol):

@@ -245,3 +245,31 @@ audit_chain = Table(
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
 )
+
+dossier_facts = Table(
+    "nswa_dossier_facts",
+    metadata,
+    # v9: what port IT looks a ship up by and the Border Guard's reports count (dossier_facts.py),
+    # one row per dossier, none of it personal data: from the General Declaration in effect, and
+    # from the final Result enqueued. Kept apart from nswa_dossiers, whose row the workers rewrite.
+    Column("dossier_id", Id, ForeignKey("nswa_dossiers.id"), primary_key=True),
+    Column("imo", String(7)),
+    Column("vessel_name", String(200)),
+    Column("call_sign", String(20)),
+    Column("gate", String(10)),  # the border gate station (CKCHPG...)
+    Column("expected_at", UtcDateTime),  # ETA (entry) or ETD (exit)
+    Column("crew", Integer),  # as declared (NumberOfCrew)
+    Column("passengers", Integer),
+    Column("stowaways", Integer),
+    Column("arms", Boolean),
+    Column("decision", String(2)),  # the final Result's function: 22, 23 or 24
+    Column("decided_locally", Boolean),  # a 22 without a ReceiptNumber: rejected by the adapter
+    Column("decided_at", UtcDateTime),  # when the final Result was enqueued
+    Column("result_message_id", String(50)),  # that Result (its sent_at is in nswa_outbox)
+    Column("clearance_number", String(64)),
+    Column("shore_passes", Integer),
+    Column("codes", Text),  # the rejection's rule codes, comma-separated in order
+    Index("nswa_dossier_facts_imo", "imo"),
+    Index("nswa_dossier_facts_gate", "gate", "expected_at"),
+    Index("nswa_dossier_facts_decided", "decided_at"),
+)
