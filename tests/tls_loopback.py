@@ -1,5 +1,5 @@
-"""TLS over loopback for tests: server and client certificates from the test CA of tests/signing.py, as PEM files,
-and a forward proxy on loopback that counts what it carries.
+"""TLS over loopback for tests: server and client certificates from the test CA (tests/signing.py)
+as PEM files, and a forward proxy on loopback that counts what it carries.
 
 Everything is made per test run and never kept (NOTES.md: test keys are made by the tests).
 """
