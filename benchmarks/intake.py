@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 from end_to_end import cpu_seconds  # noqa: E402
 
-from tests.intake_client import PASSWORD, USER, soap_body  # noqa: E402
-from tests.signing import Signer, make_ca, make_signer, sign  # noqa: E402
-from tests.store_fixtures import create_pg_database, drop_pg_database  # noqa: E402
+from nsw_adapter.testing.postgres import create_pg_database, drop_pg_database  # noqa: E402
+from nsw_adapter.testing.pushes import PASSWORD, USER, soap_body  # noqa: E402
+from nsw_adapter.testing.signing import Signer, make_ca, make_signer, sign  # noqa: E402
 
 SAMPLE = ROOT / "fixtures/samples/nsw/valid/arrival-general-cargo/50-general-declaration.xml"
 

@@ -28,7 +28,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.intake_client import PASSWORD, USER, soap_body  # noqa: E402
+from nsw_adapter.testing.pushes import PASSWORD, USER, soap_body  # noqa: E402
 
 FERRY = ROOT / "fixtures/samples/nsw/valid/arrival-passenger-ferry/52-passenger-list.xml"
 GD = ROOT / "fixtures/samples/nsw/valid/arrival-general-cargo/50-general-declaration.xml"

@@ -19,7 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from tests.signing import Authority, PrivateKey, _key, _name, make_ca
+from nsw_adapter.testing.signing import Authority, PrivateKey, _key, _name, make_ca
 
 
 @dataclass(frozen=True)

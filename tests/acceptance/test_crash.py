@@ -14,9 +14,9 @@ import pytest
 from nsw_adapter.fixtures import generate_dossier
 from nsw_adapter.simulators import PortalSimulator
 from nsw_adapter.simulators.nsw import NswSimulator
-from tests.acceptance.daemon_support import Daemon, adapter_env
-from tests.integration.e2e_support import sent_at
-from tests.store_fixtures import create_pg_database, drop_pg_database
+from nsw_adapter.testing.postgres import create_pg_database, drop_pg_database
+from tests.support.daemons import Daemon, adapter_env
+from tests.support.e2e import sent_at
 
 pytestmark = pytest.mark.slow
 

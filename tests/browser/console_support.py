@@ -1,6 +1,6 @@
 """A console over a store filled by a real run of the simulators, and a headless Debian chromium.
 
-The run: both simulators and the adapter (tests/integration/e2e_support's pieces), the portal in
+The run: both simulators and the adapter (tests/support/e2e.py's pieces), the portal in
 an outage for its first seconds with a one-second retry budget, so that the first dossiers become
 real dead letters; then dossiers that are cleared, and one the portal rejects (a watchlisted
 crew document). The console is the daemon's own app (`nsw_adapter.console.serve.console_app`)
@@ -30,7 +30,7 @@ from nsw_adapter.simulators import PortalSimulator
 from nsw_adapter.simulators.http import BackgroundServer
 from nsw_adapter.simulators.nsw import NswSimulator
 from nsw_adapter.stack import AdapterStack, fast_settings
-from tests.integration.e2e_support import cargo, personal_data
+from tests.support.e2e import cargo, personal_data
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SKIP_BROWSER = "NSW_ADAPTER_TEST_SKIP_BROWSER"

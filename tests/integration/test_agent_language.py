@@ -14,9 +14,10 @@ from nsw_adapter.intake import Intake
 from nsw_adapter.results import ResultContext, decided, rejected_locally, rejection_factory_in
 from nsw_adapter.settings import Settings
 from nsw_adapter.store.sql import SqlStore
+from nsw_adapter.testing.pushes import XML, soap_body
 from nsw_adapter.texts import problem
 from nsw_adapter.worker import build_context
-from tests.intake_client import XML, answer_of, running_intake, settings, soap_body
+from tests.support.intake_client import answer_of, running_intake, settings
 
 VALID = Path(__file__).resolve().parents[2] / "fixtures" / "samples" / "nsw" / "valid"
 CONTEXT = ResultContext("HPH-2026-000123", "1", "NSW2026031209142700001")

@@ -13,7 +13,7 @@ from nsw_adapter.cli import main
 from nsw_adapter.errors import Problem
 from nsw_adapter.store import SqlStore, open_store
 from nsw_adapter.store import tables as t
-from tests.store_fixtures import begin_submission, incoming, record_receipt, result
+from tests.support.store import begin_submission, incoming, record_receipt, result
 
 m = t.messages
 

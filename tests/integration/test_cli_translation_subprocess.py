@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.translation_support import SAMPLES
+from tests.support.translation import SAMPLES
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[bytes]:

@@ -238,7 +238,7 @@ def test_the_daemon_serves_the_console_when_enabled(tmp_path: Path) -> None:
     from nsw_adapter.settings import load_settings
     from nsw_adapter.store import open_store
     from nsw_adapter.worker import Worker, build_context
-    from tests.acceptance.daemon_support import free_port
+    from tests.support.daemons import free_port
 
     port = free_port()
     settings = load_settings(

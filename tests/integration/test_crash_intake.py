@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 
 from nsw_adapter.store import DossierState, open_store
 from nsw_adapter.store import tables as t
-from tests.intake_client import PASSWORD, USER, XML, soap_body
+from nsw_adapter.testing.pushes import PASSWORD, USER, XML, soap_body
 
 ROOT = Path(__file__).resolve().parents[2]
 CARGO = ROOT / "fixtures" / "samples" / "nsw" / "valid" / "arrival-general-cargo"

@@ -17,7 +17,7 @@ from nsw_adapter.simulators import PortalSimulator
 from nsw_adapter.simulators.nsw import NswSimulator
 from nsw_adapter.store import open_store
 from nsw_adapter.store import tables as t
-from tests.acceptance.daemon_support import EXECUTABLE, Daemon, adapter_env
+from tests.support.daemons import EXECUTABLE, Daemon, adapter_env
 
 SECRET = "s3cret-Portal-pw"
 

@@ -13,7 +13,7 @@ from lxml import etree
 from structlog.testing import capture_logs
 
 from nsw_adapter.logging import configure_logging
-from tests.integration.e2e_support import (
+from tests.support.e2e import (
     cargo,
     live_declarations,
     personal_data,

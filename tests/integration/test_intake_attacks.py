@@ -16,8 +16,9 @@ from sqlalchemy import func, select
 
 from nsw_adapter.store import SqlStore, open_store
 from nsw_adapter.store import tables as t
+from nsw_adapter.testing.pushes import XML, soap_body
 from nsw_adapter.xml import MAX_TEXT_BYTES
-from tests.intake_client import XML, answer_of, running_intake, settings, soap_body
+from tests.support.intake_client import answer_of, running_intake, settings
 
 VALID = Path(__file__).resolve().parents[2] / "fixtures" / "samples" / "nsw" / "valid"
 FERRY = VALID / "arrival-passenger-ferry" / "52-passenger-list.xml"

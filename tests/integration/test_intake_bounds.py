@@ -21,9 +21,10 @@ from nsw_adapter.log_limits import SERVER_LOGGER, RateLimit
 from nsw_adapter.metrics import Metrics
 from nsw_adapter.settings import Settings
 from nsw_adapter.store import IncomingMessage, IntakeOutcome, SqlStore, Store
+from nsw_adapter.testing.pushes import PASSWORD, USER, XML, soap_body
 from nsw_adapter.worker import Worker, build_context
-from tests.acceptance.daemon_support import Daemon, adapter_env, free_port
-from tests.intake_client import PASSWORD, USER, XML, answer_of, running_intake, soap_body
+from tests.support.daemons import Daemon, adapter_env, free_port
+from tests.support.intake_client import answer_of, running_intake
 
 GD = (
     Path(__file__).resolve().parents[2]

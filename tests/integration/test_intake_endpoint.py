@@ -23,8 +23,9 @@ from nsw_adapter.intake import Intake
 from nsw_adapter.resources import schema_path
 from nsw_adapter.store import DossierState, IncomingMessage, IntakeOutcome, SqlStore
 from nsw_adapter.store import tables as t
+from nsw_adapter.testing.pushes import PASSWORD, USER, XML, soap_body
 from nsw_adapter.xml import schema
-from tests.intake_client import PASSWORD, USER, XML, answer_of, running_intake, settings, soap_body
+from tests.support.intake_client import answer_of, running_intake, settings
 
 VALID = Path(__file__).resolve().parents[2] / "fixtures" / "samples" / "nsw" / "valid"
 SAMPLES = VALID.parent

@@ -12,7 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from nsw_adapter.logging import configure_logging
 from nsw_adapter.metrics import Metrics
 from nsw_adapter.store import SqlStore
-from tests.intake_client import PASSWORD, USER, XML, running_intake, settings, soap_body
+from nsw_adapter.testing.pushes import PASSWORD, USER, XML, soap_body
+from tests.support.intake_client import running_intake, settings
 
 VALID = Path(__file__).resolve().parents[2] / "fixtures" / "samples" / "nsw" / "valid"
 

@@ -27,9 +27,9 @@ from nsw_adapter.namespaces import AGENCY_NS
 from nsw_adapter.simulators.portal_rules import BGP
 from nsw_adapter.soap import SOAP_ENV, username_token_header
 from nsw_adapter.store import DossierState
-from tests import raw_http
-from tests.intake_client import answer_of
-from tests.integration.e2e_support import Run, running, sent_at
+from tests.support import raw_http
+from tests.support.e2e import Run, running, sent_at
+from tests.support.intake_client import answer_of
 
 SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
 ACTION = "urn:vn:nsw:agency:1/receiveMessage"

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, inspect
 
 from nsw_adapter.store import engine as engines
 from nsw_adapter.store import migrations, schema_v1, tables
-from tests.store_fixtures import create_pg_database, drop_pg_database
+from nsw_adapter.testing.postgres import create_pg_database, drop_pg_database
 
 
 def schema(engine: Engine) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from nsw_adapter.simulators.nsw import NswSimulator
 from nsw_adapter.store import open_store
 from nsw_adapter.store import tables as t
 from nsw_adapter.store.migrations import LATEST
-from tests.acceptance.daemon_support import EXECUTABLE, Daemon, adapter_env, free_port, migrate
+from tests.support.daemons import EXECUTABLE, Daemon, adapter_env, free_port, migrate
 
 READ_ONLY = [["status"], ["dlq", "list"], ["dlq", "retry", "--all"], ["purge"], ["audit", "verify"]]
 

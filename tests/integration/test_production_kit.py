@@ -14,7 +14,7 @@ import pytest
 from nsw_adapter.fixtures import generate_dossier
 from nsw_adapter.simulators import PortalSimulator
 from nsw_adapter.simulators.nsw import NswSimulator
-from tests.acceptance.daemon_support import Daemon, adapter_env
+from tests.support.daemons import Daemon, adapter_env
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

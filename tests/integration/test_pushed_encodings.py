@@ -35,7 +35,7 @@ from nsw_adapter.simulators.nsw_push import StringStyle
 from nsw_adapter.stack import AdapterStack, fast_settings
 from nsw_adapter.store import DeadLetter, open_store
 from nsw_adapter.store.audit import PORTAL
-from tests.integration.e2e_support import result_functions, sent_at, wait_final
+from tests.support.e2e import result_functions, sent_at, wait_final
 
 #: (FamilyName, GivenName, the FullName the contract's rule gives) for crew 2.. of each dossier.
 TYPED = [

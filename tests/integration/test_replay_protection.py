@@ -14,9 +14,10 @@ import requests
 from nsw_adapter.loops.housekeeping import HousekeepingLoop
 from nsw_adapter.store import SqlStore, open_store
 from nsw_adapter.store import tables as t
-from tests.intake_client import XML, running_intake, settings, soap_body
-from tests.store_fixtures import Clock
-from tests.unit.test_worker_loops import FakeNsw, FakePortal, make_context
+from nsw_adapter.testing.pushes import XML, soap_body
+from tests.support.fakes import FakeNsw, FakePortal, make_context
+from tests.support.intake_client import running_intake, settings
+from tests.support.store import Clock
 
 GD = (
     Path(__file__).resolve().parents[2]

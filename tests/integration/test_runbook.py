@@ -23,7 +23,7 @@ from nsw_adapter.simulators.nsw import NswSimulator
 from nsw_adapter.stack import AdapterStack, fast_settings
 from nsw_adapter.store import engine as engines
 from nsw_adapter.store import migrations
-from tests.store_fixtures import create_pg_database, drop_pg_database
+from nsw_adapter.testing.postgres import create_pg_database, drop_pg_database
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = (ROOT / "docs" / "runbook.md").read_text(encoding="utf-8")

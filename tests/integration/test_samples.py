@@ -20,7 +20,7 @@ from nsw_adapter import translate
 from nsw_adapter.envelope import read_message
 from nsw_adapter.errors import EnvelopeError
 from nsw_adapter.xml import schema
-from tests.translation_support import SAMPLES, TODAY, canonical, run, sample
+from tests.support.translation import SAMPLES, TODAY, canonical, run, sample
 
 SUBMISSIONS = sorted((SAMPLES / "bgp" / "submissions").glob("*.xml"))
 INVALID = sorted(p for p in (SAMPLES / "nsw" / "invalid").iterdir() if p.is_dir())

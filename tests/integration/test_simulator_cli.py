@@ -20,7 +20,7 @@ from zeep.exceptions import Fault
 from nsw_adapter.cli import build_parser, main
 from nsw_adapter.cli.simulate import chosen_agency_urls, read_credentials, read_watchlist
 from nsw_adapter.settings import IntakeSettings
-from tests.integration.test_simulator_nsw import FakeAgency
+from tests.support.nsw_gateway import FakeAgency
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -63,7 +63,7 @@ def test_portal_announces_its_address_and_the_demo_user_then_stops_on_ctrl_c() -
 
 def test_nsw_starts_with_no_flags_and_serves_its_gateway_to_the_demo_user() -> None:
     """With no flags the NSW serves its gateway, says where and that demo/demo works, and pushes nothing."""
-    from tests.integration.test_simulator_nsw import answer_of, gateway, result
+    from tests.support.nsw_gateway import answer_of, gateway, result
 
     with running("nsw") as (banner, base):
         assert f"{base}/nsw/gateway" in banner
@@ -126,7 +126,7 @@ def test_credentials_and_watchlist_files(tmp_path: Path) -> None:
 def test_portal_with_credentials_file_refuses_demo(tmp_path: Path) -> None:
     """With --credentials only the listed users are accepted: demo/demo gets the AUTH fault, the listed user
     is served (an unknown receipt is NOT_FOUND), and the banner says how many users there are."""
-    from tests.integration.test_simulator_portal import fault_code, make_service
+    from tests.support.portal_service import fault_code, make_service
 
     users = tmp_path / "users.json"
     users.write_text(json.dumps({"operator": "s3cret"}), encoding="utf-8")
@@ -146,7 +146,7 @@ def test_portal_with_credentials_file_refuses_demo(tmp_path: Path) -> None:
 def test_portal_with_watchlist_file_rejects_a_listed_document(tmp_path: Path) -> None:
     """With --watchlist a declaration carrying a listed document number is REJECTED with BG-DOC-ALERT,
     while the same declaration without it is CLEARED."""
-    from tests.integration.test_simulator_portal import NS, make_service, submission, submit
+    from tests.support.portal_service import NS, make_service, submission, submit
 
     watchlist = tmp_path / "watch.txt"
     watchlist.write_text("# reported stolen\nWATCH0042\n", encoding="utf-8")
@@ -217,7 +217,7 @@ def test_nsw_pushes_a_folder_of_dossiers_then_amends_and_cancels() -> None:
 
 def test_nsw_exit_when_done_stops_after_the_final_results() -> None:
     """With --exit-when-done the NSW exits 0 once every dossier has its final Result."""
-    from tests.integration.test_simulator_nsw import answer_of, gateway, result
+    from tests.support.nsw_gateway import answer_of, gateway, result
 
     with FakeAgency() as agency:
         process = subprocess.Popen(

@@ -6,7 +6,6 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,21 +13,23 @@ import requests
 from lxml import etree
 from zeep import Client
 from zeep.exceptions import Fault
-from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
 from nsw_adapter.simulators import PortalSimulator
 from nsw_adapter.soap import SOAP_ENV, username_token_header
 from nsw_adapter.xml import schema
+from tests.support.portal_service import (
+    BGP,
+    NS,
+    SUBMISSIONS,
+    fault_code,
+    make_service,
+    submission,
+    submit,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
-ROOT = Path(__file__).resolve().parents[2]
-WSDL = str(ROOT / "schemas" / "bgp" / "portal.wsdl")
-SUBMISSIONS = ROOT / "fixtures" / "samples" / "bgp" / "submissions"
-BGP = "urn:vn:bienphong:portal:1"
-NS = {"bgp": BGP}
-BINDING = f"{{{BGP}}}BorderGuardPortalBinding"
 DELAY = 0.3
 WATCHED = "WATCH0001"
 
@@ -45,43 +46,10 @@ def _fresh(portal: PortalSimulator) -> None:
     portal.reset()
 
 
-def make_service(url: str, user: str = "demo", password: str = "demo", **token: Any) -> Any:
-    """A zeep service proxy with a digest UsernameToken, bound to `url`."""
-    client = Client(
-        WSDL,
-        wsse=UsernameToken(user, password, use_digest=True, **token),
-        transport=Transport(operation_timeout=5, timeout=5),
-    )
-    return client.create_service(BINDING, url)
-
-
 @pytest.fixture
 def service(portal: PortalSimulator) -> Any:
     """A zeep service of the demo user on the simulator."""
     return make_service(portal.url)
-
-
-def submission(
-    name: str = "arrival-general-cargo", *, client_message_id: str | None = None
-) -> etree._Element:
-    """A sample submission (optionally under another ClientMessageId)."""
-    root = etree.parse(str(SUBMISSIONS / f"{name}.xml")).getroot()
-    if client_message_id is not None:
-        element = root.find("bgp:ClientMessageId", NS)
-        assert element is not None
-        element.text = client_message_id
-    return root
-
-
-def as_zeep(service: Any, element: etree._Element) -> Any:
-    """An lxml Submission as the zeep object SubmitDeclaration takes."""
-    client = service._binding.wsdl  # the proxy's WSDL document
-    return client.types.get_element(f"{{{BGP}}}Submission").parse(element, client.types)
-
-
-def submit(service: Any, element: etree._Element) -> Any:
-    """SubmitDeclaration with an lxml Submission."""
-    return service.SubmitDeclaration(Submission=as_zeep(service, element))
 
 
 def raw_call(url: str, payload: etree._Element, *, token: etree._Element | None = None) -> requests.Response:
@@ -93,13 +61,6 @@ def raw_call(url: str, payload: etree._Element, *, token: etree._Element | None 
     etree.SubElement(envelope, f"{{{SOAP_ENV}}}Body").append(payload)
     body = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
     return requests.post(url, data=body, headers={"Content-Type": "text/xml; charset=utf-8"}, timeout=5)
-
-
-def fault_code(fault: Fault) -> str | None:
-    """The PortalFault/Code of a zeep Fault."""
-    assert fault.detail is not None
-    code: str | None = fault.detail.findtext(f".//{{{BGP}}}Code")
-    return code
 
 
 def raw_statuses(portal: PortalSimulator, numbers: list[str]) -> list[etree._Element]:

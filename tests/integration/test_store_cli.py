@@ -9,7 +9,7 @@ import pytest
 from nsw_adapter.cli import main
 from nsw_adapter.store import DossierState, open_store
 from nsw_adapter.store.migrations import STEPS
-from tests.store_fixtures import incoming, result
+from tests.support.store import incoming, result
 
 
 def test_db_migrate_creates_the_schema_and_is_safe_to_repeat(

@@ -19,7 +19,8 @@ from nsw_adapter.store import DossierState, IntakeOutcome, SqlStore, open_store
 from nsw_adapter.store import engine as engines
 from nsw_adapter.store import tables as t
 from nsw_adapter.store.migrations import STEPS
-from tests.store_fixtures import Clock, create_pg_database, drop_pg_database, incoming, result
+from nsw_adapter.testing.postgres import create_pg_database, drop_pg_database
+from tests.support.store import Clock, incoming, result
 
 T = TypeVar("T")
 

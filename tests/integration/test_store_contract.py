@@ -22,7 +22,7 @@ from nsw_adapter.store import (
     UnknownRecord,
 )
 from nsw_adapter.store.intake import receive_batch
-from tests.store_fixtures import (
+from tests.support.store import (
     Clock,
     RecordingRejections,
     begin_submission,

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from nsw_adapter.store import SqlStore
 from nsw_adapter.store import tables as t
 from nsw_adapter.store.prepared import Prepared, PreparedCache
-from tests.store_fixtures import T0, incoming
+from tests.support.store import T0, incoming
 
 _BY_ID = select(t.dossiers).where(t.dossiers.c.id == bindparam("did"))
 

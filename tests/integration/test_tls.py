@@ -17,9 +17,10 @@ from nsw_adapter.errors import ConfigurationError
 from nsw_adapter.settings import IntakeSettings, Settings
 from nsw_adapter.simulators import PortalSimulator
 from nsw_adapter.store.sql import SqlStore
+from nsw_adapter.testing.pushes import XML, soap_body
 from nsw_adapter.tls import client_context, intake_context, server_context
 from nsw_adapter.worker import build_context
-from tests.intake_client import XML, answer_of, running_intake, settings, soap_body
+from tests.support.intake_client import answer_of, running_intake, settings
 from tests.tls_loopback import ForwardProxy, TlsFiles, make_tls_files
 
 SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "samples"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from nsw_adapter.cli import main
-from tests.translation_support import SAMPLES, canonical
+from tests.support.translation import SAMPLES, canonical
 
 VALID = SAMPLES / "nsw" / "valid"
 INVALID = SAMPLES / "nsw" / "invalid"

@@ -23,7 +23,7 @@ from nsw_adapter.clients.portal import Receipt, parse_portal_time
 from nsw_adapter.results import ResultContext, accepted
 from nsw_adapter.simulators import PortalSimulator
 from nsw_adapter.simulators.nsw import NswSimulator
-from tests.acceptance.daemon_support import free_port
+from tests.support.daemons import free_port
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from nsw_adapter.envelope import VIETNAM, read_message
 from nsw_adapter.fixtures import amend, cancel, generate_dossier
 from nsw_adapter.names import full_name
 from nsw_adapter.xml import schema
-from tests.translation_support import run
+from tests.support.translation import run
 
 
 @pytest.mark.parametrize("seed", range(12))

@@ -14,7 +14,7 @@ from nsw_adapter.mapping.engine import compile_spec, submission_plan
 from nsw_adapter.mapping.lineage import Lineage, ListLineage
 from nsw_adapter.mapping.spec import ElementSpec, MappingError, load_spec, parse_source, submission_spec
 from nsw_adapter.resources import mapping_path
-from tests.translation_support import edit, generated, run, sample
+from tests.support.translation import edit, generated, run, sample
 
 NS = {"bgp": "urn:vn:bienphong:portal:1"}
 

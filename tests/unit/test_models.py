@@ -16,7 +16,7 @@ from nsw_adapter.model import (
     StowawayDeclaration,
     read_document,
 )
-from tests.translation_support import sample
+from tests.support.translation import sample
 
 
 def _content(data: bytes) -> etree._Element:

@@ -9,7 +9,7 @@ from lxml import etree
 
 from nsw_adapter.rules import RULES
 from nsw_adapter.texts import render
-from tests.translation_support import (
+from tests.support.translation import (
     CONTENT,
     codes,
     edit,

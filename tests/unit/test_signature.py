@@ -10,7 +10,7 @@ from lxml import etree
 
 from nsw_adapter.envelope import NswMessage, read_message
 from nsw_adapter.signature import SIGNATURE_XPATH, SignatureCheck, SignatureOutcome, SignatureVerifier
-from tests.signing import DS, Authority, make_ca, make_signer, sign
+from nsw_adapter.testing.signing import DS, Authority, make_ca, make_signer, sign
 
 CREW_LIST = (
     Path(__file__).resolve().parents[2] / "fixtures/samples/nsw/valid/arrival-general-cargo/51-crew-list.xml"

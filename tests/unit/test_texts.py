@@ -18,7 +18,7 @@ from nsw_adapter.texts import CATALOGUES, LANGUAGES, WORDS, placeholders, proble
 from nsw_adapter.texts.schema import schema_problem
 from nsw_adapter.translate import translate
 from nsw_adapter.xml import SYNTAX_KINDS, UntrustedXmlError, parse_untrusted, schema
-from tests.translation_support import SAMPLES
+from tests.support.translation import SAMPLES
 
 PACKAGE = Path(nsw_adapter.__file__).resolve().parent
 #: Every rule code of the contract (shared/interfaces/README.md, "Business rules").

@@ -11,7 +11,7 @@ from lxml import etree
 import nsw_adapter
 from nsw_adapter import Lineage, Problem, Translation, translate
 from nsw_adapter.fixtures import amend, cancel, generate_dossier
-from tests.translation_support import TODAY, codes, doc_type, edit, generated, run, sample, set_text
+from tests.support.translation import TODAY, codes, doc_type, edit, generated, run, sample, set_text
 
 NS = {"bgp": "urn:vn:bienphong:portal:1"}
 

@@ -1,4 +1,4 @@
-"""Pushing like the NSW: SOAP bodies for receiveMessage with fresh WS-Security tokens, and a server thread."""
+"""The intake on a server thread for tests, and its answers read (bodies: nsw_adapter.testing.pushes)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
-from xml.sax.saxutils import escape
 
 from aiohttp import web
 from lxml import etree
@@ -17,27 +15,9 @@ from nsw_adapter.intake import create_intake_app
 from nsw_adapter.metrics import Metrics
 from nsw_adapter.namespaces import AGENCY_NS
 from nsw_adapter.settings import IntakeSettings
-from nsw_adapter.soap import SOAP_ENV, username_token_header
 from nsw_adapter.store import Store
+from nsw_adapter.testing.pushes import PASSWORD, USER
 from nsw_adapter.texts import Language
-
-USER, PASSWORD = "nsw", "s3cret-for-tests"
-#: The headers of a SOAP 1.1 push (the intake refuses any other Content-Type with HTTP 415).
-XML = {"Content-Type": "text/xml; charset=utf-8"}
-
-
-def soap_body(
-    envelope: bytes | str, *, user: str = USER, password: str = PASSWORD, created: datetime | None = None
-) -> bytes:
-    """A receiveMessage request carrying `envelope` as escaped text, with a fresh digest token."""
-    text = envelope.decode("utf-8") if isinstance(envelope, bytes) else envelope
-    security = etree.tostring(username_token_header(user, password, now=created)).decode()
-    return (
-        f'<?xml version="1.0" encoding="UTF-8"?>'
-        f'<soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Header>{security}</soap:Header>'
-        f'<soap:Body><a:receiveMessage xmlns:a="{AGENCY_NS}"><a:requestMessage>{escape(text)}'
-        f"</a:requestMessage></a:receiveMessage></soap:Body></soap:Envelope>"
-    ).encode()
 
 
 def answer_of(soap_response: bytes) -> etree._Element:
@@ -78,9 +58,8 @@ def running_intake(
     holder: dict[str, object] = {}
 
     async def start() -> None:
-        runner = web.AppRunner(
-            create_intake_app(store, config, metrics=metrics, language=language), access_log=None
-        )
+        app = create_intake_app(store, config, metrics=metrics, language=language)
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, config.host, 0, ssl_context=ssl_context)
         await site.start()

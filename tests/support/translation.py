@@ -11,7 +11,7 @@ from lxml import etree
 from nsw_adapter import Translation, translate
 from nsw_adapter.fixtures import generate_dossier
 
-SAMPLES = Path(__file__).resolve().parent.parent / "fixtures" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "samples"
 #: The samples' arrival day is 2026-03-13/14; E-DOB compares with this date in tests.
 TODAY = date(2026, 3, 12)
 CONTENT = "/Envelope/Body/Content"

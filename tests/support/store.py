@@ -8,21 +8,18 @@ When it cannot be reached, every test that needs it errors, naming the DSN tried
 never passes with half its store tests silently skipped; NSW_ADAPTER_TEST_SKIP_PG=1 skips
 them instead (as does deselecting them with `-m "not postgres"`).
 
-Register with `pytest_plugins = ["tests.store_fixtures"]` (tests/conftest.py does).
+Register with `pytest_plugins = ["tests.support.store"]` (tests/conftest.py does).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from nsw_adapter.envelope import new_message_id
 from nsw_adapter.errors import Problem
@@ -37,9 +34,7 @@ from nsw_adapter.store import (
     open_store,
     tables,
 )
-
-PG_DSN = os.environ.get("NSW_ADAPTER_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-SKIP_PG = "NSW_ADAPTER_TEST_SKIP_PG"
+from nsw_adapter.testing.postgres import SKIP_PG, create_pg_database, drop_pg_database, pg_error, shown_dsn
 
 
 class Clock:
@@ -56,54 +51,16 @@ class Clock:
         return self.now
 
 
-def _pg_error() -> str | None:
-    """Why the test PostgreSQL cannot be reached (None when it answers)."""
-    try:
-        with psycopg.connect(PG_DSN, connect_timeout=3):
-            return None
-    except psycopg.Error as exc:
-        return str(exc).strip() or type(exc).__name__
-
-
-def _shown_dsn() -> str:
-    """PG_DSN as it may be printed: a password in it is masked."""
-    try:
-        parts = psycopg.conninfo.conninfo_to_dict(PG_DSN)
-    except psycopg.Error:
-        return PG_DSN  # not a DSN psycopg can read (so it holds no password it would use)
-    if "password" not in parts:
-        return PG_DSN
-    parts["password"] = "***"
-    return psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in parts.items() if v is not None})
-
-
-def create_pg_database() -> str:
-    """Create an empty database `nswa_<random>` and return its SQLAlchemy URL."""
-    name = f"nswa_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
-    base = psycopg.conninfo.conninfo_to_dict(PG_DSN)
-    host, port, user = base.get("host", "127.0.0.1"), base.get("port", "5432"), base.get("user", "postgres")
-    return f"postgresql+psycopg://{user}@{host}:{port}/{name}"
-
-
-def drop_pg_database(url: str) -> None:
-    """Drop a database made by create_pg_database (its connections are ended first)."""
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
 @pytest.fixture(scope="session")
 def pg_available() -> bool:
     """Whether the test PostgreSQL answers (if not: an error, or False with NSW_ADAPTER_TEST_SKIP_PG=1)."""
-    error = _pg_error()
+    error = pg_error()
     if error is None:
         return True
     if os.environ.get(SKIP_PG) == "1":
         return False
     pytest.fail(
-        f"the test PostgreSQL at {_shown_dsn()} cannot be reached: {error}\n"
+        f"the test PostgreSQL at {shown_dsn()} cannot be reached: {error}\n"
         f"Start it, point NSW_ADAPTER_TEST_PG_DSN at one, or set {SKIP_PG}=1 to skip the "
         'PostgreSQL tests (or deselect them with -m "not postgres").',
         pytrace=False,
@@ -114,7 +71,7 @@ def pg_available() -> bool:
 def pg_url(pg_available: bool) -> Iterator[str]:
     """A throwaway PostgreSQL database for this test module (dropped afterwards)."""
     if not pg_available:
-        pytest.skip(f"no PostgreSQL at {_shown_dsn()} ({SKIP_PG}=1)")
+        pytest.skip(f"no PostgreSQL at {shown_dsn()} ({SKIP_PG}=1)")
     url = create_pg_database()
     try:
         yield url

@@ -1,0 +1,1 @@
+"""Test helpers, one package for every tier: no test module imports another test module."""
