@@ -117,6 +117,9 @@ def _timeline(dossier: DossierHistory) -> str:
 def _describe(kind: str, details: dict[str, Any]) -> str:
     if kind == "received":
         signed = f", signature {details['signature']}" if details.get("signature") else ""
+        if details.get("signer"):
+            signer = details["signer"]
+            signed += f" by {signer['subject']} (serial {signer['serial']}, SHA-256 {signer['sha256']})"
         return (
             f"type {details['type']} function {details['function']} messageId {details['message_id']} "
             f"sent {details['send_date']}, answered {details['answer']}{signed}"

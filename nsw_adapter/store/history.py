@@ -116,6 +116,13 @@ def _history(c: Connection, dossier_id: int) -> DossierHistory:
                 "answer": "99",  # a message is stored only once it is answered 99
                 "signature": message.signature,
             }
+            if message.signer_sha256:  # who vouched for it (a certificate, not a crew member)
+                details["signer"] = {
+                    "subject": message.signer_subject,
+                    "issuer": message.signer_issuer,
+                    "serial": message.signer_serial,
+                    "sha256": message.signer_sha256,
+                }
             events.append(Event(message.at, "received", details))
         elif message.direction == "portal":
             call = (

@@ -117,7 +117,12 @@ def report(db: Database, start: datetime, end: datetime, gate: str | None = None
         .where(h.c.dossier_id == d.c.id, h.c.to_state == "ready", h.c.at <= f.c.decided_at)
         .scalar_subquery()
     )
-    sent_at = select(o.c.sent_at).where(o.c.message_id == f.c.result_message_id).limit(1).scalar_subquery()
+    sent_at = (  # through the outbox's dossier index: a dossier has a handful of Results
+        select(o.c.sent_at)
+        .where(o.c.dossier_id == d.c.id, o.c.message_id == f.c.result_message_id)
+        .limit(1)
+        .scalar_subquery()
+    )
     decided = (
         select(gate_of.label("gate"), ready_at.label("ready_at"), f.c.decided_at, sent_at.label("sent_at"))
         .select_from(d.join(f, f.c.dossier_id == d.c.id))

@@ -75,6 +75,11 @@ def test_a_validly_signed_message_is_stored_with_its_signer(
     assert entry.signature.outcome == "verified"
     assert entry.signature.subject is not None
     assert "Đại lý" in entry.signature.subject
+    [history] = store.history(reference=REFERENCE)  # what `nsw-adapter show` prints
+    [received] = [event for event in history.events if event.kind == "received"]
+    assert received.details["signature"] == "verified"
+    assert received.details["signer"]["serial"] == row.signer_serial
+    assert received.details["signer"]["sha256"] == row.signer_sha256
 
 
 def test_a_tampered_message_is_answered_22_e_signature_and_kept_apart(
