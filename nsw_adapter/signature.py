@@ -22,7 +22,6 @@ subject, which can name a person.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,6 +48,7 @@ from signxml.verifier import SignatureConfiguration, XMLVerifier
 from nsw_adapter import texts
 from nsw_adapter.errors import Problem
 from nsw_adapter.store.base import SignatureRecord
+from nsw_adapter.xml import thread_parser
 
 log = structlog.get_logger(__name__)
 
@@ -157,7 +157,6 @@ class SignatureVerifier:
         self._ee_policy = ExtensionPolicy.permit_all().require_present(
             x509.KeyUsage, Criticality.AGNOSTIC, _check_key_usage
         )
-        self._local = threading.local()  # lxml parsers are not thread-safe
         if self.policy is not SignaturePolicy.OFF and self._store is None:
             log.warning("signature.no_trust_store", signature_policy=self.policy.value)
 
@@ -297,13 +296,8 @@ class SignatureVerifier:
             raise _Refused("the Signature element is not valid XML-DSig") from None
 
     def _parser(self) -> etree.XMLParser:
-        """signxml re-parses copies of the (already hardened-parsed) envelope: with these limits."""
-        parser: etree.XMLParser | None = getattr(self._local, "parser", None)
-        if parser is None:
-            parser = self._local.parser = etree.XMLParser(
-                resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
-            )
-        return parser
+        """signxml re-parses copies of the (already hardened-parsed) envelope: with the same refusals."""
+        return thread_parser()
 
 
 def describe(certificate: x509.Certificate) -> Signer:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import threading
 from functools import cache
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypedDict
 
 from lxml import etree
 
@@ -85,16 +85,32 @@ class _RefuseEverything(etree.Resolver):
         raise _ExternalRefused
 
 
-def _new_parser(*, huge_tree: bool = False) -> etree.XMLParser:
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=huge_tree,
-        remove_pis=True,
-        collect_ids=False,
-    )
+class _Options(TypedDict):
+    resolve_entities: bool
+    no_network: bool
+    load_dtd: bool
+    dtd_validation: bool
+    remove_pis: bool
+    collect_ids: bool
+
+
+#: The options of every parser of untrusted input (XMLParser and the pull parser alike).
+_HARDENED: _Options = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "remove_pis": True,
+    "collect_ids": False,
+}
+
+
+def hardened_parser(*, huge_tree: bool = False) -> etree.XMLParser:
+    """A new parser that refuses what `parse_untrusted` refuses while parsing (no DTD, no entity,
+    nothing outside the document opened): the one way the package makes a parser for XML it did
+    not write itself, or re-reads (signxml's copies, the portal client's submission). Not
+    thread-safe: keep one per thread (`thread_parser`)."""
+    parser = etree.XMLParser(huge_tree=huge_tree, **_HARDENED)
     parser.resolvers.add(_RefuseEverything())
     return parser
 
@@ -103,13 +119,20 @@ def _new_parser(*, huge_tree: bool = False) -> etree.XMLParser:
 _local = threading.local()
 
 
-def _parser(*, huge_tree: bool = False) -> etree.XMLParser:
+def thread_parser(*, huge_tree: bool = False) -> etree.XMLParser:
+    """This thread's hardened parser (made on first use)."""
     name = "huge_parser" if huge_tree else "parser"
     parser: etree.XMLParser | None = getattr(_local, name, None)
     if parser is None:
-        parser = _new_parser(huge_tree=huge_tree)
+        parser = hardened_parser(huge_tree=huge_tree)
         setattr(_local, name, parser)
     return parser
+
+
+def schema_parser() -> etree.XMLParser:
+    """A parser for the contract's own schema files: no network and no entities, but the local
+    files they import are read."""
+    return etree.XMLParser(no_network=True, resolve_entities=False)
 
 
 def parse_untrusted(
@@ -132,7 +155,7 @@ def parse_untrusted(
     head = data[:4096].lstrip(b"\xef\xbb\xbf")
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
         raise _no_dtd()
-    root = _parse(data, _parser(huge_tree=large_text_in is not None))
+    root = _parse(data, thread_parser(huge_tree=large_text_in is not None))
     if large_text_in is not None:
         _within_limits_except(root, large_text_in)
     docinfo: Any = root.getroottree().docinfo
@@ -221,10 +244,7 @@ class UntrustedHead:
     """
 
     def __init__(self, tag: str) -> None:
-        self._parser = etree.XMLPullParser(
-            events=("end",), tag=tag, resolve_entities=False, no_network=True, load_dtd=False,
-            dtd_validation=False, huge_tree=False, remove_pis=True, collect_ids=False,
-        )  # fmt: skip
+        self._parser = etree.XMLPullParser(events=("end",), tag=tag, huge_tree=False, **_HARDENED)
         self._parser.resolvers.add(_RefuseEverything())
         self._tail = b""
         self.refused = False
@@ -273,5 +293,4 @@ def _load_schema(name: str) -> etree.XMLSchema:
         "status": ("bgp", "status.xsd"),
     }
     path = schema_path(*files[name])
-    loader = etree.XMLParser(no_network=True, resolve_entities=False)
-    return etree.XMLSchema(etree.parse(str(path), parser=loader))
+    return etree.XMLSchema(etree.parse(str(path), parser=schema_parser()))

@@ -28,6 +28,7 @@ from nsw_adapter.clients.transport import (
 from nsw_adapter.envelope import VIETNAM
 from nsw_adapter.errors import PermanentError
 from nsw_adapter.namespaces import PORTAL_NS
+from nsw_adapter.xml import thread_parser
 
 _BINDING = f"{{{PORTAL_NS}}}BorderGuardPortalBinding"
 _PORTAL_TIME = "%d/%m/%Y %H:%M"
@@ -182,9 +183,8 @@ class ZeepPortalClient:
         """SubmitDeclaration; the submission element goes into the request as it is (see
         `post_document`: it is already XSD-valid, and zeep would rebuild it value by value).
         """
-        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
         request = etree.Element(f"{{{PORTAL_NS}}}SubmitDeclaration")
-        request.append(etree.fromstring(submission, parser=parser))
+        request.append(etree.fromstring(submission, parser=thread_parser()))
         try:
             value = post_document(
                 self._client,

@@ -94,7 +94,7 @@ from nsw_adapter.soap import (
     response,
 )
 from nsw_adapter.soap.envelope import VERSION_MISMATCH
-from nsw_adapter.xml import SCHEMA_PARSING, schema
+from nsw_adapter.xml import SCHEMA_PARSING, schema, schema_parser
 
 _log = logging.getLogger(__name__)
 _NS = f"{{{BGP}}}"
@@ -316,8 +316,7 @@ def _new_submission_schema() -> etree.XMLSchema:
     """A fresh submission.xsd validator (schema parsing serialised across threads)."""
     schema("submission")  # the process's first schema parse, if it has not happened yet
     with SCHEMA_PARSING:  # libxml2's schema parser is not safe in two threads at once
-        loader = etree.XMLParser(no_network=True, resolve_entities=False)
-        document = etree.parse(str(schema_path("bgp", "submission.xsd")), parser=loader)
+        document = etree.parse(str(schema_path("bgp", "submission.xsd")), parser=schema_parser())
         return etree.XMLSchema(document)
 
 
