@@ -39,12 +39,12 @@ from nsw_adapter.log_limits import limit_server_errors
 from nsw_adapter.logging import configure_logging, describe_error, get_logger
 from nsw_adapter.metrics import Metrics
 from nsw_adapter.settings import ROLES, Settings, demo_credentials
-from nsw_adapter.store.base import Store, StoreStats
+from nsw_adapter.store import Store, StoreStats
 from nsw_adapter.tls import intake_context
 from nsw_adapter.worker import Worker, build_context
 
 if TYPE_CHECKING:
-    from nsw_adapter.store.sql import SqlStore
+    from nsw_adapter.store import SqlStore
 
 #: The signals that stop the daemon gracefully (SIGHUP too: a closed terminal or a supervisor's
 #: reload request; settings are read at start only, so a restart applies them).

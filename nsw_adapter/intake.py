@@ -70,7 +70,7 @@ from nsw_adapter.soap import (
 )
 from nsw_adapter.soap.media_type import UNSUPPORTED_MEDIA_TYPE, media_type_problem
 from nsw_adapter.soap.wsse import WSSE
-from nsw_adapter.store.base import IncomingMessage, SignatureRecord, Store
+from nsw_adapter.store import IncomingMessage, SignatureRecord, Store
 from nsw_adapter.xml import UntrustedHead, UntrustedXmlError, parse_untrusted
 
 RECEIVED, REFUSED = "99", "22"

@@ -25,7 +25,7 @@ from prometheus_client import (
 
 from nsw_adapter.build import adapter_version
 from nsw_adapter.delivery.breaker import BreakerState
-from nsw_adapter.store.base import DossierState, StoreStats
+from nsw_adapter.store import DossierState, StoreStats
 
 # Counters' `_created` samples (a timestamp per series) double the exposition and nobody reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]

@@ -21,7 +21,7 @@ from nsw_adapter.clients.portal import PortalState, Receipt, Status
 from nsw_adapter.envelope import VIETNAM, build_envelope, collapse, new_message_id
 from nsw_adapter.errors import Problem, listed
 from nsw_adapter.resources import mapping_path
-from nsw_adapter.store.base import OutgoingMessage, RejectionFactory
+from nsw_adapter.store import OutgoingMessage, RejectionFactory
 from nsw_adapter.texts import DEFAULT_LANGUAGE, Language, render
 
 RESULT_TYPE = "26"

@@ -47,7 +47,7 @@ from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from nsw_adapter import texts
 from nsw_adapter.errors import Problem
-from nsw_adapter.store.base import SignatureRecord
+from nsw_adapter.store import SignatureRecord
 from nsw_adapter.xml import thread_parser
 
 log = structlog.get_logger(__name__)

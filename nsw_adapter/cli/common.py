@@ -20,7 +20,7 @@ from nsw_adapter.logging import configure_logging
 from nsw_adapter.settings import Settings, StoreUrl
 
 if TYPE_CHECKING:
-    from nsw_adapter.store.sql import SqlStore
+    from nsw_adapter.store import SqlStore
 
 
 class Exit(IntEnum):

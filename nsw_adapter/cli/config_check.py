@@ -76,7 +76,7 @@ def _credentials(loaded: Settings) -> str:
 def _store(loaded: Settings) -> str:
     from nsw_adapter.daemon import store_location
     from nsw_adapter.store import migrations
-    from nsw_adapter.store.sql import check_existing
+    from nsw_adapter.store.migrations import check_existing
 
     try:
         check_existing(loaded.store.url)
@@ -87,7 +87,7 @@ def _store(loaded: Settings) -> str:
 
 def _portal(loaded: Settings) -> str:
     from nsw_adapter.clients.errors import RemotePermanentError
-    from nsw_adapter.store.base import Store
+    from nsw_adapter.store import Store
     from nsw_adapter.worker import build_context
 
     # The daemon's own client factory: the same URL, credentials, timeout and network options.

@@ -12,8 +12,7 @@ from nsw_adapter.cli.common import CommandError, Exit, add_config, open_existing
 from nsw_adapter.settings import ROLES
 
 if TYPE_CHECKING:
-    from nsw_adapter.store import DeadLetter
-    from nsw_adapter.store.sql import SqlStore
+    from nsw_adapter.store import DeadLetter, SqlStore
 
 _KINDS = ("dossier", "outbox")
 

@@ -19,7 +19,7 @@ from nsw_adapter.logging import describe_error
 
 if TYPE_CHECKING:
     from nsw_adapter.settings import Settings
-    from nsw_adapter.store.base import Store
+    from nsw_adapter.store import Store
     from nsw_adapter.worker import Worker
 
 log = structlog.get_logger(__name__)

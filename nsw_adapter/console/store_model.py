@@ -35,9 +35,9 @@ from nsw_adapter.console.readmodel import (
 )
 from nsw_adapter.envelope import collapse
 from nsw_adapter.results import station_of_port
+from nsw_adapter.store import DossierView, Store
 from nsw_adapter.store import engine as engines
 from nsw_adapter.store import tables as t
-from nsw_adapter.store.base import DossierView, Store
 from nsw_adapter.xml import UntrustedXmlError, parse_untrusted
 
 log = structlog.get_logger(__name__)

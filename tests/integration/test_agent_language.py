@@ -13,7 +13,7 @@ from nsw_adapter.clients.portal import PortalState, Reason, Status
 from nsw_adapter.intake import Intake
 from nsw_adapter.results import ResultContext, decided, rejected_locally, rejection_factory_in
 from nsw_adapter.settings import Settings
-from nsw_adapter.store.sql import SqlStore
+from nsw_adapter.store import SqlStore
 from nsw_adapter.testing.pushes import XML, soap_body
 from nsw_adapter.texts import problem
 from nsw_adapter.worker import build_context

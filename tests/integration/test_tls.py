@@ -16,7 +16,7 @@ from nsw_adapter.clients.transport import Network
 from nsw_adapter.errors import ConfigurationError
 from nsw_adapter.settings import IntakeSettings, Settings
 from nsw_adapter.simulators import PortalSimulator
-from nsw_adapter.store.sql import SqlStore
+from nsw_adapter.store import SqlStore
 from nsw_adapter.testing.pushes import XML, soap_body
 from nsw_adapter.tls import client_context, intake_context, server_context
 from nsw_adapter.worker import build_context
