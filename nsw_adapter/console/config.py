@@ -29,14 +29,15 @@ class ConsoleSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, as in every section
 
     enabled: bool = False
-    host: str = "127.0.0.1"  # loopback: put a TLS-terminating proxy in front to reach it from elsewhere
-    port: int = 9109
+    # Loopback: put a TLS-terminating proxy in front to reach it from elsewhere.
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=9109, ge=0, le=65535)  # 0: any free port (tests)
     users: list[ConsoleUser] = Field(default_factory=list)
-    session_minutes: float = 30.0  # idle time after which a session has expired
-    session_max_hours: float = 12.0  # a session's whole life, however active
+    session_minutes: float = Field(default=30.0, gt=0)  # idle time after which a session has expired
+    session_max_hours: float = Field(default=12.0, gt=0)  # a session's whole life, however active
     # Login throttling: after this many failures for one user name or one client address within
     # the window, further attempts from it are refused until the window has passed.
-    login_failures: int = 5
-    login_window_seconds: float = 300.0
+    login_failures: int = Field(default=5, ge=1)
+    login_window_seconds: float = Field(default=300.0, gt=0)
     # Set when a TLS proxy serves the console: cookies then carry Secure.
     secure_cookies: bool = False

@@ -70,7 +70,8 @@ def test_throttle_blocks_after_failures_until_the_window_passes() -> None:
 
 
 def test_console_settings_defaults_and_refusals() -> None:
-    """Off, loopback and port 9109 by default; a plain password or an unknown role or key is refused."""
+    """Off, loopback and port 9109 by default; a plain password, an unknown role or key, or a session
+    that would never live is refused."""
     defaults = ConsoleSettings()
     assert (defaults.enabled, defaults.host, defaults.port, defaults.users) == (False, "127.0.0.1", 9109, [])
     with pytest.raises(ValidationError):
@@ -79,6 +80,8 @@ def test_console_settings_defaults_and_refusals() -> None:
         ConsoleUser(name="olga", password_hash=hash_password("x"), role="admin")
     with pytest.raises(ValidationError):
         ConsoleSettings.model_validate({"enabeld": True})
+    with pytest.raises(ValidationError):
+        ConsoleSettings(session_minutes=0)
 
 
 def test_chart_escapes_its_labels() -> None:
