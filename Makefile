@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck tools bench screenshots clean
+.PHONY: demo test lint typecheck tools rabbitmq bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,11 @@ typecheck: $(STAMP)
 tools:
 	scripts/system-tools
 
-test: $(STAMP) tools lint typecheck
+# The RabbitMQ the event feed's tests publish to (127.0.0.1:5672): started when it is not answering.
+rabbitmq:
+	scripts/rabbitmq
+
+test: $(STAMP) tools rabbitmq lint typecheck
 	$(BIN)/pytest -q
 
 # The console's pages as its browser tests see them, for the README (docs/screenshots).

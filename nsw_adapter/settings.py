@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from nsw_adapter.console.config import ConsoleSettings
+from nsw_adapter.events.config import Subscribers
 
 #: The simulators' user and password (`nsw-adapter simulate`, `make demo`): the defaults here, so a
 #: demo needs no file, and refused by `nsw-adapter run` unless allow_demo_credentials says otherwise.
@@ -231,6 +232,8 @@ class Settings(BaseSettings):
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)  # the operator console (off by default)
+    # [[subscribers]]: the agencies' systems that receive the event feed (nsw_adapter/events), none by default
+    subscribers: Subscribers = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(

@@ -14,11 +14,21 @@ import sys
 from collections.abc import Iterator, Sequence
 
 from nsw_adapter.build import describe
-from nsw_adapter.cli import audit, config_check, console, daemon, history, simulate, storage, translation
+from nsw_adapter.cli import (
+    audit,
+    config_check,
+    console,
+    daemon,
+    history,
+    simulate,
+    storage,
+    subscriber,
+    translation,
+)
 from nsw_adapter.cli.common import CommandError, Exit
 from nsw_adapter.errors import CannotListen, ConfigurationError, StoreNotReady, StoreUnreachable
 
-_AREAS = (translation, simulate, storage, history, audit, config_check, console, daemon)
+_AREAS = (translation, simulate, subscriber, storage, history, audit, config_check, console, daemon)
 
 
 def build_parser() -> argparse.ArgumentParser:
