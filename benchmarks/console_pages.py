@@ -43,6 +43,7 @@ from nsw_adapter.store import tables as t
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "fixtures" / "samples" / "nsw"
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+GATES = ("CKCHPG", "CKCHGI", "CKCCPA", "CKCNSN", "CKCCLO", "CKCVAG", "CKCSDG", "CKCDNG")
 PORTS = (b"VNHPH", b"VNHON", b"VNCPH", b"VNNSN", b"VNCLO", b"VNVAG", b"VNSDG", b"VNDNG")
 BATCH = 2000
 PASSWORD = "bench"  # a throwaway store's console login
@@ -68,7 +69,8 @@ def rows(i: int, now: datetime, span: timedelta, count: int, ids: dict[str, int]
     )  # fmt: skip
     reference, receipt = f"BCP-2026-{i:07d}", f"CKCHPG-2026-{i:07d}"
     dossier_id = ids["d"] = ids["d"] + 1
-    out: dict[str, list[Any]] = {"dossiers": [], "messages": [], "documents": [], "history": [], "outbox": []}
+    out: dict[str, list[Any]] = {"dossiers": [], "messages": [], "documents": [], "history": [], "outbox": [],
+                                 "facts": []}  # fmt: skip
 
     def message(direction: str, type: str | None, function: str | None, at: datetime, payload: bytes) -> int:
         ids["m"] += 1
@@ -115,6 +117,15 @@ def rows(i: int, now: datetime, span: timedelta, count: int, ids: dict[str, int]
             out["outbox"].append(outbox(dossier_id, decided, function, updated))
     else:
         change("ready", "dead", updated, "portal retry budget exhausted")
+    decision = {"cleared": "23", "rejected": "22", "rejected_locally": "22", "cancelled": "24"}.get(state)
+    out["facts"].append({
+        "dossier_id": dossier_id, "imo": f"9{i:06d}", "vessel_name": f"BENCH SHIP {i % 5000}",
+        "call_sign": "3FJD7", "gate": GATES[i % len(GATES)], "expected_at": created + timedelta(hours=6),
+        "crew": 21, "passengers": 0, "stowaways": 0, "arms": False, "decision": decision,
+        "decided_locally": state == "rejected_locally", "decided_at": updated if decision else None,
+        "clearance_number": f"CKCHPG/NC/2026/{i:06d}" if decision == "23" else None,
+        "shore_passes": 3 if decision == "23" else None, "codes": "E-IMO" if decision == "22" else None,
+    })  # fmt: skip
     out["dossiers"].append({
         "id": dossier_id, "reference": reference, "document_type": "1", "state": state, "version": 1,
         "seen": True, "called_for": "51", "gd_message_id": f"x{gd}", "created_at": created,
@@ -145,8 +156,8 @@ def fill(url: str, count: int, now: datetime) -> None:
     engine = engines.create(url, pool_size=1)  # the store's own engine settings (WAL, BEGIN IMMEDIATE)
     ids = {"d": 0, "m": 0}
     tables = {"dossiers": t.dossiers, "messages": t.messages, "documents": t.documents,
-              "history": t.history, "outbox": t.outbox}  # fmt: skip
-    order = ("dossiers", "messages", "documents", "history", "outbox")
+              "history": t.history, "outbox": t.outbox, "facts": t.dossier_facts}  # fmt: skip
+    order = ("dossiers", "messages", "documents", "history", "outbox", "facts")
     for start in range(0, count, BATCH):
         batch: dict[str, list[Any]] = {name: [] for name in order}
         for i in range(start, min(count, start + BATCH)):
@@ -206,6 +217,7 @@ def pages(count: int) -> dict[str, str]:
         "dossier page": f"/dossiers/BCP-2026-{newest:07d}/1",
         "dead letters": "/dead-letters",
         "statistics (30 days)": "/statistics",
+        "statistics (the year)": f"/statistics?from={(datetime.now(UTC) - timedelta(days=366)).date()}",
     }
 
 

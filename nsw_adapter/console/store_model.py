@@ -1,25 +1,20 @@
 """The console's ReadModel over the SQL store: its public methods, plus read-only queries of its tables.
 
-Reads that the Store protocol has no method for (the dossier list, the hourly chart, the period
-statistics) are plain SELECTs on `nsw_adapter.store.tables`, run on an engine of their own in
-read-only transactions (on SQLite a WAL snapshot: the console never queues behind a writer).
-
-ADAPTER (issue 13 items 1 and 2): until the store keeps IMO, vessel, call sign, gate and counts
-as columns, and offers `discard_dead_letter` and the `report` statistics, this module reads the
-vessel's particulars from each listed dossier's General Declaration (through the hardened
-parser, a dossier at a time, cached) and counts the period's figures from states alone. Each
-such place is marked `ADAPTER`; it gives way to the store's own column or method when present.
+Reads that the store has no method for (the dossier list and search, the hourly chart, a
+dossier's outbox deliveries) are plain SELECTs on `nsw_adapter.store.tables`, run on an engine
+of their own in read-only transactions (on SQLite a WAL snapshot: the console never queues
+behind a writer). A dossier's vessel facts (IMO, name, call sign, gate, counts, clearance
+number, shore passes) come from `nswa_dossier_facts`; the statistics are the store's `report`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Engine
 
 from nsw_adapter.console.readmodel import (
@@ -34,14 +29,13 @@ from nsw_adapter.console.readmodel import (
     UnknownDeadLetter,
 )
 from nsw_adapter.envelope import collapse
-from nsw_adapter.results import station_of_port
 from nsw_adapter.store import DossierView, Store
 from nsw_adapter.store import engine as engines
 from nsw_adapter.store import tables as t
 from nsw_adapter.xml import UntrustedXmlError, parse_untrusted
 
 log = structlog.get_logger(__name__)
-d, m, h = t.dossiers, t.messages, t.history
+d, m, f = t.dossiers, t.messages, t.dossier_facts
 
 TITLES = {
     "50": "General Declaration",
@@ -60,21 +54,6 @@ FUNCTIONS = {
     "23": "cleared",
     "24": "cancellation confirmed",
 }
-_GD = "Body/Content/GeneralDeclaration/"
-_SCANNED = 2000  # ADAPTER: how many of the newest dossiers a search by IMO, vessel or gate reads
-
-
-@dataclass(frozen=True, slots=True)
-class Particulars:
-    """What the list shows of a vessel: public particulars from its General Declaration."""
-
-    imo: str | None = None
-    vessel: str | None = None
-    gate: str | None = None
-    call_sign: str | None = None
-    eta: str | None = None
-    crew: int | None = None
-    passengers: int | None = None
 
 
 class StoreReadModel:
@@ -85,7 +64,6 @@ class StoreReadModel:
         self._engine = (engine or engines.create(url, pool_size=2)).execution_options(
             **{engines.READ_ONLY: True}
         )
-        self._particulars: dict[int, Particulars] = {}  # ADAPTER: until the columns exist
 
     def close(self) -> None:
         self._engine.dispose()
@@ -125,70 +103,28 @@ class StoreReadModel:
 
     # --- dossiers
     def find_dossiers(self, text: str, limit: int) -> list[DossierRow]:
-        """Newest first by id (the primary key: no sort of the whole table); a reference by its prefix."""
+        """Newest first by id (the primary key: no sort of the whole table): a reference by its
+        prefix, an IMO or a gate exactly (indexed), a vessel by any part of its name."""
         needle = text.strip().upper()
-        query = select(d.c.id, d.c.reference, d.c.document_type, d.c.state, d.c.created_at, d.c.updated_at)
-        query = query.order_by(d.c.id.desc())
+        query = _LISTED.order_by(d.c.id.desc()).limit(limit)
+        if needle:
+            query = query.where(
+                or_(
+                    d.c.reference.startswith(needle, autoescape=True),
+                    f.c.imo == needle,
+                    f.c.gate == needle,
+                    func.upper(f.c.vessel_name).contains(needle, autoescape=True),
+                )
+            )
         with self._engine.begin() as c:
-            if not needle:
-                return [self._row(c, row) for row in c.execute(query.limit(limit)).all()]
-            prefix = query.where(d.c.reference.startswith(needle, autoescape=True))
-            by_reference = c.execute(prefix.limit(limit)).all()
-            found = [self._row(c, row) for row in by_reference]
-            seen = {row.id for row in by_reference}
-            # ADAPTER: IMO, vessel and gate from the General Declarations of the newest dossiers
-            # (bounded), until the store keeps them as columns (issue 13 item 1).
-            for row in c.execute(query.limit(_SCANNED)).all():
-                if len(found) >= limit:
-                    break
-                if row.id in seen:
-                    continue
-                item = self._row(c, row)
-                fields = (item.imo, item.vessel, item.gate)
-                if any(value and needle in value.upper() for value in fields):
-                    found.append(item)
-        return found
-
-    def _row(self, c: Any, row: Any) -> DossierRow:
-        p = self._particulars_of(c, row.id)
-        return DossierRow(
-            reference=row.reference,
-            document_type=row.document_type,
-            state=row.state,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            imo=p.imo,
-            vessel=p.vessel,
-            gate=p.gate,
-        )
-
-    def _particulars_of(self, c: Any, dossier_id: int) -> Particulars:
-        """ADAPTER: the vessel's particulars from the dossier's General Declaration in effect."""
-        known = self._particulars.get(dossier_id)
-        if known is not None:
-            return known
-        payload = c.execute(
-            select(m.c.payload)
-            .select_from(t.documents.join(m, t.documents.c.message_row == m.c.id))
-            .where(t.documents.c.dossier_id == dossier_id, t.documents.c.type == "50")
-        ).scalar()
-        found = _particulars(payload) if payload else Particulars()
-        if payload:  # a dossier whose GD has not arrived yet is looked at again next time
-            self._particulars[dossier_id] = found
-        return found
+            return [_row(row) for row in c.execute(query)]
 
     def timeline(self, reference: str, document_type: str) -> Timeline | None:
         view = self._store.describe(reference, document_type)
         if view is None:
             return None
         with self._engine.begin() as c:
-            row = c.execute(
-                select(
-                    d.c.id, d.c.reference, d.c.document_type, d.c.state, d.c.created_at, d.c.updated_at
-                ).where(d.c.id == view.dossier_id)
-            ).one()
-            dossier = self._row(c, row)
-            particulars = self._particulars_of(c, view.dossier_id)
+            row = c.execute(_LISTED.add_columns(*_FACTS).where(d.c.id == view.dossier_id)).one()
             send_dates = {
                 r.message_id: r.send_date
                 for r in c.execute(
@@ -206,18 +142,21 @@ class StoreReadModel:
                 )
             }
         events, problems, clearance, passes = _events(view, send_dates, sent)
+        entry = document_type == "1"
         return Timeline(
-            dossier=dossier,
+            dossier=_row(row),
             version=view.version,
             receipt_number=view.receipt_number,
             client_message_id=view.client_message_id,
             events=events,
             problems=problems,
-            clearance_number=clearance,
-            shore_passes=passes,
-            call_sign=particulars.call_sign,
-            crew=particulars.crew,
-            passengers=particulars.passengers,
+            clearance_number=row.clearance_number or clearance,
+            shore_passes=row.shore_passes if row.shore_passes is not None else passes,
+            call_sign=row.call_sign,
+            eta=row.expected_at if entry else None,
+            etd=None if entry else row.expected_at,
+            crew=row.crew,
+            passengers=row.passengers,
         )
 
     # --- dead letters
@@ -247,62 +186,50 @@ class StoreReadModel:
 
     # --- statistics
     def statistics(self, start: date, end: date, gate: str | None) -> Sequence[GateStatistics]:
-        """ADAPTER (issue 13 item 2): per gate and direction, from the dossiers' final states."""
+        """The store's report (issue 13 item 2) over the days [start, end]."""
         since = datetime.combine(start, time(), UTC)
         until = datetime.combine(end + timedelta(days=1), time(), UTC)
-        query = select(d.c.id, d.c.document_type, d.c.state).where(
-            d.c.created_at >= since, d.c.created_at < until
-        )
-        gates: dict[str, dict[str, int]] = {}
-        with self._engine.begin() as c:
-            for row in c.execute(query).all():
-                p = self._particulars_of(c, row.id)
-                name = p.gate or "unknown"
-                if gate and name != gate:
-                    continue
-                figures = gates.setdefault(name, {})
-                key = "entries" if row.document_type == "1" else "exits"
-                figures[key] = figures.get(key, 0) + 1
-                figures[row.state] = figures.get(row.state, 0) + 1
-                figures["crew"] = figures.get("crew", 0) + (p.crew or 0)
-                figures["passengers"] = figures.get("passengers", 0) + (p.passengers or 0)
         return [
             GateStatistics(
-                gate=name,
-                entries=f.get("entries", 0),
-                exits=f.get("exits", 0),
-                crew=f.get("crew", 0),
-                passengers=f.get("passengers", 0),
-                cleared=f.get("cleared", 0),
-                rejected=f.get("rejected", 0),
-                rejected_locally=f.get("rejected_locally", 0),
+                gate=g.gate,
+                entries=g.entries,
+                exits=g.exits,
+                crew=g.crew,
+                passengers=g.passengers,
+                shore_passes=g.shore_passes,
+                cleared=g.cleared,
+                rejected=g.rejected,
+                rejected_locally=g.rejected_locally,
+                rejections_by_code={
+                    **g.rejected_by_code,
+                    **{f"{code} (local)": n for code, n in g.rejected_locally_by_code.items()},
+                },
+                decision_median_seconds=g.to_decision.median,
+                decision_p95_seconds=g.to_decision.p95,
+                result_median_seconds=g.to_result.median,
+                result_p95_seconds=g.to_result.p95,
             )
-            for name, f in sorted(gates.items())
+            for g in self._store.report(since, until, gate)
         ]
 
 
-def _particulars(payload: bytes) -> Particulars:
-    """The public particulars of a General Declaration (never its master's or agent's names)."""
-    try:
-        root = parse_untrusted(payload)
-    except UntrustedXmlError:
-        return Particulars()
+_LISTED = select(
+    d.c.id, d.c.reference, d.c.document_type, d.c.state, d.c.created_at, d.c.updated_at,
+    f.c.imo, f.c.vessel_name, f.c.gate,
+).select_from(d.outerjoin(f, f.c.dossier_id == d.c.id))  # fmt: skip
+_FACTS = (f.c.call_sign, f.c.expected_at, f.c.crew, f.c.passengers, f.c.clearance_number, f.c.shore_passes)
 
-    def text(name: str) -> str | None:
-        return collapse(root.findtext(_GD + name))
 
-    def number(name: str) -> int | None:
-        value = text(name)
-        return int(value) if value and value.isdigit() else None
-
-    return Particulars(
-        imo=text("IMONumber"),
-        vessel=text("NameOfShip"),
-        gate=station_of_port(text("PortOfCallCode")),
-        call_sign=text("CallSign"),
-        eta=text("ArrivalOrDepartureTime"),
-        crew=number("NumberOfCrew"),
-        passengers=number("NumberOfPassengers"),
+def _row(row: Any) -> DossierRow:
+    return DossierRow(
+        reference=row.reference,
+        document_type=row.document_type,
+        state=row.state,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        imo=row.imo,
+        vessel=row.vessel_name,
+        gate=row.gate,
     )
 
 
