@@ -254,3 +254,16 @@ def test_config_check_prints_one_line_per_dependency(tmp_path: Path, sqlite_url:
     assert "no store at x.db" in failed["store"]
     assert not (tmp_path / "x.db").exists()
     assert "nope" not in wrong.stdout + wrong.stderr
+
+
+def test_the_commands_own_log_lines_follow_the_configured_format(tmp_path: Path) -> None:
+    """`db migrate` logs its store.migrated line as JSON by default and as console text when
+    observability.log_format says so, on stderr."""
+    as_json = run("db", "migrate", env=clean_env(NSW_ADAPTER_STORE__URL=f"sqlite:///{tmp_path}/a.db"))
+    assert json.loads(as_json.stderr.strip().splitlines()[-1])["event"] == "store.migrated"
+    console = clean_env(
+        NSW_ADAPTER_STORE__URL=f"sqlite:///{tmp_path}/b.db", NSW_ADAPTER_OBSERVABILITY__LOG_FORMAT="console"
+    )
+    line = run("db", "migrate", env=console).stderr.strip().splitlines()[-1]
+    assert "store.migrated" in line
+    assert not line.startswith("{")
