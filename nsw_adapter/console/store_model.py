@@ -107,7 +107,9 @@ class StoreReadModel:
         prefix, an IMO or a gate exactly (indexed), a vessel by any part of its name."""
         needle = text.strip().upper()
         query = _LISTED.order_by(d.c.id.desc()).limit(limit)
-        if needle:
+        if needle.isdigit() and len(needle) == 7:  # an IMO number: its index alone
+            query = query.where(f.c.imo == needle)
+        elif needle:
             query = query.where(
                 or_(
                     d.c.reference.startswith(needle, autoescape=True),
