@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import importlib
 import json
 import signal
 import ssl
@@ -35,6 +34,7 @@ from aiohttp import web
 from nsw_adapter.build import adapter_version
 from nsw_adapter.busy import CountingExecutor
 from nsw_adapter.errors import CannotListen, ConfigurationError, StoreUnreachable
+from nsw_adapter.intake import create_intake_app
 from nsw_adapter.log_limits import limit_server_errors
 from nsw_adapter.logging import configure_logging, describe_error, get_logger
 from nsw_adapter.metrics import Metrics
@@ -116,23 +116,12 @@ def intake_app(
     store: Store,
     executor: CountingExecutor | None = None,
     metrics: Metrics | None = None,
-) -> web.Application | None:
-    """The receiveMessage endpoint from the intake module (None when it is not available), on
-    `executor` when given (the daemon's, which /healthz watches), counting into `metrics`."""
-    try:
-        intake: Any = importlib.import_module("nsw_adapter.intake")
-    except ImportError:  # pragma: no cover - only while the intake module is being built
-        log.warning("daemon.no_intake")
-        return None
-    create: Callable[..., Any] = intake.create_intake_app
-    app: web.Application = create(
-        store=store,
-        settings=settings.intake,
-        executor=executor,
-        metrics=metrics,
-        language=settings.agent_language,
+) -> web.Application:
+    """The receiveMessage endpoint, on `executor` when given (the daemon's, which /healthz
+    watches), counting into `metrics`."""
+    return create_intake_app(
+        store, settings.intake, executor=executor, metrics=metrics, language=settings.agent_language
     )
-    return app
 
 
 def intake_tls(settings: Settings) -> ssl.SSLContext | None:

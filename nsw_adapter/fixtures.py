@@ -352,13 +352,66 @@ def generate_dossier(
     crew_members = [_person(rng, people, day, numbers, "PSBB", passenger=False) for _ in range(crew)]
     pax = [_person(rng, people, day, numbers, "PPPPO", passenger=True) for _ in range(passengers)]
     master = crew_members[0]
-    master_name = f"{master.family} {master.given}" if master.given else master.family
     last_port, next_port = rng.sample(_FOREIGN_PORTS, 2)
+    voyage = _Voyage(rng, ship, port, arriving, sent, last_port, next_port, people)
+    counts = (crew, passengers, arms, stowaways)
+    master_name = f"{master.family} {master.given}" if master.given else master.family
+    # Each builder draws from the one random generator in this order: the dossier for a seed stays the same.
+    documents = [("50", _general_declaration(voyage, event_text, master_name, counts))]
+    documents.append(("51", _crew_list(voyage, crew_members)))
+    if passengers:
+        documents.append(("52", _passenger_list(voyage, pax)))
+    if arms:
+        documents.append(("64", _arms_declaration(voyage, arms)))
+    if stowaways:
+        documents.append(("65", _stowaway_declaration(voyage, stowaways)))
     station = codelists().station_by_locode[port]
-    head = [("IsArrival", _flag(arriving)), ("NameOfShip", ship.name)]
+    envelopes = []
+    for index, (doc_type, content) in enumerate(documents):
+        moment = sent + timedelta(seconds=4 * index)  # one message every four seconds
+        data = _envelope(message_id=_message_id(moment, reference, doc_type, "01"), doc_type=doc_type,
+                         function="01", reference=reference, sent=moment, content=content,
+                         document_type=document_type, station=station)  # fmt: skip
+        envelopes.append((_FILE_NAMES[doc_type], data))
+    return envelopes
+
+
+@dataclass(frozen=True)
+class _Voyage:
+    """What every document of one generated dossier shares."""
+
+    rng: random.Random
+    ship: _Ship
+    port: str
+    arriving: bool
+    sent: datetime
+    last_port: str
+    next_port: str
+    people: Sequence[_Nation]
+
+    def ident(self) -> str:
+        """The ship's identification the lists open with."""
+        pairs = [
+            ("IsArrival", _flag(self.arriving)),
+            ("NameOfShip", self.ship.name),
+            ("IMONumber", self.ship.imo),
+            ("CallSign", self.ship.call_sign),
+            ("VoyageNumber", self.ship.voyage),
+            ("PortOfCallCode", self.port),
+        ]
+        return _fields(pairs, "      ")
+
+
+def _general_declaration(
+    v: _Voyage, event_text: str, master_name: str, counts: tuple[int, int, int, int]
+) -> str:
+    """The General Declaration (50)."""
+    rng, ship = v.rng, v.ship
+    crew, passengers, arms, stowaways = counts
     gd = _fields(
         [
-            *head,
+            ("IsArrival", _flag(v.arriving)),
+            ("NameOfShip", ship.name),
             ("TypeOfShipCode", ship.type_code),
             ("IMONumber", ship.imo),
             ("CallSign", ship.call_sign),
@@ -367,10 +420,10 @@ def generate_dossier(
             ("FlagStateOfShip", ship.flag),
             ("GrossTonnage", ship.gross),
             ("NetTonnage", ship.net),
-            ("PortOfCallCode", port),
+            ("PortOfCallCode", v.port),
             ("ArrivalOrDepartureTime", event_text),
-            ("LastPortOfCallCode", last_port),
-            ("NextPortOfCallCode", next_port),
+            ("LastPortOfCallCode", v.last_port),
+            ("NextPortOfCallCode", v.next_port),
             ("PositionOfShipInPort", f"Berth {rng.randint(1, 12)}" if rng.random() < 0.7 else None),
             ("PurposeOfCallCode", "PASSENGER" if passengers else rng.choice(_PURPOSES)),
             ("NameOfMaster", master_name),
@@ -387,21 +440,18 @@ def generate_dossier(
             ("ShipAgentEmail", f"ops{rng.randint(1, 99)}@agency.example" if rng.random() < 0.8 else None),
             ("Remarks", "Generated dossier." if rng.random() < 0.3 else None),
             ("SignPlace", "Hải Phòng"),
-            ("SignDate", sent.date().isoformat()),
+            ("SignDate", v.sent.date().isoformat()),
         ],
         "      ",
     )
-    ident = [
-        ("IsArrival", _flag(arriving)),
-        ("NameOfShip", ship.name),
-        ("IMONumber", ship.imo),
-        ("CallSign", ship.call_sign),
-        ("VoyageNumber", ship.voyage),
-        ("PortOfCallCode", port),
-    ]
-    documents: list[tuple[str, str]] = [("50", f"    <GeneralDeclaration>\n{gd}    </GeneralDeclaration>\n")]
-    ranks = ["MAS", *(rng.choice(_RANKS) for _ in range(crew - 1))]
-    crew_xml = [_fields(ident, "      ")]
+    return f"    <GeneralDeclaration>\n{gd}    </GeneralDeclaration>\n"
+
+
+def _crew_list(v: _Voyage, crew_members: Sequence[_Person]) -> str:
+    """The Crew List (51): the master first."""
+    rng = v.rng
+    ranks = ["MAS", *(rng.choice(_RANKS) for _ in range(len(crew_members) - 1))]
+    crew_xml = [v.ident()]
     for code, (person, rank) in enumerate(zip(crew_members, ranks, strict=True), 1):
         crew_xml.append(
             "      <CrewList>"
@@ -416,76 +466,68 @@ def generate_dossier(
             + (f"<VisaNumber>{person.visa}</VisaNumber>" if person.visa else "")
             + f"<GoAshore>{_flag(rng.random() < 0.15)}</GoAshore></CrewList>\n"
         )
-    documents.append(("51", "    <CrewLists>\n" + "".join(crew_xml) + "    </CrewLists>\n"))
-    if passengers:
-        pax_xml = [_fields(ident, "      ")]
-        home = port if arriving else rng.choice(_FOREIGN_PORTS)
-        for code, person in enumerate(pax, 1):
-            transit = rng.random() < 0.1
-            embark = last_port if arriving else port
-            disembark = (next_port if transit else home) if arriving else next_port
-            pax_xml.append(
-                "      <Passenger>"
-                f"<PassengerCode>{code}</PassengerCode><FamilyName>{_x(person.family)}</FamilyName>"
-                f"<GivenName>{_x(person.given)}</GivenName><Nationality>{person.nationality}</Nationality>"
-                f"<DateOfBirth>{person.birth}</DateOfBirth><PlaceOfBirth>{_x(person.place)}</PlaceOfBirth>"
-                f"<Gender>{person.gender}</Gender><TypeOfIdentity>{person.doc_type}</TypeOfIdentity>"
-                f"<SerialNumberOfIdentity>{person.doc_number}</SerialNumberOfIdentity>"
-                f"<IdentityIssuingState>{person.issuer}</IdentityIssuingState>"
-                f"<IdentityExpiryDate>{person.expiry}</IdentityExpiryDate>"
-                + (f"<VisaNumber>{person.visa}</VisaNumber>" if person.visa else "")
-                + f"<PortOfEmbarkationCode>{embark}</PortOfEmbarkationCode>"
-                f"<PortOfDisembarkationCode>{disembark}</PortOfDisembarkationCode>"
-                f"<IsTransit>{_flag(transit)}</IsTransit><GoAshore>{_flag(rng.random() < 0.3)}</GoAshore>"
-                "</Passenger>\n"
-            )
-        documents.append(("52", "    <PassengerList>\n" + "".join(pax_xml) + "    </PassengerList>\n"))
-    if arms:
-        items = [f"      <IMONumber>{ship.imo}</IMONumber>\n"]
-        for code in range(1, arms + 1):
-            kind, description, quantity, unit, storage = _ARMS[(code - 1) % len(_ARMS)]
-            items.append(
-                f"      <Item><ItemCode>{code}</ItemCode><Kind>{kind}</Kind>"
-                f"<Description>{_x(description)}</Description><Quantity>{quantity}</Quantity>"
-                f"<Unit>{unit}</Unit><StorageLocation>{_x(storage)}</StorageLocation></Item>\n"
-            )
-        documents.append(("64", "    <ArmsDeclaration>\n" + "".join(items) + "    </ArmsDeclaration>\n"))
-    if stowaways:
-        found = [f"      <IMONumber>{ship.imo}</IMONumber>\n"]
-        for code in range(1, stowaways + 1):
-            named = rng.random() < 0.5
-            nationality, _, families, givens = rng.choice(people)
-            found.append(
-                f"      <Stowaway><StowawayCode>{code}</StowawayCode>"
-                + (f"<FamilyName>{_x(rng.choice(families))}</FamilyName>" if named else "")
-                + (f"<GivenName>{_x(rng.choice(givens))}</GivenName>" if named and givens else "")
-                + (f"<Nationality>{nationality}</Nationality>" if named else "")
-                + f"<EstimatedAge>{rng.randint(17, 45)}</EstimatedAge>"
-                + f"<PortOfBoardingCode>{last_port}</PortOfBoardingCode>"
-                + f"<DateFound>{(sent - timedelta(days=rng.randint(0, 3))).date()}</DateFound>"
-                + "<Remarks>Found hidden in the steering gear room; held under watch.</Remarks>"
-                + "</Stowaway>\n"
-            )
-        documents.append(
-            ("65", "    <StowawayDeclaration>\n" + "".join(found) + "    </StowawayDeclaration>\n")
-        )
+    return "    <CrewLists>\n" + "".join(crew_xml) + "    </CrewLists>\n"
 
-    result = []
-    for index, (doc_type, content) in enumerate(documents):
-        moment = sent + timedelta(seconds=4 * index)
-        message_id = _message_id(moment, reference, doc_type, "01")
-        data = _envelope(
-            message_id=message_id,
-            doc_type=doc_type,
-            function="01",
-            reference=reference,
-            sent=moment,
-            content=content,
-            document_type=document_type,
-            station=station,
+
+def _passenger_list(v: _Voyage, pax: Sequence[_Person]) -> str:
+    """The Passenger List (52)."""
+    rng = v.rng
+    pax_xml = [v.ident()]
+    home = v.port if v.arriving else rng.choice(_FOREIGN_PORTS)
+    for code, person in enumerate(pax, 1):
+        transit = rng.random() < 0.1
+        embark = v.last_port if v.arriving else v.port
+        disembark = (v.next_port if transit else home) if v.arriving else v.next_port
+        pax_xml.append(
+            "      <Passenger>"
+            f"<PassengerCode>{code}</PassengerCode><FamilyName>{_x(person.family)}</FamilyName>"
+            f"<GivenName>{_x(person.given)}</GivenName><Nationality>{person.nationality}</Nationality>"
+            f"<DateOfBirth>{person.birth}</DateOfBirth><PlaceOfBirth>{_x(person.place)}</PlaceOfBirth>"
+            f"<Gender>{person.gender}</Gender><TypeOfIdentity>{person.doc_type}</TypeOfIdentity>"
+            f"<SerialNumberOfIdentity>{person.doc_number}</SerialNumberOfIdentity>"
+            f"<IdentityIssuingState>{person.issuer}</IdentityIssuingState>"
+            f"<IdentityExpiryDate>{person.expiry}</IdentityExpiryDate>"
+            + (f"<VisaNumber>{person.visa}</VisaNumber>" if person.visa else "")
+            + f"<PortOfEmbarkationCode>{embark}</PortOfEmbarkationCode>"
+            f"<PortOfDisembarkationCode>{disembark}</PortOfDisembarkationCode>"
+            f"<IsTransit>{_flag(transit)}</IsTransit><GoAshore>{_flag(rng.random() < 0.3)}</GoAshore>"
+            "</Passenger>\n"
         )
-        result.append((_FILE_NAMES[doc_type], data))
-    return result
+    return "    <PassengerList>\n" + "".join(pax_xml) + "    </PassengerList>\n"
+
+
+def _arms_declaration(v: _Voyage, arms: int) -> str:
+    """The Arms Declaration (64)."""
+    items = [f"      <IMONumber>{v.ship.imo}</IMONumber>\n"]
+    for code in range(1, arms + 1):
+        kind, description, quantity, unit, storage = _ARMS[(code - 1) % len(_ARMS)]
+        items.append(
+            f"      <Item><ItemCode>{code}</ItemCode><Kind>{kind}</Kind>"
+            f"<Description>{_x(description)}</Description><Quantity>{quantity}</Quantity>"
+            f"<Unit>{unit}</Unit><StorageLocation>{_x(storage)}</StorageLocation></Item>\n"
+        )
+    return "    <ArmsDeclaration>\n" + "".join(items) + "    </ArmsDeclaration>\n"
+
+
+def _stowaway_declaration(v: _Voyage, stowaways: int) -> str:
+    """The Stowaway Declaration (65)."""
+    rng = v.rng
+    found = [f"      <IMONumber>{v.ship.imo}</IMONumber>\n"]
+    for code in range(1, stowaways + 1):
+        named = rng.random() < 0.5
+        nationality, _, families, givens = rng.choice(v.people)
+        found.append(
+            f"      <Stowaway><StowawayCode>{code}</StowawayCode>"
+            + (f"<FamilyName>{_x(rng.choice(families))}</FamilyName>" if named else "")
+            + (f"<GivenName>{_x(rng.choice(givens))}</GivenName>" if named and givens else "")
+            + (f"<Nationality>{nationality}</Nationality>" if named else "")
+            + f"<EstimatedAge>{rng.randint(17, 45)}</EstimatedAge>"
+            + f"<PortOfBoardingCode>{v.last_port}</PortOfBoardingCode>"
+            + f"<DateFound>{(v.sent - timedelta(days=rng.randint(0, 3))).date()}</DateFound>"
+            + "<Remarks>Found hidden in the steering gear room; held under watch.</Remarks>"
+            + "</Stowaway>\n"
+        )
+    return "    <StowawayDeclaration>\n" + "".join(found) + "    </StowawayDeclaration>\n"
 
 
 def _message_id(moment: datetime, *identity: str) -> str:
