@@ -1,4 +1,4 @@
-"""TLS over loopback for tests: server and client certificates from the test CA (tests/signing.py)
+"""TLS over loopback for tests: server and client certificates from the test CA (testing/signing.py)
 as PEM files, and a forward proxy on loopback that counts what it carries.
 
 Everything is made per test run and never kept (NOTES.md: test keys are made by the tests).

@@ -9,7 +9,7 @@ facts.py       each dossier's vessel and decision facts; history.py its timeline
 nonces.py      used WS-Security nonces
 dossiers.py    a dossier's row: locked, a lifecycle Step written, history; audit.py the audit rows
 database.py    engine, transactions, clock; statements.py how statements are defined and cached
-group_commit.py  many callers' writes in one commit (SQLite); audit_chain.py the hash chain
+group_commit.py  many callers' writes in one commit; audit_chain.py the hash chain
 tables.py migrations.py engine.py  the schema, its versions, the two dialects' engines
 """
 
@@ -77,10 +77,11 @@ class SqlStore:
         group_commit: bool | None = None,
     ) -> None:
         self._db = db = Database(engine, clock=clock, deadline_minutes=deadline_minutes)
-        # SQLite: one writer, one fsync per commit, so pushes (and their nonces) are committed in
-        # groups. PostgreSQL commits concurrent transactions in parallel and needs none.
+        # Pushes (and their nonces) are committed in groups: on SQLite one writer makes one fsync
+        # per commit; on PostgreSQL every commit that wrote audit rows takes its turn on the audit
+        # chain's head (audit_chain.seal). Grouped: 154-159 pushes/s there against 108-123 alone.
         if group_commit is None:
-            group_commit = db.dialect == "sqlite"
+            group_commit = True
         self._receives: GroupCommit[IncomingMessage, IntakeOutcome] | None = None
         self._nonces: GroupCommit[nonces.Nonce, bool] | None = None
         if group_commit:

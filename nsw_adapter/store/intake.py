@@ -86,15 +86,19 @@ def receive_batch(db: Database, messages: Sequence[IncomingMessage]) -> list[Int
             return [IntakeOutcome.DUPLICATE]
         except Exception as exc:
             return [exc]
+    # Dossiers locked in one order (stable: one dossier's messages keep theirs), so that batches
+    # of two daemons on PostgreSQL never wait for each other in a cycle.
+    order = sorted(range(len(messages)), key=lambda i: (messages[i].reference, messages[i].document_type))
     try:
-        results: list[IntakeOutcome | BaseException] = []
+        results: dict[int, IntakeOutcome | BaseException] = {}
         with db.tx() as c:
-            for message in messages:
+            for i in order:
+                message = messages[i]
                 if db.run(c, _HELD, {"key": f"in:{message.message_id}"}).first() is not None:
-                    results.append(IntakeOutcome.DUPLICATE)  # nothing written for it
+                    results[i] = IntakeOutcome.DUPLICATE  # nothing written for it
                 else:
-                    results.append(_receive_one(db, c, message, now))
-        return results
+                    results[i] = _receive_one(db, c, message, now)
+        return [results[i] for i in range(len(messages))]
     except Exception:  # rolled back as a whole: one failure must not cost the others
         return [result for message in messages for result in receive_batch(db, [message])]
 
