@@ -29,7 +29,7 @@ import zeep.wsdl
 import zeep.wsse.username
 from lxml import etree
 
-from nsw_adapter.errors import ConfigurationError
+from nsw_adapter.errors import ConfigurationError, PermanentError
 from nsw_adapter.resources import schema_path
 from nsw_adapter.tls import client_context
 
@@ -47,6 +47,10 @@ _Document: Any = zeep.wsdl.Document
 ZEEP_SETTINGS: Any = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True)
 
 _load_lock = threading.Lock()
+
+#: The most of an answer read: receipts, statuses and acknowledgements are a few KiB, so a
+#: service (or something in its place) streaming more is refused before it costs our memory.
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +96,10 @@ def pool_manager(network: Network, timeout_seconds: float) -> urllib3.PoolManage
     return urllib3.ProxyManager(bare, proxy_headers=headers, **options)
 
 
+class AnswerTooLarge(PermanentError):
+    """A service's answer longer than `MAX_ANSWER_BYTES`: no known answer is, so it is not retried."""
+
+
 @dataclass
 class HttpResponse:
     """The parts of a requests.Response that zeep's reply processing reads."""
@@ -114,9 +122,20 @@ class RecordingTransport(_Transport):  # type: ignore[misc]  # zeep's Transport 
     def post(self, address: str, message: Any, headers: dict[str, str]) -> HttpResponse:
         self.last_status = None
         body = message if isinstance(message, bytes) else str(message).encode("utf-8")
-        raw = self._pool.urlopen("POST", address, body=body, headers=headers, redirect=False)
+        raw = self._pool.urlopen(
+            "POST", address, body=body, headers=headers, redirect=False, preload_content=False
+        )
         self.last_status = raw.status
-        return HttpResponse(raw.status, raw.headers, raw.data)
+        try:
+            content = raw.read(MAX_ANSWER_BYTES + 1)
+        except BaseException:
+            raw.close()
+            raise
+        if len(content) > MAX_ANSWER_BYTES:
+            raw.close()  # the rest is never read, and the connection cannot be reused
+            raise AnswerTooLarge(f"answer over {MAX_ANSWER_BYTES} bytes (HTTP {raw.status})")
+        raw.release_conn()
+        return HttpResponse(raw.status, raw.headers, content)
 
     def close(self) -> None:
         self._pool.clear()
