@@ -30,6 +30,7 @@ DEMO_PASSWORD = "demo"  # noqa: S105 - the published demo password, refused outs
 
 
 def _http_url(value: str) -> str:
+    """an http:// or https:// URL with a host"""
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         # The value is not echoed: a URL may carry a password.
@@ -38,6 +39,7 @@ def _http_url(value: str) -> str:
 
 
 def _store_url(value: str) -> str:
+    """sqlite:///PATH or postgresql+psycopg://USER@HOST/DATABASE"""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
@@ -74,8 +76,8 @@ class Section(BaseModel):
 class Credentials(Section):
     """A WS-Security UsernameToken identity."""
 
-    username: str = Field(default="demo", min_length=1)
-    password: SecretStr = Field(default=SecretStr(DEMO_PASSWORD), min_length=1)
+    username: str = Field(default="demo", min_length=1)  # the UsernameToken's user name
+    password: SecretStr = Field(default=SecretStr(DEMO_PASSWORD), min_length=1)  # never printed or logged
 
     def is_demo(self) -> bool:
         """The simulators' password (the default)."""
@@ -85,10 +87,10 @@ class Credentials(Section):
 class IntakeSettings(Section):
     """The receiveMessage endpoint the NSW pushes to."""
 
-    host: str = Field(default="127.0.0.1", min_length=1)
-    port: Port = 8800
-    path: str = Field(default="/nsw/agency", pattern=r"^/")
-    max_message_bytes: Count = 32 * 1024 * 1024
+    host: str = Field(default="127.0.0.1", min_length=1)  # the address it listens on (0.0.0.0: every one)
+    port: Port = 8800  # the port it listens on
+    path: str = Field(default="/nsw/agency", pattern=r"^/")  # the URL path of receiveMessage
+    max_message_bytes: Count = 32 * 1024 * 1024  # a longer push is answered 413 before it is read
     credentials: Credentials = Field(default_factory=Credentials)  # what the NSW must present
     # Rotation: the password being replaced, still accepted beside `credentials` until the NSW uses
     # the new one (then remove it). The same user name, or another one.
@@ -130,7 +132,7 @@ class StoreSettings(Section):
     url: StoreUrl = "sqlite:///var/nsw-adapter.db"  # or postgresql+psycopg://user@host/db
     deadline_minutes: Seconds = 30.0  # a dossier still incomplete then is rejected E-INCOMPLETE
     retention_days: int = Field(default=90, ge=0)  # payloads (personal data) older than this are purged
-    lease_seconds: Seconds = 30.0
+    lease_seconds: Seconds = 30.0  # how long a claimed dossier or Result stays a daemon's without a heartbeat
     # At start, an unreachable store (PostgreSQL restarting with the host) is tried again this long,
     # saying so, before the daemon gives up (exit 4).
     start_wait_seconds: float = Field(default=60.0, ge=0)
@@ -139,9 +141,10 @@ class StoreSettings(Section):
 class PortalSettings(Section):
     """The E-Border Guard Procedures Portal the adapter submits to."""
 
-    url: HttpUrl = "http://127.0.0.1:8802/bgp/portal"
-    credentials: Credentials = Field(default_factory=Credentials)
-    timeout_seconds: Seconds = 10.0
+    url: HttpUrl = "http://127.0.0.1:8802/bgp/portal"  # the portal's SOAP endpoint
+    credentials: Credentials = Field(default_factory=Credentials)  # our UsernameToken at the portal
+    timeout_seconds: Seconds = 10.0  # for one call: connecting, and each read of its answer
+    # How long a dossier's transient portal failures are retried before it is dead-lettered.
     retry_budget_seconds: Seconds = 3600.0
     # How it is reached (nsw_adapter/clients/transport.py, Network): the CAs its certificate must chain
     # to (None: the system's), our client certificate and its key when it requires one (None: in the
@@ -151,15 +154,16 @@ class PortalSettings(Section):
     client_certificate: Path | None = None
     client_key: Path | None = None
     proxy: HttpUrl | None = None
-    poll_batch: Count = 100
+    poll_batch: Count = 100  # receipts asked for in one GetProcessingStatus (the contract allows 100)
 
 
 class NswSettings(Section):
     """The NSW gateway the adapter sends results to."""
 
-    url: HttpUrl = "http://127.0.0.1:8801/nsw/gateway"
-    credentials: Credentials = Field(default_factory=Credentials)
-    timeout_seconds: Seconds = 10.0
+    url: HttpUrl = "http://127.0.0.1:8801/nsw/gateway"  # the NSW gateway's SOAP endpoint
+    credentials: Credentials = Field(default_factory=Credentials)  # our UsernameToken at the NSW
+    timeout_seconds: Seconds = 10.0  # for one call: connecting, and each read of its answer
+    # How long a Result's transient NSW failures are retried before it is dead-lettered.
     retry_budget_seconds: Seconds = 3600.0
     # How it is reached (nsw_adapter/clients/transport.py, Network): the CAs its certificate must chain
     # to (None: the system's), our client certificate and its key when it requires one (None: in the
@@ -175,7 +179,7 @@ class WorkerSettings(Section):
     """The daemon's loops: threads, batch sizes, pacing and in-process retry budgets."""
 
     submit_threads: Count = 4  # portal calls are I/O-bound: a few threads overlap them
-    outbox_threads: Count = 4
+    outbox_threads: Count = 4  # threads sending Results to the NSW
     # Dossiers / Results leased per claim. A claim's items share their commits (SQLite has one
     # writer): 32 against 8 measured 10-20% more dossiers/s end to end; a thread works through
     # its batch in order, each item under the lease the heartbeat renews.
@@ -199,10 +203,10 @@ class WorkerSettings(Section):
 class ObservabilitySettings(Section):
     """/healthz and /metrics, and the log format (of the daemon and of every command)."""
 
-    host: str = Field(default="127.0.0.1", min_length=1)
-    port: Port = 9108
-    log_format: Literal["json", "console"] = "json"
-    log_level: LogLevel = "INFO"
+    host: str = Field(default="127.0.0.1", min_length=1)  # where /healthz and /metrics listen
+    port: Port = 9108  # 0: any free port (tests)
+    log_format: Literal["json", "console"] = "json"  # one JSON object per line, or text for a terminal
+    log_level: LogLevel = "INFO"  # the least severe level logged (any case)
 
 
 #: What one `nsw-adapter run` process does: serve the NSW's pushes, run the worker loops, or both.

@@ -9,6 +9,7 @@ message: its credentials are proven by the first Result). Exit 0 when every line
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -23,7 +24,7 @@ Probe = Callable[[Settings], str]
 
 
 def register(commands: argparse._SubParsersAction[Any]) -> None:
-    """Add `config check`."""
+    """Add `config check` and `config reference`."""
     config = commands.add_parser(
         "config", help="the settings file", description="The settings file and what it points at."
     )
@@ -37,6 +38,20 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     )
     add_config(check)
     check.set_defaults(handler=_check)
+    reference = actions.add_parser(
+        "reference",
+        help="print the settings reference (Markdown, as docs/settings.md)",
+        description="Print every setting (table, key, type, bounds, default, environment variable, meaning) "
+        "as Markdown, generated from the settings model: docs/settings.md is this output.",
+    )
+    reference.set_defaults(handler=_reference)
+
+
+def _reference(args: argparse.Namespace) -> int:
+    from nsw_adapter.settings_reference import render
+
+    sys.stdout.write(render())
+    return 0
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -18,9 +18,9 @@ class ConsoleUser(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=100)  # what the person types at login
     password_hash: str = Field(pattern=r"^\$argon2(id|i|d)\$")  # never a plain password
-    role: Role = "viewer"
+    role: Role = "viewer"  # viewer reads every page; operator also retries and discards dead letters
 
 
 class ConsoleSettings(BaseModel):
@@ -28,7 +28,7 @@ class ConsoleSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, as in every section
 
-    enabled: bool = False
+    enabled: bool = False  # the daemon serves the console only when this is true
     # Loopback: put a TLS-terminating proxy in front to reach it from elsewhere.
     host: str = Field(default="127.0.0.1", min_length=1)
     port: int = Field(default=9109, ge=0, le=65535)  # 0: any free port (tests)
