@@ -37,7 +37,8 @@ from end_to_end import (
 from nsw_adapter.simulators.nsw import NswSimulator
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> tuple[int, float]:
+    """One backlog drained: (exit code, seconds from the portal's return to the last final Result)."""
     workdir = Path(tempfile.mkdtemp(prefix="nswa-backlog-"))
     print(f"generating {args.dossiers} dossiers ...", flush=True)
     batch = dossiers(args.dossiers, prefix="BKL")
@@ -91,9 +92,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"  daemons exited with {codes}; logs in {workdir}")
     if problems:
         print(f"LOST OR DOUBLED ({len(problems)}): {problems[:5]}")
-        return 1
+        return 1, drain
     print("  nothing lost, nothing doubled")
-    return 0
+    return 0, drain
 
 
 def main() -> None:
@@ -112,7 +113,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.split and args.daemons < 2:
         parser.error("--split needs --daemons 2 or more (an intake daemon and a worker daemon)")
-    sys.exit(run(args))
+    sys.exit(run(args)[0])
 
 
 if __name__ == "__main__":

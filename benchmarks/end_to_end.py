@@ -116,8 +116,17 @@ class Adapter:
     """One `nsw-adapter run` daemon."""
 
     def __init__(
-        self, name: str, store_url: str, portal_url: str, nsw_url: str, workdir: Path, role: str | None = None
+        self,
+        name: str,
+        store_url: str,
+        portal_url: str,
+        nsw_url: str,
+        workdir: Path,
+        role: str | None = None,
+        *,
+        tuned: bool = True,
     ) -> None:
+        """`tuned` False: the default settings (log level, poll intervals, idle sleeps) but the addresses."""
         self.role = role
         self.intake_port, self.metrics_port = free_port(), free_port()
         env = {
@@ -126,16 +135,20 @@ class Adapter:
             "NSW_ADAPTER_ALLOW_DEMO_CREDENTIALS": "true",  # the simulators' password
             "NSW_ADAPTER_INTAKE__PORT": str(self.intake_port),
             "NSW_ADAPTER_OBSERVABILITY__PORT": str(self.metrics_port),
-            "NSW_ADAPTER_OBSERVABILITY__LOG_LEVEL": "WARNING",
             "NSW_ADAPTER_STORE__URL": store_url,
             "NSW_ADAPTER_PORTAL__URL": portal_url,
             "NSW_ADAPTER_NSW__URL": nsw_url,
+        }
+        tuning = {
+            "NSW_ADAPTER_OBSERVABILITY__LOG_LEVEL": "WARNING",
             "NSW_ADAPTER_WORKER__POLL_INTERVAL_SECONDS": "0.5",
             "NSW_ADAPTER_WORKER__IDLE_SECONDS": "0.05",
             "NSW_ADAPTER_WORKER__DEFER_INITIAL_SECONDS": "0.5",
             "NSW_ADAPTER_WORKER__DEFER_MAX_SECONDS": "5",
             "NSW_ADAPTER_WORKER__BREAKER_RESET_SECONDS": "2",
         }
+        if tuned:
+            env.update(tuning)
         self.log = (workdir / f"{name}.log").open("wb")
         command = [str(BIN), "run", *(["--role", role] if role else [])]
         self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from nsw_adapter import cpu
+
 T = TypeVar("T")
 
 
@@ -21,6 +23,7 @@ class CountingExecutor(ThreadPoolExecutor):
     def __init__(self, max_workers: int, thread_name_prefix: str = "") -> None:
         super().__init__(max_workers, thread_name_prefix=thread_name_prefix)
         self.threads = max_workers
+        self._stage = thread_name_prefix or "pool"  # its jobs' CPU, counted under this name (cpu.py)
         self._busy = 0
         self._count_lock = threading.Lock()
 
@@ -40,7 +43,8 @@ class CountingExecutor(ThreadPoolExecutor):
         with self._count_lock:
             self._busy += 1
         try:
-            return fn(*args, **kwargs)
+            with cpu.stage(self._stage):
+                return fn(*args, **kwargs)
         finally:
             with self._count_lock:
                 self._busy -= 1

@@ -11,6 +11,7 @@ Two kinds, and how to sum them across daemons:
 from __future__ import annotations
 
 import platform
+from collections.abc import Iterator
 
 from prometheus_client import (
     CollectorRegistry,
@@ -22,7 +23,10 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
+from nsw_adapter import cpu
 from nsw_adapter.build import adapter_version
 from nsw_adapter.delivery.breaker import BreakerState
 from nsw_adapter.store import DossierState, StoreStats
@@ -46,6 +50,21 @@ AUTH_FAILURES = {
 }
 
 
+class _StageCpu(Collector):
+    """The process's CPU seconds by stage of work (nsw_adapter.cpu), read at each scrape."""
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "nsw_adapter_cpu_seconds",
+            "CPU seconds spent by the daemon's threads in each stage of work (stages nest: loop.submit "
+            "includes translate and portal.submit).",
+            labels=["stage"],
+        )
+        for name, seconds in sorted(cpu.totals().items()):
+            family.add_metric([name], seconds)
+        yield family
+
+
 class Metrics:
     """Every metric the daemon exports; loops and the intake call these, /metrics renders them."""
 
@@ -55,6 +74,7 @@ class Metrics:
         build = Info("nsw_adapter_build", "The running adapter's version.", registry=r)
         build.info({"version": adapter_version(), "python": platform.python_version()})
         ProcessCollector(registry=r)  # process_cpu_seconds_total, resident memory, open fds, start time
+        r.register(_StageCpu())  # nsw_adapter_cpu_seconds_total{stage} (cpu.py)
         self.dossiers = Gauge(
             "nsw_adapter_dossiers", "Dossiers by state." + _STORE_WIDE, ["state"], registry=r
         )

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
+from nsw_adapter import cpu
 from nsw_adapter.clients.nsw import NswClient, ZeepNswClient
 from nsw_adapter.clients.portal import PortalClient, ZeepPortalClient
 from nsw_adapter.clients.transport import Network
@@ -182,7 +183,8 @@ class Worker:
         try:
             while not self._stop.is_set():
                 try:
-                    done = loop.run_once()
+                    with cpu.stage(f"loop.{loop.name}"):
+                        done = loop.run_once()
                 except Exception as exc:
                     # A store or programming error: log it safely, back off, keep the loop alive.
                     log.error("loop.failed", loop=loop.name, error=describe_error(exc), exc_info=exc)

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from lxml import etree
 from zeep.exceptions import Fault
 
+from nsw_adapter import cpu
 from nsw_adapter.clients.errors import RemotePermanentError, RemoteTransientError, classify_exception
 from nsw_adapter.clients.transport import (
     ZEEP_SETTINGS,
@@ -104,6 +105,7 @@ class ZeepNswClient:
         self._client: Any = ZeepClient(wsdl_document("nsw"), transport=self.transport, settings=ZEEP_SETTINGS)
         self._service = self._client.create_service(_BINDING, url)
 
+    @cpu.counted("nsw.send")
     def send(self, envelope: bytes) -> NswAnswer:
         request = etree.Element(f"{{{GATEWAY_NS}}}sendAndGetMessage", nsmap={"gw": GATEWAY_NS})
         etree.SubElement(request, f"{{{GATEWAY_NS}}}requestMessage").text = envelope.decode("utf-8")

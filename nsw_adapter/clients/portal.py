@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from lxml import etree
 
+from nsw_adapter import cpu
 from nsw_adapter.clients.errors import classify_exception
 from nsw_adapter.clients.transport import (
     ZEEP_SETTINGS,
@@ -179,6 +180,7 @@ class ZeepPortalClient:
         except Exception as exc:
             raise classify_exception(exc, self.transport.last_status, "portal") from exc
 
+    @cpu.counted("portal.submit")
     def submit(self, submission: bytes) -> Receipt:
         """SubmitDeclaration; the submission element goes into the request as it is (see
         `post_document`: it is already XSD-valid, and zeep would rebuild it value by value).
@@ -198,9 +200,11 @@ class ZeepPortalClient:
             raise classify_exception(exc, self.transport.last_status, "portal") from exc
         return _receipt(value)
 
+    @cpu.counted("portal.cancel")
     def cancel(self, receipt_number: str, reason: str) -> Receipt:
         return _receipt(self._call("CancelDeclaration", ReceiptNumber=receipt_number, Reason=reason))
 
+    @cpu.counted("portal.statuses")
     def statuses(self, receipt_numbers: Sequence[str]) -> list[Status]:
         if not 1 <= len(receipt_numbers) <= 100:
             raise PermanentError(f"GetProcessingStatus takes 1..100 receipts, not {len(receipt_numbers)}")

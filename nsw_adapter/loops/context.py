@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from nsw_adapter import cpu
 from nsw_adapter.clients.nsw import NswClient
 from nsw_adapter.clients.portal import PortalClient
 from nsw_adapter.delivery.breaker import BreakerState, CircuitBreaker
@@ -105,6 +106,7 @@ def default_translator() -> Translator:
     """The mapping's `translate` (imported when the worker starts, not at import time)."""
     from nsw_adapter.translate import translate
 
+    @cpu.counted("translate")
     def run(
         documents: Sequence[bytes], *, client_message_id: str, supersedes: str | None = None
     ) -> TranslationLike:

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import random
 import re
+import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -221,6 +222,7 @@ class Pusher:
             dossier = self.state.dossiers[document.reference]
             if record.answer is None:
                 record.answer = function
+                record.answered_at = time.time()
                 self.state.touch(document.reference)
                 if function == "99":
                     dossier.acknowledged.append(document.message_id)

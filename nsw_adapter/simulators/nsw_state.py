@@ -6,6 +6,7 @@ All methods run on the simulator's event loop thread. The admin JSON shape is do
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,7 @@ class PushRecord:
     errors: list[str] = field(default_factory=list)  # codes of a 22 answer
     duplicate_pushes: int = 0
     last_failure: str | None = None
+    answered_at: float | None = None  # time.time() of the answer (benchmarks' latencies)
 
     def as_dict(self) -> dict[str, Any]:
         doc = self.document
@@ -60,6 +62,7 @@ class ResultRecord:
     function: str
     receipt: str | None
     amendments_before: int = 0  # amendments the NSW had pushed when this Result arrived
+    received_at: float = field(default_factory=time.time)  # benchmarks' latencies
 
 
 @dataclass

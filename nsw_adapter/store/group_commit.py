@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Generic, TypeVar
 
+from nsw_adapter import cpu
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
@@ -36,6 +38,7 @@ class GroupCommit(Generic[Item, Result]):
         self._max = max_batch
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._stage = name  # the commits' CPU, counted under the writer's name (cpu.py)
         self._lock = threading.Lock()
         self._started = False
         self._closed = False
@@ -77,7 +80,8 @@ class GroupCommit(Generic[Item, Result]):
                     stop = True
                     break
                 batch.append(more)
-            self._run_batch(batch)  # type: ignore[arg-type]
+            with cpu.stage(self._stage):
+                self._run_batch(batch)  # type: ignore[arg-type]
             if stop:
                 return
 
