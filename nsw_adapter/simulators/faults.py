@@ -8,16 +8,22 @@ Grammar (items separated by commas, each at most once except `outage`)::
               | "unavailable=" P            share answered with a SOAP fault soap:Server (portal: UNAVAILABLE)
               | "reset=" P                  share whose connection is aborted without an answer
               | "hang=" P ":" SECONDS       share left without an answer for SECONDS, then dropped
+              | "lost-reply=" P             share processed as usual (the state changes) whose answer
+                                            is then dropped: the connection aborted without a word
               | "latency=" RANGE ["@" P]    added delay before answering, on every request (or a share P)
               | "outage=" SECONDS "-" SECONDS   every request fails with HTTP 503 in that window,
                                             in seconds after the server started (repeatable)
     RANGE    := SECONDS | SECONDS "-" SECONDS   fixed, or uniform in the range
-    P        := a number in [0, 1]; the shares of http503, unavailable, reset and hang add up to <= 1
+    P        := a number in [0, 1]; the shares of http503, unavailable, reset, hang and lost-reply
+                add up to <= 1
 
 Example: ``seed=7,http503=0.05,unavailable=0.05,latency=0.01-0.05,hang=0.01:5,reset=0.02,outage=10-20``.
 
 One draw per request decides its fate (in arrival order), so a given seed and request order
 always give the same faults. Faults apply to the SOAP endpoints only, never to /admin.
+http503, unavailable, reset, hang and outage refuse the request before it is processed;
+lost-reply after. A request whose caller goes away (during a latency, say) is processed all the
+same, as a real server would: only its answer is lost.
 """
 
 from __future__ import annotations
@@ -29,8 +35,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-FaultKind = Literal["none", "http503", "unavailable", "reset", "hang", "outage"]
-KINDS: tuple[FaultKind, ...] = ("http503", "unavailable", "reset", "hang", "outage")
+FaultKind = Literal["none", "http503", "unavailable", "reset", "hang", "lost-reply", "outage"]
+KINDS: tuple[FaultKind, ...] = ("http503", "unavailable", "reset", "hang", "lost-reply", "outage")
 
 
 class FaultSpecError(ValueError):
@@ -47,6 +53,7 @@ class FaultSpec:
     reset: float = 0.0
     hang: float = 0.0
     hang_seconds: float = 0.0
+    lost_reply: float = 0.0
     latency: tuple[float, float] = (0.0, 0.0)
     latency_share: float = 1.0
     outages: tuple[tuple[float, float], ...] = ()
@@ -55,7 +62,13 @@ class FaultSpec:
     def active(self) -> bool:
         """Whether anything at all is injected."""
         return bool(
-            self.http503 or self.unavailable or self.reset or self.hang or self.latency[1] or self.outages
+            self.http503
+            or self.unavailable
+            or self.reset
+            or self.hang
+            or self.lost_reply
+            or self.latency[1]
+            or self.outages
         )
 
 
@@ -121,6 +134,8 @@ def parse_fault_spec(spec: str | None) -> FaultSpec:
                 raise FaultSpecError(f"{item!r}: the seed must be an integer") from None
         elif key in ("http503", "unavailable", "reset"):
             values[key] = _share(value, item)
+        elif key == "lost-reply":
+            values["lost_reply"] = _share(value, item)
         elif key == "hang":
             share, colon, seconds = value.partition(":")
             if not colon:
@@ -141,11 +156,14 @@ def parse_fault_spec(spec: str | None) -> FaultSpec:
             outages.append(window)
         else:
             raise FaultSpecError(
-                f"unknown fault {key!r} (known: seed, http503, unavailable, reset, hang, latency, outage)"
+                f"unknown fault {key!r} (known: seed, http503, unavailable, reset, hang, lost-reply, "
+                "latency, outage)"
             )
     result = FaultSpec(outages=tuple(outages), **values)  # type: ignore[arg-type]
-    if result.http503 + result.unavailable + result.reset + result.hang > 1.0 + 1e-9:
-        raise FaultSpecError("the shares of http503, unavailable, reset and hang add up to more than 1")
+    if result.http503 + result.unavailable + result.reset + result.hang + result.lost_reply > 1.0 + 1e-9:
+        raise FaultSpecError(
+            "the shares of http503, unavailable, reset, hang and lost-reply add up to more than 1"
+        )
     return result
 
 
@@ -196,6 +214,7 @@ class FaultInjector:
                 ("unavailable", spec.unavailable),
                 ("reset", spec.reset),
                 ("hang", spec.hang),
+                ("lost-reply", spec.lost_reply),
             ):
                 threshold += share
                 if fate < threshold:

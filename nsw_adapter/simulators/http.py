@@ -35,13 +35,14 @@ async def apply_fault(
 
     latency sleeps first; http503 and outage answer 503; unavailable answers the SOAP fault
     `unavailable()` builds; reset aborts the connection; hang waits `hang_seconds` (or until the
-    server stops) and then aborts the connection without an answer.
+    server stops) and then aborts the connection without an answer. lost-reply goes on (the
+    request is processed; `serve_soap` drops the answer).
     """
     stopping = request.app[STOPPING]
     if decision.delay:
         await asyncio.sleep(decision.delay)
     kind = decision.kind
-    if kind == "none":
+    if kind in ("none", "lost-reply"):
         return None
     if kind in ("http503", "outage"):
         return web.Response(status=503, text="Service Unavailable (simulated)", headers={"Retry-After": "1"})
@@ -50,11 +51,66 @@ async def apply_fault(
     if kind == "hang":
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), timeout=decision.hang_seconds)
-    # reset, and the end of a hang: drop the connection without a word.
+    raise _drop(request)
+
+
+def _drop(request: web.Request) -> asyncio.CancelledError:
+    """Drop the connection without a word (reset, the end of a hang, a lost reply, a caller gone);
+    the handler then raises what this returns: aiohttp treats a cancelled handler on a closed
+    connection quietly."""
     transport = request.transport
     if transport is not None:
         transport.abort()
-    raise asyncio.CancelledError  # aiohttp treats a cancelled handler on a closed connection quietly
+    return asyncio.CancelledError()
+
+
+async def serve_soap(
+    request: web.Request,
+    decision: Decision,
+    unavailable: Callable[[], bytes],
+    process: Callable[[bytes], Awaitable[tuple[bytes, bool]]],
+) -> web.StreamResponse:
+    """Answer one SOAP request under a fault decision, as a real server would.
+
+    The body is read first; from then on the request is carried out to the end even if its caller
+    goes away meanwhile (during a latency, say): the work runs shielded from the handler's
+    cancellation, and only the answer is lost. A disconnect is logged at INFO, without a traceback.
+    `process(body)` returns (answer, is_fault).
+    """
+    try:
+        body = await request.read()
+    except (ConnectionError, asyncio.IncompleteReadError):
+        _log.info("simulator: the caller went away before its request was read")
+        raise _drop(request) from None
+
+    async def carry_out() -> web.StreamResponse:
+        early = await apply_fault(request, decision, unavailable)
+        if early is not None:
+            return early
+        answer, is_fault = await process(body)
+        if decision.kind == "lost-reply":
+            _log.info("simulator: a processed request's answer dropped (lost-reply)")
+            raise _drop(request)
+        return soap_reply(answer, status=500 if is_fault else 200)
+
+    work = asyncio.ensure_future(carry_out())
+    try:
+        reply = await asyncio.shield(work)
+    except asyncio.CancelledError:
+        if not work.done():  # the handler was cancelled (caller gone): the work still finishes
+            work.add_done_callback(_quiet)
+        raise
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        _log.info("simulator: the caller went away before its answer was sent")
+        raise _drop(request)
+    return reply
+
+
+def _quiet(task: asyncio.Future[Any]) -> None:
+    """Collect a shielded task's outcome without 'exception never retrieved' noise."""
+    if not task.cancelled():
+        task.exception()
 
 
 def new_app() -> web.Application:

@@ -40,7 +40,7 @@ Admin state (``GET /admin/state``)::
       "counters": {"pushes", "push_failures", "acknowledged", "push_rejected", "duplicate_pushes",
                    "requests", "auth_failures", "results", "result_duplicates", "result_rejects",
                    "supplements_answered", "dossiers", "pending_pushes"},
-      "injected": {"http503", "unavailable", "reset", "hang", "outage", "latency"}
+      "injected": {"http503", "unavailable", "reset", "hang", "lost-reply", "outage", "latency"}
     }
 """
 
@@ -60,7 +60,7 @@ from lxml import etree
 from nsw_adapter.envelope import collapse
 from nsw_adapter.simulators.dossiers import read_documents
 from nsw_adapter.simulators.faults import FaultInjector, FaultSpec, parse_fault_spec
-from nsw_adapter.simulators.http import SimulatorHandle, apply_fault, new_app, soap_reply
+from nsw_adapter.simulators.http import SimulatorHandle, new_app, serve_soap
 from nsw_adapter.simulators.nsw_messages import (
     Document,
     ResultInfo,
@@ -298,12 +298,11 @@ async def make_nsw_app(config: NswConfig) -> web.Application:
 
 async def _gateway(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE]
-    early = await apply_fault(request, service.injector.decide(), service.unavailable)
-    if early is not None:
-        return early
-    body = await request.read()
-    answer, is_fault = service.handle(body)
-    return soap_reply(answer, status=500 if is_fault else 200)
+
+    async def process(body: bytes) -> tuple[bytes, bool]:
+        return service.handle(body)
+
+    return await serve_soap(request, service.injector.decide(), service.unavailable, process)
 
 
 async def _admin_state(request: web.Request) -> web.StreamResponse:

@@ -42,7 +42,7 @@ Admin state (``GET /admin/state``)::
                    "status_requests", "statuses_returned", "cleared", "rejected", "supplement_requests",
                    "supplement_expired", "declarations", "pending", "fault_AUTH", "fault_SCHEMA",
                    "fault_NOT_FOUND", "fault_FINAL", "fault_UNAVAILABLE"},
-      "injected": {"http503", "unavailable", "reset", "hang", "outage", "latency"}
+      "injected": {"http503", "unavailable", "reset", "hang", "lost-reply", "outage", "latency"}
     }
 """
 
@@ -66,7 +66,7 @@ from lxml import etree
 from nsw_adapter.envelope import VIETNAM
 from nsw_adapter.resources import schema_path
 from nsw_adapter.simulators.faults import FaultInjector, FaultSpec, parse_fault_spec
-from nsw_adapter.simulators.http import SimulatorHandle, apply_fault, new_app, soap_reply
+from nsw_adapter.simulators.http import SimulatorHandle, new_app, serve_soap
 from nsw_adapter.simulators.portal_rules import (
     BGP,
     Person,
@@ -424,18 +424,16 @@ async def make_portal_app(config: PortalConfig) -> web.Application:
 
 async def _soap(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE]
-    early = await apply_fault(request, service.injector.decide(), service.unavailable)
-    if early is not None:
-        return early
-    body = await request.read()
     executor = request.app[EXECUTOR]
-    if len(body) >= OFFLOAD_BYTES:
-        # lxml parses and validates without the GIL: big submissions on worker threads let the
-        # server use a second core; small requests are cheaper answered right here.
-        answer, is_fault = await asyncio.get_running_loop().run_in_executor(executor, service.handle, body)
-    else:
-        answer, is_fault = service.handle(body)
-    return soap_reply(answer, status=500 if is_fault else 200)
+
+    async def process(body: bytes) -> tuple[bytes, bool]:
+        if len(body) >= OFFLOAD_BYTES:
+            # lxml parses and validates without the GIL: big submissions on worker threads let the
+            # server use a second core; small requests are cheaper answered right here.
+            return await asyncio.get_running_loop().run_in_executor(executor, service.handle, body)
+        return service.handle(body)
+
+    return await serve_soap(request, service.injector.decide(), service.unavailable, process)
 
 
 async def _wsdl(request: web.Request) -> web.StreamResponse:

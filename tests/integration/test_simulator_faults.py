@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +17,8 @@ from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
 from nsw_adapter.simulators import NswSimulator, PortalSimulator
-from nsw_adapter.simulators.faults import FaultInjector, parse_fault_spec
+from nsw_adapter.simulators.faults import FaultInjector, FaultSpecError, parse_fault_spec
+from tests.support.portal_service import make_service, submission, submit
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -236,3 +238,53 @@ def test_latency_range_draws_a_delay_per_request(which: str, no_thread_leak: Non
     assert all(took >= delay - 0.01 for took, delay in zip(elapsed, expected, strict=True)), elapsed
     fastest, slowest = expected.index(min(expected)), expected.index(max(expected))
     assert elapsed[slowest] - elapsed[fastest] > (expected[slowest] - expected[fastest]) / 2, elapsed
+
+
+def test_lost_reply_is_processed_and_its_answer_dropped(no_thread_leak: None) -> None:
+    """lost-reply=1: the portal records the submission, the caller sees the connection dropped; the
+    same ClientMessageId again (faults off) gets the first receipt back as a duplicate."""
+    with PortalSimulator(faults="lost-reply=1", decision_delay=60) as portal:
+        with pytest.raises(requests.exceptions.ConnectionError):
+            submit(make_service(portal.url), submission())
+        state = portal.admin_state()
+        assert state["injected"]["lost-reply"] == 1
+        assert state["dossiers"]["HPH-2026-000123"]["submissions"] == 1
+        portal.service.injector = FaultInjector()  # the faults off: the retry is answered
+        again = submit(make_service(portal.url), submission())
+        assert again.Duplicate is True
+        assert portal.admin_state()["dossiers"]["HPH-2026-000123"]["submissions"] == 1
+
+
+def test_lost_reply_on_the_nsw_gateway(no_thread_leak: None) -> None:
+    """lost-reply=1 on the NSW: the Result is handled (the request counted), the answer dropped."""
+    with NswSimulator(faults="lost-reply=1") as nsw:
+        with pytest.raises(requests.exceptions.ConnectionError):
+            nsw_service(nsw.url).sendAndGetMessage(requestMessage=RESULT)
+        state = nsw.admin_state()
+        assert state["injected"]["lost-reply"] == 1
+        assert state["counters"]["requests"] == 1
+
+
+def test_a_caller_gone_during_latency_is_still_processed_quietly(
+    no_thread_leak: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The caller gives up during an injected latency: the portal still takes the submission (as a
+    real server would) and logs no error or traceback for the disconnect."""
+    caplog.set_level("INFO")
+    with PortalSimulator(faults="latency=0.8", decision_delay=60) as portal:
+        with pytest.raises(requests.exceptions.Timeout):
+            submit(portal_service(portal.url, timeout=0.2), submission())
+        deadline = time.monotonic() + 5
+        while "HPH-2026-000123" not in portal.admin_state()["dossiers"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert portal.admin_state()["dossiers"]["HPH-2026-000123"]["submissions"] == 1
+        time.sleep(0.2)  # the dropped answer's write, if it were to fail loudly
+    noisy = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert noisy == [], [r.getMessage() for r in noisy]
+
+
+def test_lost_reply_spec() -> None:
+    """lost-reply parses as a share and counts towards the shares' sum."""
+    assert parse_fault_spec("lost-reply=0.25").lost_reply == 0.25
+    with pytest.raises(FaultSpecError, match="lost-reply"):
+        parse_fault_spec("reset=0.5,lost-reply=0.6")
