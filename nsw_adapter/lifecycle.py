@@ -216,6 +216,7 @@ class Dossier:
     lease_expires_at: datetime | None
     dead_from: str | None
     dead_at: datetime | None
+    unknown_portal_state: str | None = None  # a newer portal's state, not known here: polled on
     lineage: bytes | None = None  # read by poll claims only
     problems: str | None = None  # JSON of the local rejection's problems (never read by claims)
 
@@ -494,12 +495,20 @@ def receipt_recorded(
     return change.step()
 
 
-def still_pending(dossier: Dossier, next_poll_at: datetime) -> Step:
-    """The portal has not decided: ask again at `next_poll_at`."""
+def still_pending(dossier: Dossier, next_poll_at: datetime, unknown_state: str | None = None) -> Step:
+    """The portal has not decided: ask again at `next_poll_at`. `unknown_state`: the portal
+    answered with a state this adapter does not know (a newer portal): remembered for port IT,
+    and the dossier polled on, never given up on for it."""
     if dossier.state is not S.SUBMITTED:
         raise DossierChanged(f"dossier {dossier.reference} is {dossier.state}, not submitted")
     change = _Change(dossier)
     change.set(next_poll_at=next_poll_at, **RELEASED)
+    if unknown_state != dossier.unknown_portal_state:
+        change.set(unknown_portal_state=unknown_state)
+        if unknown_state is not None:
+            change.entry(
+                dossier.version, dossier.state, dossier.state, f"portal state {unknown_state} unknown here"
+            )
     return change.step()
 
 
@@ -512,7 +521,7 @@ def decided(dossier: Dossier, decision: DossierState, now: datetime) -> Step | N
     if dossier.state is not S.SUBMITTED:
         raise DossierChanged(f"dossier {dossier.reference} is {dossier.state}: no decision expected")
     change = _Change(dossier)
-    change.move(decision, f"decision {decision.value}", now, **RELEASED)
+    change.move(decision, f"decision {decision.value}", now, unknown_portal_state=None, **RELEASED)
     return change.step()
 
 

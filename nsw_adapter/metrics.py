@@ -111,6 +111,18 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.unknown_portal_states = Counter(
+            "nsw_adapter_unknown_portal_states",
+            "Polls the portal answered with a state this adapter does not know (a newer portal); the "
+            "dossier is polled on.",
+            ["state"],
+            registry=r,
+        )
+        self.unknown_portal_dossiers = Gauge(
+            "nsw_adapter_unknown_portal_state_dossiers",
+            "Dossiers whose last poll found a portal state this adapter does not know." + _STORE_WIDE,
+            registry=r,
+        )
         self.breaker = Gauge(
             "nsw_adapter_breaker_state",
             "Circuit state: 0 closed, 1 half-open, 2 open.",
@@ -161,6 +173,7 @@ class Metrics:
         self.oldest_waiting.set(stats.oldest_waiting_seconds or 0.0)
         self.dead_letters.set(stats.dead_letters)
         self.outbox_pending.set(stats.outbox_pending)
+        self.unknown_portal_dossiers.set(sum(stats.unknown_portal_states.values()))
 
     def intake_answered(self, function: str, codes: set[str] | frozenset[str] = frozenset()) -> None:
         """A push answered 99 or 22 (with the 22's rule codes)."""

@@ -123,6 +123,7 @@ def _status(args: argparse.Namespace) -> int:
                     "oldest_waiting_seconds": stats.oldest_waiting_seconds,
                     "dead_letters": stats.dead_letters,
                     "outbox_pending": stats.outbox_pending,
+                    "unknown_portal_states": stats.unknown_portal_states,
                 }
             )
         )
@@ -134,6 +135,11 @@ def _status(args: argparse.Namespace) -> int:
     print(f"Oldest waiting      {'-' if oldest is None else f'{oldest:.0f} s'}")
     print(f"Results to send     {stats.outbox_pending}")
     print(f"Dead letters        {stats.dead_letters}")
+    if stats.unknown_portal_states:
+        # A newer portal's state: the dossiers are polled on, but this adapter may need upgrading.
+        print("Portal states not known to this adapter (dossiers polled on; upgrade nsw-adapter?)")
+        for state, count in sorted(stats.unknown_portal_states.items()):
+            print(f"  {state:<18}{count:>8}")
     for letter in letters[:20]:
         print(f"  {letter.kind}:{letter.id}  {letter.reference or '-'}  {_one_line(letter.reason)}")
     if len(letters) > 20:

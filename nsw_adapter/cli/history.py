@@ -97,6 +97,11 @@ def _timeline(dossier: DossierHistory) -> str:
         f"  gate {facts.get('gate') or '-'}, expected {_local(facts.get('expected_at'))}, "
         f"crew {_count(facts.get('crew'))}, passengers {_count(facts.get('passengers'))}",
     ]
+    if dossier.unknown_portal_state:
+        lines.append(
+            f"  portal state {dossier.unknown_portal_state}: not known to this adapter; polled on "
+            "(a newer portal? upgrade nsw-adapter)"
+        )
     if facts.get("decision"):
         decided = {"22": "rejected", "23": "cleared", "24": "cancelled"}[facts["decision"]]
         by = " by the adapter" if facts.get("decided_locally") else ""

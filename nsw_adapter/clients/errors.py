@@ -17,7 +17,7 @@ from zeep.exceptions import Fault, TransportError, ValidationError, XMLSyntaxErr
 from nsw_adapter.errors import NswAdapterError, PermanentError, TransientError
 from nsw_adapter.namespaces import PORTAL_NS
 
-PERMANENT_CODES = frozenset({"AUTH", "SCHEMA", "NOT_FOUND"})
+PERMANENT_CODES = frozenset({"AUTH", "SCHEMA", "NOT_FOUND", "FINAL"})
 TRANSIENT_CODES = frozenset({"UNAVAILABLE"})
 TRANSIENT_HTTP = frozenset({408, 429, 500, 502, 503, 504})
 

@@ -14,11 +14,13 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from lxml import etree
+from zeep.exceptions import XMLParseError
 
 from nsw_adapter import cpu
 from nsw_adapter.clients.errors import classify_exception
 from nsw_adapter.clients.transport import (
     ZEEP_SETTINGS,
+    HttpResponse,
     Network,
     RecordingTransport,
     UsernameToken,
@@ -29,7 +31,7 @@ from nsw_adapter.clients.transport import (
 from nsw_adapter.envelope import VIETNAM
 from nsw_adapter.errors import PermanentError
 from nsw_adapter.namespaces import PORTAL_NS
-from nsw_adapter.xml import thread_parser
+from nsw_adapter.xml import UntrustedXmlError, parse_untrusted, thread_parser
 
 _BINDING = f"{{{PORTAL_NS}}}BorderGuardPortalBinding"
 _PORTAL_TIME = "%d/%m/%Y %H:%M"
@@ -39,10 +41,20 @@ class PortalState(StrEnum):
     """Processing state of one declaration at the portal."""
 
     PENDING = "PENDING"
+    SUPPLEMENT_REQUESTED = "SUPPLEMENT_REQUESTED"  # not final: an officer asks the agent for more
     CLEARED = "CLEARED"
     REJECTED = "REJECTED"
     CANCELLED = "CANCELLED"
     SUPERSEDED = "SUPERSEDED"
+    # Not the portal's: a state this adapter's schema copy does not know (a newer portal). Not
+    # final, so the dossier keeps being polled; `Status.raw_state` says what the portal wrote.
+    UNKNOWN = "UNKNOWN"
+
+
+#: The states the portal's schema copy lists (UNKNOWN is ours).
+KNOWN_STATES = frozenset(s.value for s in PortalState if s is not PortalState.UNKNOWN)
+#: What is kept of a Status in an unknown state when its reply is read again (see tolerant_reply).
+_KEPT = ("ReceiptNumber", "State")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +87,21 @@ class Reason:
 
 
 @dataclass(frozen=True, slots=True)
+class SupplementRequest:
+    """An officer's request for more (state SUPPLEMENT_REQUESTED): what, by when, from whom.
+
+    `items` are Reasons: a code (BG-SUPP-...), the officer's words, and the field's XPath in
+    the submission when the item concerns one.
+    """
+
+    request_number: str
+    requested_at: datetime  # aware, Vietnam local time
+    respond_by: datetime
+    officer: str | None
+    items: tuple[Reason, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Status:
     """The state of one declaration, with the decision's details once final."""
 
@@ -85,6 +112,8 @@ class Status:
     clearance_number: str | None = None
     shore_passes: tuple[ShorePass, ...] = ()
     reasons: tuple[Reason, ...] = ()
+    supplement: SupplementRequest | None = None  # with SUPPLEMENT_REQUESTED only
+    raw_state: str | None = None  # with UNKNOWN: the state as the portal wrote it
 
 
 class PortalClient(Protocol):
@@ -133,19 +162,62 @@ def _status(value: Any) -> Status:
                     valid_to=parse_portal_time(str(item.ValidTo)),
                 )
             )
-    reasons = tuple(
-        Reason(code=str(r.Code), text=str(r.Text), field=None if r.Field is None else str(r.Field))
-        for r in value.Reason or ()
-    )
+    reasons = tuple(_reason(r) for r in value.Reason or ())
+    raw = str(value.State)
+    state = PortalState(raw) if raw in KNOWN_STATES else PortalState.UNKNOWN
     return Status(
         receipt_number=str(value.ReceiptNumber),
-        state=PortalState(str(value.State)),
+        state=state,
         decided_at=_opt_time(value.DecidedAt),
         officer=None if value.Officer is None else str(value.Officer),
         clearance_number=None if value.ClearanceNumber is None else str(value.ClearanceNumber),
         shore_passes=tuple(passes),
         reasons=reasons,
+        supplement=_supplement(value) if state is PortalState.SUPPLEMENT_REQUESTED else None,
+        raw_state=raw if state is PortalState.UNKNOWN else None,
     )
+
+
+def _reason(value: Any) -> Reason:
+    """A rejection's Reason or a request's Item: Code, Text, optional Field."""
+    return Reason(
+        code=str(value.Code), text=str(value.Text), field=None if value.Field is None else str(value.Field)
+    )
+
+
+def _supplement(value: Any) -> SupplementRequest | None:
+    request = getattr(value, "SupplementRequest", None)
+    if request is None:  # the schema cannot require it; the contract says it is there
+        return None
+    return SupplementRequest(
+        request_number=str(request.RequestNumber),
+        requested_at=parse_portal_time(str(request.RequestedAt)),
+        respond_by=parse_portal_time(str(request.RespondBy)),
+        officer=None if request.Officer is None else str(request.Officer),
+        items=tuple(_reason(item) for item in request.Item or ()),
+    )
+
+
+def tolerant_reply(content: bytes) -> bytes | None:
+    """A GetProcessingStatus reply zeep refused, with what this schema copy does not know taken
+    out of each Status in an unknown state (a newer portal's state may come with newer
+    elements): only its ReceiptNumber and State are kept, all the adapter reads of it. None when
+    there is no such Status (the reply is wrong, not newer)."""
+    try:
+        root = parse_untrusted(content)
+    except UntrustedXmlError:
+        return None
+    changed = False
+    for status in root.iter(f"{{{PORTAL_NS}}}Status"):
+        state = status.findtext(f"{{{PORTAL_NS}}}State")
+        if state is None or state.strip() in KNOWN_STATES:
+            continue
+        for child in list(status):
+            name = etree.QName(child).localname if isinstance(child.tag, str) else None
+            if name not in _KEPT:
+                status.remove(child)
+                changed = True
+    return etree.tostring(root) if changed else None
 
 
 class ZeepPortalClient:
@@ -208,8 +280,27 @@ class ZeepPortalClient:
     def statuses(self, receipt_numbers: Sequence[str]) -> list[Status]:
         if not 1 <= len(receipt_numbers) <= 100:
             raise PermanentError(f"GetProcessingStatus takes 1..100 receipts, not {len(receipt_numbers)}")
-        values = self._call("GetProcessingStatus", ReceiptNumber=list(receipt_numbers))
+        try:
+            values = self._call("GetProcessingStatus", ReceiptNumber=list(receipt_numbers))
+        except PermanentError as exc:
+            values = self._reread(exc)
         return [_status(v) for v in values or ()]
+
+    def _reread(self, error: PermanentError) -> Any:
+        """A reply zeep could not read because a Status in a state unknown here carries elements
+        unknown here: read again without them (the dossier keeps polling, not dead-lettered).
+        Anything else: `error` as it was."""
+        if not isinstance(error.__cause__, XMLParseError) or self.transport.last_content is None:
+            raise error
+        cleaned = tolerant_reply(self.transport.last_content)
+        if cleaned is None:
+            raise error
+        binding = self._service._binding
+        answer = HttpResponse(200, {"Content-Type": "text/xml; charset=utf-8"}, cleaned)
+        try:
+            return binding.process_reply(self._client, binding.get("GetProcessingStatus"), answer)
+        except Exception:
+            raise error from None
 
     def close(self) -> None:
         self.transport.close()

@@ -117,10 +117,12 @@ class RecordingTransport(_Transport):  # type: ignore[misc]  # zeep's Transport 
         super().__init__(operation_timeout=operation_timeout, timeout=operation_timeout)
         self.session.trust_env = False  # requests is only used by zeep for loading, never here
         self.last_status: int | None = None
+        self.last_content: bytes | None = None  # the last answer's body (a reply read again)
         self._pool = pool_manager(network or Network(), operation_timeout)
 
     def post(self, address: str, message: Any, headers: dict[str, str]) -> HttpResponse:
         self.last_status = None
+        self.last_content = None
         body = message if isinstance(message, bytes) else str(message).encode("utf-8")
         raw = self._pool.urlopen(
             "POST", address, body=body, headers=headers, redirect=False, preload_content=False
@@ -135,6 +137,7 @@ class RecordingTransport(_Transport):  # type: ignore[misc]  # zeep's Transport 
             raw.close()  # the rest is never read, and the connection cannot be reused
             raise AnswerTooLarge(f"answer over {MAX_ANSWER_BYTES} bytes (HTTP {raw.status})")
         raw.release_conn()
+        self.last_content = content
         return HttpResponse(raw.status, raw.headers, content)
 
     def close(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
@@ -123,7 +124,9 @@ class PollLoop(PortalLoop):
     def _outcome(self, poll: PendingPoll, status: Status | None) -> PollOutcome | None:
         """What to record of one status: pending again, a decision and its Result, or None (superseded)."""
         c = self.context
-        if status is None or status.state is PortalState.PENDING:
+        if status is not None and status.state is PortalState.UNKNOWN:
+            return self._unknown(poll, status)
+        if status is None or status.state in (PortalState.PENDING, PortalState.SUPPLEMENT_REQUESTED):
             return PollOutcome(poll.dossier_id, next_poll_at=self._next_poll(poll.dossier_id))
         self._pending.pop(poll.dossier_id, None)
         if status.state is PortalState.SUPERSEDED:
@@ -136,6 +139,33 @@ class PollLoop(PortalLoop):
         if result is None:  # pragma: no cover - every final state has a Result
             return None
         return PollOutcome(poll.dossier_id, decision=_FINAL[status.state], result=result)
+
+    def _unknown(self, poll: PendingPoll, status: Status) -> PollOutcome:
+        """A state this adapter's schema copy does not know (a newer portal): not final as far as
+        we can tell, so the dossier is polled on, never dead-lettered for it; port IT is told
+        (a warning, a count, and the state on the dossier for `status` and `show`)."""
+        state = portal_state_label(status.raw_state)
+        self.context.metrics.unknown_portal_states.labels(state=state).inc()
+        log.warning(
+            "poll.unknown_portal_state",
+            dossier_id=poll.dossier_id,
+            reference=poll.reference,
+            receipt_number=poll.receipt_number,
+            portal_state=state,
+        )
+        return PollOutcome(
+            poll.dossier_id, next_poll_at=self._next_poll(poll.dossier_id), unknown_state=state
+        )
+
+
+def portal_state_label(raw: str | None) -> str:
+    """A portal's state word as we keep and show it: up to 40 of A-Z, 0-9 and _, else OTHER
+    (it becomes a metric label and a column: nothing else of the portal's text gets there)."""
+    word = (raw or "").strip()
+    return word if _STATE_WORD.fullmatch(word) else "OTHER"
+
+
+_STATE_WORD = re.compile(r"[A-Z][A-Z0-9_]{0,39}")
 
 
 class _Batch:

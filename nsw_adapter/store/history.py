@@ -51,6 +51,7 @@ class DossierHistory:
     facts: dict[str, Any]
     events: list[Event] = field(default_factory=list)
     problems: list[ProblemRef] = field(default_factory=list)
+    unknown_portal_state: str | None = None  # a newer portal's state, not known here (polled on)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +60,7 @@ class DossierHistory:
             "state": self.state,
             "version": self.version,
             "receipt_number": self.receipt_number,
+            "unknown_portal_state": self.unknown_portal_state,
             "facts": {k: _plain(v) for k, v in self.facts.items()},
             "events": [{"at": e.at.isoformat(), "kind": e.kind, **e.details} for e in self.events],
             "problems": [
@@ -155,6 +157,7 @@ def _history(c: Connection, dossier_id: int) -> DossierHistory:
         facts=known,
         events=events,
         problems=_unique(problems),
+        unknown_portal_state=row.unknown_portal_state,
     )
 
 

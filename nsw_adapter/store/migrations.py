@@ -108,6 +108,12 @@ def _v9_dossier_facts(connection: Connection) -> None:
     facts.backfill(connection)
 
 
+def _v10_unknown_portal_state(connection: Connection) -> None:
+    """dossiers.unknown_portal_state (a newer portal's state this adapter does not know) and its index."""
+    _add_columns(connection, tables.dossiers, ["unknown_portal_state"])
+    _index(tables.dossiers, "nswa_dossiers_unknown_state").create(connection, checkfirst=True)
+
+
 def _columns(connection: Connection, table: Table) -> set[str]:
     """The names of the columns the database has in `table`."""
     return {c["name"] for c in inspect(connection).get_columns(table.name)}
@@ -132,6 +138,7 @@ STEPS: list[tuple[int, str, Callable[[Connection], None]]] = [
         "dossier_facts: vessel, gate, counts and decision of each dossier (history, reports)",
         _v9_dossier_facts,
     ),
+    (10, "dossiers.unknown_portal_state (a newer portal's state, polled on)", _v10_unknown_portal_state),
 ]
 
 

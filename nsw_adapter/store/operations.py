@@ -84,6 +84,11 @@ _FIRST_WAITING = Statement.of(
         *(select(func.min(d.c.created_at)).where(d.c.state == s).scalar_subquery().label(s) for s in _WAITING)
     )
 )
+_UNKNOWN_STATES = Statement.of(
+    select(d.c.unknown_portal_state, func.count().label("n"))
+    .where(d.c.unknown_portal_state.is_not(None))
+    .group_by(d.c.unknown_portal_state)
+)
 _OUTBOX_BY_STATUS = Statement.of(select(func.count()).select_from(o).where(o.c.status == bindparam("status")))
 
 
@@ -223,6 +228,7 @@ def stats(db: Database, now: datetime) -> StoreStats:
         firsts = db.execute(c, _FIRST_WAITING).one()
         dead_outbox = db.execute(c, _OUTBOX_BY_STATUS, {"status": outbox.DEAD}).scalar()
         pending = db.execute(c, _OUTBOX_BY_STATUS, {"status": outbox.PENDING}).scalar()
+        unknown = {row.unknown_portal_state: row.n for row in db.execute(c, _UNKNOWN_STATES)}
     oldest = min((first for first in firsts if first is not None), default=None)
     if isinstance(oldest, datetime) and oldest.tzinfo is None:  # SQLite aggregates lose the type
         oldest = oldest.replace(tzinfo=now.tzinfo)
@@ -233,6 +239,7 @@ def stats(db: Database, now: datetime) -> StoreStats:
         oldest_waiting_seconds=None if oldest is None else max(0.0, (now - oldest).total_seconds()),
         dead_letters=by_state.get(S.DEAD.value, 0) + int(dead_outbox or 0),
         outbox_pending=int(pending or 0),
+        unknown_portal_states=unknown,
     )
 
 

@@ -90,7 +90,8 @@ def record_poll(db: Database, c: Connection, outcome: PollOutcome, now: datetime
     dossier = dossiers.for_update(db, c, outcome.dossier_id)
     if outcome.decision is None:
         assert outcome.next_poll_at is not None
-        dossiers.apply(db, c, lifecycle.still_pending(dossier, outcome.next_poll_at), now)
+        pending = lifecycle.still_pending(dossier, outcome.next_poll_at, outcome.unknown_state)
+        dossiers.apply(db, c, pending, now)
         return
     assert outcome.result is not None
     step = lifecycle.decided(dossier, outcome.decision, now)

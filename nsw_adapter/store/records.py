@@ -136,6 +136,7 @@ class PollOutcome:
     next_poll_at: datetime | None = None
     decision: DossierState | None = None
     result: OutgoingMessage | None = None
+    unknown_state: str | None = None  # pending because the portal's state is not known here
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +193,8 @@ class StoreStats:
     oldest_waiting_seconds: float | None = None
     dead_letters: int = 0
     outbox_pending: int = 0
+    # Dossiers polled on in a portal state this adapter does not know, by that state.
+    unknown_portal_states: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,6 +99,9 @@ dossiers = Table(
     Column("lease_expires_at", UtcDateTime),
     Column("dead_from", String(20)),
     Column("dead_at", UtcDateTime),
+    # v10: a state a newer portal reported that this adapter does not know (None otherwise); the
+    # dossier keeps being polled, and status / show / metrics name it for port IT.
+    Column("unknown_portal_state", String(40)),
     UniqueConstraint("reference", "document_type", name="nswa_dossiers_key"),
     # nswa_dossiers_state ("state") until v3, which drops it: the indexes below all begin with state.
     # v3, for the workers' claims and stats: each picks ids from one of these alone, never the row
@@ -116,6 +119,13 @@ dossiers = Table(
     Index("nswa_dossiers_polls", "state", "next_poll_at", "lease_owner", "lease_expires_at"),
     Index("nswa_dossiers_waiting", "state", "created_at"),
     Index("nswa_dossiers_lease", "lease_owner"),  # v3: heartbeat and release
+    # v10: stats count the few dossiers in a portal state unknown here without reading the rest.
+    Index(
+        "nswa_dossiers_unknown_state",
+        "unknown_portal_state",
+        sqlite_where=text("unknown_portal_state IS NOT NULL"),
+        postgresql_where=text("unknown_portal_state IS NOT NULL"),
+    ),
 )
 
 messages = Table(

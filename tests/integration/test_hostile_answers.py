@@ -9,9 +9,8 @@ refuses the DOCTYPE first never touches it.
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -20,69 +19,9 @@ from nsw_adapter.clients.nsw import ZeepNswClient
 from nsw_adapter.clients.portal import ZeepPortalClient
 from nsw_adapter.clients.transport import MAX_ANSWER_BYTES, AnswerTooLarge
 from nsw_adapter.errors import PermanentError
+from tests.support.loopback import Answer, HostileService, answer_with, soap
 
 pytestmark = pytest.mark.timeout(30)
-
-Answer = Callable[[BaseHTTPRequestHandler], None]
-
-
-class HostileService:
-    """An HTTP server on 127.0.0.1 that answers every POST with `answer`, counting the calls."""
-
-    def __init__(self, answer: Answer) -> None:
-        self.calls = 0
-        service = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                service.calls += 1
-                self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                answer(self)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/service"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[Answer], HostileService]]:
-    started: list[HostileService] = []
-
-    def start(answer: Answer) -> HostileService:
-        started.append(HostileService(answer))
-        return started[-1]
-
-    yield start
-    for service in started:
-        service.close()
-
-
-def _soap(body: bytes, *, prolog: bytes = b"") -> bytes:
-    return (
-        prolog + b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
-        b"<soap:Body>" + body + b"</soap:Body></soap:Envelope>"
-    )
-
-
-def _send(payload: bytes) -> Answer:
-    def answer(handler: BaseHTTPRequestHandler) -> None:
-        handler.send_response(200)
-        handler.send_header("Content-Type", "text/xml; charset=utf-8")
-        handler.send_header("Content-Length", str(len(payload)))
-        handler.end_headers()
-        handler.wfile.write(payload)
-
-    return answer
 
 
 def _endless(handler: BaseHTTPRequestHandler) -> None:
@@ -111,10 +50,10 @@ def fifo(tmp_path: Path) -> Path:
 def _doctype_answers(fifo: Path) -> list[bytes]:
     system = str(fifo).encode()
     return [
-        _soap(b"<x/>", prolog=b'<!DOCTYPE soap:Envelope SYSTEM "' + system + b'">'),
+        soap(b"<x/>", prolog=b'<!DOCTYPE soap:Envelope SYSTEM "' + system + b'">'),
         # Behind a long comment, where a sniffer of the first bytes would not look.
-        _soap(b"<x/>", prolog=b"<!--" + b"x" * 8192 + b'--><!DOCTYPE e SYSTEM "' + system + b'">'),
-        _soap(b"<x>&p;</x>", prolog=b'<!DOCTYPE e [<!ENTITY p SYSTEM "' + system + b'">]>'),
+        soap(b"<x/>", prolog=b"<!--" + b"x" * 8192 + b'--><!DOCTYPE e SYSTEM "' + system + b'">'),
+        soap(b"<x>&p;</x>", prolog=b'<!DOCTYPE e [<!ENTITY p SYSTEM "' + system + b'">]>'),
     ]
 
 
@@ -122,7 +61,7 @@ def _doctype_answers(fifo: Path) -> list[bytes]:
 def test_a_portal_answer_with_a_dtd_is_refused_without_opening_what_it_names(
     serve: Callable[[Answer], HostileService], fifo: Path, which: int
 ) -> None:
-    portal = serve(_send(_doctype_answers(fifo)[which]))
+    portal = serve(answer_with(_doctype_answers(fifo)[which]))
     client = ZeepPortalClient(portal.url, "demo", "secret", timeout_seconds=5)
     try:
         with pytest.raises(PermanentError) as refused:
@@ -136,7 +75,7 @@ def test_a_portal_answer_with_a_dtd_is_refused_without_opening_what_it_names(
 def test_an_nsw_answer_with_a_dtd_is_refused_without_opening_what_it_names(
     serve: Callable[[Answer], HostileService], fifo: Path
 ) -> None:
-    nsw = serve(_send(_doctype_answers(fifo)[0]))
+    nsw = serve(answer_with(_doctype_answers(fifo)[0]))
     client = ZeepNswClient(nsw.url, "demo", "secret", timeout_seconds=5)
     try:
         with pytest.raises(PermanentError) as refused:
