@@ -30,6 +30,13 @@ The rules:
   in flight: remembered; once the receipt is recorded a new version follows. After a receipt
   or a rejection: a new version, READY (or RECEIVING until complete), superseding the receipt,
   with a new ClientMessageId.
+* Supplement request: a poll that first shows the portal's SUPPLEMENT_REQUESTED on the receipt
+  moves SUBMITTED -> SUPPLEMENT_REQUESTED remembering the RequestNumber, with the one 25 for it;
+  polling the same request again changes nothing (`supplement_requested` returns None). The
+  dossier is still polled. An amendment answers it as after any receipt (a new version
+  superseding the receipt, its 21 and decision as usual, a further request its own 25); a
+  decision or cancellation ends it as from SUBMITTED. Each request's outcome (answered,
+  expired, decided, cancelled) goes on the Step for the store's record of requests.
 """
 
 from __future__ import annotations
@@ -59,6 +66,8 @@ class DossierState(StrEnum):
     REJECTED_LOCALLY = "rejected_locally"  # failed translation/assembly; a 22 is in the outbox
     SUBMITTING = "submitting"  # submission + ClientMessageId committed; portal call under way
     SUBMITTED = "submitted"  # portal receipt held; polling for the decision
+    # Receipt held, an officer's request for more sent to the agent (its 25); polled as SUBMITTED.
+    SUPPLEMENT_REQUESTED = "supplement_requested"
     CLEARED = "cleared"  # final: CLEARED, 23 in the outbox
     REJECTED = "rejected"  # final: REJECTED by the portal, 22 in the outbox
     CANCELLED = "cancelled"  # final: withdrawn by a cancellation; 24 enqueued once the cancellation is done
@@ -75,20 +84,30 @@ TRANSITIONS: dict[DossierState, frozenset[DossierState]] = {
     S.RECEIVING: frozenset({S.READY, S.REJECTED_LOCALLY, S.CANCELLED}),
     S.READY: frozenset({S.RECEIVING, S.SUBMITTING, S.REJECTED_LOCALLY, S.CANCELLED, S.DEAD}),
     S.SUBMITTING: frozenset({S.READY, S.SUBMITTED, S.REJECTED_LOCALLY, S.DEAD}),
-    S.SUBMITTED: frozenset({S.RECEIVING, S.READY, S.CLEARED, S.REJECTED, S.CANCELLED, S.DEAD}),
+    S.SUBMITTED: frozenset(
+        {S.RECEIVING, S.READY, S.SUPPLEMENT_REQUESTED, S.CLEARED, S.REJECTED, S.CANCELLED, S.DEAD}
+    ),
+    # SUPPLEMENT_REQUESTED -> itself: a receipt carries one request, but a second one is announced.
+    S.SUPPLEMENT_REQUESTED: frozenset(
+        {S.RECEIVING, S.READY, S.SUPPLEMENT_REQUESTED, S.CLEARED, S.REJECTED, S.CANCELLED, S.DEAD}
+    ),
     # A receipt or a rejection can be followed by an amendment: a new version.
     S.CLEARED: frozenset({S.RECEIVING, S.READY, S.CANCELLED}),
     S.REJECTED: frozenset({S.RECEIVING, S.READY, S.CANCELLED}),
     S.REJECTED_LOCALLY: frozenset({S.RECEIVING, S.READY, S.CANCELLED}),
     # CANCELLED -> CANCELLED: the owed cancellation was confirmed (24 enqueued).
     S.CANCELLED: frozenset({S.CANCELLED, S.DEAD}),
-    S.DEAD: frozenset({S.READY, S.SUBMITTED, S.CANCELLED, S.DISCARDED}),
+    S.DEAD: frozenset({S.READY, S.SUBMITTED, S.SUPPLEMENT_REQUESTED, S.CANCELLED, S.DISCARDED}),
     # Closed by an operator; a later cancellation still withdraws what the portal may hold.
     S.DISCARDED: frozenset({S.CANCELLED}),
 }
 
 #: States in which an amendment makes a new version (the portal has, or had, a version).
-NEW_VERSION_STATES = frozenset({S.SUBMITTED, S.CLEARED, S.REJECTED, S.REJECTED_LOCALLY})
+NEW_VERSION_STATES = frozenset(
+    {S.SUBMITTED, S.SUPPLEMENT_REQUESTED, S.CLEARED, S.REJECTED, S.REJECTED_LOCALLY}
+)
+#: The states whose receipt is polled for a decision.
+POLLED_STATES = frozenset({S.SUBMITTED, S.SUPPLEMENT_REQUESTED})
 #: The states a portal decision moves a dossier to.
 DECISIONS = frozenset({S.CLEARED, S.REJECTED, S.CANCELLED})
 #: A lease dropped: the columns that say nobody works on the dossier.
@@ -216,6 +235,7 @@ class Dossier:
     lease_expires_at: datetime | None
     dead_from: str | None
     dead_at: datetime | None
+    supplement_request: str | None = None  # the RequestNumber announced (25) on the current receipt
     unknown_portal_state: str | None = None  # a newer portal's state, not known here: polled on
     lineage: bytes | None = None  # read by poll claims only
     problems: str | None = None  # JSON of the local rejection's problems (never read by claims)
@@ -242,6 +262,15 @@ class Entry:
     cause: str  # a messageId, a receipt or a reason (never personal data)
 
 
+class SupplementOutcome(StrEnum):
+    """How a supplement request ended (the store's record of requests; metrics count them)."""
+
+    ANSWERED = "answered"  # an amendment made a new version superseding the receipt
+    EXPIRED = "expired"  # the portal rejected the receipt with BG-SUPP-EXPIRED
+    DECIDED = "decided"  # cleared or rejected otherwise
+    CANCELLED = "cancelled"  # the agent withdrew the dossier
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     """What one event did: the dossier after it, the columns to write, the history rows to add.
@@ -254,6 +283,8 @@ class Step:
     history: tuple[Entry, ...] = ()
     notes: tuple[str, ...] = ()
     outcome: IntakeOutcome = IntakeOutcome.STORED  # for the intake's events
+    # A supplement request this event ended: its RequestNumber and how it ended.
+    supplement: tuple[str, SupplementOutcome] | None = None
 
 
 class Message(Protocol):
@@ -283,6 +314,7 @@ class _Change:
         self.changes: dict[str, Any] = {}
         self.history: list[Entry] = []
         self.notes: list[str] = []
+        self.supplement: tuple[str, SupplementOutcome] | None = None
 
     def set(self, **values: Any) -> None:
         self.changes.update(values)
@@ -306,9 +338,14 @@ class _Change:
     def entry(self, version: int, current: DossierState | None, target: DossierState, cause: str) -> None:
         self.history.append(Entry(version, current, target, cause[:200]))
 
+    def end_request(self, outcome: SupplementOutcome) -> None:
+        """The dossier leaves SUPPLEMENT_REQUESTED: its request ended so (call before moving)."""
+        if self.dossier.state is S.SUPPLEMENT_REQUESTED and self.dossier.supplement_request:
+            self.supplement = (self.dossier.supplement_request, outcome)
+
     def step(self, outcome: IntakeOutcome = IntakeOutcome.STORED) -> Step:
         changes = {k: (v.value if isinstance(v, DossierState) else v) for k, v in self.changes.items()}
-        return Step(self.dossier, changes, tuple(self.history), tuple(self.notes), outcome)
+        return Step(self.dossier, changes, tuple(self.history), tuple(self.notes), outcome, self.supplement)
 
 
 # --- intake ------------------------------------------------------------------------------
@@ -476,7 +513,7 @@ def receipt_recorded(
 ) -> Step | None:
     """SUBMITTING -> SUBMITTED (polling from `next_poll_at`), then whatever arrived meanwhile
     (`cause`: the 21's messageId); None when this receipt is recorded already (a retried call)."""
-    if dossier.state is S.SUBMITTED and dossier.receipt_number == receipt_number:
+    if dossier.state in POLLED_STATES and dossier.receipt_number == receipt_number:
         return None
     if dossier.state is not S.SUBMITTING:
         raise DossierChanged(f"dossier {dossier.reference} is {dossier.state}, not submitting")
@@ -499,7 +536,7 @@ def still_pending(dossier: Dossier, next_poll_at: datetime, unknown_state: str |
     """The portal has not decided: ask again at `next_poll_at`. `unknown_state`: the portal
     answered with a state this adapter does not know (a newer portal): remembered for port IT,
     and the dossier polled on, never given up on for it."""
-    if dossier.state is not S.SUBMITTED:
+    if dossier.state not in POLLED_STATES:
         raise DossierChanged(f"dossier {dossier.reference} is {dossier.state}, not submitted")
     change = _Change(dossier)
     change.set(next_poll_at=next_poll_at, **RELEASED)
@@ -512,15 +549,42 @@ def still_pending(dossier: Dossier, next_poll_at: datetime, unknown_state: str |
     return change.step()
 
 
-def decided(dossier: Dossier, decision: DossierState, now: datetime) -> Step | None:
-    """SUBMITTED -> CLEARED / REJECTED / CANCELLED; None when decided already (a retried call)."""
+def supplement_requested(
+    dossier: Dossier, request_number: str, next_poll_at: datetime, now: datetime
+) -> Step | None:
+    """SUBMITTED -> SUPPLEMENT_REQUESTED: an officer's request seen for the first time (its 25
+    goes with this Step); None when this request was announced already (one 25 per RequestNumber)."""
+    if dossier.state is S.SUPPLEMENT_REQUESTED and dossier.supplement_request == request_number:
+        return None
+    if dossier.state not in POLLED_STATES:
+        raise DossierChanged(f"dossier {dossier.reference} is {dossier.state}: no request expected")
+    change = _Change(dossier)
+    change.move(
+        S.SUPPLEMENT_REQUESTED,
+        f"supplement request {request_number}",
+        now,
+        supplement_request=request_number,
+        next_poll_at=next_poll_at,
+        unknown_portal_state=None,
+        **RELEASED,
+    )
+    return change.step()
+
+
+def decided(dossier: Dossier, decision: DossierState, now: datetime, *, expired: bool = False) -> Step | None:
+    """SUBMITTED (or SUPPLEMENT_REQUESTED) -> CLEARED / REJECTED / CANCELLED; None when decided
+    already (a retried call). `expired`: the rejection is the portal's BG-SUPP-EXPIRED."""
     if decision not in DECISIONS:
         raise ValueError(f"{decision} is not a decision")
     if dossier.state is decision:
         return None
-    if dossier.state is not S.SUBMITTED:
+    if dossier.state not in POLLED_STATES:
         raise DossierChanged(f"dossier {dossier.reference} is {dossier.state}: no decision expected")
     change = _Change(dossier)
+    if decision is S.CANCELLED:
+        change.end_request(SupplementOutcome.CANCELLED)
+    else:
+        change.end_request(SupplementOutcome.EXPIRED if expired else SupplementOutcome.DECIDED)
     change.move(decision, f"decision {decision.value}", now, unknown_portal_state=None, **RELEASED)
     return change.step()
 
@@ -546,7 +610,7 @@ def deferred(dossier: Dossier, reason: str, retry_at: datetime, now: datetime) -
         "next_attempt_at": retry_at,
         **RELEASED,
     }
-    if dossier.state is S.SUBMITTED:
+    if dossier.state in POLLED_STATES:
         values["next_poll_at"] = retry_at
     if dossier.state is S.SUBMITTING:
         change.move(S.READY, f"deferred: {reason}", now, **values)
@@ -648,6 +712,7 @@ def _new_version(change: _Change, cause: str, complete: bool, now: datetime, dea
     """The dossier's next version: READY (or RECEIVING) superseding the current receipt."""
     dossier = change.dossier
     version = dossier.version + 1
+    change.end_request(SupplementOutcome.ANSWERED)
     change.entry(
         dossier.version, dossier.state, dossier.state, f"version {dossier.version} superseded by {cause}"
     )
@@ -665,6 +730,8 @@ def _new_version(change: _Change, cause: str, complete: bool, now: datetime, dea
         first_attempt_at=None,
         next_attempt_at=now,
         next_poll_at=None,
+        supplement_request=None,
+        unknown_portal_state=None,
         problems=None,
         lineage=None,
         deadline_at=now + deadline,
@@ -682,7 +749,8 @@ def _cancel(change: _Change, cause: str, now: datetime) -> None:
         change.set(cancel_requested=True)
         change.notes.append("assembly.cancel_pending")
         return
-    holds = state in (S.SUBMITTED, S.CLEARED) or (
+    change.end_request(SupplementOutcome.CANCELLED)
+    holds = state in (S.SUBMITTED, S.SUPPLEMENT_REQUESTED, S.CLEARED) or (
         state in (S.DEAD, S.DISCARDED) and bool(dossier.receipt_number)
     )
     # The cancellation's own delivery starts afresh: its attempts and retry budget.

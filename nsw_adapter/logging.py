@@ -49,6 +49,8 @@ SAFE_KEYS = frozenset(
         # the daemon's start line: its settings file and the URLs it serves (no secrets in either);
         # the intake: who pushed (the NSW's account name, not a person) and from which address
         "config", "intake", "observability", "user", "peer",
+        # supplement requests: the portal's request number and its deadline (never the items' words)
+        "request_number", "respond_by",
     }
 )  # fmt: skip
 #: Keys the code may pass knowing their values are written as "[redacted]": free text typed by

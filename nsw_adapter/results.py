@@ -1,7 +1,8 @@
 """The Border Guard's answers as NSW Result envelopes (type 26).
 
 21 accepted (ApprovalStatus 2), 23 cleared (1, ClearanceNumber, ShorePass), 22 rejected
-(0, Error items pointing into the agent's NSW documents) and 24 cancellation confirmed (3).
+(0, Error items pointing into the agent's NSW documents), 24 cancellation confirmed (3) and 25
+supplement requested (4, RequestNumber, RespondBy, the officer's items as Error items).
 Each Result gets its own messageId here, once: the outbox keeps it, so a resend after a crash
 is the same message and the NSW answers it as a duplicate.
 """
@@ -17,7 +18,7 @@ from functools import cache
 
 from lxml import etree
 
-from nsw_adapter.clients.portal import PortalState, Receipt, Status
+from nsw_adapter.clients.portal import PortalState, Reason, Receipt, Status
 from nsw_adapter.envelope import VIETNAM, build_envelope, collapse, new_message_id
 from nsw_adapter.errors import Problem, listed
 from nsw_adapter.resources import mapping_path
@@ -25,8 +26,10 @@ from nsw_adapter.store import OutgoingMessage, RejectionFactory
 from nsw_adapter.texts import DEFAULT_LANGUAGE, Language, render
 
 RESULT_TYPE = "26"
-ACCEPTED, REJECTED, COMPLETED, CANCELLED = "21", "22", "23", "24"
-_APPROVAL = {ACCEPTED: "2", REJECTED: "0", COMPLETED: "1", CANCELLED: "3"}
+ACCEPTED, REJECTED, COMPLETED, CANCELLED, SUPPLEMENT = "21", "22", "23", "24", "25"
+_APPROVAL = {ACCEPTED: "2", REJECTED: "0", COMPLETED: "1", CANCELLED: "3", SUPPLEMENT: "4"}
+#: The portal's own rejection of a supplement request not answered by RespondBy.
+SUPPLEMENT_EXPIRED = "BG-SUPP-EXPIRED"
 _LOCAL_TIME = "%Y-%m-%d %H:%M:%S"
 _STATION = re.compile(r"^(CKC[A-Z]{3})-")
 _MAX_TEXT = 1000
@@ -174,8 +177,14 @@ def rejected_locally(
 
 def portal_problems(status: Status, locate: Locate | None) -> list[Problem]:
     """The portal's reasons as Problems whose Field points into the NSW documents (or nowhere)."""
+    return _located(status.reasons, locate)
+
+
+def _located(reasons: Sequence[Reason], locate: Locate | None) -> list[Problem]:
+    """Reasons (or a request's items) as Problems: code and officer's text unchanged, the
+    submission XPath mapped to the NSW document through the lineage; none when it has none."""
     problems: list[Problem] = []
-    for reason in status.reasons:
+    for reason in reasons:
         where = locate(reason.field) if (locate is not None and reason.field) else None
         xpath, document_type = (where[1], where[0]) if where else (None, None)
         problems.append(Problem(reason.code, reason.text, xpath, document_type))
@@ -232,6 +241,43 @@ def decided(
     if status.state is PortalState.CANCELLED:
         return cancelled(context, status.receipt_number, at, now=now)
     return None
+
+
+def supplement_requested(
+    context: ResultContext,
+    status: Status,
+    locate: Locate | None = None,
+    *,
+    language: Language = DEFAULT_LANGUAGE,
+    now: datetime | None = None,
+) -> OutgoingMessage:
+    """25 for a SUPPLEMENT_REQUESTED status: ApprovalDate the request's RequestedAt, Name the
+    officer, RequestNumber and RespondBy, the items as Error items as a rejection's reasons."""
+    request = status.supplement
+    if status.state is not PortalState.SUPPLEMENT_REQUESTED or request is None:
+        raise ValueError("a 25 needs a SUPPLEMENT_REQUESTED status with its SupplementRequest")
+    problems = _located(request.items, locate)
+
+    def fill(result: etree._Element) -> None:
+        if request.officer:
+            etree.SubElement(result, "Name").text = _text(request.officer)[:100]
+        etree.SubElement(result, "RequestNumber").text = request.request_number
+        etree.SubElement(result, "RespondBy").text = local_time(request.respond_by)
+        _errors(result, problems, language)
+
+    return _result(
+        context,
+        SUPPLEMENT,
+        approval_date=request.requested_at,
+        receipt_number=status.receipt_number,
+        fill=fill,
+        now=now,
+    )
+
+
+def is_supplement_expiry(status: Status) -> bool:
+    """A REJECTED status that is the portal's own BG-SUPP-EXPIRED (a request gone unanswered)."""
+    return status.state is PortalState.REJECTED and any(r.code == SUPPLEMENT_EXPIRED for r in status.reasons)
 
 
 def rejection_factory(

@@ -13,8 +13,8 @@ from nsw_adapter.errors import PermanentError
 from nsw_adapter.logging import describe_error, get_logger
 from nsw_adapter.loops.context import LoopContext
 from nsw_adapter.loops.delivery import PortalLoop
-from nsw_adapter.results import ResultContext, decided
-from nsw_adapter.store import DossierChanged, DossierState, PendingPoll, PollOutcome
+from nsw_adapter.results import ResultContext, decided, is_supplement_expiry, supplement_requested
+from nsw_adapter.store import DossierChanged, DossierState, PendingPoll, PollOutcome, SupplementRecord
 
 log = get_logger("nsw_adapter.poll")
 
@@ -101,6 +101,17 @@ class PollLoop(PortalLoop):
                 log.info("poll.dossier_changed", dossier_id=poll.dossier_id, reference=poll.reference)
             elif error is not None:
                 log.error("poll.item_failed", dossier_id=poll.dossier_id, error=describe_error(error))
+            elif outcome.supplement is not None and outcome.result is not None:
+                log.info(
+                    "poll.supplement_requested",
+                    dossier_id=poll.dossier_id,
+                    reference=poll.reference,
+                    receipt_number=poll.receipt_number,
+                    request_number=outcome.supplement.request_number,
+                    codes=",".join(outcome.supplement.codes),
+                    respond_by=outcome.supplement.respond_by.isoformat(),
+                    message_id=outcome.result.message_id,
+                )
             elif outcome.decision is not None and outcome.result is not None:
                 c.metrics.outcomes.labels(loop=self.name, outcome=outcome.decision.value).inc()
                 log.info(
@@ -126,7 +137,9 @@ class PollLoop(PortalLoop):
         c = self.context
         if status is not None and status.state is PortalState.UNKNOWN:
             return self._unknown(poll, status)
-        if status is None or status.state in (PortalState.PENDING, PortalState.SUPPLEMENT_REQUESTED):
+        if status is not None and status.state is PortalState.SUPPLEMENT_REQUESTED:
+            return self._requested(poll, status)
+        if status is None or status.state is PortalState.PENDING:
             return PollOutcome(poll.dossier_id, next_poll_at=self._next_poll(poll.dossier_id))
         self._pending.pop(poll.dossier_id, None)
         if status.state is PortalState.SUPERSEDED:
@@ -138,7 +151,35 @@ class PollLoop(PortalLoop):
         result = decided(context, status, locate, language=c.agent_language)
         if result is None:  # pragma: no cover - every final state has a Result
             return None
-        return PollOutcome(poll.dossier_id, decision=_FINAL[status.state], result=result)
+        return PollOutcome(
+            poll.dossier_id,
+            decision=_FINAL[status.state],
+            result=result,
+            expired=is_supplement_expiry(status),
+        )
+
+    def _requested(self, poll: PendingPoll, status: Status) -> PollOutcome:
+        """SUPPLEMENT_REQUESTED: not final, polled on; the first poll that shows a request builds
+        its 25 (one per RequestNumber: the store keeps the first and drops any other)."""
+        c = self.context
+        next_poll_at = self._next_poll(poll.dossier_id)
+        request = status.supplement
+        if request is None:  # the contract says it is there; without it there is nothing to tell
+            log.warning("poll.request_without_details", dossier_id=poll.dossier_id, reference=poll.reference)
+            return PollOutcome(poll.dossier_id, next_poll_at=next_poll_at)
+        if request.request_number == poll.supplement_request:
+            return PollOutcome(poll.dossier_id, next_poll_at=next_poll_at)  # announced already
+        context = ResultContext(poll.reference, poll.document_type, poll.general_declaration_message_id)
+        locate = c.locator(poll.lineage) if poll.lineage else None
+        result = supplement_requested(context, status, locate, language=c.agent_language)
+        record = SupplementRecord(
+            receipt_number=status.receipt_number,
+            request_number=request.request_number,
+            requested_at=request.requested_at,
+            respond_by=request.respond_by,
+            codes=tuple(item.code for item in request.items),
+        )
+        return PollOutcome(poll.dossier_id, next_poll_at=next_poll_at, result=result, supplement=record)
 
     def _unknown(self, poll: PendingPoll, status: Status) -> PollOutcome:
         """A state this adapter's schema copy does not know (a newer portal): not final as far as

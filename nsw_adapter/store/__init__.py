@@ -26,6 +26,7 @@ from nsw_adapter.store.records import (
     SignatureRecord,
     StoreStats,
     SubmissionStart,
+    SupplementRecord,
     Transition,
     UnknownRecord,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "StoreStats",
     "SubmissionStart",
     "SubmitStore",
+    "SupplementRecord",
     "Transition",
     "UnknownRecord",
     "WorkerStore",

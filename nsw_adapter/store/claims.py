@@ -113,7 +113,10 @@ _READY = _Claim.of(
 )
 _POLLS = _Claim.of(
     _Kind(
-        (and_(d.c.state == S.SUBMITTED.value, lease_free(d, NOW), _due(d.c.next_poll_at)),),
+        (
+            and_(d.c.state == S.SUBMITTED.value, lease_free(d, NOW), _due(d.c.next_poll_at)),
+            and_(d.c.state == S.SUPPLEMENT_REQUESTED.value, lease_free(d, NOW), _due(d.c.next_poll_at)),
+        ),
         d.c.next_poll_at,
         (*_COLUMNS, d.c.lineage),
     )
@@ -180,7 +183,7 @@ def ready(db: Database, worker_id: str, limit: int, lease_seconds: float) -> lis
 
 
 def polls(db: Database, worker_id: str, limit: int, lease_seconds: float, now: datetime) -> list[PendingPoll]:
-    """Lease up to `limit` (<= 100) SUBMITTED dossiers whose next poll is due."""
+    """Lease up to `limit` (<= 100) SUBMITTED or SUPPLEMENT_REQUESTED dossiers whose next poll is due."""
     if db.nothing_due(_POLLS.ids, now):
         return []
     with db.tx() as c:
@@ -193,6 +196,7 @@ def polls(db: Database, worker_id: str, limit: int, lease_seconds: float, now: d
             receipt_number=row.receipt_number or "",
             lineage=row.lineage or b"",
             general_declaration_message_id=row.gd_message_id or "",
+            supplement_request=row.supplement_request,
         )
         for row in rows
     ]

@@ -39,6 +39,17 @@ def apply(db: Database, c: Connection, step: Step, now: datetime) -> Dossier:
         history(db, c, dossier.id, entry, now)
     for note in step.notes:
         log.info(note, reference=dossier.reference, dossier_id=dossier.id)
+    if step.supplement is not None:
+        from nsw_adapter.store import supplements  # supplements imports records, as this module does
+
+        number, outcome = step.supplement
+        supplements.end(db, c, number, outcome, now)
+        log.info(
+            "store.supplement_ended",
+            reference=dossier.reference,
+            request_number=number,
+            outcome=outcome.value,
+        )
     return dossier
 
 

@@ -114,6 +114,13 @@ def _v10_unknown_portal_state(connection: Connection) -> None:
     _index(tables.dossiers, "nswa_dossiers_unknown_state").create(connection, checkfirst=True)
 
 
+def _v11_supplement_requests(connection: Connection) -> None:
+    """Supplement requests: dossiers.supplement_request (the one announced on the current receipt)
+    and nswa_supplement_requests (each request, its 25's messageId, item codes and outcome)."""
+    _add_columns(connection, tables.dossiers, ["supplement_request"])
+    tables.supplement_requests.create(connection, checkfirst=True)
+
+
 def _columns(connection: Connection, table: Table) -> set[str]:
     """The names of the columns the database has in `table`."""
     return {c["name"] for c in inspect(connection).get_columns(table.name)}
@@ -139,6 +146,11 @@ STEPS: list[tuple[int, str, Callable[[Connection], None]]] = [
         _v9_dossier_facts,
     ),
     (10, "dossiers.unknown_portal_state (a newer portal's state, polled on)", _v10_unknown_portal_state),
+    (
+        11,
+        "supplement requests: dossiers.supplement_request, nswa_supplement_requests",
+        _v11_supplement_requests,
+    ),
 ]
 
 

@@ -27,7 +27,13 @@ from nsw_adapter.store.statements import NOW, Statement, locked
 
 log = structlog.get_logger(__name__)
 d, o, m, h = t.dossiers, t.outbox, t.messages, t.history
-_WAITING = (S.RECEIVING.value, S.READY.value, S.SUBMITTING.value, S.SUBMITTED.value)
+_WAITING = (
+    S.RECEIVING.value,
+    S.READY.value,
+    S.SUBMITTING.value,
+    S.SUBMITTED.value,
+    S.SUPPLEMENT_REQUESTED.value,
+)
 _ID: BindParameter[int] = bindparam("row_id")
 
 # A dead dossier's payload: the submission of its current version, from the audit trail (None
@@ -88,6 +94,9 @@ _UNKNOWN_STATES = Statement.of(
     select(d.c.unknown_portal_state, func.count().label("n"))
     .where(d.c.unknown_portal_state.is_not(None))
     .group_by(d.c.unknown_portal_state)
+)
+_SUPPLEMENTS = Statement.of(
+    select(t.supplement_requests.c.outcome, func.count().label("n")).group_by(t.supplement_requests.c.outcome)
 )
 _OUTBOX_BY_STATUS = Statement.of(select(func.count()).select_from(o).where(o.c.status == bindparam("status")))
 
@@ -229,6 +238,7 @@ def stats(db: Database, now: datetime) -> StoreStats:
         dead_outbox = db.execute(c, _OUTBOX_BY_STATUS, {"status": outbox.DEAD}).scalar()
         pending = db.execute(c, _OUTBOX_BY_STATUS, {"status": outbox.PENDING}).scalar()
         unknown = {row.unknown_portal_state: row.n for row in db.execute(c, _UNKNOWN_STATES)}
+        supplements = {row.outcome or "open": row.n for row in db.execute(c, _SUPPLEMENTS)}
     oldest = min((first for first in firsts if first is not None), default=None)
     if isinstance(oldest, datetime) and oldest.tzinfo is None:  # SQLite aggregates lose the type
         oldest = oldest.replace(tzinfo=now.tzinfo)
@@ -240,6 +250,7 @@ def stats(db: Database, now: datetime) -> StoreStats:
         dead_letters=by_state.get(S.DEAD.value, 0) + int(dead_outbox or 0),
         outbox_pending=int(pending or 0),
         unknown_portal_states=unknown,
+        supplement_requests=supplements,
     )
 
 

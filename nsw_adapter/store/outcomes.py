@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 from nsw_adapter import lifecycle
 from nsw_adapter.errors import Problem
 from nsw_adapter.lifecycle import DECISIONS, DossierChanged
-from nsw_adapter.store import audit, dossiers, outbox
+from nsw_adapter.store import audit, dossiers, outbox, supplements
 from nsw_adapter.store.database import Database
 from nsw_adapter.store.records import OutgoingMessage, PollOutcome, ReceiptRecord, SubmissionStart
 
@@ -88,18 +88,45 @@ def record_receipt(db: Database, c: Connection, receipt: ReceiptRecord, now: dat
 def record_poll(db: Database, c: Connection, outcome: PollOutcome, now: datetime) -> None:
     """Still pending: poll again at `next_poll_at`; decided: the decision and its Result."""
     dossier = dossiers.for_update(db, c, outcome.dossier_id)
+    if outcome.supplement is not None:
+        _record_request(db, c, dossier, outcome, now)
+        return
     if outcome.decision is None:
         assert outcome.next_poll_at is not None
         pending = lifecycle.still_pending(dossier, outcome.next_poll_at, outcome.unknown_state)
         dossiers.apply(db, c, pending, now)
         return
     assert outcome.result is not None
-    step = lifecycle.decided(dossier, outcome.decision, now)
+    step = lifecycle.decided(dossier, outcome.decision, now, expired=outcome.expired)
     if step is None:
         return  # decided already (a retried call)
     dossiers.apply(db, c, step, now)
     outbox.enqueue(db, c, dossier, outcome.result, now)
     log.info("store.decision", reference=dossier.reference, state=outcome.decision.value)
+
+
+def _record_request(
+    db: Database, c: Connection, dossier: lifecycle.Dossier, outcome: PollOutcome, now: datetime
+) -> None:
+    """A supplement request seen: SUPPLEMENT_REQUESTED with its one 25 enqueued; a request
+    announced already (this poll repeated, or raced) only sets the next poll."""
+    request = outcome.supplement
+    assert request is not None
+    assert outcome.result is not None
+    assert outcome.next_poll_at is not None
+    step = lifecycle.supplement_requested(dossier, request.request_number, outcome.next_poll_at, now)
+    if step is None or supplements.announced(db, c, request.request_number) is not None:
+        dossiers.apply(db, c, lifecycle.still_pending(dossier, outcome.next_poll_at), now)
+        return
+    dossiers.apply(db, c, step, now)
+    supplements.record(db, c, dossier, request, outcome.result.message_id, now)
+    outbox.enqueue(db, c, dossier, outcome.result, now)
+    log.info(
+        "store.supplement_requested",
+        reference=dossier.reference,
+        request_number=request.request_number,
+        codes=",".join(request.codes),
+    )
 
 
 def check_decisions(outcomes: Sequence[PollOutcome]) -> None:

@@ -104,6 +104,7 @@ class PendingPoll:
     receipt_number: str
     lineage: bytes  # Translation lineage, serialised, to point portal errors back into NSW documents
     general_declaration_message_id: str
+    supplement_request: str | None = None  # the RequestNumber announced already on this receipt
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +138,20 @@ class PollOutcome:
     decision: DossierState | None = None
     result: OutgoingMessage | None = None
     unknown_state: str | None = None  # pending because the portal's state is not known here
+    # SUPPLEMENT_REQUESTED seen: the request (its 25 is `result`), polled again at `next_poll_at`.
+    supplement: SupplementRecord | None = None
+    expired: bool = False  # the decision is the portal's BG-SUPP-EXPIRED rejection
+
+
+@dataclass(frozen=True, slots=True)
+class SupplementRecord:
+    """An officer's request for more as the store keeps it: numbers, times and item codes only."""
+
+    receipt_number: str
+    request_number: str
+    requested_at: datetime
+    respond_by: datetime
+    codes: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +210,8 @@ class StoreStats:
     outbox_pending: int = 0
     # Dossiers polled on in a portal state this adapter does not know, by that state.
     unknown_portal_states: dict[str, int] = field(default_factory=dict)
+    # Supplement requests announced, by outcome ("open" while unanswered and undecided).
+    supplement_requests: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,6 +102,8 @@ dossiers = Table(
     # v10: a state a newer portal reported that this adapter does not know (None otherwise); the
     # dossier keeps being polled, and status / show / metrics name it for port IT.
     Column("unknown_portal_state", String(40)),
+    # v11: the RequestNumber of the supplement request announced (its 25) on the current receipt.
+    Column("supplement_request", String(40)),
     UniqueConstraint("reference", "document_type", name="nswa_dossiers_key"),
     # nswa_dossiers_state ("state") until v3, which drops it: the indexes below all begin with state.
     # v3, for the workers' claims and stats: each picks ids from one of these alone, never the row
@@ -282,4 +284,27 @@ dossier_facts = Table(
     Index("nswa_dossier_facts_imo", "imo"),
     Index("nswa_dossier_facts_gate", "gate", "expected_at"),
     Index("nswa_dossier_facts_decided", "decided_at"),
+)
+
+supplement_requests = Table(
+    "nswa_supplement_requests",
+    metadata,
+    # v11: each officer's request for more (portal SUPPLEMENT_REQUESTED) the adapter announced with
+    # a 25: one row per RequestNumber (unique: never two 25s for one request), the item codes only
+    # (never the officer's words, which may name a person), and how it ended.
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("dossier_id", Id, ForeignKey("nswa_dossiers.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("receipt_number", String(64), nullable=False),
+    Column("request_number", String(40), nullable=False),
+    Column("requested_at", UtcDateTime, nullable=False),
+    Column("respond_by", UtcDateTime, nullable=False),
+    Column("codes", String(1000), nullable=False),  # the items' codes, comma-separated, in order
+    Column("message_id", String(50), nullable=False),  # the 25's
+    Column("at", UtcDateTime, nullable=False),  # when the adapter saw it
+    Column("outcome", String(20)),  # None while open; answered | expired | decided | cancelled
+    Column("outcome_at", UtcDateTime),
+    UniqueConstraint("request_number", name="nswa_supplement_requests_number"),
+    Index("nswa_supplement_requests_dossier", "dossier_id"),
+    Index("nswa_supplement_requests_outcome", "outcome"),
 )

@@ -15,6 +15,7 @@ from nsw_adapter.fixtures import generate_dossier
 from nsw_adapter.simulators import PortalSimulator
 from nsw_adapter.simulators.nsw import NswSimulator
 from nsw_adapter.testing.postgres import create_pg_database, drop_pg_database
+from nsw_adapter.xml import parse_untrusted
 from tests.support.daemons import Daemon, adapter_env
 from tests.support.e2e import sent_at
 
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.slow
 PORTAL_FAULTS = "seed=21,http503=0.05,unavailable=0.05,reset=0.02"
 DOSSIERS = 300
 KILLS = 6
+SUPPLEMENTED = 10  # every 10th dossier draws a supplement request, answered by the NSW simulator
 
 
 def _dossiers(prefix: str) -> list[list[tuple[str, bytes]]]:
@@ -32,17 +34,34 @@ def _dossiers(prefix: str) -> list[list[tuple[str, bytes]]]:
     ]
 
 
-def _verify(nsw_state: dict[str, Any], portal_state: dict[str, Any]) -> None:
+def _supplement_numbers(prefix: str) -> set[str]:
+    """The first crew member's document number of every SUPPLEMENTED-th dossier (the portal asks
+    for more about them)."""
+    numbers = set()
+    for files in _dossiers(prefix)[::SUPPLEMENTED]:
+        crew = next(raw for name, raw in files if "51" in name)
+        numbers.add(parse_untrusted(crew).findtext("Body/Content/CrewLists/CrewList/PassportNumber") or "")
+    return numbers
+
+
+def _verify(nsw_state: dict[str, Any], portal_state: dict[str, Any], prefix: str) -> None:
     dossiers = nsw_state["dossiers"]
     assert len(dossiers) == DOSSIERS
+    asked = {f"{prefix}-2026-{i:06d}" for i in range(0, DOSSIERS, SUPPLEMENTED)}
     for reference, dossier in dossiers.items():
         assert dossier["final"] == "23", reference
-        assert dossier["results"] == {"21": 1, "23": 1}, (
-            reference
-        )  # each Result once (resends are duplicates)
-        assert dossier["result_rejects"] == [], reference
         at_portal = portal_state["dossiers"][reference]
-        assert at_portal["submissions"] == 1, reference  # repeats came back as the first receipt
+        if reference in asked:
+            # One 25 (one messageId: a resend after a kill is a duplicate), the answer's new receipt
+            # announced with its own 21, then the decision.
+            assert dossier["results"] == {"21": 2, "25": 1, "23": 1}, reference
+            assert at_portal["submissions"] == 2, reference
+        else:
+            assert dossier["results"] == {"21": 1, "23": 1}, (
+                reference
+            )  # each Result once (resends are duplicates)
+            assert at_portal["submissions"] == 1, reference  # repeats came back as the first receipt
+        assert dossier["result_rejects"] == [], reference
 
 
 def _crash_run(workdir: Path, daemons: list[Daemon], nsw: NswSimulator, prefix: str) -> dict[str, Any]:
@@ -83,29 +102,33 @@ def _wait_all_final(nsw: NswSimulator) -> dict[str, Any]:
 
 
 @pytest.fixture
-def simulators() -> Iterator[tuple[PortalSimulator, NswSimulator]]:
+def simulators(request: pytest.FixtureRequest) -> Iterator[tuple[PortalSimulator, NswSimulator]]:
+    supplements = _supplement_numbers(request.param)
     with (
-        PortalSimulator(decision_delay=0.2, faults=PORTAL_FAULTS) as portal,
-        NswSimulator(push_timeout=3, backoff_initial=0.05, backoff_max=0.5) as nsw,
+        PortalSimulator(decision_delay=0.2, faults=PORTAL_FAULTS, supplements=supplements) as portal,
+        NswSimulator(push_timeout=3, backoff_initial=0.05, backoff_max=0.5, answer_supplements=True) as nsw,
     ):
         yield portal, nsw
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.parametrize("simulators", ["HPH"], indirect=True)
 def test_sigkill_repeatedly_on_sqlite(
     tmp_path: Path, simulators: tuple[PortalSimulator, NswSimulator]
 ) -> None:
-    """Hundreds of dossiers, the daemon SIGKILLed and restarted six times: 21 and 23 exactly once each."""
+    """Hundreds of dossiers, the daemon SIGKILLed and restarted six times: 21 and 23 exactly once each,
+    and for the dossiers asked for more one 25, a second 21 after the answer, and the 23."""
     portal, nsw = simulators
     env = adapter_env(f"sqlite:///{tmp_path}/adapter.db", portal.url, nsw.url)
     daemon = Daemon(tmp_path, "adapter-1", env)
     state = _crash_run(tmp_path, [daemon], nsw, "HPH")
-    _verify(state, portal.admin_state())
+    _verify(state, portal.admin_state(), "HPH")
     assert daemon.starts == KILLS + 1
 
 
 @pytest.mark.postgres
 @pytest.mark.timeout(180)
+@pytest.mark.parametrize("simulators", ["SGN"], indirect=True)
 def test_sigkill_two_daemons_on_postgresql(
     tmp_path: Path, simulators: tuple[PortalSimulator, NswSimulator], pg_available: bool
 ) -> None:
@@ -118,6 +141,6 @@ def test_sigkill_two_daemons_on_postgresql(
         env = adapter_env(url, portal.url, nsw.url)
         daemons = [Daemon(tmp_path, "adapter-a", env), Daemon(tmp_path, "adapter-b", env)]
         state = _crash_run(tmp_path, daemons, nsw, "SGN")
-        _verify(state, portal.admin_state())
+        _verify(state, portal.admin_state(), "SGN")
     finally:
         drop_pg_database(url)

@@ -8,14 +8,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from nsw_adapter.clients.portal import PortalState, Status, ZeepPortalClient, parse_portal_time
 from nsw_adapter.errors import PermanentError
+from nsw_adapter.mapping.lineage import Lineage
+from nsw_adapter.results import ResultContext, decided, is_supplement_expiry, supplement_requested
+from nsw_adapter.translate import translate
+from nsw_adapter.xml import schema
 from tests.support.loopback import Answer, HostileService, answer_with, soap
 
 pytestmark = pytest.mark.timeout(30)
 
 Serve = Callable[[Answer], HostileService]
+CARGO = ResultContext("HPH-2026-000123", "1", "NSW2026031209142700001")
 
 
 def _reply(*statuses: bytes) -> bytes:
@@ -103,3 +109,55 @@ def test_an_unknown_element_in_a_known_state_is_still_refused(serve: Serve) -> N
     )
     with pytest.raises(PermanentError):
         _statuses(serve, reply, ["CKCHPG-2026-000001"])
+
+
+def _comparable(data: bytes) -> bytes:
+    """An envelope without what differs on every build (messageId, sendDate) and comments."""
+    root = etree.fromstring(data, parser=etree.XMLParser(remove_comments=True, remove_blank_text=True))
+    for path in ("Header/Reference/messageId", "Header/Subject/sendDate"):
+        node = root.find(path)
+        assert node is not None
+        node.text = "X"
+    return bytes(etree.tostring(root, method="c14n"))
+
+
+@pytest.fixture(scope="module")
+def cargo_lineage(samples: Path) -> Callable[[str], tuple[str, str] | None]:
+    """The cargo arrival's own lineage, as the worker keeps it: submission XPath -> NSW document."""
+    folder = samples / "nsw" / "valid" / "arrival-general-cargo"
+    translation = translate([p.read_bytes() for p in sorted(folder.glob("*.xml"))], client_message_id="x")
+    assert translation.lineage is not None
+    return Lineage.from_bytes(translation.lineage.to_bytes()).locate
+
+
+@pytest.mark.parametrize(
+    ("status_sample", "result_sample"),
+    [
+        ("status-supplement-requested.xml", "result-25-supplement-requested.xml"),
+        ("status-supplement-expired.xml", "result-22-supplement-expired.xml"),
+    ],
+)
+def test_the_status_samples_become_the_result_samples(
+    serve: Serve,
+    samples: Path,
+    cargo_lineage: Callable[[str], tuple[str, str] | None],
+    status_sample: str,
+    result_sample: str,
+) -> None:
+    """Round trip: the status sample read by the client, the Result built from it with the dossier's
+    lineage equal to the contract's Result sample (but for messageId and sendDate)."""
+    [status] = _statuses(
+        serve, _reply((samples / "bgp" / status_sample).read_bytes()), ["CKCHPG-2026-004517"]
+    )
+    if status.state is PortalState.SUPPLEMENT_REQUESTED:
+        message = supplement_requested(CARGO, status, cargo_lineage)
+    else:
+        assert is_supplement_expiry(status)
+        built = decided(CARGO, status, cargo_lineage)
+        assert built is not None
+        message = built
+    root = etree.fromstring(message.payload)
+    validator = schema("envelope")
+    assert validator.validate(root), validator.error_log
+    expected = (samples / "nsw" / "results" / result_sample).read_bytes()
+    assert _comparable(message.payload) == _comparable(expected)

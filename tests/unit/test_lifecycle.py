@@ -85,6 +85,10 @@ def test_unknown_dossier_problem_points_at_the_reference() -> None:
         (S.SUBMITTED, S.READY),
         (S.CANCELLED, S.CANCELLED),
         (S.DEAD, S.READY),
+        (S.SUBMITTED, S.SUPPLEMENT_REQUESTED),
+        (S.SUPPLEMENT_REQUESTED, S.READY),
+        (S.SUPPLEMENT_REQUESTED, S.REJECTED),
+        (S.DEAD, S.SUPPLEMENT_REQUESTED),
     ],
 )
 def test_allowed_transitions_pass(current: DossierState, target: DossierState) -> None:
@@ -101,6 +105,9 @@ def test_allowed_transitions_pass(current: DossierState, target: DossierState) -
         (S.CANCELLED, S.READY),
         (S.REJECTED, S.SUBMITTED),
         (S.RECEIVING, S.DEAD),
+        (S.READY, S.SUPPLEMENT_REQUESTED),
+        (S.CLEARED, S.SUPPLEMENT_REQUESTED),
+        (S.SUPPLEMENT_REQUESTED, S.SUBMITTING),
     ],
 )
 def test_other_transitions_are_refused(current: DossierState, target: DossierState) -> None:
@@ -378,3 +385,76 @@ def test_cancelling_a_discarded_dossier_that_holds_a_receipt_withdraws_it_at_the
     model.apply(lifecycle.discarded(model.dossier, T))
     model.receive(CANCEL)
     assert (model.dossier.state, model.dossier.cancel_receipt) == (S.CANCELLED, "R-1")
+
+
+# --- supplement requests ------------------------------------------------------------------
+
+
+def requested(model: Model, number: str = "YC1") -> lifecycle.Step:
+    """The model's dossier submitted (receipt R-1) and then asked for more (request `number`)."""
+    submitting(model)
+    model.apply(lifecycle.receipt_recorded(model.dossier, "R-1", False, None, "21", lambda: [], T, DEADLINE))
+    step = lifecycle.supplement_requested(model.dossier, number, T, T)
+    assert step is not None
+    model.apply(step)
+    return step
+
+
+def test_a_request_is_announced_once_and_still_polled() -> None:
+    """The first poll showing a request moves the dossier; the same request again is a no-op; the
+    dossier keeps being polled (still_pending applies) and is decided as from SUBMITTED."""
+    model = Model()
+    step = requested(model)
+    assert (model.dossier.state, model.dossier.supplement_request) == (S.SUPPLEMENT_REQUESTED, "YC1")
+    assert [(e.from_state, e.to_state, e.cause) for e in step.history] == [
+        (S.SUBMITTED, S.SUPPLEMENT_REQUESTED, "supplement request YC1")
+    ]
+    assert lifecycle.supplement_requested(model.dossier, "YC1", T, T) is None
+    model.apply(lifecycle.still_pending(model.dossier, T + timedelta(minutes=1)))
+    decided = lifecycle.decided(model.dossier, S.CLEARED, T)
+    assert decided is not None
+    assert decided.dossier.state is S.CLEARED
+    assert decided.supplement == ("YC1", lifecycle.SupplementOutcome.DECIDED)
+
+
+def test_an_amendment_answers_a_request_with_a_version_superseding_its_receipt() -> None:
+    model = Model()
+    requested(model)
+    step = lifecycle.document_received(model.dossier, CREW_AMENDED, True, lambda: ["50", "51"], T, DEADLINE)
+    after = step.dossier
+    assert (after.state, after.version, after.supersedes, after.supplement_request) == (
+        S.READY,
+        2,
+        "R-1",
+        None,
+    )
+    assert step.supplement == ("YC1", lifecycle.SupplementOutcome.ANSWERED)
+
+
+def test_a_stale_amendment_does_not_answer_a_request() -> None:
+    """An 02 older than the document in effect (sendDate order) leaves the request open."""
+    model = Model()
+    requested(model)
+    stale = Msg("CREW0", "51", "02", -5)
+    model.receive(stale)
+    assert model.dossier.state is S.SUPPLEMENT_REQUESTED
+
+
+def test_an_expiry_and_a_cancellation_end_a_request_so() -> None:
+    model = Model()
+    requested(model)
+    expired = lifecycle.decided(model.dossier, S.REJECTED, T, expired=True)
+    assert expired is not None
+    assert expired.supplement == ("YC1", lifecycle.SupplementOutcome.EXPIRED)
+    other = Model()
+    requested(other)
+    cancelled = lifecycle.cancellation_received(other.dossier, CANCEL, T)
+    assert (cancelled.dossier.state, cancelled.dossier.cancel_receipt) == (S.CANCELLED, "R-1")
+    assert cancelled.supplement == ("YC1", lifecycle.SupplementOutcome.CANCELLED)
+
+
+def test_a_request_needs_a_receipt_being_polled() -> None:
+    model = Model()
+    submitting(model)
+    with pytest.raises(DossierChanged):
+        lifecycle.supplement_requested(model.dossier, "YC1", T, T)
