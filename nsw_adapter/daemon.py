@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import json
 import signal
 import ssl
@@ -40,7 +41,9 @@ from nsw_adapter.logging import configure_logging, describe_error, get_logger
 from nsw_adapter.metrics import Metrics
 from nsw_adapter.settings import ROLES, Settings, demo_credentials
 from nsw_adapter.store import Store, StoreStats
+from nsw_adapter.store.wake_channel import WakeListener, WakeSender
 from nsw_adapter.tls import intake_context
+from nsw_adapter.wakeup import Bell, Topic
 from nsw_adapter.worker import Worker, build_context
 
 if TYPE_CHECKING:
@@ -116,11 +119,18 @@ def intake_app(
     store: Store,
     executor: CountingExecutor | None = None,
     metrics: Metrics | None = None,
+    bell: Bell | None = None,
 ) -> web.Application:
     """The receiveMessage endpoint, on `executor` when given (the daemon's, which /healthz
-    watches), counting into `metrics`."""
+    watches), counting into `metrics`, ringing `bell` for the loops after each stored message."""
+    on_stored = None if bell is None else functools.partial(bell.ring, Topic.SUBMIT, Topic.CANCEL)
     return create_intake_app(
-        store, settings.intake, executor=executor, metrics=metrics, language=settings.agent_language
+        store,
+        settings.intake,
+        executor=executor,
+        metrics=metrics,
+        language=settings.agent_language,
+        on_stored=on_stored,
     )
 
 
@@ -177,7 +187,7 @@ async def serve(
     try:
         if "intake" in settings.roles:
             pool = CountingExecutor(settings.intake.threads, thread_name_prefix="intake")
-        intake = intake_app(settings, store, pool, metrics) if pool is not None else None
+        intake = intake_app(settings, store, pool, metrics, worker.context.bell) if pool is not None else None
         if intake is not None:
             tls = intake_tls(settings)
             host = settings.intake.host
@@ -246,15 +256,40 @@ def run(settings: Settings, *, config: Path | None = None) -> int:
             worker.start()
         started = True
 
+    channel = wake_channel(settings, worker.context.bell)
     try:
         asyncio.run(serve(settings, store, worker, metrics, listening=listening))
     finally:
         if runs_loops and started:
             worker.stop(settings.worker.shutdown_grace_seconds)
+        if channel is not None:
+            channel.close()
         store.close()
         if started:
             log.info("daemon.stopped")
     return 0
+
+
+def wake_channel(settings: Settings, bell: Bell) -> WakeSender | WakeListener | None:
+    """Rings carried between an intake process and worker processes (roles split) on PostgreSQL:
+    the intake sends, a worker listens (store/wake_channel.py). A process running both roles rings
+    its own loops; on SQLite a worker-only process polls instead (worker.unrung_topics)."""
+    roles = set(settings.roles)
+    if not settings.store.url.startswith("postgresql") or roles == {"intake", "worker"}:
+        return None
+    channel: WakeSender | WakeListener
+    if "intake" in roles:
+        channel = WakeSender(settings.store.url)
+        bell.relay_to(channel.send)
+    else:
+
+        def heard(topic: str) -> None:
+            if topic in {member.value for member in Topic}:  # from a newer version: ignored
+                bell.ring_here(Topic(topic))
+
+        channel = WakeListener(settings.store.url, heard)
+    channel.start()
+    return channel
 
 
 def refuse_demo_credentials(settings: Settings) -> None:

@@ -55,6 +55,7 @@ from nsw_adapter.envelope import (
     read_message,
 )
 from nsw_adapter.errors import EnvelopeError, Problem, listed
+from nsw_adapter.lifecycle import IntakeOutcome
 from nsw_adapter.metrics import Metrics
 from nsw_adapter.namespaces import AGENCY_NS
 from nsw_adapter.settings import IntakeSettings
@@ -115,7 +116,11 @@ class Intake:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         metrics: Metrics | None = None,
         language: texts.Language = texts.DEFAULT_LANGUAGE,
+        on_stored: Callable[[], None] | None = None,
     ) -> None:
+        # Called after each new message is committed: the daemon rings its loops' bell with it, so
+        # the dossier this push completed is submitted at once (nsw_adapter/wakeup.py).
+        self._on_stored = on_stored
         self._language = language  # of the answers' Error descriptions (the agents read them)
         # The credentials and, during a rotation, the previous ones: both accepted.
         credentials: dict[str, list[str]] = {}
@@ -282,10 +287,12 @@ class Intake:
             return self._refuse(raw, sha256, [signature.problem], signature.record())
         incoming = to_incoming(message, sha256, signature.record())
         try:
-            self._store.receive(incoming)  # logs intake.stored / duplicate with the outcome
+            outcome = self._store.receive(incoming)  # logs intake.stored / duplicate with the outcome
         except Exception:
             log.exception("intake.store_failed", message_id=incoming.message_id)
             raise SoapFault("Server", "the message could not be stored; push it again later") from None
+        if outcome is IntakeOutcome.STORED and self._on_stored is not None:
+            self._on_stored()
         header = message.header
         return self._answer(
             RECEIVED,
@@ -502,11 +509,14 @@ def create_intake_app(
     executor: ThreadPoolExecutor | None = None,
     metrics: Metrics | None = None,
     language: texts.Language = texts.DEFAULT_LANGUAGE,
+    on_stored: Callable[[], None] | None = None,
 ) -> web.Application:
     """An aiohttp application serving receiveMessage at settings.path (mount it or run it as is),
-    answering agents in `language`."""
+    answering agents in `language`, calling `on_stored` after each new message is committed."""
     app = web.Application()
-    add_intake_route(app, store, settings, executor=executor, metrics=metrics, language=language)
+    add_intake_route(
+        app, store, settings, executor=executor, metrics=metrics, language=language, on_stored=on_stored
+    )
     return app
 
 
@@ -518,9 +528,12 @@ def add_intake_route(
     executor: ThreadPoolExecutor | None = None,
     metrics: Metrics | None = None,
     language: texts.Language = texts.DEFAULT_LANGUAGE,
+    on_stored: Callable[[], None] | None = None,
 ) -> Intake:
     """Mount receiveMessage (POST settings.path) on an existing application; its pool closes with it."""
-    intake = Intake(store, settings, executor=executor, metrics=metrics, language=language)
+    intake = Intake(
+        store, settings, executor=executor, metrics=metrics, language=language, on_stored=on_stored
+    )
     app.router.add_post(settings.path, intake.handle_request)
 
     async def _close(_app: web.Application) -> None:

@@ -184,7 +184,9 @@ class WorkerSettings(Section):
     # writer): 32 against 8 measured 10-20% more dossiers/s end to end; a thread works through
     # its batch in order, each item under the lease the heartbeat renews.
     claim_batch: Count = 32
-    idle_seconds: Seconds = 0.2  # sleep when a loop found nothing to do
+    # A loop that found nothing to do sleeps this long, doubling up to 8x, unless work arriving
+    # rings it awake first (nsw_adapter/wakeup.py); a worker-only process on SQLite never doubles.
+    idle_seconds: Seconds = 0.2
     # After a claim that was not full, wait this long so the next claim takes more at once:
     # fewer commits (SQLite's one write lock) and fewer GetProcessingStatus calls per dossier.
     gather_seconds: float = Field(default=0.1, ge=0)

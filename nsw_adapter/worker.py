@@ -38,12 +38,15 @@ from nsw_adapter.loops.submit import SubmitLoop
 from nsw_adapter.metrics import Metrics
 from nsw_adapter.settings import Settings
 from nsw_adapter.store import Store
+from nsw_adapter.wakeup import Topic
 
 log = get_logger("nsw_adapter.worker")
 
 
 class Loop(Protocol):
     name: str
+    wakes_on: Topic | None  # the bell that ends this loop's idle sleep (nsw_adapter/wakeup.py)
+    rings: tuple[Topic, ...]  # the bells it rings after doing something
 
     def run_once(self) -> int: ...
 
@@ -132,6 +135,14 @@ def build_context(
     )
 
 
+def unrung_topics(settings: Settings) -> frozenset[Topic]:
+    """The topics whose rings cannot reach this process: a worker-only process on SQLite hears no
+    intake (PostgreSQL carries rings across processes, nsw_adapter/store/wake_channel.py)."""
+    if "intake" in settings.roles or settings.store.url.startswith("postgresql"):
+        return frozenset()
+    return frozenset({Topic.SUBMIT, Topic.CANCEL})
+
+
 class Worker:
     """Runs the loops of one process on threads."""
 
@@ -144,8 +155,10 @@ class Worker:
         idle_seconds: float = 0.2,
         expiry_interval: float = 10.0,
         retention_days: int = 90,
+        unrung: frozenset[Topic] = frozenset(),
     ) -> None:
         self.context = context
+        self._unrung = unrung
         self._idle = idle_seconds
         self._stop = context.stop_event
         self._threads: list[threading.Thread] = []
@@ -167,6 +180,7 @@ class Worker:
             idle_seconds=w.idle_seconds,
             expiry_interval=w.expiry_interval_seconds,
             retention_days=settings.store.retention_days,
+            unrung=unrung_topics(settings),
         )
 
     def start(self) -> None:
@@ -179,9 +193,12 @@ class Worker:
 
     def _run(self, factory: Callable[[], Loop]) -> None:
         loop = factory()
+        bell = self.context.bell
         idle = self._idle
         try:
             while not self._stop.is_set():
+                if loop.wakes_on is not None:
+                    bell.arm(loop.wakes_on)  # a ring from here on ends the sleep below
                 try:
                     with cpu.stage(f"loop.{loop.name}"):
                         done = loop.run_once()
@@ -191,10 +208,17 @@ class Worker:
                     self._stop.wait(max(self._idle, 1.0))
                     continue
                 if done:
+                    bell.ring(*loop.rings)
                     idle = self._idle
-                else:
-                    # Nothing to do: ask the store less and less often (up to 8x), not 20 times a second.
+                    continue
+                # Nothing to do: sleep until rung, or ask the store less and less often (up to 8x),
+                # not 20 times a second; but work whose ring cannot reach this process (`unrung`)
+                # is looked for every `idle_seconds`, without back-off.
+                if loop.wakes_on is None:
                     self._stop.wait(idle)
+                else:
+                    bell.wait(loop.wakes_on, idle)
+                if loop.wakes_on not in self._unrung:
                     idle = min(idle * 2, self._idle * 8)
         finally:
             loop.close()
@@ -206,6 +230,7 @@ class Worker:
     def stop(self, grace_seconds: float = 10.0) -> int:
         """Stop every loop (finishing the item in hand), then release what is still leased."""
         self._stop.set()
+        self.context.bell.ring_all_here()  # sleepers wake, see the stop and end
         for thread in self._threads:
             thread.join(timeout=grace_seconds)
         released = self.context.store.release(self.context.worker_id)

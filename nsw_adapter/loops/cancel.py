@@ -7,6 +7,7 @@ from nsw_adapter.logging import describe_error, get_logger
 from nsw_adapter.loops.delivery import DossierDelivery, PortalLoop
 from nsw_adapter.results import ResultContext, cancelled
 from nsw_adapter.store import DossierChanged, PendingCancellation
+from nsw_adapter.wakeup import Topic
 
 log = get_logger("nsw_adapter.cancel")
 
@@ -16,6 +17,8 @@ class CancelLoop(PortalLoop):
     and is dead-lettered once the portal's retry budget is spent, as a submission is."""
 
     name = "cancel"
+    wakes_on: Topic | None = Topic.CANCEL
+    rings: tuple[Topic, ...] = (Topic.OUTBOX,)
 
     def work(self, limit: int) -> int:
         c = self.context

@@ -17,6 +17,7 @@ from nsw_adapter.errors import Problem
 from nsw_adapter.metrics import Metrics
 from nsw_adapter.store import WorkerStore
 from nsw_adapter.texts import DEFAULT_LANGUAGE, Language
+from nsw_adapter.wakeup import Bell
 
 
 class LineageLike(Protocol):
@@ -78,6 +79,7 @@ class LoopContext:
     agent_language: Language = DEFAULT_LANGUAGE  # of the texts in the Results (nsw_adapter.texts)
     clock: Callable[[], datetime] = utcnow
     stop_event: threading.Event = field(default_factory=threading.Event)
+    bell: Bell = field(default_factory=Bell)  # rung when work arrives (nsw_adapter/wakeup.py)
 
     def claim_limit(self, breaker: CircuitBreaker, batch: int) -> int:
         """How much to claim given the service's circuit: nothing while open (claiming only to defer

@@ -9,6 +9,7 @@ from datetime import timedelta
 from nsw_adapter.logging import get_logger
 from nsw_adapter.loops.context import LoopContext
 from nsw_adapter.results import rejection_factory_in
+from nsw_adapter.wakeup import Topic
 
 log = get_logger("nsw_adapter.housekeeping")
 
@@ -17,6 +18,8 @@ class HousekeepingLoop:
     """Runs each chore when it is due; one thread."""
 
     name = "housekeeping"
+    wakes_on: Topic | None = None
+    rings: tuple[Topic, ...] = (Topic.OUTBOX,)  # deadlines passed: their 22s wait for the NSW
 
     def __init__(
         self,

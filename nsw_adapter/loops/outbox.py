@@ -13,6 +13,7 @@ from datetime import datetime
 from nsw_adapter.logging import describe_error, get_logger
 from nsw_adapter.loops.delivery import NswLoop
 from nsw_adapter.store import OutboxItem, OutboxStore
+from nsw_adapter.wakeup import Topic
 
 log = get_logger("nsw_adapter.outbox")
 
@@ -44,6 +45,8 @@ class OutboxLoop(NswLoop):
     """One thread's sender (owns its NSW client)."""
 
     name = "outbox"
+    wakes_on: Topic | None = Topic.OUTBOX
+    rings: tuple[Topic, ...] = ()
 
     def work(self, limit: int) -> int:
         c = self.context

@@ -15,6 +15,7 @@ from nsw_adapter.loops.context import LoopContext
 from nsw_adapter.loops.delivery import PortalLoop
 from nsw_adapter.results import ResultContext, decided, is_supplement_expiry, supplement_requested
 from nsw_adapter.store import DossierChanged, DossierState, PendingPoll, PollOutcome, SupplementRecord
+from nsw_adapter.wakeup import Topic
 
 log = get_logger("nsw_adapter.poll")
 
@@ -29,6 +30,8 @@ class PollLoop(PortalLoop):
     """Asks the portal for decisions; one batch call for up to `poll_batch` dossiers."""
 
     name = "poll"
+    wakes_on: Topic | None = None  # polls fall due by the clock, not by a ring
+    rings: tuple[Topic, ...] = (Topic.OUTBOX,)
 
     def __init__(self, context: LoopContext) -> None:
         # Polls have no budget: a dossier is asked about until decided. A failed call is asked

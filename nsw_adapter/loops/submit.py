@@ -16,6 +16,7 @@ from nsw_adapter.logging import describe_error, get_logger
 from nsw_adapter.loops.delivery import DossierDelivery, PortalLoop
 from nsw_adapter.results import ResultContext, accepted, rejected_locally, station_of_documents
 from nsw_adapter.store import ClaimedDossier, DossierChanged, ReceiptRecord, SubmissionStart
+from nsw_adapter.wakeup import Topic
 
 log = get_logger("nsw_adapter.submit")
 _T = TypeVar("_T")
@@ -40,6 +41,8 @@ class SubmitLoop(PortalLoop):
     """
 
     name = "submit"
+    wakes_on: Topic | None = Topic.SUBMIT
+    rings: tuple[Topic, ...] = (Topic.OUTBOX,)  # receipts (21) and local rejections (22) wait for the NSW
 
     def work(self, limit: int) -> int:
         """Claim a batch of READY dossiers and take each one as far as it goes; returns how many."""
