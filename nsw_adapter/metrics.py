@@ -29,6 +29,7 @@ from prometheus_client.registry import Collector
 from nsw_adapter import cpu
 from nsw_adapter.build import adapter_version
 from nsw_adapter.delivery.breaker import BreakerState
+from nsw_adapter.lifecycle import SupplementOutcome
 from nsw_adapter.store import DossierState, StoreStats
 
 # Counters' `_created` samples (a timestamp per series) double the exposition and nobody reads them.
@@ -63,6 +64,10 @@ class _StageCpu(Collector):
         for name, seconds in sorted(cpu.totals().items()):
             family.add_metric([name], seconds)
         yield family
+
+
+#: A supplement request's outcomes as counted: "open" until one of the lifecycle's.
+SUPPLEMENT_OUTCOMES = ("open", *(o.value for o in SupplementOutcome))
 
 
 class Metrics:
@@ -123,6 +128,13 @@ class Metrics:
             "Dossiers whose last poll found a portal state this adapter does not know." + _STORE_WIDE,
             registry=r,
         )
+        self.supplement_requests = Gauge(
+            "nsw_adapter_supplement_requests",
+            "Supplement requests announced to the agents (25), by outcome: open, answered (amended), "
+            "expired (BG-SUPP-EXPIRED), decided (cleared or rejected otherwise), cancelled." + _STORE_WIDE,
+            ["outcome"],
+            registry=r,
+        )
         self.breaker = Gauge(
             "nsw_adapter_breaker_state",
             "Circuit state: 0 closed, 1 half-open, 2 open.",
@@ -153,6 +165,8 @@ class Metrics:
         )
         for state in DossierState:
             self.dossiers.labels(state=state.value).set(0)
+        for outcome in SUPPLEMENT_OUTCOMES:
+            self.supplement_requests.labels(outcome=outcome).set(0)
         for service in ("portal", "nsw"):
             self.breaker.labels(service=service).set(0)
         for answer in ("99", "22", "fault"):
@@ -174,6 +188,8 @@ class Metrics:
         self.dead_letters.set(stats.dead_letters)
         self.outbox_pending.set(stats.outbox_pending)
         self.unknown_portal_dossiers.set(sum(stats.unknown_portal_states.values()))
+        for outcome in SUPPLEMENT_OUTCOMES:
+            self.supplement_requests.labels(outcome=outcome).set(stats.supplement_requests.get(outcome, 0))
 
     def intake_answered(self, function: str, codes: set[str] | frozenset[str] = frozenset()) -> None:
         """A push answered 99 or 22 (with the 22's rule codes)."""

@@ -124,6 +124,7 @@ def _status(args: argparse.Namespace) -> int:
                     "dead_letters": stats.dead_letters,
                     "outbox_pending": stats.outbox_pending,
                     "unknown_portal_states": stats.unknown_portal_states,
+                    "supplement_requests": stats.supplement_requests,
                 }
             )
         )
@@ -135,6 +136,9 @@ def _status(args: argparse.Namespace) -> int:
     print(f"Oldest waiting      {'-' if oldest is None else f'{oldest:.0f} s'}")
     print(f"Results to send     {stats.outbox_pending}")
     print(f"Dead letters        {stats.dead_letters}")
+    if stats.supplement_requests:
+        outcomes = ", ".join(f"{n} {outcome}" for outcome, n in sorted(stats.supplement_requests.items()))
+        print(f"Supplement requests {sum(stats.supplement_requests.values())} ({outcomes})")
     if stats.unknown_portal_states:
         # A newer portal's state: the dossiers are polled on, but this adapter may need upgrading.
         print("Portal states not known to this adapter (dossiers polled on; upgrade nsw-adapter?)")

@@ -29,7 +29,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     """Add `show` and `report`."""
     show = commands.add_parser(
         "show",
-        help="a dossier's history: messages, state changes, portal calls, Results, problems",
+        help="a dossier's history: messages, state changes, portal calls, Results, requests, problems",
         description="What happened to a ship: each dossier of a reference, an IMO number or a vessel "
         "as a timeline (ids, codes and counts; never names or document numbers). Exit 1 when none is found.",
     )
@@ -133,6 +133,15 @@ def _describe(kind: str, details: dict[str, Any]) -> str:
         return f"v{details['version']} {details['from'] or '-'} -> {details['to']} ({details['cause']})"
     if kind == "portal":
         return f"{details['call']} ClientMessageId {details['client_message_id']}"
+    if kind == "request":
+        ended = details["outcome"] + (
+            f" {_local(details['outcome_at'])}" if details.get("outcome_at") else ""
+        )
+        return (
+            f"supplement request {details['request_number']} on {details['receipt_number']}: "
+            f"{', '.join(details['codes']) or '-'}, respond by {_local(details['respond_by'])} "
+            f"(25 messageId {details['message_id']}; {ended})"
+        )
     sent = f"sent {_local(details['sent_at'])}" if details.get("sent_at") else str(details.get("status"))
     return f"Result {details['function']} messageId {details['message_id']}: {sent}"
 

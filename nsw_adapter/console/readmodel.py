@@ -78,6 +78,19 @@ class TimelineEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class SupplementRequestRow:
+    """An officer's request for more on a dossier: numbers, item codes, deadline, how it ended
+    (never the officer's words, which may quote a person's particulars)."""
+
+    request_number: str
+    receipt_number: str
+    codes: tuple[str, ...]
+    requested_at: datetime
+    respond_by: datetime
+    outcome: str  # open | answered | expired | decided | cancelled
+
+
+@dataclass(frozen=True, slots=True)
 class Timeline:
     """A dossier's page: what it is, where it stands and everything that happened to it."""
 
@@ -94,6 +107,7 @@ class Timeline:
     etd: datetime | None = None
     crew: int | None = None
     passengers: int | None = None
+    requests: list[SupplementRequestRow] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

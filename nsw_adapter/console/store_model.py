@@ -24,6 +24,7 @@ from nsw_adapter.console.readmodel import (
     HourCount,
     Overview,
     Problem,
+    SupplementRequestRow,
     Timeline,
     TimelineEvent,
     UnknownDeadLetter,
@@ -53,6 +54,7 @@ FUNCTIONS = {
     "22": "rejected",
     "23": "cleared",
     "24": "cancellation confirmed",
+    "25": "supplement requested",
 }
 
 
@@ -143,6 +145,21 @@ class StoreReadModel:
                     )
                 )
             }
+            requests = [
+                SupplementRequestRow(
+                    request_number=r.request_number,
+                    receipt_number=r.receipt_number,
+                    codes=tuple(code for code in r.codes.split(",") if code),
+                    requested_at=r.requested_at,
+                    respond_by=r.respond_by,
+                    outcome=r.outcome or "open",
+                )
+                for r in c.execute(
+                    select(t.supplement_requests)
+                    .where(t.supplement_requests.c.dossier_id == view.dossier_id)
+                    .order_by(t.supplement_requests.c.id)
+                )
+            ]
         events, problems, clearance, passes = _events(view, send_dates, sent)
         entry = document_type == "1"
         return Timeline(
@@ -159,6 +176,7 @@ class StoreReadModel:
             etd=None if entry else row.expected_at,
             crew=row.crew,
             passengers=row.passengers,
+            requests=requests,
         )
 
     # --- dead letters

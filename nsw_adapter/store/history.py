@@ -18,6 +18,7 @@ from nsw_adapter.store.database import Database
 from nsw_adapter.xml import UntrustedXmlError, parse_untrusted
 
 d, m, h, o, f = t.dossiers, t.messages, t.history, t.outbox, t.dossier_facts
+r = t.supplement_requests
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +26,7 @@ class Event:
     """One line of the timeline: when, what kind, and its details (ids, codes, states)."""
 
     at: datetime
-    kind: str  # received | state | portal | result
+    kind: str  # received | state | portal | result | request (a supplement request)
     details: dict[str, Any]
 
 
@@ -108,6 +109,8 @@ def _history(c: Connection, dossier_id: int) -> DossierHistory:
         r.message_row: (r.status, r.sent_at, r.attempts)
         for r in c.execute(select(o).where(o.c.dossier_id == dossier_id))
     }
+    for request in c.execute(select(r).where(r.c.dossier_id == dossier_id).order_by(r.c.id)):
+        events.append(Event(request.at, "request", _request(request)))
     for message in c.execute(select(m).where(m.c.dossier_id == dossier_id).order_by(m.c.id)):
         if message.direction == "in":
             details = {
@@ -159,6 +162,22 @@ def _history(c: Connection, dossier_id: int) -> DossierHistory:
         problems=_unique(problems),
         unknown_portal_state=row.unknown_portal_state,
     )
+
+
+def _request(row: Any) -> dict[str, Any]:
+    """A supplement request as the history shows it: numbers, item codes, deadline, outcome (never
+    the officer's words, which may name a person or quote a document number)."""
+    return {
+        "request_number": row.request_number,
+        "receipt_number": row.receipt_number,
+        "version": row.version,
+        "requested_at": row.requested_at.isoformat(),
+        "respond_by": row.respond_by.isoformat(),
+        "codes": [code for code in row.codes.split(",") if code],
+        "message_id": row.message_id,
+        "outcome": row.outcome or "open",
+        "outcome_at": None if row.outcome_at is None else row.outcome_at.isoformat(),
+    }
 
 
 def _portal_problems(result: bytes) -> list[ProblemRef]:

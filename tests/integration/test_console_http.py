@@ -23,6 +23,7 @@ from nsw_adapter.console.readmodel import (
     GateStatistics,
     HourCount,
     Overview,
+    SupplementRequestRow,
     Timeline,
     UnknownDeadLetter,
 )
@@ -49,7 +50,18 @@ class FakeModel:
         return [DossierRow("HPH-1", "1", "cleared", NOW, NOW, "9074729", "OCEAN JADE", "CKCHPG")]
 
     def timeline(self, reference: str, document_type: str) -> Timeline | None:
-        return None
+        if reference != "HPH-1":
+            return None
+        request = SupplementRequestRow(
+            "CKCHPG-2026-YC000123",
+            "CKCHPG-2026-004517",
+            ("BG-SUPP-DOC", "BG-SUPP-OTHER"),
+            NOW,
+            NOW,
+            "answered",
+        )
+        row = DossierRow("HPH-1", "1", "cleared", NOW, NOW, "9074729", "OCEAN JADE", "CKCHPG")
+        return Timeline(row, 2, "CKCHPG-2026-004599", None, [], requests=[request])
 
     def dead_letters(self) -> list[DeadLetterRow]:
         return [DeadLetterRow("dossier", 7, "HPH-7", "portal retry budget exhausted", NOW)]
@@ -268,3 +280,19 @@ def test_the_daemon_serves_the_console_when_enabled(tmp_path: Path) -> None:
     finally:
         store.close()
     assert seen == [200]
+
+
+def test_the_dossier_page_shows_its_supplement_requests(console: Console) -> None:
+    """A request's number, receipt, item codes, deadline and outcome on the dossier's page."""
+    session, _ = logged_in(console, "victor")
+    page = session.get(console.url + "/dossiers/HPH-1/1")
+    assert page.status_code == 200
+    table = page.text[page.text.index('id="supplement-requests"') :]
+    for shown in (
+        "CKCHPG-2026-YC000123",
+        "CKCHPG-2026-004517",
+        "BG-SUPP-DOC, BG-SUPP-OTHER",
+        "2026-03-12 08:00",
+    ):
+        assert shown in table
+    assert "answered" in table

@@ -35,6 +35,8 @@ def test_demo_settles_every_dossier_and_prints_the_summary(tmp_path: Path) -> No
     assert "5180" in text
     assert "cancelled" in text
     assert "invalid (E-IMO)" in text
+    assert "cargo, asked for more" in text  # a supplement request, answered, then cleared
+    assert "supplement requests: 1 (answered by the agent: 1)" in text
     portal = states[0]["portal"]
     assert all(d["submissions"] <= 2 for d in portal["dossiers"].values())
     assert (tmp_path / "adapter.log").stat().st_size > 0

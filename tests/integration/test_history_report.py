@@ -60,15 +60,22 @@ def filled(
     open_store(store_url, migrate=True).close()
     cleared = cargo(3, prefix="HPH-2026-07")
     watched = cargo(1, start=50, prefix="HPH-2026-07")[0]
+    asked = cargo(1, start=60, prefix="HPH-2026-07")[0]  # asked for more, answered, then cleared
     ferry = sample_dossier(SAMPLES, "valid/arrival-passenger-ferry")
     invalid = sample_dossier(SAMPLES, "invalid/E-IMO")
-    dossiers = [*cleared, watched, ferry, invalid]
-    with running(store_url, watchlist={first_passport(watched)}) as run:
+    dossiers = [*cleared, watched, asked, ferry, invalid]
+    with running(store_url, watchlist={first_passport(watched)}, supplements={first_passport(asked)}) as run:
         for files in dossiers:
             run.nsw.push_dossier(files)
         wait_final(run.nsw, timeout=90)
         portal = run.portal.admin_state()
-    yield {"url": store_url, "portal": portal, "personal": personal_data(dossiers), "ferry": ferry}
+    yield {
+        "url": store_url,
+        "portal": portal,
+        "personal": personal_data(dossiers),
+        "ferry": ferry,
+        "asked": "HPH-2026-07000060",
+    }
     if request.param == "postgresql":
         drop_pg_database(store_url)
 
@@ -78,7 +85,10 @@ def test_report_gives_the_figures_the_portal_proves(filled: dict[str, Any]) -> N
     done = cli("report", "--from", "2026-01-01", "--to", "2026-12-31", "--json", "--store", filled["url"])
     assert done.returncode == 0, done.stderr
     gates = json.loads(done.stdout)
-    receipts = [r for d in filled["portal"]["dossiers"].values() for r in d["receipts"]]
+    # A receipt superseded (the supplement request's, answered by an amendment) is never decided.
+    receipts = [
+        r for d in filled["portal"]["dossiers"].values() for r in d["receipts"] if r["state"] != "SUPERSEDED"
+    ]
     assert sum(g["cleared"] for g in gates) == sum(1 for r in receipts if r["state"] == "CLEARED")
     assert sum(g["rejected"] for g in gates) == sum(1 for r in receipts if r["state"] == "REJECTED") == 1
     assert sum(g["shore_passes"] for g in gates) == sum(len(r["shore_passes"]) for r in receipts) > 0
@@ -135,6 +145,30 @@ def test_show_lists_the_problems_of_local_and_portal_rejections_with_their_xpath
     assert portal[0]["document_type"] == "51"
 
 
+def test_show_gives_a_supplement_request_its_codes_deadline_and_outcome(filled: dict[str, Any]) -> None:
+    """The dossier asked for more: the request (number, receipt, item codes, RespondBy, answered),
+    its 25, the answer's new receipt and 21, and the decision; in text and JSON."""
+    done = cli("show", filled["asked"], "--json", "--store", filled["url"])
+    assert done.returncode == 0, done.stderr
+    (dossier,) = json.loads(done.stdout)
+    at_portal = filled["portal"]["dossiers"][filled["asked"]]["receipts"]
+    asked = at_portal[0]["supplement_request"]
+    assert asked is not None
+    [request] = [e for e in dossier["events"] if e["kind"] == "request"]
+    assert request["request_number"] == asked["number"]
+    assert request["receipt_number"] == at_portal[0]["receipt"]
+    assert request["codes"] == ["BG-SUPP-DOC"]
+    assert request["outcome"] == "answered"
+    assert request["respond_by"]
+    assert [e["function"] for e in dossier["events"] if e["kind"] == "result"] == ["21", "25", "21", "23"]
+    assert ("submitted", "supplement_requested") in [
+        (e["from"], e["to"]) for e in dossier["events"] if e["kind"] == "state"
+    ]
+    text = cli("show", filled["asked"], "--store", filled["url"]).stdout
+    assert f"supplement request {asked['number']}" in text
+    assert "BG-SUPP-DOC, respond by" in text
+
+
 def test_show_and_report_print_no_personal_data(filled: dict[str, Any]) -> None:
     """No input name or document number in any output of show (every dossier) or report."""
     outputs = [
@@ -170,5 +204,5 @@ def test_the_migration_backfills_the_facts_of_existing_dossiers(filled: dict[str
             rebuilt = sorted(map(tuple, c.execute(select(t.dossier_facts))))
     finally:
         store.close()
-    assert len(recorded) == 6
+    assert len(recorded) == 7  # every dossier of the fixture
     assert rebuilt == recorded

@@ -5,7 +5,7 @@ second request on the new receipt its own 25, BG-SUPP-EXPIRED a 22, a cancellati
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,6 +19,7 @@ from nsw_adapter.clients.portal import (
     SupplementRequest,
     parse_portal_time,
 )
+from nsw_adapter.console.store_model import StoreReadModel
 from nsw_adapter.delivery import set_testing
 from nsw_adapter.loops.cancel import CancelLoop
 from nsw_adapter.loops.context import LoopContext
@@ -143,6 +144,23 @@ def test_a_request_is_one_25_then_answered_by_an_amendment_and_cleared(store: Sq
     moves = [(e.details["from"], e.details["to"]) for e in history.events if e.kind == "state"]
     assert ("submitted", "supplement_requested") in moves
     assert ("supplement_requested", "ready") in moves
+    [request] = [e.details for e in history.events if e.kind == "request"]
+    assert request["codes"] == ["BG-SUPP-DOC", "BG-SUPP-OTHER"]
+    assert (request["receipt_number"], request["outcome"]) == (FIRST, "answered")
+    assert datetime.fromisoformat(request["respond_by"]) == parse_portal_time("13/03/2026 17:00")
+    model = StoreReadModel(store, str(store.engine.url))
+    try:
+        timeline = model.timeline(REFERENCE, "1")
+    finally:
+        model.close()
+    assert timeline is not None
+    [row] = timeline.requests
+    assert (row.request_number, row.codes, row.outcome) == (
+        "CKCHPG-2026-YC000001",
+        ("BG-SUPP-DOC", "BG-SUPP-OTHER"),
+        "answered",
+    )
+    assert row.respond_by == parse_portal_time("13/03/2026 17:00")
 
 
 def test_a_second_request_on_the_new_receipt_is_a_new_25(store: SqlStore, clock: Clock) -> None:

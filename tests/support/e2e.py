@@ -32,12 +32,23 @@ def running(
     nsw_faults: str | None = None,
     decision_delay: float = 0.3,
     watchlist: set[str] | None = None,
+    supplements: set[str] | None = None,
     **worker: Any,
 ) -> Iterator[Run]:
-    """Both simulators and the adapter, wired together over loopback sockets."""
+    """Both simulators and the adapter, wired together over loopback sockets; a dossier with a
+    document number in `supplements` is asked for more, and the NSW simulator answers."""
     with (
-        PortalSimulator(decision_delay=decision_delay, faults=portal_faults, watchlist=watchlist) as portal,
-        NswSimulator(faults=nsw_faults, duplicates=0.1, shuffle=True, seed=5, backoff_max=0.5) as nsw,
+        PortalSimulator(
+            decision_delay=decision_delay, faults=portal_faults, watchlist=watchlist, supplements=supplements
+        ) as portal,
+        NswSimulator(
+            faults=nsw_faults,
+            duplicates=0.1,
+            shuffle=True,
+            seed=5,
+            backoff_max=0.5,
+            answer_supplements=bool(supplements),
+        ) as nsw,
     ):
         settings = fast_settings(store_url, portal.url, nsw.url, **worker)
         with AdapterStack(settings) as stack:

@@ -31,3 +31,20 @@ def test_each_instance_has_its_own_registry() -> None:
     first.retries.labels(operation="send").inc()
     assert 'nsw_adapter_retries_total{operation="send"} 1.0' in first.render().decode()
     assert 'nsw_adapter_retries_total{operation="send"} 0.0' in Metrics().render().decode()
+
+
+def test_supplement_requests_and_unknown_portal_states_are_exported_by_outcome() -> None:
+    """Store-wide: supplement requests by outcome (every outcome exported, 0 when none), and the
+    dossiers in a portal state this adapter does not know."""
+    metrics = Metrics()
+    metrics.update_stats(
+        StoreStats(
+            supplement_requests={"answered": 2, "expired": 1, "open": 1}, unknown_portal_states={"ON_HOLD": 3}
+        )
+    )
+    text = metrics.render().decode()
+    assert 'nsw_adapter_supplement_requests{outcome="answered"} 2.0' in text
+    assert 'nsw_adapter_supplement_requests{outcome="expired"} 1.0' in text
+    assert 'nsw_adapter_supplement_requests{outcome="open"} 1.0' in text
+    assert 'nsw_adapter_supplement_requests{outcome="cancelled"} 0.0' in text
+    assert "nsw_adapter_unknown_portal_state_dossiers 3.0" in text
