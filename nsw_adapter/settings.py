@@ -155,6 +155,9 @@ class PortalSettings(Section):
     client_key: Path | None = None
     proxy: HttpUrl | None = None
     poll_batch: Count = 100  # receipts asked for in one GetProcessingStatus (the contract allows 100)
+    # GetProcessingStatus calls one daemon makes per minute at most, however many polls fall due
+    # (after an outage, thousands at once): each asks about up to poll_batch receipts.
+    status_calls_per_minute: Count = 60
 
 
 class NswSettings(Section):
@@ -190,7 +193,11 @@ class WorkerSettings(Section):
     # After a claim that was not full, wait this long so the next claim takes more at once:
     # fewer commits (SQLite's one write lock) and fewer GetProcessingStatus calls per dossier.
     gather_seconds: float = Field(default=0.1, ge=0)
-    poll_interval_seconds: Seconds = 30.0  # first poll after a receipt, and between PENDING answers
+    # Polls wait as a person would: the first this long after the receipt, then twice as long
+    # after each PENDING answer (5, 10, 20, 40 s ...) up to poll_max_interval_seconds. Officers
+    # decide within an hour (the contract): about 20 asks in that hour, shared by up to
+    # poll_batch receipts a call; a decision in the first minutes is heard within seconds.
+    poll_interval_seconds: Seconds = 5.0
     poll_max_interval_seconds: Seconds = 300.0
     expiry_interval_seconds: Seconds = 10.0
     # Retry in the thread this long, then defer via the store.

@@ -128,6 +128,7 @@ def build_context(
         lease_seconds=settings.store.lease_seconds,
         claim_batch=w.claim_batch,
         poll_batch=portal.poll_batch,
+        status_calls_per_minute=portal.status_calls_per_minute,
         poll_interval_seconds=w.poll_interval_seconds,
         poll_max_interval_seconds=w.poll_max_interval_seconds,
         gather_seconds=w.gather_seconds,

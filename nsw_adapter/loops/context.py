@@ -73,7 +73,8 @@ class LoopContext:
     lease_seconds: float = 30.0
     claim_batch: int = 32
     poll_batch: int = 100
-    poll_interval_seconds: float = 30.0
+    poll_interval_seconds: float = 5.0
+    status_calls_per_minute: int = 60  # GetProcessingStatus calls per minute at most (the poll loop's)
     poll_max_interval_seconds: float = 300.0
     gather_seconds: float = 0.0
     agent_language: Language = DEFAULT_LANGUAGE  # of the texts in the Results (nsw_adapter.texts)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
@@ -39,12 +40,13 @@ class PollLoop(PortalLoop):
         super().__init__(context, budget=False, backoff=lambda _attempts: self._interval())
         # PENDING answers per dossier, for the backoff (in memory: a restart starts it over).
         self._pending: dict[int, int] = {}
+        self._calls = CallBudget(context.status_calls_per_minute, per_seconds=60.0)
 
     def _interval(self, answers: int = 0) -> float:
-        """Seconds to the next poll: exponential per PENDING answer (x1.5, capped), with jitter so
-        a burst of receipts is not polled in lockstep."""
+        """Seconds to the next poll: the interval, doubled per PENDING answer up to the maximum,
+        with jitter so a burst of receipts is not polled in lockstep."""
         c = self.context
-        delay = min(c.poll_max_interval_seconds, c.poll_interval_seconds * 1.5 ** max(0, answers - 1))
+        delay = min(c.poll_max_interval_seconds, c.poll_interval_seconds * 2.0 ** max(0, answers - 1))
         return delay * random.uniform(0.8, 1.2)
 
     def _next_poll(self, dossier_id: int) -> datetime:
@@ -57,9 +59,12 @@ class PollLoop(PortalLoop):
 
     def work(self, limit: int) -> int:
         c = self.context
+        if not self._calls.available():  # the minute's calls are spent: the due polls wait
+            return 0
         polls = c.store.claim_polls(c.worker_id, limit, c.lease_seconds, c.clock())
         if not polls:
             return 0
+        self._calls.spend()
         self._poll(polls)
         c.gather(len(polls), limit)
         return len(polls)
@@ -238,3 +243,26 @@ class _Batch:
         for poll in self.polls:
             self.loop._poll([poll])
         return True
+
+
+class CallBudget:
+    """At most `calls` per `per_seconds`, spent one at a time and refilled smoothly (a token
+    bucket): a burst of due polls is spread over the minute instead of hitting the portal at once."""
+
+    def __init__(
+        self, calls: int, *, per_seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._capacity = float(calls)
+        self._rate = calls / per_seconds
+        self._clock = clock
+        self._tokens = float(calls)
+        self._at = clock()
+
+    def available(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self._capacity, self._tokens + (now - self._at) * self._rate)
+        self._at = now
+        return self._tokens >= 1.0
+
+    def spend(self) -> None:
+        self._tokens -= 1.0

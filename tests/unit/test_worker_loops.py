@@ -20,7 +20,7 @@ from nsw_adapter.errors import Problem
 from nsw_adapter.loops.cancel import CancelLoop
 from nsw_adapter.loops.context import LoopContext
 from nsw_adapter.loops.outbox import OutboxLoop
-from nsw_adapter.loops.poll import PollLoop
+from nsw_adapter.loops.poll import CallBudget, PollLoop
 from nsw_adapter.loops.submit import SubmitLoop
 from nsw_adapter.settings import Settings
 from nsw_adapter.store import SqlStore, open_store
@@ -415,16 +415,51 @@ def test_a_worker_restarted_under_its_name_takes_over_its_predecessors_leases(
 
 
 def test_pending_polls_back_off(store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock) -> None:
-    """Each PENDING answer pushes that dossier's next poll further out (x1.5), up to the maximum."""
+    """Each PENDING answer doubles that dossier's wait for its next poll, up to the maximum."""
     set_testing(False)
-    context = make_context(store, portal, nsw, clock, poll_interval_seconds=10, poll_max_interval_seconds=20)
+    context = make_context(store, portal, nsw, clock, poll_interval_seconds=5, poll_max_interval_seconds=30)
     loop = PollLoop(context)
-    delays = [(loop._next_poll(7) - clock()).total_seconds() for _ in range(4)]
-    assert 8 <= delays[0] <= 12
-    assert 12 <= delays[1] <= 18
-    assert 16 <= delays[2] <= 24
-    assert 16 <= delays[3] <= 24
-    assert loop._pending == {7: 4}
+    delays = [(loop._next_poll(7) - clock()).total_seconds() for _ in range(5)]
+    for delay, expected in zip(delays, (5, 10, 20, 30, 30), strict=True):
+        assert 0.8 * expected <= delay <= 1.2 * expected
+    assert loop._pending == {7: 5}
+
+
+def test_polls_due_beyond_the_minutes_call_budget_wait(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock
+) -> None:
+    """However many polls fall due, the poll loop makes at most status_calls_per_minute calls a
+    minute: with a budget of two, a third claim finds the budget spent and asks nothing."""
+    for n in range(3):
+        ready_dossier(store, f"HPH-2026-00090{n}")
+    context = make_context(store, portal, nsw, clock, claim_batch=1, poll_batch=1, status_calls_per_minute=2)
+    submit = SubmitLoop(context)
+    while submit.run_once():
+        pass
+    portal.decide = lambda n: Status(n, PortalState.PENDING)
+    loop = PollLoop(context)
+    done = [loop.run_once() for _ in range(3)]
+    assert done == [1, 1, 0]
+    assert [call[0] for call in portal.calls].count("status") == 2
+
+
+def test_a_call_budget_refills_over_its_period() -> None:
+    now = [0.0]
+    budget = CallBudget(2, per_seconds=60.0, clock=lambda: now[0])
+    for _ in range(2):
+        assert budget.available()
+        budget.spend()
+    assert not budget.available()
+    now[0] = 29.0
+    assert not budget.available()  # 0.97 of a call refilled
+    now[0] = 31.0
+    assert budget.available()
+    budget.spend()
+    now[0] = 1000.0
+    assert budget.available()
+    budget.spend()
+    budget.spend()
+    assert not budget.available()  # never more than the capacity saved up
 
 
 def test_a_batch_of_results_is_marked_sent_in_one_transaction(
