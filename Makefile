@@ -12,8 +12,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The event feed goes to the reference webhook subscriber, and to a queue on the local RabbitMQ
+# when one answers on 127.0.0.1:5672 (`make rabbitmq` starts it).
 demo: $(STAMP)
-	$(BIN)/nsw-adapter demo
+	@if bash -c '(exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null'; then \
+	  $(BIN)/nsw-adapter demo --amqp 'amqp://guest:guest@127.0.0.1:5672/%2F'; \
+	else \
+	  $(BIN)/nsw-adapter demo; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check nsw_adapter tests benchmarks

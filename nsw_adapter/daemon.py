@@ -40,7 +40,7 @@ from nsw_adapter.log_limits import limit_server_errors
 from nsw_adapter.logging import configure_logging, describe_error, get_logger
 from nsw_adapter.metrics import Metrics
 from nsw_adapter.settings import ROLES, Settings, demo_credentials
-from nsw_adapter.store import Store, StoreStats
+from nsw_adapter.store import Store, StoreStats, SubscriberFigures
 from nsw_adapter.store.wake_channel import WakeListener, WakeSender
 from nsw_adapter.tls import intake_context
 from nsw_adapter.wakeup import Bell, Topic
@@ -95,6 +95,17 @@ def observability_app(
             "loops_alive": loops_alive,
             "dead_letters": stats.dead_letters,
         }
+        names = sorted({*metrics.subscribers, *stats.subscribers})
+        if names:  # the event feed's backlog per subscriber (configured, or with events waiting)
+            body["subscribers"] = {
+                name: {
+                    "pending": figures.pending,
+                    "oldest_pending_seconds": figures.oldest_pending_seconds,
+                    "dead": figures.dead,
+                }
+                for name in names
+                for figures in [stats.subscribers.get(name, SubscriberFigures())]
+            }
         if intake_pool is not None:
             body["intake_threads"] = {"busy": intake_pool.busy, "of": intake_pool.threads}
         return web.json_response(body, status=200 if ok else 503, dumps=json.dumps)

@@ -212,10 +212,15 @@ def run_demo(
     out: TextIO = sys.stdout,
     workdir: Path | None = None,
     on_state: Callable[[dict[str, Any]], None] | None = None,
+    amqp_url: str | None = None,
 ) -> int:
-    """Run the demo; 0 when every dossier has its final Result and nothing was lost or doubled."""
+    """Run the demo; 0 when every dossier has its final Result and nothing was lost or doubled, and
+    each event subscriber (the reference webhook subscriber; with `amqp_url`, an AMQP queue too)
+    received exactly the events the simulators' state implies."""
+    from nsw_adapter import demo_events
     from nsw_adapter.simulators import PortalSimulator
     from nsw_adapter.simulators.nsw import NswSimulator, all_final
+    from nsw_adapter.simulators.subscriber import DEMO_SECRET, AmqpSource, SubscriberSimulator
     from nsw_adapter.stack import AdapterStack, fast_settings
 
     folder = workdir or Path(tempfile.mkdtemp(prefix="nsw-adapter-demo-"))
@@ -232,6 +237,12 @@ def run_demo(
         file=out,
         flush=True,
     )
+    flags = {p.reference: demo_events.declared(data for _, data in files) for p, files in generated}
+    flags.update({p.reference: demo_events.declared(d.data for d in docs) for p, docs in invalid})
+    subscribers = demo_events.subscriber_settings("http://127.0.0.1:0", DEMO_SECRET, amqp_url)
+    amqp = subscribers[1] if amqp_url is not None else None
+    source = None if amqp is None else AmqpSource(amqp["url"], amqp["queue"], amqp["exchange"])
+    received: dict[str, dict[str, Any]] = {}
     try:
         with (
             PortalSimulator(
@@ -248,24 +259,40 @@ def run_demo(
                 backoff_max=0.5,
                 answer_supplements=True,
             ) as nsw,
+            SubscriberSimulator(secret=DEMO_SECRET) as webhook,
+            SubscriberSimulator(amqp=source) as queue,
         ):
-            settings = fast_settings(f"sqlite:///{folder}/demo.db", portal.url, nsw.url)
+            subscribers[0]["url"] = webhook.url
+            listeners = {demo_events.WEBHOOK: webhook, demo_events.AMQP: queue}
+            settings = fast_settings(
+                f"sqlite:///{folder}/demo.db", portal.url, nsw.url, subscribers=subscribers
+            )
             with AdapterStack(settings) as stack:
                 nsw.agency_url = stack.intake_url
                 print(f"Portal {portal.url}  NSW {nsw.url}  adapter intake {stack.intake_url}", file=out)
+                print(f"Event subscribers: {', '.join(s['name'] for s in subscribers)}", file=out)
                 for _item, files in generated:
                     nsw.push_dossier(files)
                 nsw.push_documents([d for _, documents in invalid for d in documents])
                 state = _follow(nsw, portal, planned, started, timeout, out, all_final)
+                _events_settled(stack, started, timeout)
                 portal_state = portal.admin_state()
+                received = {s["name"]: listeners[s["name"]].admin_state() for s in subscribers}
                 if on_state is not None:
-                    on_state({"nsw": state, "portal": portal_state})
+                    on_state({"nsw": state, "portal": portal_state, "subscribers": received})
     finally:
         log_file.close()
+        if amqp is not None:
+            demo_events.delete_amqp(amqp["url"], amqp["exchange"], amqp["queue"])
     elapsed = time.monotonic() - started
     print(file=out)
     summary(planned, state, out)
     check = verify(planned, state, portal_state)
+    for name, subscriber in received.items():
+        events = [e["event"] for e in subscriber["events"]]
+        demo_events.table(name, events, out)
+        for problem in demo_events.check(name, events, state, flags, subscriber["counts"]):
+            check.fail(problem)
     injected = sum(portal_state.get("injected", {}).values())
     duplicates = portal_state["counters"].get("duplicates", 0)
     requests = portal_state["counters"].get("supplement_requests", 0)
@@ -282,7 +309,17 @@ def run_demo(
             print(f"  {problem}", file=out)
         return 1
     print("Every dossier has its final result at the NSW; nothing lost, nothing doubled.", file=out)
+    print("Each subscriber received exactly the events the dossiers' results imply, in order.", file=out)
     return 0
+
+
+def _events_settled(stack: Any, started: float, timeout: float) -> None:
+    """Wait (within the demo's time) until every event is delivered to each subscriber."""
+    while time.monotonic() - started < timeout:
+        stats = stack.store.stats(stack.store.now())
+        if stats.events_unfanned == 0 and all(f.pending == 0 for f in stats.subscribers.values()):
+            return
+        time.sleep(0.2)
 
 
 def _settled(nsw: Any, item: Planned) -> bool:

@@ -35,6 +35,7 @@ class VesselFacts:
     passengers: int | None
     stowaways: int | None
     arms: bool | None
+    port: str | None = None  # the port of call's UN/LOCODE (VNHPH...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,7 @@ def vessel_facts(general_declaration: etree._Element) -> VesselFacts:
         passengers=number("NumberOfPassengers"),
         stowaways=number("NumberOfStowaways"),
         arms=None if arms is None else arms in ("1", "true"),
+        port=port,
     )
 
 
@@ -102,6 +104,20 @@ def decision_facts(result_envelope: bytes) -> DecisionFacts | None:
         shore_passes=len(result.findall("ShorePass")),
         codes=tuple(collapse(e.findtext("Code")) or "" for e in result.iterfind("Error")),
     )
+
+
+def shore_pass_spans(result_envelope: bytes) -> list[tuple[datetime, datetime]]:
+    """Each shore pass's (ValidFrom, ValidTo) in a 23 the adapter built (numbers and names left)."""
+    try:
+        root = parse_untrusted(result_envelope)
+    except UntrustedXmlError:
+        return []
+    spans = []
+    for element in root.iterfind("Body/Content/Result/ShorePass"):
+        start, end = _utc(element.findtext("ValidFrom")), _utc(element.findtext("ValidTo"))
+        if start is not None and end is not None:
+            spans.append((start, end))
+    return spans
 
 
 def _utc(value: str | None) -> datetime | None:

@@ -51,6 +51,8 @@ SAFE_KEYS = frozenset(
         "config", "intake", "observability", "user", "peer",
         # supplement requests: the portal's request number and its deadline (never the items' words)
         "request_number", "respond_by",
+        # the event feed: a configured subscriber's name, an event's UUID, its delivery row
+        "subscriber", "event_id", "delivery_id",
     }
 )  # fmt: skip
 #: Keys the code may pass knowing their values are written as "[redacted]": free text typed by

@@ -11,7 +11,7 @@ Two kinds, and how to sum them across daemons:
 from __future__ import annotations
 
 import platform
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from prometheus_client import (
     CollectorRegistry,
@@ -30,7 +30,7 @@ from nsw_adapter import cpu
 from nsw_adapter.build import adapter_version
 from nsw_adapter.delivery.breaker import BreakerState
 from nsw_adapter.lifecycle import SupplementOutcome
-from nsw_adapter.store import DossierState, StoreStats
+from nsw_adapter.store import DossierState, StoreStats, SubscriberFigures
 
 # Counters' `_created` samples (a timestamp per series) double the exposition and nobody reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -163,6 +163,32 @@ class Metrics:
         self.intake_bytes = Counter(
             "nsw_adapter_intake_received_bytes", "Request body bytes read by the intake.", registry=r
         )
+        self.events_delivered = Counter(
+            "nsw_adapter_events_delivered",
+            "Events a subscriber has taken (a webhook's 2xx, the broker's confirm), by this process.",
+            ["subscriber"],
+            registry=r,
+        )
+        self.event_failures = Counter(
+            "nsw_adapter_event_failures",
+            "Event deliveries that failed (deferred or given up on), by this process.",
+            ["subscriber"],
+            registry=r,
+        )
+        self.events_pending = Gauge(
+            "nsw_adapter_events_pending", "Events waiting for a subscriber." + _STORE_WIDE, ["subscriber"],
+            registry=r,
+        )  # fmt: skip
+        self.events_oldest_pending = Gauge(
+            "nsw_adapter_events_oldest_pending_seconds",
+            "Age of the oldest event waiting for a subscriber." + _STORE_WIDE,
+            ["subscriber"],
+            registry=r,
+        )
+        self.events_dead = Gauge(
+            "nsw_adapter_events_dead", "Events given up on, per subscriber." + _STORE_WIDE, ["subscriber"],
+            registry=r,
+        )  # fmt: skip
         for state in DossierState:
             self.dossiers.labels(state=state.value).set(0)
         for outcome in SUPPLEMENT_OUTCOMES:
@@ -175,8 +201,9 @@ class Metrics:
         for operation in ("submit", "cancel", "poll", "send"):
             self.retries.labels(operation=operation)
             self.deferred.labels(operation=operation)
-        for kind in ("dossier", "outbox"):
+        for kind in ("dossier", "outbox", "event"):
             self.dead_lettered.labels(kind=kind)
+        self._subscribers: list[str] = []
 
     def breaker_changed(self, service: str, state: BreakerState) -> None:
         self.breaker.labels(service=service).set(_BREAKER_VALUE[state])
@@ -190,6 +217,24 @@ class Metrics:
         self.unknown_portal_dossiers.set(sum(stats.unknown_portal_states.values()))
         for outcome in SUPPLEMENT_OUTCOMES:
             self.supplement_requests.labels(outcome=outcome).set(stats.supplement_requests.get(outcome, 0))
+        for name in self._subscribers:
+            figures = stats.subscribers.get(name, SubscriberFigures())
+            self.events_pending.labels(subscriber=name).set(figures.pending)
+            self.events_oldest_pending.labels(subscriber=name).set(figures.oldest_pending_seconds or 0.0)
+            self.events_dead.labels(subscriber=name).set(figures.dead)
+
+    @property
+    def subscribers(self) -> tuple[str, ...]:
+        """The event subscribers whose figures are exported."""
+        return tuple(self._subscribers)
+
+    def watch_subscribers(self, names: Iterable[str]) -> None:
+        """Export the event figures of these subscribers (at zero until the store says otherwise)."""
+        for name in names:
+            if name not in self._subscribers:
+                self._subscribers.append(name)
+            self.events_delivered.labels(subscriber=name)
+            self.event_failures.labels(subscriber=name)
 
     def intake_answered(self, function: str, codes: set[str] | frozenset[str] = frozenset()) -> None:
         """A push answered 99 or 22 (with the 22's rule codes)."""

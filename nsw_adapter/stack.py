@@ -81,8 +81,16 @@ class AdapterStack:
         self.stop()
 
 
-def fast_settings(store_url: str, portal_url: str, nsw_url: str, **worker: Any) -> Settings:
-    """Settings for a quick local run: short polls, short backoffs, ephemeral intake port."""
+def fast_settings(
+    store_url: str,
+    portal_url: str,
+    nsw_url: str,
+    *,
+    subscribers: list[dict[str, Any]] | None = None,
+    **worker: Any,
+) -> Settings:
+    """Settings for a quick local run: short polls, short backoffs, ephemeral intake port; the
+    event feed's `subscribers` ([[subscribers]] tables) if any."""
     from nsw_adapter.settings import load_settings
 
     worker_options: dict[str, Any] = {
@@ -105,4 +113,5 @@ def fast_settings(store_url: str, portal_url: str, nsw_url: str, **worker: Any) 
         portal={"url": portal_url, "timeout_seconds": 5.0, "retry_budget_seconds": 300.0},
         nsw={"url": nsw_url, "timeout_seconds": 5.0, "retry_budget_seconds": 300.0},
         worker=worker_options,
+        subscribers=subscribers or [],
     )

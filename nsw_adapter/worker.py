@@ -14,6 +14,7 @@ import secrets
 import socket
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Protocol
 
 from nsw_adapter import cpu
@@ -31,6 +32,7 @@ from nsw_adapter.loops.context import (
     default_locator,
     default_translator,
 )
+from nsw_adapter.loops.events import EventLoop
 from nsw_adapter.loops.housekeeping import HousekeepingLoop
 from nsw_adapter.loops.outbox import OutboxLoop
 from nsw_adapter.loops.poll import PollLoop
@@ -75,6 +77,7 @@ def build_context(
 ) -> LoopContext:
     """A LoopContext from settings: zeep clients, breakers reporting to metrics, retry policies."""
     metrics = metrics or Metrics()
+    metrics.watch_subscribers(s.name for s in settings.subscribers)
     w = settings.worker
     portal, nsw = settings.portal, settings.nsw
 
@@ -133,6 +136,8 @@ def build_context(
         poll_max_interval_seconds=w.poll_max_interval_seconds,
         gather_seconds=w.gather_seconds,
         agent_language=settings.agent_language,
+        subscribers=tuple(settings.subscribers),
+        subscriber_breakers={s.name: breaker(f"subscriber:{s.name}") for s in settings.subscribers},
     )
 
 
@@ -169,6 +174,8 @@ class Worker:
             lambda: PollLoop(context),
             lambda: CancelLoop(context),
             lambda: HousekeepingLoop(context, expiry_interval=expiry_interval, retention_days=retention_days),
+            # One sender per subscriber: each dossier's events reach it in order.
+            *(partial(EventLoop, context, subscriber) for subscriber in context.subscribers),
         ]
 
     @classmethod

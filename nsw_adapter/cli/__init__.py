@@ -19,6 +19,7 @@ from nsw_adapter.cli import (
     config_check,
     console,
     daemon,
+    events,
     history,
     simulate,
     storage,
@@ -28,7 +29,7 @@ from nsw_adapter.cli import (
 from nsw_adapter.cli.common import CommandError, Exit
 from nsw_adapter.errors import CannotListen, ConfigurationError, StoreNotReady, StoreUnreachable
 
-_AREAS = (translation, simulate, subscriber, storage, history, audit, config_check, console, daemon)
+_AREAS = (translation, simulate, subscriber, storage, history, events, audit, config_check, console, daemon)
 
 
 def build_parser() -> argparse.ArgumentParser:

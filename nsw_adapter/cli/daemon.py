@@ -90,6 +90,13 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     demo.add_argument("--dossiers", type=int, default=None, help="how many generated cargo dossiers to add")
     demo.add_argument("--timeout", type=float, default=55.0, help="give up after this many seconds")
     demo.add_argument("--faults", default=None, help="portal fault SPEC (default: moderate faults)")
+    demo.add_argument(
+        "--amqp",
+        default=None,
+        metavar="URL",
+        help="a RabbitMQ (amqp://user:password@host:5672/vhost): the event feed goes to a queue there "
+        "too, besides the reference webhook subscriber",
+    )
     demo.set_defaults(handler=_demo)
 
 
@@ -125,6 +132,15 @@ def _status(args: argparse.Namespace) -> int:
                     "outbox_pending": stats.outbox_pending,
                     "unknown_portal_states": stats.unknown_portal_states,
                     "supplement_requests": stats.supplement_requests,
+                    "events_unfanned": stats.events_unfanned,
+                    "subscribers": {
+                        name: {
+                            "pending": f.pending,
+                            "oldest_pending_seconds": f.oldest_pending_seconds,
+                            "dead": f.dead,
+                        }
+                        for name, f in sorted(stats.subscribers.items())
+                    },
                 }
             )
         )
@@ -135,6 +151,12 @@ def _status(args: argparse.Namespace) -> int:
     oldest = stats.oldest_waiting_seconds
     print(f"Oldest waiting      {'-' if oldest is None else f'{oldest:.0f} s'}")
     print(f"Results to send     {stats.outbox_pending}")
+    if stats.subscribers or stats.events_unfanned:
+        print(f"Events to fan out   {stats.events_unfanned}")
+    for name, figures in sorted(stats.subscribers.items()):
+        age = figures.oldest_pending_seconds
+        print(f"  subscriber {name:<14} pending {figures.pending:>6}  oldest "
+              f"{'-' if age is None else f'{age:.0f} s'}  dead {figures.dead}")  # fmt: skip
     print(f"Dead letters        {stats.dead_letters}")
     if stats.supplement_requests:
         outcomes = ", ".join(f"{n} {outcome}" for outcome, n in sorted(stats.supplement_requests.items()))
@@ -231,4 +253,4 @@ def _dlq_discard(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from nsw_adapter.demo import run_demo
 
-    return run_demo(dossiers=args.dossiers, timeout=args.timeout, faults=args.faults)
+    return run_demo(dossiers=args.dossiers, timeout=args.timeout, faults=args.faults, amqp_url=args.amqp)

@@ -14,6 +14,8 @@ from nsw_adapter.clients.portal import PortalClient
 from nsw_adapter.delivery.breaker import BreakerState, CircuitBreaker
 from nsw_adapter.delivery.retry import RetryPolicy, is_testing
 from nsw_adapter.errors import Problem
+from nsw_adapter.events.config import SubscriberSettings
+from nsw_adapter.events.publisher import Publisher, publisher_for
 from nsw_adapter.metrics import Metrics
 from nsw_adapter.store import WorkerStore
 from nsw_adapter.texts import DEFAULT_LANGUAGE, Language
@@ -81,6 +83,20 @@ class LoopContext:
     clock: Callable[[], datetime] = utcnow
     stop_event: threading.Event = field(default_factory=threading.Event)
     bell: Bell = field(default_factory=Bell)  # rung when work arrives (nsw_adapter/wakeup.py)
+    # The event feed's subscribers ([[subscribers]]), a publisher for each (one per thread), and a
+    # circuit breaker each: one subscriber down must not hold back the others.
+    subscribers: Sequence[SubscriberSettings] = ()
+    publisher_factory: Callable[[SubscriberSettings], Publisher] = publisher_for
+    subscriber_breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
+
+    def subscriber_breaker(self, name: str) -> CircuitBreaker:
+        """The subscriber's breaker (made with the NSW's thresholds when none was given)."""
+        found = self.subscriber_breakers.get(name)
+        if found is None:
+            found = self.subscriber_breakers[name] = CircuitBreaker(
+                f"subscriber:{name}", failure_threshold=5, reset_seconds=30.0
+            )
+        return found
 
     def claim_limit(self, breaker: CircuitBreaker, batch: int) -> int:
         """How much to claim given the service's circuit: nothing while open (claiming only to defer

@@ -8,6 +8,7 @@ records.py    what it takes and hands out; facade.py SqlStore over the parts it 
 from __future__ import annotations
 
 from nsw_adapter.lifecycle import FINAL_STATES, DossierChanged, DossierState, IntakeOutcome
+from nsw_adapter.store.events import EventDelivery, EventRecord
 from nsw_adapter.store.facade import SqlStore, open_store
 from nsw_adapter.store.records import (
     NO_SIGNATURE,
@@ -27,11 +28,13 @@ from nsw_adapter.store.records import (
     StoreStats,
     SubmissionStart,
     SupplementRecord,
+    SubscriberFigures,
     Transition,
     UnknownRecord,
 )
 from nsw_adapter.store.roles import (
     CancelStore,
+    EventStore,
     HousekeepingStore,
     IntakeStore,
     OperationsStore,
@@ -52,6 +55,9 @@ __all__ = [
     "DossierChanged",
     "DossierState",
     "DossierView",
+    "EventDelivery",
+    "EventRecord",
+    "EventStore",
     "HousekeepingStore",
     "IncomingMessage",
     "IntakeOutcome",
@@ -73,6 +79,7 @@ __all__ = [
     "SubmissionStart",
     "SubmitStore",
     "SupplementRecord",
+    "SubscriberFigures",
     "Transition",
     "UnknownRecord",
     "WorkerStore",

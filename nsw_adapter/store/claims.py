@@ -229,12 +229,13 @@ def cancellations(
 
 _RENEW = {
     table.name: Statement.of(table.update().where(table.c.lease_owner == bindparam("owner")))
-    for table in (d, o)
+    for table in (d, o, t.event_deliveries)
 }
 
 
 def heartbeat(db: Database, worker_id: str, lease_seconds: float) -> int:
-    """Extend every lease this worker holds (dossiers and outbox) to now + lease_seconds; how many."""
+    """Extend every lease this worker holds (dossiers, outbox, event deliveries) to now +
+    lease_seconds; how many."""
     until = db.now() + timedelta(seconds=lease_seconds)
     with db.tx() as c:
         return sum(

@@ -5,6 +5,7 @@ claims.py      dossiers claimed and leased (to submit, poll, cancel); heartbeats
 outcomes.py    what the workers record: submissions, receipts, polls, cancellations, deferrals, dead letters
 outbox.py      Results for the NSW: enqueued, claimed in order, sent, deferred, dead-lettered
 operations.py  dead letters retried or discarded, describe, stats, purge, the audit chain verified
+events.py      the event feed: events written with their change, fanned out, delivered, replayed
 facts.py       each dossier's vessel and decision facts; history.py its timeline; reports.py per-gate figures
 nonces.py      used WS-Security nonces
 dossiers.py    a dossier's row: locked, a lifecycle Step written, history; audit.py the audit rows
@@ -24,9 +25,11 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
 from nsw_adapter.errors import Problem
+from nsw_adapter.events.config import SubscriberSettings
 from nsw_adapter.lifecycle import IntakeOutcome
 from nsw_adapter.store import (
     claims,
+    events,
     history,
     intake,
     migrations,
@@ -39,6 +42,7 @@ from nsw_adapter.store import (
 from nsw_adapter.store import engine as engines
 from nsw_adapter.store.audit_chain import ChainReport
 from nsw_adapter.store.database import Clock, Database, utc_now
+from nsw_adapter.store.events import EventDelivery, EventRecord
 from nsw_adapter.store.group_commit import GroupCommit
 from nsw_adapter.store.history import DossierHistory
 from nsw_adapter.store.records import (
@@ -190,6 +194,24 @@ class SqlStore:
     def dead_letter_outbox(self, outbox_id: int, reason: str) -> None:
         outbox.dead_letter(self._db, outbox_id, reason)
 
+    # --- events
+    def fan_out_events(self, subscribers: Sequence[SubscriberSettings], now: datetime) -> int:
+        return events.fan_out(self._db, subscribers, now)
+
+    def claim_events(
+        self, subscriber: str, worker_id: str, limit: int, lease_seconds: float, now: datetime
+    ) -> list[EventDelivery]:
+        return events.claim(self._db, subscriber, worker_id, limit, lease_seconds, now)
+
+    def mark_events_delivered(self, *delivery_ids: int) -> None:
+        events.mark_delivered(self._db, delivery_ids)
+
+    def defer_event(self, delivery_id: int, reason: str, retry_at: datetime) -> None:
+        events.defer(self._db, delivery_id, reason, retry_at)
+
+    def dead_letter_event(self, delivery_id: int, reason: str) -> None:
+        events.dead_letter(self._db, delivery_id, reason)
+
     # --- housekeeping
     def expire_incomplete(self, now: datetime, reject: RejectionFactory) -> int:
         return intake.expire_incomplete(self._db, now, reject)
@@ -235,6 +257,12 @@ class SqlStore:
 
     def report(self, start: datetime, end: datetime, gate: str | None = None) -> list[GateFigures]:
         return reports.report(self._db, start, end, gate)
+
+    def events(self, subscriber: SubscriberSettings, start: datetime, end: datetime) -> list[EventRecord]:
+        return events.listed(self._db, subscriber, start, end)
+
+    def replay_events(self, subscriber: SubscriberSettings, start: datetime, end: datetime) -> int:
+        return events.replay(self._db, subscriber, start, end)
 
     def close(self) -> None:
         """Finish queued commits, then release connections."""

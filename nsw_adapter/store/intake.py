@@ -13,7 +13,7 @@ from nsw_adapter import lifecycle
 from nsw_adapter.envelope import CANCELLATION
 from nsw_adapter.errors import Problem
 from nsw_adapter.lifecycle import Dossier, IntakeOutcome, S
-from nsw_adapter.store import audit, dossiers, facts, outbox
+from nsw_adapter.store import audit, dossiers, events, facts, outbox
 from nsw_adapter.store import tables as t
 from nsw_adapter.store.database import Database
 from nsw_adapter.store.records import NO_SIGNATURE, IncomingMessage, RejectionFactory, SignatureRecord
@@ -119,6 +119,7 @@ def _receive_one(db: Database, c: Connection, message: IncomingMessage, now: dat
         present = dossiers.present(db, c, dossier.id)
         step = lifecycle.document_received(dossier, message, in_effect, present, now, db.deadline)
     dossiers.apply(db, c, step, now)
+    events.record(db, c, step, now)
     return step.outcome
 
 
@@ -214,6 +215,7 @@ def expire_incomplete(db: Database, now: datetime, reject: RejectionFactory) -> 
             result = reject(dossier.reference, dossier.document_type, answers, expiry.problems)
             dossiers.apply(db, c, expiry.step, now)
             outbox.enqueue(db, c, dossier, result, now)
+            events.record(db, c, expiry.step, now)
             log.info("assembly.expired", reference=dossier.reference, code=expiry.code)
             count += 1
     return count

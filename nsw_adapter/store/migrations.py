@@ -121,6 +121,14 @@ def _v11_supplement_requests(connection: Connection) -> None:
     tables.supplement_requests.create(connection, checkfirst=True)
 
 
+def _v12_events(connection: Connection) -> None:
+    """The event feed's outbox (tables.events) and its deliveries to each subscriber
+    (tables.event_deliveries); the port of call's LOCODE among the dossier facts."""
+    _add_columns(connection, tables.dossier_facts, ["port"])
+    tables.events.create(connection, checkfirst=True)
+    tables.event_deliveries.create(connection, checkfirst=True)
+
+
 def _columns(connection: Connection, table: Table) -> set[str]:
     """The names of the columns the database has in `table`."""
     return {c["name"] for c in inspect(connection).get_columns(table.name)}
@@ -151,6 +159,7 @@ STEPS: list[tuple[int, str, Callable[[Connection], None]]] = [
         "supplement requests: dossiers.supplement_request, nswa_supplement_requests",
         _v11_supplement_requests,
     ),
+    (12, "events and event_deliveries (the event feed's outbox); dossier_facts.port", _v12_events),
 ]
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import BindParameter, bindparam, func, not_, or_, select
 from nsw_adapter import lifecycle
 from nsw_adapter.lifecycle import FINAL_STATES, RELEASED, Dossier
 from nsw_adapter.lifecycle import DossierState as S
-from nsw_adapter.store import audit, audit_chain, dossiers, outbox
+from nsw_adapter.store import audit, audit_chain, dossiers, events, outbox
 from nsw_adapter.store import tables as t
 from nsw_adapter.store.database import Database
 from nsw_adapter.store.records import (
@@ -239,6 +239,8 @@ def stats(db: Database, now: datetime) -> StoreStats:
         pending = db.execute(c, _OUTBOX_BY_STATUS, {"status": outbox.PENDING}).scalar()
         unknown = {row.unknown_portal_state: row.n for row in db.execute(c, _UNKNOWN_STATES)}
         supplements = {row.outcome or "open": row.n for row in db.execute(c, _SUPPLEMENTS)}
+        subscribers = events.figures(db, c, now)
+        unfanned = events.unfanned(db, c)
     oldest = min((first for first in firsts if first is not None), default=None)
     if isinstance(oldest, datetime) and oldest.tzinfo is None:  # SQLite aggregates lose the type
         oldest = oldest.replace(tzinfo=now.tzinfo)
@@ -251,6 +253,8 @@ def stats(db: Database, now: datetime) -> StoreStats:
         outbox_pending=int(pending or 0),
         unknown_portal_states=unknown,
         supplement_requests=supplements,
+        subscribers=subscribers,
+        events_unfanned=unfanned,
     )
 
 
@@ -263,6 +267,7 @@ def purge_payloads(db: Database, older_than: datetime, *, dry_run: bool = False)
     with db.tx() as c:
         purged = db.execute(c, _PURGE_PAYLOADS, {"older_than": older_than, "now": db.now()}).rowcount
         db.execute(c, _PURGE_LINEAGE, {"older_than": older_than})
+        events.purge(db, c, older_than)  # delivered events go with the payloads
     log.info("store.purged", messages=purged, older_than=older_than.isoformat())
     return int(purged)
 

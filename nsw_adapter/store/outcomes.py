@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 from nsw_adapter import lifecycle
 from nsw_adapter.errors import Problem
 from nsw_adapter.lifecycle import DECISIONS, DossierChanged
-from nsw_adapter.store import audit, dossiers, outbox, supplements
+from nsw_adapter.store import audit, dossiers, events, outbox, supplements
 from nsw_adapter.store.database import Database
 from nsw_adapter.store.records import OutgoingMessage, PollOutcome, ReceiptRecord, SubmissionStart
 
@@ -83,6 +83,7 @@ def record_receipt(db: Database, c: Connection, receipt: ReceiptRecord, now: dat
         return  # recorded already (a retried call)
     dossiers.apply(db, c, step, now)
     outbox.enqueue(db, c, dossier, receipt.result, now)
+    events.record(db, c, step, now)
 
 
 def record_poll(db: Database, c: Connection, outcome: PollOutcome, now: datetime) -> None:
@@ -102,6 +103,7 @@ def record_poll(db: Database, c: Connection, outcome: PollOutcome, now: datetime
         return  # decided already (a retried call)
     dossiers.apply(db, c, step, now)
     outbox.enqueue(db, c, dossier, outcome.result, now)
+    events.record(db, c, step, now, outcome.result.payload)
     log.info("store.decision", reference=dossier.reference, state=outcome.decision.value)
 
 
@@ -149,6 +151,7 @@ def reject_locally(
         )
         dossiers.apply(db, c, step, now)
         outbox.enqueue(db, c, dossier, result, now)
+        events.record(db, c, step, now)
 
 
 def finish_cancellation(
@@ -182,5 +185,7 @@ def dead_letter(db: Database, dossier_id: int, reason: str) -> None:
     now = db.now()
     with db.tx() as c:
         dossier = dossiers.for_update(db, c, dossier_id)
-        dossiers.apply(db, c, lifecycle.dead_lettered(dossier, reason, now), now)
+        step = lifecycle.dead_lettered(dossier, reason, now)
+        dossiers.apply(db, c, step, now)
+        events.record(db, c, step, now)
     log.warning("store.dead_letter", reference=dossier.reference, state=dossier.state.value)

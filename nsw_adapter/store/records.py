@@ -201,6 +201,15 @@ class DeadLetter:
 
 
 @dataclass(frozen=True, slots=True)
+class SubscriberFigures:
+    """One event subscriber's backlog: deliveries waiting, the oldest one's age, those given up on."""
+
+    pending: int = 0
+    oldest_pending_seconds: float | None = None
+    dead: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class StoreStats:
     """What `nsw-adapter status` and /metrics show."""
 
@@ -212,6 +221,9 @@ class StoreStats:
     unknown_portal_states: dict[str, int] = field(default_factory=dict)
     # Supplement requests announced, by outcome ("open" while unanswered and undecided).
     supplement_requests: dict[str, int] = field(default_factory=dict)
+    # Each event subscriber with deliveries not yet delivered (store/events.py).
+    subscribers: dict[str, SubscriberFigures] = field(default_factory=dict)
+    events_unfanned: int = 0  # events no worker has made deliveries of yet
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,10 @@ from datetime import datetime
 from typing import Protocol
 
 from nsw_adapter.errors import Problem
+from nsw_adapter.events.config import SubscriberSettings
 from nsw_adapter.lifecycle import IntakeOutcome
 from nsw_adapter.store.audit_chain import ChainReport
+from nsw_adapter.store.events import EventDelivery, EventRecord
 from nsw_adapter.store.history import DossierHistory
 from nsw_adapter.store.records import (
     ClaimedDossier,
@@ -135,6 +137,27 @@ class OutboxStore(Protocol):
         """Give up on one result, keeping its payload."""
 
 
+class EventStore(Protocol):
+    """What the event loops need: events fanned out to the subscribers, claimed, delivered."""
+
+    def fan_out_events(self, subscribers: Sequence[SubscriberSettings], now: datetime) -> int:
+        """Make each subscriber's delivery rows for events not fanned out yet; how many events."""
+
+    def claim_events(
+        self, subscriber: str, worker_id: str, limit: int, lease_seconds: float, now: datetime
+    ) -> list[EventDelivery]:
+        """Lease a subscriber's due deliveries, oldest first; one dossier's events go out in order."""
+
+    def mark_events_delivered(self, *delivery_ids: int) -> None:
+        """The subscriber has each (one transaction for all)."""
+
+    def defer_event(self, delivery_id: int, reason: str, retry_at: datetime) -> None:
+        """A transient failure delivering an event: try again later."""
+
+    def dead_letter_event(self, delivery_id: int, reason: str) -> None:
+        """Give up on one delivery (`events replay` sends it again)."""
+
+
 class HousekeepingStore(Protocol):
     """What the housekeeping loop and the worker's shutdown need."""
 
@@ -189,8 +212,14 @@ class OperationsStore(Protocol):
     def report(self, start: datetime, end: datetime, gate: str | None = None) -> list[GateFigures]:
         """Each border gate's figures for the dossiers expected in [start, end) (reports.py)."""
 
+    def events(self, subscriber: SubscriberSettings, start: datetime, end: datetime) -> list[EventRecord]:
+        """The events in [start, end) the subscriber wants, with their delivery to it."""
 
-class WorkerStore(SubmitStore, PollStore, CancelStore, OutboxStore, HousekeepingStore, Protocol):
+    def replay_events(self, subscriber: SubscriberSettings, start: datetime, end: datetime) -> int:
+        """Send the subscriber again the events in [start, end) it wants; how many."""
+
+
+class WorkerStore(SubmitStore, PollStore, CancelStore, OutboxStore, EventStore, HousekeepingStore, Protocol):
     """What a worker's loops need, together."""
 
 

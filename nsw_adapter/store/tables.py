@@ -269,6 +269,7 @@ dossier_facts = Table(
     Column("vessel_name", String(200)),
     Column("call_sign", String(20)),
     Column("gate", String(10)),  # the border gate station (CKCHPG...)
+    Column("port", String(5)),  # v12: the port of call's UN/LOCODE (the event feed's `port`)
     Column("expected_at", UtcDateTime),  # ETA (entry) or ETD (exit)
     Column("crew", Integer),  # as declared (NumberOfCrew)
     Column("passengers", Integer),
@@ -307,4 +308,53 @@ supplement_requests = Table(
     UniqueConstraint("request_number", name="nswa_supplement_requests_number"),
     Index("nswa_supplement_requests_dossier", "dossier_id"),
     Index("nswa_supplement_requests_outcome", "outcome"),
+)
+
+events = Table(
+    "nswa_events",
+    metadata,
+    # v12: the event feed's transactional outbox (nsw_adapter/events, store/events.py): one row per
+    # event, written in the transaction of the state change that causes it. `body` is the
+    # CloudEvent every subscriber receives, the same bytes on every attempt; no personal data.
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False),  # the CloudEvents id (a UUID), unique
+    Column("dossier_id", Id, ForeignKey("nswa_dossiers.id"), nullable=False),
+    Column("sequence", Integer, nullable=False),  # 1, 2, ... per dossier
+    Column("type", String(40), nullable=False),
+    Column("gate", String(12)),  # station code, for the subscribers' filters
+    Column("port", String(5)),  # UN/LOCODE, ditto
+    Column("routing_key", String(80), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("body", LargeBinary),  # None once purged (events.purge)
+    # False until a worker has made its subscribers' delivery rows (store/events.fan_out).
+    Column("fanned_out", Boolean, nullable=False),
+    UniqueConstraint("event_id", name="nswa_events_event_id"),
+    UniqueConstraint("dossier_id", "sequence", name="nswa_events_dossier_sequence"),
+    Index("nswa_events_fan_out", "fanned_out", "id"),
+    Index("nswa_events_created", "created_at"),
+)
+
+event_deliveries = Table(
+    "nswa_event_deliveries",
+    metadata,
+    # v12: one event to one subscriber: pending until the subscriber has it (a webhook's 2xx, the
+    # broker's confirm), then delivered; dead when given up on (`events replay` sends it again).
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("event_row", Id, ForeignKey("nswa_events.id"), nullable=False),
+    Column("subscriber", String(40), nullable=False),
+    Column("dossier_id", Id, nullable=False),  # the event's: one dossier's events go out in order
+    Column("status", String(10), nullable=False),  # pending | delivered | dead
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("first_attempt_at", UtcDateTime),
+    Column("last_error", Text),
+    Column("lease_owner", String(200)),
+    Column("lease_expires_at", UtcDateTime),
+    Column("delivered_at", UtcDateTime),
+    Column("dead_at", UtcDateTime),
+    UniqueConstraint("subscriber", "event_row", name="nswa_event_deliveries_once"),
+    Index("nswa_event_deliveries_claim", "subscriber", "status", "id", "next_attempt_at"),
+    Index("nswa_event_deliveries_dossier", "subscriber", "dossier_id", "event_row"),
+    Index("nswa_event_deliveries_lease", "lease_owner"),
 )

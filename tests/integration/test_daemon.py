@@ -15,6 +15,7 @@ from sqlalchemy import select
 from nsw_adapter.fixtures import generate_dossier
 from nsw_adapter.simulators import PortalSimulator
 from nsw_adapter.simulators.nsw import NswSimulator
+from nsw_adapter.simulators.subscriber import DEMO_SECRET, SubscriberSimulator
 from nsw_adapter.store import open_store
 from nsw_adapter.store import tables as t
 from tests.support.daemons import EXECUTABLE, Daemon, adapter_env
@@ -34,11 +35,14 @@ def test_daemon_serves_health_and_metrics_and_stops_on_sigterm(tmp_path: Path) -
     with (
         PortalSimulator(decision_delay=0.1, credentials={"bgp": SECRET}) as portal,
         NswSimulator(backoff_max=0.3) as nsw,
+        SubscriberSimulator(secret=DEMO_SECRET) as customs,
     ):
         env = adapter_env(f"sqlite:///{tmp_path}/adapter.db", portal.url, nsw.url)
+        subscriber = {"name": "customs", "kind": "webhook", "url": customs.url, "secret": DEMO_SECRET}
         env |= {
             "NSW_ADAPTER_PORTAL__CREDENTIALS__USERNAME": "bgp",
             "NSW_ADAPTER_PORTAL__CREDENTIALS__PASSWORD": SECRET,
+            "NSW_ADAPTER_SUBSCRIBERS": json.dumps([subscriber]),
         }
         daemon = Daemon(tmp_path, "adapter-t", env)
         daemon.start()
@@ -46,6 +50,12 @@ def test_daemon_serves_health_and_metrics_and_stops_on_sigterm(tmp_path: Path) -
             nsw.agency_url = daemon.intake_url
             nsw.push_dossier(generate_dossier(crew=4, seed=1, reference="HPH-2026-000777"))
             nsw.wait_all_final(timeout=30)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:  # every event at the subscriber, and marked delivered
+                health = requests.get(f"http://127.0.0.1:{daemon.metrics_port}/healthz", timeout=5).json()
+                if len(customs.events()) == 3 and health["subscribers"]["customs"]["pending"] == 0:
+                    break
+                time.sleep(0.1)
             metrics = daemon.metrics()
         finally:
             code = daemon.terminate()
@@ -54,6 +64,15 @@ def test_daemon_serves_health_and_metrics_and_stops_on_sigterm(tmp_path: Path) -
     assert 'nsw_adapter_dossiers{state="cleared"}' in metrics
     assert "nsw_adapter_call_seconds_bucket" in metrics
     assert 'nsw_adapter_breaker_state{service="portal"}' in metrics
+    # The event feed: received, submitted, cleared at the webhook; its figures in /metrics, /healthz.
+    assert [e["type"] for e in customs.events()] == [
+        "dossier.received",
+        "dossier.submitted",
+        "dossier.cleared",
+    ]
+    assert 'nsw_adapter_events_delivered_total{subscriber="customs"} 3.0' in metrics
+    assert 'nsw_adapter_events_pending{subscriber="customs"}' in metrics
+    assert health["subscribers"]["customs"]["pending"] == 0
     log = daemon.log_path.read_text(encoding="utf-8")
     assert SECRET not in log
     events = [json.loads(line)["event"] for line in log.splitlines() if line.startswith("{")]

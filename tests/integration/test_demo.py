@@ -52,4 +52,4 @@ def test_demo_is_a_cli_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setattr("nsw_adapter.demo.run_demo", fake)
     assert main(["demo", "--dossiers", "3", "--timeout", "10"]) == 0
-    assert seen == {"dossiers": 3, "timeout": 10.0, "faults": None}
+    assert seen == {"dossiers": 3, "timeout": 10.0, "faults": None, "amqp_url": None}
