@@ -134,7 +134,9 @@ def intake_app(
 ) -> web.Application:
     """The receiveMessage endpoint, on `executor` when given (the daemon's, which /healthz
     watches), counting into `metrics`, ringing `bell` for the loops after each stored message."""
-    on_stored = None if bell is None else functools.partial(bell.ring, Topic.SUBMIT, Topic.CANCEL)
+    on_stored = (
+        None if bell is None else functools.partial(bell.ring, Topic.SUBMIT, Topic.CANCEL, Topic.EVENTS)
+    )
     return create_intake_app(
         store,
         settings.intake,

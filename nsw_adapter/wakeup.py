@@ -25,6 +25,7 @@ class Topic(StrEnum):
     SUBMIT = "submit"  # a dossier may have become ready (or an amendment may supersede one)
     CANCEL = "cancel"  # a cancellation may wait for the portal
     OUTBOX = "outbox"  # a Result may wait for the NSW
+    EVENTS = "events"  # an event may wait for the feed's subscribers (a change that may have made one)
 
 
 #: Sends a ring to the other processes (it must not block: coalesce and send on its own thread).

@@ -146,7 +146,7 @@ def unrung_topics(settings: Settings) -> frozenset[Topic]:
     intake (PostgreSQL carries rings across processes, nsw_adapter/store/wake_channel.py)."""
     if "intake" in settings.roles or settings.store.url.startswith("postgresql"):
         return frozenset()
-    return frozenset({Topic.SUBMIT, Topic.CANCEL})
+    return frozenset({Topic.SUBMIT, Topic.CANCEL, Topic.EVENTS})
 
 
 class Worker:
@@ -175,7 +175,7 @@ class Worker:
             lambda: CancelLoop(context),
             lambda: HousekeepingLoop(context, expiry_interval=expiry_interval, retention_days=retention_days),
             # One sender per subscriber: each dossier's events reach it in order.
-            *(partial(EventLoop, context, subscriber) for subscriber in context.subscribers),
+            *[partial(EventLoop, context, subscriber) for subscriber in context.subscribers],
         ]
 
     @classmethod

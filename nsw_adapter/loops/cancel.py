@@ -18,7 +18,7 @@ class CancelLoop(PortalLoop):
 
     name = "cancel"
     wakes_on: Topic | None = Topic.CANCEL
-    rings: tuple[Topic, ...] = (Topic.OUTBOX,)
+    rings: tuple[Topic, ...] = (Topic.OUTBOX, Topic.EVENTS)
 
     def work(self, limit: int) -> int:
         c = self.context

@@ -19,6 +19,7 @@ from nsw_adapter.logging import describe_error, get_logger
 from nsw_adapter.loops.context import LoopContext
 from nsw_adapter.loops.delivery import Channel, RemoteLoop
 from nsw_adapter.store import EventDelivery, EventStore
+from nsw_adapter.wakeup import Topic
 
 log = get_logger("nsw_adapter.events")
 
@@ -63,6 +64,8 @@ class EventLoop(RemoteLoop[Publisher]):
     """One subscriber's sender (owns its publisher: an HTTP pool or an AMQP connection)."""
 
     name = "events"
+    wakes_on: Topic | None = Topic.EVENTS
+    rings: tuple[Topic, ...] = ()
 
     def __init__(self, context: LoopContext, subscriber: SubscriberSettings) -> None:
         super().__init__(

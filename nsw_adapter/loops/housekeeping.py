@@ -19,7 +19,7 @@ class HousekeepingLoop:
 
     name = "housekeeping"
     wakes_on: Topic | None = None
-    rings: tuple[Topic, ...] = (Topic.OUTBOX,)  # deadlines passed: their 22s wait for the NSW
+    rings: tuple[Topic, ...] = (Topic.OUTBOX, Topic.EVENTS)  # deadlines passed: 22s for the NSW, events
 
     def __init__(
         self,

@@ -42,7 +42,8 @@ class SubmitLoop(PortalLoop):
 
     name = "submit"
     wakes_on: Topic | None = Topic.SUBMIT
-    rings: tuple[Topic, ...] = (Topic.OUTBOX,)  # receipts (21) and local rejections (22) wait for the NSW
+    # receipts (21) and local rejections (22) wait for the NSW, and their events for the subscribers
+    rings: tuple[Topic, ...] = (Topic.OUTBOX, Topic.EVENTS)
 
     def work(self, limit: int) -> int:
         """Claim a batch of READY dossiers and take each one as far as it goes; returns how many."""
