@@ -187,6 +187,10 @@ class WorkerSettings(Section):
     # writer): 32 against 8 measured 10-20% more dossiers/s end to end; a thread works through
     # its batch in order, each item under the lease the heartbeat renews.
     claim_batch: Count = 32
+    # A claim takes no more than about this many seconds of work at the loop's recent pace (items
+    # x seconds per item): few items while calls fail and are retried, so a daemon killed soon
+    # after its claim leaves little of it undone; claim_batch while calls are quick.
+    claim_seconds: Seconds = 2.0
     # A loop that found nothing to do sleeps this long, doubling up to 8x, unless work arriving
     # rings it awake first (nsw_adapter/wakeup.py); a worker-only process on SQLite never doubles.
     idle_seconds: Seconds = 0.2

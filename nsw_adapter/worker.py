@@ -130,6 +130,7 @@ def build_context(
         nsw_budget_seconds=nsw.retry_budget_seconds,
         lease_seconds=settings.store.lease_seconds,
         claim_batch=w.claim_batch,
+        claim_seconds=w.claim_seconds,
         poll_batch=portal.poll_batch,
         status_calls_per_minute=portal.status_calls_per_minute,
         poll_interval_seconds=w.poll_interval_seconds,
@@ -241,6 +242,7 @@ class Worker:
         self.context.bell.ring_all_here()  # sleepers wake, see the stop and end
         for thread in self._threads:
             thread.join(timeout=grace_seconds)
+        self.context.close()  # what was recorded is committed before the leases go
         released = self.context.store.release(self.context.worker_id)
         alive = sum(t.is_alive() for t in self._threads)
         log.info("worker.stopped", worker_id=self.context.worker_id, released=released, count=alive)

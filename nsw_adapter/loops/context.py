@@ -16,8 +16,9 @@ from nsw_adapter.delivery.retry import RetryPolicy, is_testing
 from nsw_adapter.errors import Problem
 from nsw_adapter.events.config import SubscriberSettings
 from nsw_adapter.events.publisher import Publisher, publisher_for
+from nsw_adapter.loops.recorder import Recorder, each_alone
 from nsw_adapter.metrics import Metrics
-from nsw_adapter.store import WorkerStore
+from nsw_adapter.store import ReceiptRecord, WorkerStore
 from nsw_adapter.texts import DEFAULT_LANGUAGE, Language
 from nsw_adapter.wakeup import Bell
 
@@ -74,6 +75,7 @@ class LoopContext:
     nsw_budget_seconds: float = 3600.0
     lease_seconds: float = 30.0
     claim_batch: int = 32
+    claim_seconds: float = 2.0  # a claim takes about this much work at the loop's recent pace
     poll_batch: int = 100
     poll_interval_seconds: float = 5.0
     status_calls_per_minute: int = 60  # GetProcessingStatus calls per minute at most (the poll loop's)
@@ -97,6 +99,18 @@ class LoopContext:
                 f"subscriber:{name}", failure_threshold=5, reset_seconds=30.0
             )
         return found
+    # Receipts and sent Results committed as they come (loops/recorder.py), shared by the threads.
+    receipts: Recorder[ReceiptRecord] = field(init=False, repr=False)
+    sent: Recorder[int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.receipts = Recorder(lambda items: self.store.record_receipts(items), "record-receipts")
+        self.sent = Recorder(each_alone(lambda ids: self.store.mark_sent(*ids)), "record-sent")
+
+    def close(self) -> None:
+        """Commit what the recorders hold (the loops have stopped)."""
+        self.receipts.close()
+        self.sent.close()
 
     def claim_limit(self, breaker: CircuitBreaker, batch: int) -> int:
         """How much to claim given the service's circuit: nothing while open (claiming only to defer

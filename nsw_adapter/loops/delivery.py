@@ -221,12 +221,14 @@ class RemoteLoop(Generic[Client]):
     first use (one per thread: zeep clients are not shared)."""
 
     name: str  # the loop's name (its channel's, its log events' prefix)
+    paced = True  # claims sized by the recent seconds per item (a poll's one call per batch: not)
 
     def __init__(self, context: LoopContext, channel: Channel, factory: Callable[[], Client]) -> None:
         self.context = context
         self.delivery = Delivery(context, channel)
         self._factory = factory
         self._client: Client | None = None
+        self._per_item: float | None = None  # seconds per item claimed, a moving average
 
     @property
     def client(self) -> Client:
@@ -235,10 +237,30 @@ class RemoteLoop(Generic[Client]):
         return self._client
 
     def run_once(self) -> int:
-        """Claim as much as the service's circuit allows (LoopContext.claim_limit) and work on it;
-        returns how many items were claimed."""
+        """Claim as much as the service's circuit allows (LoopContext.claim_limit) and the loop's
+        pace (`paced_limit`), and work on it; returns how many items were claimed."""
         limit = self.context.claim_limit(self.delivery.channel.breaker, self.batch())
-        return 0 if limit == 0 else self.work(limit)
+        if limit == 0:
+            return 0
+        if not self.paced:
+            return self.work(limit)
+        started = time.perf_counter()
+        claimed = self.work(self.paced_limit(limit))
+        if claimed:
+            seconds = (time.perf_counter() - started) / claimed
+            previous = self._per_item
+            self._per_item = seconds if previous is None else 0.7 * previous + 0.3 * seconds
+        return claimed
+
+    def paced_limit(self, limit: int) -> int:
+        """At most `limit`, and no more than about `claim_seconds` of work at the recent pace: when
+        each item takes long (a failing service, retried in process) a claim takes few, so that a
+        daemon killed a few seconds after its claim leaves little of it undone (and a healthy
+        service's calls still share a claim's transactions)."""
+        per_item = self._per_item
+        if per_item is None or per_item <= 0:
+            return limit
+        return max(1, min(limit, int(self.context.claim_seconds / per_item)))
 
     def batch(self) -> int:
         """How many items a claim takes at most."""

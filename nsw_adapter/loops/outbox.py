@@ -7,11 +7,13 @@ through the store until the budget since the first attempt runs out (loops/deliv
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 
 from nsw_adapter.logging import describe_error, get_logger
 from nsw_adapter.loops.delivery import NswLoop
+from nsw_adapter.loops.recorder import outcome
 from nsw_adapter.store import OutboxItem, OutboxStore
 from nsw_adapter.wakeup import Topic
 
@@ -51,31 +53,35 @@ class OutboxLoop(NswLoop):
     def work(self, limit: int) -> int:
         c = self.context
         items = c.store.claim_outbox(c.worker_id, limit, c.lease_seconds, c.clock())
-        sent: list[OutboxItem] = []
+        sent: list[tuple[OutboxItem, Future[None]]] = []
         for item in items:
             if c.stopping():
                 break  # released by the worker on shutdown
             try:
-                if self.process(item):
-                    sent.append(item)
+                if self.process(item):  # marked sent now, while the next Result goes out
+                    sent.append((item, c.sent.later(item.outbox_id)))
             except Exception as exc:  # one item's store error must not strand the rest of the batch
                 log.error("outbox.item_failed", error=describe_error(exc), exc_info=exc)
-        self._mark_sent(sent)
+        self._marked(sent)
         c.gather(len(items), limit)
         return len(items)
 
-    def _mark_sent(self, sent: list[OutboxItem]) -> None:
-        """Mark the batch's accepted Results sent in one transaction (one commit, not one each).
+    def _marked(self, sent: list[tuple[OutboxItem, Future[None]]]) -> None:
+        """Each accepted Result's commit as sent awaited, counted and logged.
 
-        Until then they stay leased: a crash in between sends them again, and the NSW answers a
-        repeated messageId 99 as a duplicate. A claim never holds two Results of one dossier
-        (the later waits for the earlier to be sent), so their order is kept.
+        Each is marked sent as soon as the NSW accepted it (loops/recorder.py: one commit for
+        whatever the worker's threads marked meanwhile). Until then it stays leased: a crash in
+        between sends it again, and the NSW answers a repeated messageId 99 as a duplicate. A
+        claim never holds two Results of one dossier (the later waits for the earlier to be
+        sent), so their order is kept.
         """
-        if not sent:
-            return
-        self.context.store.mark_sent(*(item.outbox_id for item in sent))
-        self.context.metrics.outcomes.labels(loop=self.name, outcome="sent").inc(len(sent))
-        for item in sent:
+        for item, future in sent:
+            error = outcome(future)
+            if error is not None:
+                log.error("outbox.item_failed", outbox_id=item.outbox_id, error=describe_error(error),
+                          exc_info=error)  # fmt: skip
+                continue
+            self.context.metrics.outcomes.labels(loop=self.name, outcome="sent").inc()
             log.info("outbox.sent", outbox_id=item.outbox_id, dossier_id=item.dossier_id,
                      message_id=item.message_id, function=item.function)  # fmt: skip
 

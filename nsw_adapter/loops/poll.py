@@ -33,6 +33,7 @@ class PollLoop(PortalLoop):
     name = "poll"
     wakes_on: Topic | None = None  # polls fall due by the clock, not by a ring
     rings: tuple[Topic, ...] = (Topic.OUTBOX, Topic.EVENTS)
+    paced = False  # one call per batch: a batch costs what one dossier does
 
     def __init__(self, context: LoopContext) -> None:
         # Polls have no budget: a dossier is asked about until decided. A failed call is asked

@@ -8,12 +8,14 @@ receipt back (Duplicate), never a second declaration.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
 from nsw_adapter.logging import describe_error, get_logger
 from nsw_adapter.loops.delivery import DossierDelivery, PortalLoop
+from nsw_adapter.loops.recorder import outcome
 from nsw_adapter.results import ResultContext, accepted, rejected_locally, station_of_documents
 from nsw_adapter.store import ClaimedDossier, DossierChanged, ReceiptRecord, SubmissionStart
 from nsw_adapter.wakeup import Topic
@@ -34,10 +36,11 @@ class _Submission:
 class SubmitLoop(PortalLoop):
     """One thread's submission loop (owns its portal client).
 
-    A claim's dossiers share two transactions: their submissions are stored together before
-    the first call, and their receipts recorded together after the last (on SQLite every commit
-    passes through the one write lock). A crash in between leaves them SUBMITTING with their
-    ClientMessageIds, and the retry gets the portal's duplicate receipts.
+    A claim's submissions are stored together (one transaction) before the first call; each
+    receipt is committed as soon as it is in hand (loops/recorder.py: one commit for whatever the
+    worker's threads recorded meanwhile), not after the claim's last call. A crash leaves the
+    dossiers not yet answered SUBMITTING with their ClientMessageIds, and the retry gets the
+    portal's duplicate receipts.
     """
 
     name = "submit"
@@ -68,14 +71,14 @@ class SubmitLoop(PortalLoop):
             submission = self._guarded(logger, partial(self._prepare, dossier, logger))
             if submission is not None:
                 ready.append(submission)
-        receipts: list[tuple[_Submission, ReceiptRecord]] = []
+        recorded: list[tuple[_Submission, ReceiptRecord, Future[None]]] = []
         for submission in self._begin(ready):
             if c.stopping():
                 break  # SUBMITTING and released: the next claim sends the same ClientMessageId
             receipt = self._guarded(submission.logger, partial(self._submit, submission))
-            if receipt is not None:
-                receipts.append((submission, receipt))
-        self._record(receipts)
+            if receipt is not None:  # committed now, while the next dossier is sent
+                recorded.append((submission, receipt, c.receipts.later(receipt)))
+        self._recorded(recorded)
 
     def _bound(self, dossier: ClaimedDossier) -> Any:
         return log.bind(
@@ -169,21 +172,18 @@ class SubmitLoop(PortalLoop):
         first_poll = c.later(c.poll_interval_seconds)
         return ReceiptRecord(dossier.dossier_id, receipt.number, receipt.duplicate, result, first_poll)
 
-    def _record(self, receipts: Sequence[tuple[_Submission, ReceiptRecord]]) -> None:
-        """Record the batch's receipts (and enqueue their 21 Results) in one transaction."""
-        if not receipts:
-            return
-        c = self.context
-        try:
-            errors = c.store.record_receipts([receipt for _, receipt in receipts])
-        except Exception as exc:  # SUBMITTING until the leases run out; the retry is a duplicate
-            log.error("submit.record_failed", count=len(receipts), error=describe_error(exc), exc_info=exc)
-            return
-        for (submission, receipt), error in zip(receipts, errors, strict=True):
+    def _recorded(self, recorded: Sequence[tuple[_Submission, ReceiptRecord, Future[None]]]) -> None:
+        """Each receipt's commit awaited, and its outcome counted and logged."""
+        for submission, receipt, future in recorded:
             logger = submission.logger
+            error = outcome(future)
+            if error is not None and not isinstance(error, DossierChanged):
+                # SUBMITTING until the lease runs out; the retry is a duplicate
+                logger.error("submit.record_failed", error=describe_error(error), exc_info=error)
+                continue
             if not self._report(logger, error):
                 continue
-            c.metrics.outcomes.labels(
+            self.context.metrics.outcomes.labels(
                 loop=self.name, outcome="duplicate" if receipt.duplicate else "submitted"
             ).inc()
             logger.info(

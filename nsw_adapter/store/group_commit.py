@@ -45,6 +45,11 @@ class GroupCommit(Generic[Item, Result]):
 
     def submit(self, item: Item) -> Result:
         """Queue an item and wait for its committed result (or its exception)."""
+        return self.submit_later(item).result()
+
+    def submit_later(self, item: Item) -> Future[Result]:
+        """Queue an item; its future holds the committed result (or the exception) once committed.
+        The caller goes on meanwhile (a loop's next call while its last receipt commits)."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("the store is closed")
@@ -53,7 +58,7 @@ class GroupCommit(Generic[Item, Result]):
                 self._started = True
         future: Future[Result] = Future()
         self._queue.put((item, future))
-        return future.result()
+        return future
 
     def close(self) -> None:
         """Finish what is queued, then stop the writer thread."""
