@@ -75,6 +75,8 @@ class OutboxLoop(NswLoop):
         claim never holds two Results of one dossier (the later waits for the earlier to be
         sent), so their order is kept.
         """
+        if sent:
+            self.context.sent.flush()
         for item, future in sent:
             error = outcome(future)
             if error is not None:

@@ -174,6 +174,8 @@ class SubmitLoop(PortalLoop):
 
     def _recorded(self, recorded: Sequence[tuple[_Submission, ReceiptRecord, Future[None]]]) -> None:
         """Each receipt's commit awaited, and its outcome counted and logged."""
+        if recorded:
+            self.context.receipts.flush()
         for submission, receipt, future in recorded:
             logger = submission.logger
             error = outcome(future)

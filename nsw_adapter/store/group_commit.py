@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Generic, TypeVar
@@ -22,6 +23,7 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 _STOP = object()
+_FLUSH = object()  # ends a linger: commit what is queued now
 
 
 class GroupCommit(Generic[Item, Result]):
@@ -33,9 +35,14 @@ class GroupCommit(Generic[Item, Result]):
         *,
         max_batch: int = 64,
         name: str = "group-commit",
+        linger: float = 0.0,
     ) -> None:
+        """`linger`: after the first item, wait up to this many seconds for more to join its
+        commit (0: commit what is queued at once; callers who do not wait on the commit can
+        afford a little, and save commits)."""
         self._apply = apply_batch
         self._max = max_batch
+        self._linger = linger
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._stage = name  # the commits' CPU, counted under the writer's name (cpu.py)
@@ -60,6 +67,12 @@ class GroupCommit(Generic[Item, Result]):
         self._queue.put((item, future))
         return future
 
+    def flush(self) -> None:
+        """Commit what is queued now, without lingering for more (a caller about to wait on it)."""
+        with self._lock:
+            if self._started and not self._closed:
+                self._queue.put(_FLUSH)
+
     def close(self) -> None:
         """Finish what is queued, then stop the writer thread."""
         with self._lock:
@@ -74,15 +87,21 @@ class GroupCommit(Generic[Item, Result]):
             first = self._queue.get()
             if first is _STOP:
                 return
+            if first is _FLUSH:
+                continue
             batch = [first]
             stop = False
+            until = time.monotonic() + self._linger
             while len(batch) < self._max:
                 try:
-                    more = self._queue.get_nowait()
+                    left = until - time.monotonic()
+                    more = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if more is _STOP:
                     stop = True
+                    break
+                if more is _FLUSH:
                     break
                 batch.append(more)
             with cpu.stage(self._stage):
