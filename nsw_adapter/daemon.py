@@ -242,7 +242,8 @@ async def serve(
 
 def run(settings: Settings, *, config: Path | None = None) -> int:
     """The daemon's main: returns the process exit code. Expected failures raise (one line each,
-    cli/__init__.py): ConfigurationError, StoreNotReady, StoreUnreachable, CannotListen."""
+    cli/__init__.py): ConfigurationError (NameInUse among them), StoreNotReady, StoreUnreachable,
+    CannotListen."""
     obs = settings.observability
     configure_logging(obs.log_level, obs.log_format)
     limit_server_errors()  # abandoned connections and malformed requests: a few per minute logged
@@ -252,6 +253,12 @@ def run(settings: Settings, *, config: Path | None = None) -> int:
     worker = Worker.from_settings(settings, build_context(settings, store, metrics=metrics))
     runs_loops = "worker" in settings.roles
     started = False
+    if runs_loops:  # before serving: a name another live daemon holds is a clean refusal
+        try:
+            worker.hold_name()
+        except BaseException:
+            store.close()
+            raise
 
     def listening(endpoints: dict[str, str]) -> None:
         nonlocal started

@@ -81,6 +81,10 @@ class ConfigurationError(NswAdapterError):
     """Settings that cannot work (missing credentials, unreadable file, bad DSN)."""
 
 
+class NameInUse(ConfigurationError):
+    """Another live daemon holds this worker name (store/incarnation.py): each needs its own."""
+
+
 class StoreNotReady(NswAdapterError):
     """A store that is not there, or whose schema is not the one this version of the adapter uses."""
 

@@ -4,7 +4,9 @@ Loops are small objects with `run_once() -> int` (how much they did) and `close(
 worker runs each on a thread that sleeps `idle_seconds` when there was nothing to do. Stop
 is graceful: threads finish the item in hand, skip the rest of their batch, and the store
 releases every lease the worker still holds, so another worker (or this one after a
-restart) picks them up at once instead of after the lease runs out.
+restart) picks them up at once instead of after the lease runs out. A worker killed without a
+stop leaves its leases behind: restarted under the same name, it holds the name and takes them
+over at once (store/incarnation.py says why that is safe).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from nsw_adapter.loops.submit import SubmitLoop
 from nsw_adapter.metrics import Metrics
 from nsw_adapter.settings import Settings
 from nsw_adapter.store import Store
+from nsw_adapter.store.incarnation import NameLock
 from nsw_adapter.wakeup import Topic
 
 log = get_logger("nsw_adapter.worker")
@@ -53,6 +56,18 @@ class Loop(Protocol):
     def run_once(self) -> int: ...
 
     def close(self) -> None: ...
+
+
+#: How long a starting worker waits for its name (a killed predecessor's database session may take
+#: a moment to end) before it gives up with NameInUse.
+NAME_TIMEOUT_SECONDS = 10.0
+#: How often a worker checks that its name's lock is still its own (store/incarnation.py).
+NAME_CHECK_SECONDS = 0.25
+
+
+def _exit_at_once() -> None:
+    """The name is lost: stop working now, mid-call if need be (the supervisor starts us again)."""
+    os._exit(75)
 
 
 def lease_owner(worker_id: str | None) -> str:
@@ -163,9 +178,12 @@ class Worker:
         expiry_interval: float = 10.0,
         retention_days: int = 90,
         unrung: frozenset[Topic] = frozenset(),
+        on_name_lost: Callable[[], None] = _exit_at_once,
     ) -> None:
         self.context = context
         self._unrung = unrung
+        self._name: NameLock | None = None
+        self._on_name_lost = on_name_lost
         self._idle = idle_seconds
         self._stop = context.stop_event
         self._threads: list[threading.Thread] = []
@@ -192,8 +210,42 @@ class Worker:
             unrung=unrung_topics(settings),
         )
 
+    @property
+    def name(self) -> str:
+        """The worker's name: its lease owner without the incarnation's token."""
+        return self.context.worker_id.rsplit("/", 1)[0]
+
+    def hold_name(self, timeout: float = NAME_TIMEOUT_SECONDS) -> None:
+        """Hold the worker's name, then free the leases its dead incarnations left (NameInUse when
+        another live process holds it). Done by `start` if not before (the daemon does it before
+        it serves, so that a refusal is a clean exit)."""
+        if self._name is not None:
+            return
+        store = self.context.store
+        self._name = store.hold_worker_name(self.name, timeout)
+        if self._name.exclusive:
+            freed = store.take_over(self.name, self.context.worker_id)
+            log.info("worker.took_over", worker_id=self.context.worker_id, count=freed)
+
+    def _watch_name(self, lock: NameLock) -> None:
+        """Stop working at once if the name's lock is lost (a PostgreSQL session ended under us)."""
+        while not self._stop.wait(NAME_CHECK_SECONDS):
+            if not lock.held():
+                log.critical("worker.name_lost", worker_id=self.context.worker_id)
+                self._stop.set()
+                self._on_name_lost()
+                return
+
     def start(self) -> None:
         self._stop.clear()
+        self.hold_name()
+        assert self._name is not None
+        if self._name.exclusive:
+            watcher = threading.Thread(
+                target=self._watch_name, args=(self._name,), name="name-watch", daemon=True
+            )
+            watcher.start()
+            self._threads.append(watcher)
         for index, factory in enumerate(self._factories):
             thread = threading.Thread(target=self._run, args=(factory,), name=f"loop-{index}", daemon=True)
             thread.start()
@@ -244,6 +296,9 @@ class Worker:
             thread.join(timeout=grace_seconds)
         self.context.close()  # what was recorded is committed before the leases go
         released = self.context.store.release(self.context.worker_id)
+        if self._name is not None:
+            self._name.release()
+            self._name = None
         alive = sum(t.is_alive() for t in self._threads)
         log.info("worker.stopped", worker_id=self.context.worker_id, released=released, count=alive)
         self._threads.clear()

@@ -31,6 +31,7 @@ from nsw_adapter.store import (
     claims,
     events,
     history,
+    incarnation,
     intake,
     migrations,
     nonces,
@@ -45,6 +46,7 @@ from nsw_adapter.store.database import Clock, Database, utc_now
 from nsw_adapter.store.events import EventDelivery, EventRecord
 from nsw_adapter.store.group_commit import GroupCommit
 from nsw_adapter.store.history import DossierHistory
+from nsw_adapter.store.incarnation import NameLock
 from nsw_adapter.store.records import (
     ClaimedDossier,
     DeadLetter,
@@ -215,6 +217,12 @@ class SqlStore:
     # --- housekeeping
     def expire_incomplete(self, now: datetime, reject: RejectionFactory) -> int:
         return intake.expire_incomplete(self._db, now, reject)
+
+    def hold_worker_name(self, name: str, timeout: float) -> NameLock:
+        return incarnation.hold_name(self._db, name, timeout)
+
+    def take_over(self, name: str, worker_id: str) -> int:
+        return incarnation.take_over(self._db, name, worker_id)
 
     def heartbeat(self, worker_id: str, lease_seconds: float) -> int:
         return claims.heartbeat(self._db, worker_id, lease_seconds)

@@ -19,6 +19,7 @@ from nsw_adapter.lifecycle import IntakeOutcome
 from nsw_adapter.store.audit_chain import ChainReport
 from nsw_adapter.store.events import EventDelivery, EventRecord
 from nsw_adapter.store.history import DossierHistory
+from nsw_adapter.store.incarnation import NameLock
 from nsw_adapter.store.records import (
     ClaimedDossier,
     DeadLetter,
@@ -169,6 +170,13 @@ class HousekeepingStore(Protocol):
 
     def release(self, worker_id: str) -> int:
         """Drop every lease this worker holds (graceful shutdown); returns how many."""
+
+    def hold_worker_name(self, name: str, timeout: float) -> NameLock:
+        """Hold a worker name for the life of the process (store/incarnation.py); NameInUse when
+        another live process keeps it past `timeout` seconds."""
+
+    def take_over(self, name: str, worker_id: str) -> int:
+        """Free the leases of this name's dead incarnations (the caller holds the name); how many."""
 
     def stats(self, now: datetime) -> StoreStats:
         """Dossiers by state, the oldest waiting, dead letters, outbox backlog."""
