@@ -521,7 +521,7 @@ def test_claims_shrink_while_each_item_takes_long(
     store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock
 ) -> None:
     """A claim takes about claim_seconds of work at the loop's recent pace: after items that took
-    0.2 s each, a 0.5 s claim takes 2 dossiers, not claim_batch."""
+    0.2 s or more each, a 0.5 s claim takes 1 or 2 dossiers, not claim_batch's 4."""
     for n in range(8):
         ready_dossier(store, f"HPH-2026-00014{n}")
 
@@ -530,10 +530,10 @@ def test_claims_shrink_while_each_item_takes_long(
         return Receipt("CKCHPG-2026-004519", RECEIVED, duplicate=False)
 
     portal.submits = [slow] * 8
-    loop = SubmitLoop(make_context(store, portal, nsw, clock, claim_batch=3, claim_seconds=0.5))
-    assert loop.run_once() == 3  # no pace known yet: claim_batch
-    assert loop.run_once() == 2
-    assert loop.paced_limit(100) == 2
+    loop = SubmitLoop(make_context(store, portal, nsw, clock, claim_batch=4, claim_seconds=0.5))
+    assert loop.run_once() == 4  # no pace known yet: claim_batch
+    assert loop.run_once() in (1, 2)
+    assert loop.paced_limit(100) in (1, 2)
 
 
 # --- batching: fewer commits per dossier -------------------------------------------------------
