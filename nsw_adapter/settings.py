@@ -144,7 +144,9 @@ class PortalSettings(Section):
     url: HttpUrl = "http://127.0.0.1:8802/bgp/portal"  # the portal's SOAP endpoint
     credentials: Credentials = Field(default_factory=Credentials)  # our UsernameToken at the portal
     timeout_seconds: Seconds = 10.0  # for one call: connecting, and each read of its answer
-    # How long a dossier's transient portal failures are retried before it is dead-lettered.
+    # How much time a dossier's transient portal failures may cost before it is dead-lettered: each
+    # deferral counts its in-process retries and its wait before the next try (loops/delivery.py
+    # budget_spent); time crashed or waiting for a lease counts nothing.
     retry_budget_seconds: Seconds = 3600.0
     # How it is reached (nsw_adapter/clients/transport.py, Network): the CAs its certificate must chain
     # to (None: the system's), our client certificate and its key when it requires one (None: in the
@@ -166,7 +168,8 @@ class NswSettings(Section):
     url: HttpUrl = "http://127.0.0.1:8801/nsw/gateway"  # the NSW gateway's SOAP endpoint
     credentials: Credentials = Field(default_factory=Credentials)  # our UsernameToken at the NSW
     timeout_seconds: Seconds = 10.0  # for one call: connecting, and each read of its answer
-    # How long a Result's transient NSW failures are retried before it is dead-lettered.
+    # How much time a Result's transient NSW failures may cost before it is dead-lettered (counted
+    # as the portal's budget is).
     retry_budget_seconds: Seconds = 3600.0
     # How it is reached (nsw_adapter/clients/transport.py, Network): the CAs its certificate must chain
     # to (None: the system's), our client certificate and its key when it requires one (None: in the

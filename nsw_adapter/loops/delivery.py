@@ -96,6 +96,16 @@ def dead_letter_reason(exc: BaseException) -> str:
     return f"{exc}: {detail}" if detail else str(exc) or type(exc).__name__
 
 
+def failure_seconds(attempts: int, policy: RetryPolicy) -> float:
+    """The time `attempts` deferrals (each one the service's failure outlasting the in-process
+    retries) cost along the policy's schedule: each attempt's in-process retries, then its wait
+    before the next try."""
+    return sum(
+        policy.in_process_seconds + min(policy.defer_max, policy.defer_initial * float(1 << min(i, 62)))
+        for i in range(attempts)
+    )
+
+
 def budget_spent(
     first_attempt_at: datetime | None,
     attempts: int,
@@ -103,17 +113,19 @@ def budget_spent(
     policy: RetryPolicy,
     now: datetime,
 ) -> bool:
-    """True when an item has been tried for longer than its budget since its first attempt.
+    """True when an item's failures have used up its budget.
 
-    Without a first-attempt time (a store that does not record it) the elapsed time is
-    estimated from the attempts and the shortest deferral schedule.
+    Only the service's failures count: an attempt counts when it was deferred (the service failed
+    past the in-process retries, or its circuit was open), for the time that costs along the
+    deferral schedule (`failure_seconds`). Time spent crashed, waiting for a dead worker's lease,
+    or paused for trouble of our own (the store) defers nothing, so it costs nothing: a daemon in
+    a crash loop longer than the budget dead-letters nothing the service never refused. The budget
+    is spent when the failures' time is, and (when known) the time since the first attempt too:
+    a failure schedule that runs ahead of the clock (the store's clock moved) never gives up early.
     """
-    if first_attempt_at is not None:
-        return (now - first_attempt_at).total_seconds() >= budget_seconds
-    elapsed = sum(
-        min(policy.defer_max, policy.defer_initial * float(1 << i)) for i in range(min(attempts, 64))
-    )
-    return elapsed >= budget_seconds
+    if failure_seconds(attempts, policy) < budget_seconds:
+        return False
+    return first_attempt_at is None or (now - first_attempt_at).total_seconds() >= budget_seconds
 
 
 class Delivery:

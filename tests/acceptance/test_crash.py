@@ -14,10 +14,11 @@ import pytest
 from nsw_adapter.fixtures import generate_dossier
 from nsw_adapter.simulators import PortalSimulator
 from nsw_adapter.simulators.nsw import NswSimulator
+from nsw_adapter.store import open_store
 from nsw_adapter.testing.postgres import create_pg_database, drop_pg_database
 from nsw_adapter.xml import parse_untrusted
 from tests.support.daemons import Daemon, adapter_env
-from tests.support.e2e import sent_at
+from tests.support.e2e import result_functions, sent_at
 
 pytestmark = pytest.mark.slow
 
@@ -142,5 +143,155 @@ def test_sigkill_two_daemons_on_postgresql(
         daemons = [Daemon(tmp_path, "adapter-a", env), Daemon(tmp_path, "adapter-b", env)]
         state = _crash_run(tmp_path, daemons, nsw, "SGN")
         _verify(state, portal.admin_state(), "SGN")
+    finally:
+        drop_pg_database(url)
+
+
+# --- amendments and cancellations under kills, with retry budgets shorter than the kills --------
+
+CHANGES_DOSSIERS = 90
+CHANGES_FAULTS = "seed=15,http503=0.05,unavailable=0.05,reset=0.02,lost-reply=0.03"
+KILL_SECONDS = 20.0  # of kills, every 1-3 s: ten times the shortened budgets below
+BUDGET_SECONDS = "2"  # the portal's and the NSW's: a wall-clock budget would dead-letter dossiers
+
+
+def _changes_run(daemons: list[Daemon], nsw: NswSimulator, prefix: str) -> tuple[set[str], set[str]]:
+    """Push the dossiers; amend every 4th and cancel every 5th other once its 21 is in, all while
+    the daemons are SIGKILLed every 1-3 s for KILL_SECONDS; then let them finish in peace."""
+    rng = random.Random(15)
+    batch = [
+        generate_dossier(crew=3 + i % 5, seed=i, reference=f"{prefix}-2026-{i:06d}", sent_at=sent_at(i))
+        for i in range(CHANGES_DOSSIERS)
+    ]
+    references = [f"{prefix}-2026-{i:06d}" for i in range(CHANGES_DOSSIERS)]
+    amend = {r for i, r in enumerate(references) if i % 4 == 1}
+    cancel = {r for i, r in enumerate(references) if i % 5 == 2 and r not in amend}
+    waiting = {**dict.fromkeys(amend, "amend"), **dict.fromkeys(cancel, "cancel")}
+
+    def change_what_is_received() -> None:
+        for reference, change in list(waiting.items()):
+            if "21" in result_functions(nsw, reference):
+                if change == "amend":
+                    nsw.push_amendment(reference, "51")
+                else:
+                    nsw.push_cancellation(reference)
+                del waiting[reference]
+
+    try:
+        for daemon in daemons:
+            daemon.start()
+        nsw.agency_urls = [daemon.intake_url for daemon in daemons]
+        for files in batch:
+            nsw.push_dossier(files)
+        lives = {daemon.name: time.monotonic() + rng.uniform(1, 3) for daemon in daemons}
+        ends = time.monotonic() + KILL_SECONDS
+        while time.monotonic() < ends:
+            change_what_is_received()
+            for daemon in daemons:
+                if time.monotonic() >= lives[daemon.name]:
+                    daemon.kill()
+                    daemon.start(wait=False)
+                    lives[daemon.name] = time.monotonic() + rng.uniform(1, 3)
+            time.sleep(0.1)
+        for daemon in daemons:
+            daemon.wait_healthy()
+        deadline = time.monotonic() + 90
+        while waiting and time.monotonic() < deadline:
+            change_what_is_received()
+            time.sleep(0.1)
+        assert not waiting, f"no 21 within 90 s after the kills for {sorted(waiting)[:5]}"
+        _wait_all_final(nsw)
+        for daemon in daemons:
+            assert daemon.terminate() == 0
+    finally:
+        for daemon in daemons:
+            daemon.ensure_stopped()
+    return amend, cancel
+
+
+def _verify_changes(nsw: NswSimulator, portal: dict[str, Any], amend: set[str], cancel: set[str]) -> None:
+    """Each version submitted once, each supersession and cancellation once and in order, and the
+    Results the final state implies, each once."""
+    state = nsw.admin_state()["dossiers"]
+    assert len(state) == CHANGES_DOSSIERS
+    for reference, dossier in state.items():
+        assert dossier["result_rejects"] == [], reference
+        functions = result_functions(nsw, reference)
+        at_portal = portal["dossiers"][reference]
+        receipts = at_portal["receipts"]
+        if reference in amend:
+            # The amendment lands before or after the first decision; each 21 precedes its decision.
+            assert functions in (["21", "21", "23"], ["21", "23", "21", "23"]), (reference, functions)
+            assert at_portal["submissions"] == 2, reference
+            first, second = receipts
+            assert (second["supersedes"], first["superseded_by"]) == (first["receipt"], second["receipt"])
+            assert second["state"] == "CLEARED", reference
+        elif reference in cancel:
+            assert functions in (["21", "24"], ["21", "23", "24"]), (reference, functions)
+            assert at_portal["submissions"] == 1, reference
+            assert [r["state"] for r in receipts] == ["CANCELLED"], reference
+        else:
+            assert functions == ["21", "23"], (reference, functions)
+            assert at_portal["submissions"] == 1, reference
+
+
+@pytest.fixture
+def changing_simulators() -> Iterator[tuple[PortalSimulator, NswSimulator]]:
+    with (
+        PortalSimulator(decision_delay=0.5, faults=CHANGES_FAULTS) as portal,
+        NswSimulator(push_timeout=3, backoff_initial=0.05, backoff_max=0.5) as nsw,
+    ):
+        yield portal, nsw
+
+
+def _short_budgets(env: dict[str, str]) -> dict[str, str]:
+    return {
+        **env,
+        "NSW_ADAPTER_PORTAL__RETRY_BUDGET_SECONDS": BUDGET_SECONDS,
+        "NSW_ADAPTER_NSW__RETRY_BUDGET_SECONDS": BUDGET_SECONDS,
+    }
+
+
+def _no_dead_letters(store_url: str) -> None:
+    store = open_store(store_url)
+    try:
+        assert [(d.kind, d.reason) for d in store.dead_letters()] == []
+    finally:
+        store.close()
+
+
+@pytest.mark.timeout(240)
+def test_amendments_and_cancellations_through_kills_on_sqlite(
+    tmp_path: Path, changing_simulators: tuple[PortalSimulator, NswSimulator]
+) -> None:
+    """SIGKILLed every 1-3 s under faults while the agents amend and cancel: every version is
+    submitted once, each supersession and cancellation reaches the portal once, in order, the
+    Results are those the final state implies; and a crash loop ten times longer than the retry
+    budgets dead-letters nothing (only the portal's failures count)."""
+    portal, nsw = changing_simulators
+    url = f"sqlite:///{tmp_path}/adapter.db"
+    daemon = Daemon(tmp_path, "adapter-1", _short_budgets(adapter_env(url, portal.url, nsw.url)))
+    amend, cancel = _changes_run([daemon], nsw, "VUT")
+    _verify_changes(nsw, portal.admin_state(), amend, cancel)
+    _no_dead_letters(url)
+    assert daemon.starts >= KILL_SECONDS / 3
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(240)
+def test_amendments_and_cancellations_through_kills_on_postgresql(
+    tmp_path: Path, changing_simulators: tuple[PortalSimulator, NswSimulator], pg_available: bool
+) -> None:
+    """The same with two daemons on one PostgreSQL store, each killed on its own schedule."""
+    if not pg_available:
+        pytest.skip("no PostgreSQL")
+    portal, nsw = changing_simulators
+    url = create_pg_database()
+    try:
+        env = _short_budgets(adapter_env(url, portal.url, nsw.url))
+        daemons = [Daemon(tmp_path, "adapter-a", env), Daemon(tmp_path, "adapter-b", env)]
+        amend, cancel = _changes_run(daemons, nsw, "QNH")
+        _verify_changes(nsw, portal.admin_state(), amend, cancel)
+        _no_dead_letters(url)
     finally:
         drop_pg_database(url)

@@ -15,7 +15,7 @@ from nsw_adapter.delivery import (
     set_testing,
 )
 from nsw_adapter.errors import PermanentError, TransientError
-from nsw_adapter.loops.delivery import budget_spent
+from nsw_adapter.loops.delivery import budget_spent, failure_seconds
 
 
 @pytest.fixture(autouse=True)
@@ -109,13 +109,18 @@ def test_testing_switch_zeroes_deferrals() -> None:
     assert next_attempt_delay(RetryPolicy(), 5) == 0.0
 
 
-def test_budget_is_measured_from_the_first_attempt() -> None:
-    """An item is out of budget once the budget has passed since its first attempt."""
+def test_only_the_services_failures_use_up_the_budget() -> None:
+    """Deferrals (the service failing past the in-process retries) use up the budget along the
+    schedule; time without them (crashed, waiting for a lease, our own trouble) uses none."""
     from datetime import UTC, datetime, timedelta
 
     now = datetime(2026, 3, 12, tzinfo=UTC)
-    policy = RetryPolicy(defer_initial=1.0, defer_max=60.0)
-    assert not budget_spent(now - timedelta(seconds=10), 3, 60, policy, now)
-    assert budget_spent(now - timedelta(seconds=61), 3, 60, policy, now)
+    policy = RetryPolicy(in_process_seconds=1.0, defer_initial=1.0, defer_max=60.0)
+    assert failure_seconds(3, policy) == 3 * 1.0 + 1 + 2 + 4
+    long_ago = now - timedelta(hours=5)
+    assert not budget_spent(long_ago, 0, 60, policy, now)  # five hours of crashes: nothing spent
+    assert not budget_spent(long_ago, 4, 60, policy, now)  # 4 + 15 s of failures < 60
+    assert budget_spent(long_ago, 6, 60, policy, now)  # 6 + 63 s of failures
+    assert not budget_spent(now - timedelta(seconds=30), 6, 60, policy, now)  # ahead of the clock
     assert not budget_spent(None, 0, 60, policy, now)
-    assert budget_spent(None, 7, 60, policy, now)  # 1+2+4+...+60 estimated
+    assert budget_spent(None, 6, 60, policy, now)

@@ -185,7 +185,7 @@ def test_exhausted_budget_is_dead_lettered(
     portal.submits = [RemoteTransientError("portal HTTP 503", status=503)] * 3
     context = make_context(store, portal, nsw, clock, portal_budget_seconds=1.0)
     SubmitLoop(context).run_once()  # first attempt: deferred
-    clock.advance(seconds=2)  # past the budget since the first attempt
+    clock.advance(seconds=2)  # past the budget: one deferral costs 3 s of retries + 1 s of wait
     SubmitLoop(context).run_once()  # budget spent: dead
     assert states(store, clock) == {"dead": 1}
     assert "budget" in store.dead_letters()[0].reason
@@ -325,7 +325,8 @@ def test_a_cancellation_the_portal_keeps_refusing_backs_off_and_is_dead_lettered
     """A CancelDeclaration the portal keeps failing is deferred with its attempts counted (so each
     deferral waits longer), and dead-lettered once the portal's retry budget is spent."""
     context = _submitted(store, portal, nsw, clock)
-    context = make_context(store, portal, nsw, clock, portal_budget_seconds=60.0)
+    # Three deferrals cost 3 x 3 s of in-process retries + 1 + 2 + 4 s of waits = 16 s: past 15.
+    context = make_context(store, portal, nsw, clock, portal_budget_seconds=15.0)
     store.receive(incoming("NSWCANCEL", "50", "03", reference="HPH-2026-000100", sent_minute=5, reason="x"))
     portal.cancels = [RemoteTransientError("portal HTTP 503", status=503)] * 20
     backoff: list[int] = []
@@ -340,7 +341,7 @@ def test_a_cancellation_the_portal_keeps_refusing_backs_off_and_is_dead_lettered
         clock.advance(seconds=10)
     assert backoff == [0, 1, 2]  # each deferral knows the attempts before it
     assert states(store, clock) == {"cancelled": 1}
-    clock.advance(seconds=60)  # past the budget since the first attempt
+    clock.advance(seconds=60)  # past the budget, in failures and since the first attempt
     calls = len(portal.calls)
     CancelLoop(context).run_once()
     assert len(portal.calls) == calls  # not called again
