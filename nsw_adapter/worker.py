@@ -216,16 +216,22 @@ class Worker:
         return self.context.worker_id.rsplit("/", 1)[0]
 
     def hold_name(self, timeout: float = NAME_TIMEOUT_SECONDS) -> None:
-        """Hold the worker's name, then free the leases its dead incarnations left (NameInUse when
-        another live process holds it). Done by `start` if not before (the daemon does it before
-        it serves, so that a refusal is a clean exit)."""
-        if self._name is not None:
+        """Hold the worker's name (NameInUse when another live process holds it). Done by `start`
+        if not before (the daemon does it before it serves, so that a refusal is a clean exit)."""
+        if self._name is None:
+            self._name = self.context.store.hold_worker_name(self.name, timeout)
+
+    def _take_over(self) -> None:
+        """Free the leases the name's dead incarnations left (after PostgreSQL's grace: the loops
+        work on whatever else is free meanwhile), then ring the loops to claim them."""
+        try:
+            freed = self.context.store.take_over(self.name, self.context.worker_id)
+        except Exception as exc:  # their leases run out as before
+            log.error("worker.take_over_failed", error=describe_error(exc), exc_info=exc)
             return
-        store = self.context.store
-        self._name = store.hold_worker_name(self.name, timeout)
-        if self._name.exclusive:
-            freed = store.take_over(self.name, self.context.worker_id)
-            log.info("worker.took_over", worker_id=self.context.worker_id, count=freed)
+        log.info("worker.took_over", worker_id=self.context.worker_id, count=freed)
+        if freed:
+            self.context.bell.ring_all_here()
 
     def _watch_name(self, lock: NameLock) -> None:
         """Stop working at once if the name's lock is lost (a PostgreSQL session ended under us)."""
@@ -246,6 +252,8 @@ class Worker:
             )
             watcher.start()
             self._threads.append(watcher)
+            # Not among the loop threads: it ends once done (alive() asks about those).
+            threading.Thread(target=self._take_over, name="take-over", daemon=True).start()
         for index, factory in enumerate(self._factories):
             thread = threading.Thread(target=self._run, args=(factory,), name=f"loop-{index}", daemon=True)
             thread.start()

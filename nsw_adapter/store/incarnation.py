@@ -11,10 +11,11 @@ of the process, by a lock that only a live process can hold and that its death f
   server drops it when the session ends: a killed process's socket closes at once).
 
 A worker takes its name's lock before its loops start (waiting a few seconds if need be, as a
-killed predecessor's session may take a moment to end), then releases every lease held under
-`<name>/` with any other token (`take_over`): those were taken by earlier incarnations, which held
-the lock while they lived, and the lock is ours, so they are dead. The dossiers and Results are
-free at once for any worker, this one first.
+killed predecessor's session may take a moment to end), then, while its loops already work on
+whatever is free, releases every lease held under `<name>/` with any other token (`take_over`)
+and rings its loops: those leases were taken by earlier incarnations, which held the lock while
+they lived, and the lock is ours, so they are dead. The dossiers and Results are free at once
+for any worker, this one first.
 
 Why two live daemons never work on one dossier: a lease is released by its holder, by its
 expiry, or by `take_over` -- and `take_over` only frees leases of incarnations that no longer hold

@@ -111,15 +111,21 @@ def test_take_over_frees_only_the_names_other_incarnations(store: SqlStore, cloc
 
 
 def test_a_workers_start_takes_over_and_its_stop_lets_the_name_go(store: SqlStore, clock: Clock) -> None:
-    """Worker.start holds the name and frees what a dead incarnation left; after stop the name
-    can be taken again at once."""
+    """Worker.start holds the name, frees what a dead incarnation left and works on it (the two
+    dossiers it had leased for an hour are submitted within seconds); after stop the name can be
+    taken again at once."""
     _ready(store, 2)
     assert len(store.claim_ready(f"{NAME}/dead0001", 100, 3600)) == 2
     context = make_context(store, FakePortal(), FakeNsw(), clock, worker_id=f"{NAME}/live0001")
-    worker = Worker(context, submit_threads=1, outbox_threads=1)
-    worker.hold_name()
-    assert store.claim_ready("anyone/0001", 100, 30) != []  # freed
-    worker.stop(1)
+    worker = Worker(context, submit_threads=1, outbox_threads=1, idle_seconds=0.05)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 10
+        while store.stats(clock()).dossiers_by_state.get("submitted", 0) < 2:
+            assert time.monotonic() < deadline, store.stats(clock()).dossiers_by_state
+            time.sleep(0.05)
+    finally:
+        worker.stop(5)
     lock = store.hold_worker_name(NAME, timeout=1)
     lock.release()
 
