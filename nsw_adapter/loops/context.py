@@ -99,6 +99,7 @@ class LoopContext:
                 f"subscriber:{name}", failure_threshold=5, reset_seconds=30.0
             )
         return found
+
     # Receipts and sent Results committed as they come (loops/recorder.py), shared by the threads.
     receipts: Recorder[ReceiptRecord] = field(init=False, repr=False)
     sent: Recorder[int] = field(init=False, repr=False)
