@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import functools
 import json
 import signal
 import ssl
@@ -34,13 +33,14 @@ from aiohttp import web
 
 from nsw_adapter.build import adapter_version
 from nsw_adapter.busy import CountingExecutor
+from nsw_adapter.envelope import CANCELLATION
 from nsw_adapter.errors import CannotListen, ConfigurationError, StoreUnreachable
 from nsw_adapter.intake import create_intake_app
 from nsw_adapter.log_limits import limit_server_errors
 from nsw_adapter.logging import configure_logging, describe_error, get_logger
 from nsw_adapter.metrics import Metrics
 from nsw_adapter.settings import ROLES, Settings, demo_credentials
-from nsw_adapter.store import Store, StoreStats, SubscriberFigures
+from nsw_adapter.store import IncomingMessage, Store, StoreStats, SubscriberFigures
 from nsw_adapter.store.wake_channel import WakeListener, WakeSender
 from nsw_adapter.tls import intake_context
 from nsw_adapter.wakeup import Bell, Topic
@@ -134,16 +134,19 @@ def intake_app(
 ) -> web.Application:
     """The receiveMessage endpoint, on `executor` when given (the daemon's, which /healthz
     watches), counting into `metrics`, ringing `bell` for the loops after each stored message."""
-    on_stored = (
-        None if bell is None else functools.partial(bell.ring, Topic.SUBMIT, Topic.CANCEL, Topic.EVENTS)
-    )
+
+    def on_stored(message: IncomingMessage) -> None:
+        # One loop of each kind looks: a cancellation's, or the submit loop for any other message.
+        if bell is not None:
+            bell.ring(Topic.CANCEL if message.function == CANCELLATION else Topic.SUBMIT, Topic.EVENTS)
+
     return create_intake_app(
         store,
         settings.intake,
         executor=executor,
         metrics=metrics,
         language=settings.agent_language,
-        on_stored=on_stored,
+        on_stored=None if bell is None else on_stored,
     )
 
 

@@ -116,7 +116,7 @@ class Intake:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         metrics: Metrics | None = None,
         language: texts.Language = texts.DEFAULT_LANGUAGE,
-        on_stored: Callable[[], None] | None = None,
+        on_stored: Callable[[IncomingMessage], None] | None = None,
     ) -> None:
         # Called after each new message is committed: the daemon rings its loops' bell with it, so
         # the dossier this push completed is submitted at once (nsw_adapter/wakeup.py).
@@ -292,7 +292,7 @@ class Intake:
             log.exception("intake.store_failed", message_id=incoming.message_id)
             raise SoapFault("Server", "the message could not be stored; push it again later") from None
         if outcome is IntakeOutcome.STORED and self._on_stored is not None:
-            self._on_stored()
+            self._on_stored(incoming)
         header = message.header
         return self._answer(
             RECEIVED,
@@ -509,10 +509,10 @@ def create_intake_app(
     executor: ThreadPoolExecutor | None = None,
     metrics: Metrics | None = None,
     language: texts.Language = texts.DEFAULT_LANGUAGE,
-    on_stored: Callable[[], None] | None = None,
+    on_stored: Callable[[IncomingMessage], None] | None = None,
 ) -> web.Application:
     """An aiohttp application serving receiveMessage at settings.path (mount it or run it as is),
-    answering agents in `language`, calling `on_stored` after each new message is committed."""
+    answering agents in `language`, calling `on_stored` with each new message once committed."""
     app = web.Application()
     add_intake_route(
         app, store, settings, executor=executor, metrics=metrics, language=language, on_stored=on_stored
@@ -528,7 +528,7 @@ def add_intake_route(
     executor: ThreadPoolExecutor | None = None,
     metrics: Metrics | None = None,
     language: texts.Language = texts.DEFAULT_LANGUAGE,
-    on_stored: Callable[[], None] | None = None,
+    on_stored: Callable[[IncomingMessage], None] | None = None,
 ) -> Intake:
     """Mount receiveMessage (POST settings.path) on an existing application; its pool closes with it."""
     intake = Intake(

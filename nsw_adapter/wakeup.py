@@ -32,11 +32,40 @@ class Topic(StrEnum):
 Relay = Callable[[Topic], None]
 
 
-class Bell:
-    """One event per topic, shared by the loops and the intake of one process."""
+class _Signal:
+    """One topic's bell: a ring wakes one sleeper (the others keep sleeping: one thread claims what
+    arrived, and when it claims a full batch it looks again at once), or, with nobody asleep,
+    stays pending until a sleeper comes."""
 
     def __init__(self) -> None:
-        self._events = {topic: threading.Event() for topic in Topic}
+        self._condition = threading.Condition()
+        self._pending = False
+
+    def ring(self, *, everyone: bool = False) -> None:
+        with self._condition:
+            self._pending = True
+            if everyone:
+                self._condition.notify_all()
+            else:
+                self._condition.notify()
+
+    def arm(self) -> None:
+        with self._condition:
+            self._pending = False
+
+    def wait(self, timeout: float) -> bool:
+        with self._condition:
+            if not self._pending:
+                self._condition.wait(timeout)
+            rang, self._pending = self._pending, False
+            return rang
+
+
+class Bell:
+    """One signal per topic, shared by the loops and the intake of one process."""
+
+    def __init__(self) -> None:
+        self._signals = {topic: _Signal() for topic in Topic}
         self._relays: list[Relay] = []
 
     def relay_to(self, relay: Relay) -> None:
@@ -45,23 +74,24 @@ class Bell:
 
     def ring(self, *topics: Topic) -> None:
         for topic in topics:
-            self._events[topic].set()
+            self._signals[topic].ring()
             for relay in self._relays:
                 relay(topic)
 
     def ring_here(self, topic: Topic) -> None:
-        """A ring that came from another process: wake this process's loops, send it nowhere."""
-        self._events[topic].set()
+        """A ring that came from another process: wake a loop of this process, send it nowhere."""
+        self._signals[topic].ring()
 
     def ring_all_here(self) -> None:
-        """Wake every sleeper (at shutdown: they see the stop and end)."""
-        for event in self._events.values():
-            event.set()
+        """Wake every sleeper of every topic (at shutdown they see the stop and end; after a
+        takeover they claim what was freed)."""
+        for signal in self._signals.values():
+            signal.ring(everyone=True)
 
     def arm(self, topic: Topic) -> None:
         """Forget earlier rings, before looking for work: a ring after this wakes the next wait."""
-        self._events[topic].clear()
+        self._signals[topic].arm()
 
     def wait(self, topic: Topic, timeout: float) -> bool:
-        """Sleep up to `timeout` seconds or until `topic` rings; True when it rang."""
-        return self._events[topic].wait(timeout)
+        """Sleep up to `timeout` seconds or until `topic` rings; True when a ring was taken."""
+        return self._signals[topic].wait(timeout)

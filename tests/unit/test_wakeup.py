@@ -51,3 +51,26 @@ def test_ring_all_here_wakes_every_sleeper() -> None:
         bell.arm(topic)
     bell.ring_all_here()
     assert all(bell.wait(topic, 0.0) for topic in Topic)
+
+
+def test_a_ring_wakes_one_sleeper_not_every_thread_on_the_topic() -> None:
+    """Four submit threads sleep on one topic: a push rings once, and one of them looks (four
+    claims per push would cost the store more than the push itself)."""
+    bell = Bell()
+    bell.arm(Topic.SUBMIT)
+    woken: list[str] = []
+    lock = threading.Lock()
+
+    def sleeper(name: str) -> None:
+        if bell.wait(Topic.SUBMIT, 3.0):
+            with lock:
+                woken.append(name)
+
+    threads = [threading.Thread(target=sleeper, args=(f"t{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.2)  # all four asleep
+    bell.ring(Topic.SUBMIT)
+    for thread in threads:
+        thread.join(timeout=10.0)
+    assert len(woken) == 1
