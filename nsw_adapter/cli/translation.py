@@ -22,7 +22,6 @@ from typing import Any
 from nsw_adapter.envelope import CANCELLATION, VIETNAM, NswMessage, read_message
 from nsw_adapter.errors import EnvelopeError, Problem
 from nsw_adapter.fixtures import generate_dossier
-from nsw_adapter.mapping.check import check_mapping
 from nsw_adapter.mapping.spec import submission_spec
 from nsw_adapter.model import DocumentInEffect, Dossier, read_document
 from nsw_adapter.rules import RULES, RuleContext, check_complete
@@ -231,6 +230,10 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 def run_mapping_check(args: argparse.Namespace) -> int:
+    # Imported here: xmlschema takes a third of a second or more, and every command (the daemon's
+    # restart among them) would pay it (issue 15).
+    from nsw_adapter.mapping.check import check_mapping
+
     report = check_mapping(submission_spec())
     print(f"mapped NSW fields: {len(report.mapped)}")
     print(f"not mapped, on purpose ({len(report.unmapped_declared)}):")
