@@ -5,11 +5,12 @@ Processes as in end_to_end.py: the portal simulator CLI (with --faults), one or 
 `nsw-adapter run` daemons, and this process holding the NSW simulator. A "calm" run pushes the
 dossiers and waits for every one to be final; a "crash" run pushes the same dossiers and, until
 every one is final or --window seconds have passed, SIGKILLs each daemon 1-4 s (--kill-every)
-after it was started and starts it again at once (so a daemon lives 1-4 s, its ~1 s start
-included). Then the killing stops, the run finishes, and nothing may be lost or doubled.
+after it was started and starts it again at once (so a daemon lives 1-4 s, its start-up
+included; --life-from healthy: 1-4 s after it first answers /healthz). Then the killing stops, the run finishes, and nothing may be lost or doubled.
 
     .venv/bin/python benchmarks/chaos.py [--dossiers 300] [--store sqlite|postgresql] [--daemons N]
         [--faults SPEC] [--window 120] [--repeat 1] [--mode both|calm|crash]
+        [--life-from start|healthy]
 
 Per run it prints: dossiers finished per minute (final at the NSW within the window, or all of them
 by when the last was), the longest stretch without a new Result at the NSW (from the first push to
@@ -81,6 +82,7 @@ class Daemon:
         self.log = (workdir / f"{name}.log").open("ab")
         self.process: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
+        self.healthy_at: float | None = None
         self.starts = 0
 
     @property
@@ -90,6 +92,7 @@ class Daemon:
     def start(self) -> None:
         self.starts += 1
         self.started_at = time.monotonic()
+        self.healthy_at = None
         self.process = subprocess.Popen(
             [str(BIN), "run"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT
         )
@@ -103,6 +106,19 @@ class Daemon:
             except requests.RequestException:
                 time.sleep(0.05)
         raise RuntimeError(f"{self.name} did not start")
+
+    def life_began(self, after_start: bool) -> float | None:
+        """When its life began: when it was started, or (after_start) when it first answered
+        /healthz (None: not yet)."""
+        if not after_start:
+            return self.started_at
+        if self.healthy_at is None:
+            try:
+                if requests.get(f"http://127.0.0.1:{self.metrics_port}/healthz", timeout=0.2).ok:
+                    self.healthy_at = time.monotonic()
+            except requests.RequestException:
+                pass
+        return self.healthy_at
 
     def kill(self) -> None:
         assert self.process is not None
@@ -172,7 +188,8 @@ def run(args: argparse.Namespace, mode: str, batch: list[list[tuple[str, bytes]]
             while not progress["all_final"] and time.monotonic() - started < args.window:
                 if mode == "crash":
                     for daemon in daemons:
-                        if time.monotonic() - daemon.started_at >= lives[daemon.name]:
+                        began = daemon.life_began(args.life_from == "healthy")
+                        if began is not None and time.monotonic() - began >= lives[daemon.name]:
                             daemon.kill()
                             kills += 1
                             daemon.start()
@@ -221,7 +238,13 @@ def main() -> None:
     parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--daemons", type=int, default=None, help="default 1 on SQLite, 2 on PostgreSQL")
     parser.add_argument("--faults", default=FAULTS, help=f"the portal's fault SPEC (default {FAULTS})")
-    parser.add_argument("--kill-every", default="1-4", help="seconds from a daemon's start to its kill")
+    parser.add_argument("--kill-every", default="1-4", help="seconds a daemon lives before its kill")
+    parser.add_argument(
+        "--life-from",
+        choices=["start", "healthy"],
+        default="start",
+        help="a daemon's life counts from its start (its start-up included) or from its first /healthz",
+    )
     parser.add_argument("--window", type=float, default=120.0, help="seconds of kills at most")
     parser.add_argument("--drain", type=float, default=240.0, help="seconds to finish after the kills")
     parser.add_argument("--decision-delay", type=float, default=0.2)
@@ -236,7 +259,7 @@ def main() -> None:
     modes = ["calm", "crash"] if args.mode == "both" else [args.mode]
     print(
         f"{args.store}, {args.daemons} daemon(s), portal faults {args.faults}, "
-        f"kills every {args.kill_every} s",
+        f"kills every {args.kill_every} s from {args.life_from}",
         flush=True,
     )
     outcomes: list[Outcome] = []
