@@ -6,7 +6,8 @@ Processes as in end_to_end.py: the portal simulator CLI (with --faults), one or 
 dossiers and waits for every one to be final; a "crash" run pushes the same dossiers and, until
 every one is final or --window seconds have passed, SIGKILLs each daemon 1-4 s (--kill-every)
 after it was started and starts it again at once (so a daemon lives 1-4 s, its start-up
-included; --life-from healthy: 1-4 s after it first answers /healthz). Then the killing stops, the run finishes, and nothing may be lost or doubled.
+included; --life-from healthy: 1-4 s after it first answers /healthz). Then the killing stops,
+the run finishes, and nothing may be lost or doubled.
 
     .venv/bin/python benchmarks/chaos.py [--dossiers 300] [--store sqlite|postgresql] [--daemons N]
         [--faults SPEC] [--window 120] [--repeat 1] [--mode both|calm|crash]
