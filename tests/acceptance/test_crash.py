@@ -23,6 +23,9 @@ from tests.support.e2e import result_functions, sent_at
 pytestmark = pytest.mark.slow
 
 PORTAL_FAULTS = "seed=21,http503=0.05,unavailable=0.05,reset=0.02"
+# Some Results (the 25s among them) taken by the NSW and their answer lost: sent again, the same
+# messageId, so the NSW counts each once (a Result "while being sent" when the daemon dies).
+NSW_FAULTS = "seed=22,lost-reply=0.05"
 DOSSIERS = 300
 KILLS = 6
 SUPPLEMENTED = 10  # every 10th dossier draws a supplement request, answered by the NSW simulator
@@ -48,6 +51,7 @@ def _supplement_numbers(prefix: str) -> set[str]:
 def _verify(nsw_state: dict[str, Any], portal_state: dict[str, Any], prefix: str) -> None:
     dossiers = nsw_state["dossiers"]
     assert len(dossiers) == DOSSIERS
+    assert nsw_state["counters"]["result_duplicates"] > 0  # lost answers made resends: all duplicates
     asked = {f"{prefix}-2026-{i:06d}" for i in range(0, DOSSIERS, SUPPLEMENTED)}
     for reference, dossier in dossiers.items():
         assert dossier["final"] == "23", reference
@@ -107,7 +111,9 @@ def simulators(request: pytest.FixtureRequest) -> Iterator[tuple[PortalSimulator
     supplements = _supplement_numbers(request.param)
     with (
         PortalSimulator(decision_delay=0.2, faults=PORTAL_FAULTS, supplements=supplements) as portal,
-        NswSimulator(push_timeout=3, backoff_initial=0.05, backoff_max=0.5, answer_supplements=True) as nsw,
+        NswSimulator(
+            push_timeout=3, backoff_initial=0.05, backoff_max=0.5, answer_supplements=True, faults=NSW_FAULTS
+        ) as nsw,
     ):
         yield portal, nsw
 
