@@ -131,6 +131,8 @@ class AmqpPublisher:
 
     def _classify(self, exc: BaseException) -> RemoteTransientError | RemotePermanentError:
         where = f"amqp {self.name}"
+        if _cut_during_handshake(exc):
+            return RemoteTransientError(f"{where}: connection lost while opening it")
         if isinstance(exc, pika.exceptions.ProbableAuthenticationError | pika.exceptions.AuthenticationError):
             return RemotePermanentError(
                 f"{where}: the broker refused our credentials", code="AUTH", status=None
@@ -150,6 +152,14 @@ class AmqpPublisher:
         connection, self._connection, self._channel = self._connection, None, None
         if connection is not None:
             _close_quietly(connection)
+
+
+def _cut_during_handshake(exc: BaseException) -> bool:
+    """pika names a connection lost while it authenticates (or opens the virtual host) a "probable"
+    authentication (access) error; only the broker closing it is one. A cut connection (the
+    network, a proxy, a broker restart) is tried again, not given up on."""
+    probable = pika.exceptions.ProbableAuthenticationError | pika.exceptions.ProbableAccessDeniedError
+    return isinstance(exc, probable) and "StreamLostError" in str(exc)
 
 
 def _close_quietly(connection: Any) -> None:

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import pika.exceptions
 import pytest
 from standardwebhooks.webhooks import Webhook
 
@@ -203,3 +204,14 @@ def test_the_reference_subscriber_consumes_the_feed_and_deduplicates(
     assert {e["via"] for e in state["events"]} == {"amqp"}
     assert state["counts"]["duplicates"] == 1
     assert state["counts"]["conflicts"] == 0
+
+
+def test_a_connection_cut_while_opening_is_transient_and_a_refused_login_permanent() -> None:
+    """pika calls a connection lost during the login a "probable authentication error": cut (a
+    proxy, the network) it is tried again; closed by the broker (403) it is refused for good."""
+    publisher = AmqpPublisher(amqp("amqp://guest:guest@127.0.0.1:9/%2F", "x"))
+    lost = pika.exceptions.StreamLostError("Transport indicated EOF")
+    refused = pika.exceptions.ConnectionClosedByBroker(403, "ACCESS_REFUSED - Login was refused")
+    for probable in (pika.exceptions.ProbableAuthenticationError, pika.exceptions.ProbableAccessDeniedError):
+        assert isinstance(publisher._classify(probable(repr(lost))), TransientError)
+        assert isinstance(publisher._classify(probable(repr(refused))), PermanentError)
