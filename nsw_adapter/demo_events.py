@@ -5,8 +5,9 @@ What a dossier's results at the NSW imply (a final 22 with no portal receipt is 
 own rejection): one `received` per version the portal saw a 21 for (a locally rejected dossier:
 one), each followed by `stowaways-reported`/`arms-declared` when its General Declaration says so;
 a `superseded` per version after the first; a `submitted` per 21; a `cleared` per 23, a `rejected`
-per 22 and a `cancelled` per 24. Each event must arrive once (after deduplication by id) and
-a dossier's events in their sequence order, 1, 2, 3 ...
+per 22 and a `cancelled` per 24; a supplement request (a 25) causes none, its answer is a new
+version like any amendment. Each event must arrive once (after deduplication by id) and a
+dossier's events in their sequence order, 1, 2, 3 ...
 """
 
 from __future__ import annotations
