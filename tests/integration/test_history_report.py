@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -206,3 +207,20 @@ def test_the_migration_backfills_the_facts_of_existing_dossiers(filled: dict[str
         store.close()
     assert len(recorded) == 7  # every dossier of the fixture
     assert rebuilt == recorded
+
+
+def test_status_counts_supplement_requests_by_outcome(filled: dict[str, Any]) -> None:
+    """`status` (JSON and text) counts the run's one supplement request, answered."""
+    env = {**os.environ, "NSW_ADAPTER_STORE__URL": filled["url"]}
+    done = subprocess.run(
+        [str(EXECUTABLE), "status", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["supplement_requests"] == {"answered": 1}
+    text = subprocess.run([str(EXECUTABLE), "status"], capture_output=True, text=True, timeout=60, env=env)
+    assert "Supplement requests 1 (1 answered)" in text.stdout
