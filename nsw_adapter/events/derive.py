@@ -121,7 +121,7 @@ def events_of(
             found.append((version, Cancelled(dossier.cancel_receipt)))
         elif kind == "dead":
             assert entry.from_state is not None
-            found.append((version, DeadLettered(entry.from_state.value, dossier.attempts)))
+            found.append((version, DeadLettered(dead_letter_stage(entry.from_state), dossier.attempts)))
     return found
 
 
@@ -159,3 +159,9 @@ def facts_of_row(reference: str, procedure: str, row: Any | None) -> DossierFact
         stowaway_count=_count(row.stowaways) or 0,
         arms_on_board=bool(row.arms),
     )
+
+
+def dead_letter_stage(state: DossierState) -> str:
+    """The `stage` a dead letter reports: the state it died in, a supplement request being a
+    submitted dossier to the feed (which has no supplement type, and whose schema lists no such stage)."""
+    return S.SUBMITTED.value if state is S.SUPPLEMENT_REQUESTED else state.value

@@ -132,3 +132,18 @@ def test_routing_keys_name_the_action_and_the_gate() -> None:
     """dossier.<action>.<gate>, for a topic exchange's bindings."""
     assert routing_key(EventType.DEAD_LETTERED, "CKCHPG") == "dossier.dead-lettered.CKCHPG"
     assert routing_key(EventType.CLEARED, None) == "dossier.cleared.unknown"
+
+
+def test_a_dead_letter_from_any_state_a_dossier_can_die_in_validates() -> None:
+    """Every state the lifecycle lets a dossier be dead-lettered from, as derive.py reports it
+    (SUPPLEMENT_REQUESTED is a submitted dossier to the feed, which has no supplement type)."""
+    from nsw_adapter.events.derive import dead_letter_stage
+    from nsw_adapter.events.details import DeadLettered
+    from nsw_adapter.lifecycle import TRANSITIONS, DossierState
+
+    facts = facts_of(generate_dossier(crew=2, seed=1))
+    dying = [state for state, targets in TRANSITIONS.items() if DossierState.DEAD in targets]
+    assert DossierState.SUPPLEMENT_REQUESTED in dying
+    for state in dying:
+        [event] = events_for(facts, [DeadLettered(dead_letter_stage(state), 1)])
+        assert schema_errors(event.encode()) == [], state
