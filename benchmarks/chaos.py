@@ -145,6 +145,7 @@ class Outcome:
     repeats: int
     kills: int
     problems: list[str]
+    resent: int  # Results the NSW had accepted already, sent again
 
     @property
     def per_minute(self) -> float:
@@ -211,7 +212,9 @@ def run(args: argparse.Namespace, mode: str, batch: list[list[tuple[str, bytes]]
             with contextlib.suppress(TimeoutError):
                 nsw.wait_all_final(timeout=args.drain, interval=0.25)
             portal_state = portal.state()
-            problems = check(nsw.admin_state(), portal_state, len(batch))
+            nsw_state = nsw.admin_state()
+            problems = check(nsw_state, portal_state, len(batch))
+            resent = sum(int(d["result_duplicates"]) for d in nsw_state["dossiers"].values())
             counters = portal_state["counters"]
             repeats = int(counters.get("duplicates", 0)) + int(counters.get("cancel_duplicates", 0))
     finally:
@@ -220,13 +223,13 @@ def run(args: argparse.Namespace, mode: str, batch: list[list[tuple[str, bytes]]
         portal.stop()
         if args.store == "postgresql":
             drop_pg_database(store_url)
-    outcome = Outcome(mode, finished, seconds, longest_gap, repeats, kills, problems)
+    outcome = Outcome(mode, finished, seconds, longest_gap, repeats, kills, problems, resent)
     per_kill = f", {repeats / kills:.1f} per kill" if kills else ""
     print(
         f"  {mode:5s}: {finished}/{len(batch)} final in {seconds:.1f} s = "
         f"{outcome.per_minute:.0f} dossiers/min; "
         f"longest stretch without a new Result {longest_gap:.1f} s; {kills} kills; "
-        f"portal repeats {repeats}{per_kill}; "
+        f"portal repeats {repeats}{per_kill}; Results resent to the NSW {resent}; "
         + (f"LOST OR DOUBLED ({len(problems)}): {problems[:3]}" if problems else "nothing lost or doubled"),
         flush=True,
     )
