@@ -259,7 +259,9 @@ def run(args: argparse.Namespace) -> tuple[int, float]:
             cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
             metrics = adapters[-1].metrics()  # a worker's (the last daemon runs the loops)
             state = nsw.admin_state()
-            problems = check(state, portal.state(), args.dossiers)
+            portal_state = portal.state()
+            problems = check(state, portal_state, args.dossiers)
+            calls = portal_state["counters"]
     finally:
         codes = [a.stop() for a in adapters]
         portal.stop()
@@ -271,6 +273,11 @@ def run(args: argparse.Namespace) -> tuple[int, float]:
         f"{elapsed:.1f} s end to end, {args.dossiers / elapsed:.1f} dossiers/s"
     )
     print(f"  all pushes answered after {pushed_at or float('nan'):.1f} s")
+    print(
+        f"  portal requests per dossier {calls['requests'] / args.dossiers:.2f} "
+        f"(GetProcessingStatus {calls['status_requests'] / args.dossiers:.2f}, "
+        f"repeated ClientMessageIds {calls['duplicates']})"
+    )
     print(
         f"  mean call latency (daemon {args.daemons}): "
         + ", ".join(f"{op} {mean_latency(metrics, op)}" for op in ("submit", "poll", "send"))
