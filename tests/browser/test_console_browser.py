@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import requests
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.browser.console_support import (
@@ -67,7 +67,23 @@ def click(driver: webdriver.Chrome, element: WebElement) -> None:
     """Click a link or a submit button and wait for the next page (a click returns before it loads)."""
     page = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(page))
+    wait_for_next_page(driver, page)
+
+
+def wait_for_next_page(driver: webdriver.Chrome, page: WebElement) -> None:
+    """Until `page` (the old page's root) is gone and the new one is loaded. chromedriver reports a
+    node of a replaced document as stale or, caught mid-navigation, as "Node with given id does
+    not belong to the document"; either means the old page is gone."""
+
+    def gone(_driver: webdriver.Chrome) -> bool:
+        try:
+            page.is_enabled()
+        except (StaleElementReferenceException, WebDriverException):
+            return True
+        return False
+
+    WebDriverWait(driver, 10).until(gone)
+    WebDriverWait(driver, 10).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def keep(driver: webdriver.Chrome, pages: list[str], shots: Path, name: str) -> None:
@@ -173,7 +189,7 @@ def test_viewer_is_refused_a_retry(
         """,
         f"/dead-letters/{kind}/{number}/retry",
     )
-    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(page))
+    wait_for_next_page(driver, page)
     assert "Only operators may retry or discard." in driver.find_element(By.ID, "error").text
     keep(driver, pages, shots, "viewer-refused")
     driver.get(filled.url + "/dead-letters")
