@@ -20,8 +20,8 @@ from nsw_adapter.events.webhook import WebhookPublisher
 from nsw_adapter.simulators.subscriber import DEMO_SECRET, AmqpSource, SubscriberSimulator
 from tests.support.amqp import DroppingProxy, Names, bound_queue, drain, wait_for
 from tests.support.events import OTHER_SECRET, outgoing, schema_errors
+from tests.support.tls_loopback import make_tls_files
 from tests.support.webhooks import HttpsReceiver
-from tests.tls_loopback import make_tls_files
 
 
 def webhook(url: str, secret: str = DEMO_SECRET, **more: object) -> SubscriberSettings:

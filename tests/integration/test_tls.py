@@ -21,7 +21,7 @@ from nsw_adapter.testing.pushes import XML, soap_body
 from nsw_adapter.tls import client_context, intake_context, server_context
 from nsw_adapter.worker import build_context
 from tests.support.intake_client import answer_of, running_intake, settings
-from tests.tls_loopback import ForwardProxy, TlsFiles, make_tls_files
+from tests.support.tls_loopback import ForwardProxy, TlsFiles, make_tls_files
 
 SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "samples"
 GD = SAMPLES / "nsw" / "valid" / "arrival-general-cargo" / "50-general-declaration.xml"

@@ -1,4 +1,4 @@
-"""A tiny HTTPS receiver for the webhook publisher's TLS tests (certificates from tests/tls_loopback.py)."""
+"""A tiny HTTPS receiver for the webhook publisher's TLS tests (certificates from tls_loopback.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tests.tls_loopback import TlsFiles
+from tests.support.tls_loopback import TlsFiles
 
 
 @dataclass
