@@ -64,19 +64,33 @@ def observability_app(
     *,
     intake_pool: CountingExecutor | None = None,
 ) -> web.Application:
-    """/healthz (the store answers, the loops run where this process runs them, the intake has a
-    free thread) and /metrics (Prometheus text format).
+    """/healthz (the store answers, the loops run where this process runs them, the portal and the NSW
+    reachable and accepting our credentials, the intake has a free thread) and /metrics (Prometheus
+    text format).
 
-    Every intake thread busy is `degraded`, HTTP 200: new pushes wait (a burst of legitimate ones
-    does that too, so a liveness probe must not restart the daemon for it), and an operator or a
+    `dependencies` reports the store, the portal and the NSW (the store only, in an intake-only
+    process) as this process's loops last saw them: state, last success, last error (health.py; no
+    call is made for it). HTTP 503 (what load balancers and probes read as "not ready") when the
+    store fails or a loop died (`failing`), or when the portal or the NSW is unreachable or refuses
+    our credentials (`degraded`, `degraded_by` naming them).
+
+    Every intake thread busy is `degraded` too, but HTTP 200: new pushes wait (a burst of legitimate
+    ones does that too, so a liveness probe must not restart the daemon for it), and an operator or a
     load balancer reading the status can send pushes elsewhere meanwhile.
     """
 
     runs_loops = "worker" in roles
+    health = worker.context.health
+    names = ("store", "portal", "nsw") if runs_loops else ("store",)
 
     async def refreshed_stats() -> StoreStats:
         """The store's counts, read off the event loop, and the gauges set from them."""
-        stats = await asyncio.get_running_loop().run_in_executor(None, store.stats, datetime.now(UTC))
+        try:
+            stats = await asyncio.get_running_loop().run_in_executor(None, store.stats, datetime.now(UTC))
+        except Exception as exc:
+            health.store.failed(describe_error(exc), unreachable=False)
+            raise
+        health.store.succeeded()
         metrics.update_stats(stats)
         return stats
 
@@ -84,16 +98,22 @@ def observability_app(
         try:
             stats = await refreshed_stats()
         except Exception as exc:
-            failing = {"status": "failing", "error": describe_error(exc)}
+            failing = {
+                "status": "failing",
+                "error": describe_error(exc),
+                "dependencies": health.report(names),
+            }
             return web.json_response(failing, status=503)
         loops_alive = worker.alive() if runs_loops else None
         ok = loops_alive is not False
-        degraded = intake_pool is not None and intake_pool.exhausted()
+        unavailable = health.degraded() if runs_loops else []
+        degraded = bool(unavailable) or (intake_pool is not None and intake_pool.exhausted())
         body: dict[str, Any] = {
             "status": "failing" if not ok else "degraded" if degraded else "ok",
             "roles": list(roles),
             "loops_alive": loops_alive,
             "dead_letters": stats.dead_letters,
+            "dependencies": health.report(names),
         }
         names = sorted({*metrics.subscribers, *stats.subscribers})
         if names:  # the event feed's backlog per subscriber (configured, or with events waiting)
@@ -106,9 +126,12 @@ def observability_app(
                 for name in names
                 for figures in [stats.subscribers.get(name, SubscriberFigures())]
             }
+        if unavailable:
+            body["degraded_by"] = unavailable
         if intake_pool is not None:
             body["intake_threads"] = {"busy": intake_pool.busy, "of": intake_pool.threads}
-        return web.json_response(body, status=200 if ok else 503, dumps=json.dumps)
+        status = 200 if ok and not unavailable else 503
+        return web.json_response(body, status=status, dumps=json.dumps)
 
     async def metrics_view(_request: web.Request) -> web.Response:
         if not runs_loops:

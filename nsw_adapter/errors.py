@@ -69,8 +69,23 @@ class TransientError(NswAdapterError):
     """A failure worth retrying later: connection, timeout, HTTP 502/503/504, UNAVAILABLE."""
 
 
+class AuthenticationRefused(TransientError):
+    """A service refused our credentials (the portal's AUTH fault, the NSW's authentication fault,
+    HTTP 401/403). Not the item's fault: the service is paused for every item, never retried in
+    process (each try is a failed login there), and nothing is dead-lettered for it; it is probed
+    again now and then until the credentials work (loops/delivery.py)."""
+
+    def __init__(
+        self, message: str, *, service: str, code: str | None = None, status: int | None = None
+    ) -> None:
+        self.service = service
+        self.code = code
+        self.status = status
+        super().__init__(message)
+
+
 class PermanentError(NswAdapterError):
-    """A failure retrying cannot fix: AUTH, SCHEMA, NOT_FOUND, a contract violation."""
+    """A failure retrying cannot fix: SCHEMA, NOT_FOUND, a contract violation."""
 
     def __init__(self, message: str, code: str | None = None) -> None:
         self.code = code

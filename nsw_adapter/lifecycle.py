@@ -601,15 +601,21 @@ def cancellation_done(dossier: Dossier, now: datetime) -> Step | None:
     return change.step()
 
 
-def deferred(dossier: Dossier, reason: str, retry_at: datetime, now: datetime) -> Step:
-    """A transient failure: the lease released, the attempt counted, tried again at `retry_at`."""
+def deferred(
+    dossier: Dossier, reason: str, retry_at: datetime, now: datetime, *, counted: bool = True
+) -> Step:
+    """A transient failure: the lease released, the attempt counted, tried again at `retry_at`.
+    Not `counted` (the service refused our credentials, not the dossier): no attempt counted and
+    its retry budget started afresh by its next attempt."""
     change = _Change(dossier)
     values: dict[str, Any] = {
-        "attempts": dossier.attempts + 1,
+        "attempts": dossier.attempts + 1 if counted else dossier.attempts,
         "last_error": reason,
         "next_attempt_at": retry_at,
         **RELEASED,
     }
+    if not counted:
+        values["first_attempt_at"] = None
     if dossier.state in POLLED_STATES:
         values["next_poll_at"] = retry_at
     if dossier.state is S.SUBMITTING:

@@ -53,6 +53,8 @@ SAFE_KEYS = frozenset(
         "request_number", "respond_by",
         # the event feed: a configured subscriber's name, an event's UUID, its delivery row
         "subscriber", "event_id", "delivery_id",
+        # a dependency refusing our credentials: which settings to check (a key name, never its value)
+        "setting",
     }
 )  # fmt: skip
 #: Keys the code may pass knowing their values are written as "[redacted]": free text typed by

@@ -29,6 +29,7 @@ from prometheus_client.registry import Collector
 from nsw_adapter import cpu
 from nsw_adapter.build import adapter_version
 from nsw_adapter.delivery.breaker import BreakerState
+from nsw_adapter.delivery.health import DependencyState
 from nsw_adapter.lifecycle import SupplementOutcome
 from nsw_adapter.store import DossierState, StoreStats, SubscriberFigures
 
@@ -141,6 +142,25 @@ class Metrics:
             ["service"],
             registry=r,
         )
+        self.dependency_up = Gauge(
+            "nsw_adapter_dependency_up",
+            "1 while this process's last use of the dependency (store, portal, nsw) succeeded or it has "
+            "not been used yet, 0 while it fails, is unreachable or refuses our credentials.",
+            ["dependency"],
+            registry=r,
+        )
+        self.dependency_refused = Gauge(
+            "nsw_adapter_dependency_refused",
+            "1 while the portal or the NSW refuses our credentials (its work paused, nothing dead-lettered).",
+            ["dependency"],
+            registry=r,
+        )
+        self.auth_refused = Counter(
+            "nsw_adapter_auth_refusals",
+            "Calls the portal or the NSW refused for our credentials (each a failed login there).",
+            ["dependency"],
+            registry=r,
+        )
         self.intake_pushes = Counter(
             "nsw_adapter_intake_pushes",
             "Pushes answered by this process's intake: 99 received, 22 refused, fault (SOAP fault or "
@@ -195,6 +215,11 @@ class Metrics:
             self.supplement_requests.labels(outcome=outcome).set(0)
         for service in ("portal", "nsw"):
             self.breaker.labels(service=service).set(0)
+        for dependency in ("store", "portal", "nsw"):
+            self.dependency_up.labels(dependency=dependency).set(1)
+        for service in ("portal", "nsw"):
+            self.dependency_refused.labels(dependency=service).set(0)
+            self.auth_refused.labels(dependency=service)
         for answer in ("99", "22", "fault"):
             self.intake_pushes.labels(answer=answer)
         # Counters at zero are exported too: a dashboard's rate() over them reads 0, not "no data".
@@ -207,6 +232,13 @@ class Metrics:
 
     def breaker_changed(self, service: str, state: BreakerState) -> None:
         self.breaker.labels(service=service).set(_BREAKER_VALUE[state])
+
+    def dependency_changed(self, dependency: str, state: DependencyState) -> None:
+        up = state in (DependencyState.OK, DependencyState.UNKNOWN)
+        self.dependency_up.labels(dependency=dependency).set(1 if up else 0)
+        if dependency != "store":
+            refused = state is DependencyState.REFUSED
+            self.dependency_refused.labels(dependency=dependency).set(1 if refused else 0)
 
     def update_stats(self, stats: StoreStats) -> None:
         for state in DossierState:

@@ -213,6 +213,9 @@ class WorkerSettings(Section):
     defer_max_seconds: Seconds = 120.0
     breaker_failures: Count = 5  # consecutive transient failures that open a circuit
     breaker_reset_seconds: Seconds = 5.0  # how long it stays open before a probe
+    # While the portal or the NSW refuses our credentials, one call tests them again this often
+    # (each test is one failed login at the other side; nothing is dead-lettered meanwhile).
+    auth_probe_seconds: Seconds = 60.0
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
 
 

@@ -19,11 +19,14 @@ from collections.abc import Callable
 from functools import partial
 from typing import Protocol
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from nsw_adapter import cpu
 from nsw_adapter.clients.nsw import NswClient, ZeepNswClient
 from nsw_adapter.clients.portal import PortalClient, ZeepPortalClient
 from nsw_adapter.clients.transport import Network
 from nsw_adapter.delivery.breaker import CircuitBreaker
+from nsw_adapter.delivery.health import Health
 from nsw_adapter.delivery.retry import RetryPolicy
 from nsw_adapter.logging import describe_error, get_logger
 from nsw_adapter.loops.cancel import CancelLoop
@@ -154,6 +157,8 @@ def build_context(
         agent_language=settings.agent_language,
         subscribers=tuple(settings.subscribers),
         subscriber_breakers={s.name: breaker(f"subscriber:{s.name}") for s in settings.subscribers},
+        auth_probe_seconds=w.auth_probe_seconds,
+        health=Health(on_change=metrics.dependency_changed),
     )
 
 
@@ -264,6 +269,7 @@ class Worker:
         loop = factory()
         bell = self.context.bell
         idle = self._idle
+        store = self.context.health.store  # every run_once asks the store first: its health, observed
         try:
             while not self._stop.is_set():
                 if loop.wakes_on is not None:
@@ -274,8 +280,11 @@ class Worker:
                 except Exception as exc:
                     # A store or programming error: log it safely, back off, keep the loop alive.
                     log.error("loop.failed", loop=loop.name, error=describe_error(exc), exc_info=exc)
+                    if isinstance(exc, SQLAlchemyError):
+                        store.failed(describe_error(exc), unreachable=False)
                     self._stop.wait(max(self._idle, 1.0))
                     continue
+                store.succeeded()
                 if done:
                     bell.ring(*loop.rings)
                     idle = self._idle

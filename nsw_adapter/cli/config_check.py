@@ -102,6 +102,7 @@ def _store(loaded: Settings) -> str:
 
 def _portal(loaded: Settings) -> str:
     from nsw_adapter.clients.errors import RemotePermanentError
+    from nsw_adapter.errors import AuthenticationRefused
     from nsw_adapter.store import Store
     from nsw_adapter.worker import build_context
 
@@ -110,9 +111,10 @@ def _portal(loaded: Settings) -> str:
     url = loaded.portal.url
     try:
         client.statuses([PROBE_RECEIPT])
+    except AuthenticationRefused as exc:
+        why = exc.code or f"HTTP {exc.status}"
+        raise _Failed(f"{url}: the portal refused our credentials ({why})") from None
     except RemotePermanentError as exc:
-        if exc.code == "AUTH":
-            raise _Failed(f"{url}: the portal refused our credentials (AUTH)") from None
         if exc.code != "NOT_FOUND":
             raise _Failed(f"{url}: {exc}") from None
     except NswAdapterError as exc:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from nsw_adapter.cli.common import CommandError, Exit, add_config, open_existing, settings
-from nsw_adapter.settings import ROLES
+from nsw_adapter.settings import ROLES, Settings
 
 if TYPE_CHECKING:
     from nsw_adapter.store import DeadLetter, SqlStore
@@ -38,9 +38,11 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 
     status = commands.add_parser(
         "status",
-        help="dossiers by state, the oldest waiting, dead letters",
+        help="dossiers by state, the oldest waiting, dead letters, the daemon's dependencies",
         description="The store's dossiers by state, the oldest one waiting, the Results to send and the "
-        "dead letters (read only: creates and changes nothing).",
+        "dead letters (read only: creates and changes nothing), then the daemon's /healthz at "
+        "observability.host and port: its status and each dependency (store, portal, NSW) with its "
+        "state, last success and last error.",
     )
     add_config(status)
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -116,12 +118,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    store = open_existing(args, settings(args))
+    loaded = settings(args)
+    store = open_existing(args, loaded)
     try:
         stats = store.stats(datetime.now(UTC))
         letters = store.dead_letters()
     finally:
         store.close()
+    daemon = daemon_health(loaded)
     if args.json:
         print(
             json.dumps(
@@ -141,6 +145,7 @@ def _status(args: argparse.Namespace) -> int:
                         }
                         for name, f in sorted(stats.subscribers.items())
                     },
+                    "daemon": daemon,
                 }
             )
         )
@@ -170,7 +175,42 @@ def _status(args: argparse.Namespace) -> int:
         print(f"  {letter.kind}:{letter.id}  {letter.reference or '-'}  {_one_line(letter.reason)}")
     if len(letters) > 20:
         print(f"  ... and {len(letters) - 20} more: nsw-adapter dlq list")
+    _print_daemon(daemon)
     return 0
+
+
+def daemon_health(loaded: Settings, timeout: float = 3.0) -> dict[str, Any]:
+    """The daemon's /healthz at observability.host:port, as it answered (`url`, `http_status` and its
+    body: status, dependencies...), or `url` and `error` when nothing answers there."""
+    import requests
+
+    obs = loaded.observability
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(obs.host, obs.host)  # noqa: S104
+    url = f"http://{f'[{host}]' if ':' in host else host}:{obs.port}/healthz"
+    try:
+        answer = requests.get(url, timeout=timeout)
+        body = answer.json()
+    except (requests.RequestException, ValueError) as exc:
+        return {"url": url, "error": f"not answering ({type(exc).__name__})"}
+    if not isinstance(body, dict):
+        return {"url": url, "error": f"not a /healthz answer (HTTP {answer.status_code})"}
+    return {"url": url, "http_status": answer.status_code, **body}
+
+
+def _print_daemon(daemon: dict[str, Any]) -> None:
+    """The daemon's status line, then one line per dependency: state, last success, last error."""
+    if "error" in daemon:
+        print(f"Daemon              {daemon['error']} at {daemon['url']}")
+        return
+    degraded_by = daemon.get("degraded_by")
+    by = f" by {', '.join(degraded_by)}" if degraded_by else ""
+    print(f"Daemon              {daemon.get('status')}{by} (HTTP {daemon['http_status']}, {daemon['url']})")
+    dependencies: dict[str, dict[str, Any]] = daemon.get("dependencies") or {}
+    for name, seen in dependencies.items():
+        line = f"  {name:<8}{seen.get('state', '?'):<13}last success {seen.get('last_success') or '-'}"
+        if seen.get("last_error"):
+            line += f"  last error {seen.get('last_error_at')}: {_one_line(str(seen['last_error']))}"
+        print(line)
 
 
 def _one_line(reason: str) -> str:

@@ -2,7 +2,8 @@
 
 Messages built here never carry the remote text (a fault string or an HTTP body may echo
 names or passport numbers); the remote fault text is kept on the error's `detail` for the
-dead-letter record, which is not a log.
+dead-letter record, which is not a log. A refusal of our credentials is neither transient for
+the item nor permanent: AuthenticationRefused (the service is paused, loops/delivery.py).
 """
 
 from __future__ import annotations
@@ -14,10 +15,15 @@ import requests
 import urllib3.exceptions
 from zeep.exceptions import Fault, TransportError, ValidationError, XMLSyntaxError
 
-from nsw_adapter.errors import NswAdapterError, PermanentError, TransientError
+from nsw_adapter.errors import AuthenticationRefused, NswAdapterError, PermanentError, TransientError
 from nsw_adapter.namespaces import PORTAL_NS
 
-PERMANENT_CODES = frozenset({"AUTH", "SCHEMA", "NOT_FOUND", "FINAL"})
+PERMANENT_CODES = frozenset({"SCHEMA", "NOT_FOUND", "FINAL"})
+AUTH_HTTP = frozenset({401, 403})
+#: WS-Security 1.0's fault codes (wsse namespace) that mean our token was not accepted.
+WSSE_AUTH_FAULTS = frozenset(
+    {"FailedAuthentication", "InvalidSecurityToken", "InvalidSecurity", "FailedCheck"}
+)
 TRANSIENT_CODES = frozenset({"UNAVAILABLE"})
 TRANSIENT_HTTP = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -74,6 +80,8 @@ def classify_exception(exc: BaseException, status: int | None, target: str) -> N
         code = fault_code(exc)
         soap_code = (exc.code or "").rsplit(":", 1)[-1]
         where = f"{target} fault {code or soap_code or '?'} (HTTP {status})"
+        if code == "AUTH" or auth_fault(exc, status):
+            return refused(target, code or soap_code or None, status)
         if code in PERMANENT_CODES:
             return RemotePermanentError(where, code=code, status=status, detail=str(exc.message or ""))
         if code in TRANSIENT_CODES or status in TRANSIENT_HTTP or soap_code == "Server":
@@ -81,6 +89,8 @@ def classify_exception(exc: BaseException, status: int | None, target: str) -> N
         return RemotePermanentError(where, code=code, status=status, detail=str(exc.message or ""))
     if isinstance(exc, TransportError | XMLSyntaxError):
         status = getattr(exc, "status_code", None) or status
+        if status in AUTH_HTTP:
+            return refused(target, None, status)
         if status in TRANSIENT_HTTP:
             return RemoteTransientError(f"{target} HTTP {status}", status=status)
         return RemotePermanentError(
@@ -93,6 +103,29 @@ def classify_exception(exc: BaseException, status: int | None, target: str) -> N
     if isinstance(exc, requests.RequestException):
         return RemoteTransientError(f"{target} request failed: {type(exc).__name__}")
     return RemotePermanentError(f"{target} call failed: {type(exc).__name__}", code=None, status=status)
+
+
+def auth_fault(fault: Fault, status: int | None) -> bool:
+    """True when a SOAP fault refuses our credentials: HTTP 401/403, a WS-Security fault code
+    (wsse:FailedAuthentication...), or a soap:Client fault saying "authentication" (the NSW declares no
+    fault codes; its gateway answers "Authentication failed: ..."). The text is read, never logged."""
+    if status in AUTH_HTTP:
+        return True
+    soap_code = (fault.code or "").rsplit(":", 1)[-1]
+    if soap_code in WSSE_AUTH_FAULTS:
+        return True
+    return soap_code == "Client" and "authenticat" in str(fault.message or "").lower()
+
+
+def refused(target: str, code: str | None, status: int | None) -> AuthenticationRefused:
+    """`target` refused our credentials: one line naming it, the code and HTTP status (no remote text)."""
+    why = code or (f"HTTP {status}" if status is not None else "authentication")
+    return AuthenticationRefused(
+        f"{target} refused our credentials (authentication failed, {why})",
+        service=target,
+        code=code,
+        status=status,
+    )
 
 
 def _tls_failure(exc: BaseException) -> str | None:

@@ -14,7 +14,13 @@ from lxml import etree
 from zeep.exceptions import Fault
 
 from nsw_adapter import cpu
-from nsw_adapter.clients.errors import RemotePermanentError, RemoteTransientError, classify_exception
+from nsw_adapter.clients.errors import (
+    RemotePermanentError,
+    RemoteTransientError,
+    auth_fault,
+    classify_exception,
+    refused,
+)
 from nsw_adapter.clients.transport import (
     ZEEP_SETTINGS,
     Network,
@@ -121,8 +127,11 @@ class ZeepNswClient:
                 request,
             )
         except Fault as exc:
-            # No wsdl:fault is declared: every fault means "again later".
+            # No wsdl:fault is declared: every fault means "again later"; one refusing our
+            # credentials pauses the NSW for every Result instead (AuthenticationRefused).
             status = self.transport.last_status
+            if auth_fault(exc, status):
+                raise refused("nsw", None, status) from exc
             raise RemoteTransientError(f"nsw fault (HTTP {status})", status=status) from exc
         except Exception as exc:
             error: NswAdapterError = classify_exception(exc, self.transport.last_status, "nsw")

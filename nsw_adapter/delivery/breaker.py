@@ -53,6 +53,7 @@ class CircuitBreaker:
         self._state = BreakerState.CLOSED
         self._failures = 0
         self._opened_at = 0.0
+        self._open_for = reset_seconds  # this opening's length (trip() sets a longer one)
         self._probes_out = 0
 
     @property
@@ -68,7 +69,7 @@ class CircuitBreaker:
                 self._on_change(self.name, state)
 
     def _tick(self) -> None:
-        if self._state is BreakerState.OPEN and self._clock() - self._opened_at >= self._reset:
+        if self._state is BreakerState.OPEN and self._clock() - self._opened_at >= self._open_for:
             self._set(BreakerState.HALF_OPEN)
             self._probes_out = 0
 
@@ -81,8 +82,10 @@ class CircuitBreaker:
             if self._state is BreakerState.HALF_OPEN and self._probes_out < self._probes:
                 self._probes_out += 1
                 return
-            retry_in = max(0.0, self._reset - (self._clock() - self._opened_at))
-            raise BreakerOpenError(self.name, retry_in if self._state is BreakerState.OPEN else self._reset)
+            retry_in = max(0.0, self._open_for - (self._clock() - self._opened_at))
+            raise BreakerOpenError(
+                self.name, retry_in if self._state is BreakerState.OPEN else self._open_for
+            )
 
     def record_success(self) -> None:
         with self._lock:
@@ -95,9 +98,19 @@ class CircuitBreaker:
         with self._lock:
             self._failures += 1
             if self._state is BreakerState.HALF_OPEN or self._failures >= self._threshold:
-                self._opened_at = self._clock()
-                self._probes_out = 0
-                self._set(BreakerState.OPEN)
+                self._open(self._reset)
+
+    def trip(self, seconds: float) -> None:
+        """Open at once for `seconds` whatever the count (the service refused our credentials: one
+        probe after that tells whether they work again)."""
+        with self._lock:
+            self._open(seconds)
+
+    def _open(self, seconds: float) -> None:
+        self._opened_at = self._clock()
+        self._open_for = seconds
+        self._probes_out = 0
+        self._set(BreakerState.OPEN)
 
     def remaining_open(self) -> float:
         """Seconds until a probe may go (0 when closed or half-open)."""
@@ -105,4 +118,4 @@ class CircuitBreaker:
             self._tick()
             if self._state is not BreakerState.OPEN:
                 return 0.0
-            return max(0.0, self._reset - (self._clock() - self._opened_at))
+            return max(0.0, self._open_for - (self._clock() - self._opened_at))

@@ -4,7 +4,8 @@ In process: transient failures are retried with jittered exponential backoff for
 budget (seconds), so a blip costs a retry and not a round trip through the store. Beyond
 that the caller defers the item in the store (`next_attempt_delay`) and frees the thread;
 the total budget since the first attempt decides when to give up (dead letter). Permanent
-failures and an open circuit are never retried here.
+failures, an open circuit and a refusal of our credentials (each try a failed login) are never
+retried here.
 
 `set_testing(True)` zeroes every wait (tests assert on behaviour, not on sleeping).
 """
@@ -27,7 +28,7 @@ from tenacity import (
 )
 
 from nsw_adapter.delivery.breaker import BreakerOpenError, CircuitBreaker
-from nsw_adapter.errors import TransientError
+from nsw_adapter.errors import AuthenticationRefused, TransientError
 
 T = TypeVar("T")
 
@@ -57,8 +58,9 @@ class RetryPolicy:
 
 
 def _retryable(exc: BaseException) -> bool:
-    # An open circuit is a verdict on the service, not on this call: defer, don't spin.
-    return isinstance(exc, TransientError) and not isinstance(exc, BreakerOpenError)
+    # An open circuit is a verdict on the service, not on this call: defer, don't spin. Refused
+    # credentials are refused again at once.
+    return isinstance(exc, TransientError) and not isinstance(exc, BreakerOpenError | AuthenticationRefused)
 
 
 def call_with_retry(

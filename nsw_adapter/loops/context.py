@@ -12,6 +12,7 @@ from nsw_adapter import cpu
 from nsw_adapter.clients.nsw import NswClient
 from nsw_adapter.clients.portal import PortalClient
 from nsw_adapter.delivery.breaker import BreakerState, CircuitBreaker
+from nsw_adapter.delivery.health import Health
 from nsw_adapter.delivery.retry import RetryPolicy, is_testing
 from nsw_adapter.errors import Problem
 from nsw_adapter.events.config import SubscriberSettings
@@ -82,6 +83,9 @@ class LoopContext:
     poll_max_interval_seconds: float = 300.0
     gather_seconds: float = 0.0
     agent_language: Language = DEFAULT_LANGUAGE  # of the texts in the Results (nsw_adapter.texts)
+    # While a service refuses our credentials, one call tests them again this often.
+    auth_probe_seconds: float = 60.0
+    health: Health = field(default_factory=Health)  # what the loops observed of each dependency
     clock: Callable[[], datetime] = utcnow
     stop_event: threading.Event = field(default_factory=threading.Event)
     bell: Bell = field(default_factory=Bell)  # rung when work arrives (nsw_adapter/wakeup.py)

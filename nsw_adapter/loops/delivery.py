@@ -8,6 +8,13 @@ retries defers it through the store, later with every attempt (the channel's bac
 call's latency, each retry, each deferral and each dead letter are counted, under the channel's
 operation, and logged as `<loop>.retry`, `<loop>.deferred` (`<loop>.deferred_breaker_open`),
 `<loop>.dead_letter`. What the store does for each item is the item's (`Pending`).
+
+A refusal of our credentials (AuthenticationRefused) is the service's, not the item's: the
+service's dependency turns `refused` (one `dependency.credentials_refused` error per refusal),
+its circuit opens for `auth_probe_seconds`, and every item in hand is put back without its attempt
+counted or its budget started (`Pending.pause`). While refused, nothing is claimed for the service
+but one probe when the circuit lets one through, and no budget is spent; the first call that goes
+through ends the pause and the items go on by themselves, their budgets counted from then.
 """
 
 from __future__ import annotations
@@ -20,9 +27,10 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from nsw_adapter.clients.nsw import NswClient
 from nsw_adapter.clients.portal import PortalClient
-from nsw_adapter.delivery.breaker import BreakerOpenError, CircuitBreaker
+from nsw_adapter.delivery.breaker import BreakerOpenError, BreakerState, CircuitBreaker
+from nsw_adapter.delivery.health import Dependency
 from nsw_adapter.delivery.retry import RetryPolicy, call_with_retry, next_attempt_delay
-from nsw_adapter.errors import PermanentError, TransientError
+from nsw_adapter.errors import AuthenticationRefused, PermanentError, TransientError
 from nsw_adapter.logging import describe_error
 from nsw_adapter.loops.context import LoopContext
 from nsw_adapter.store.roles import Dossiers
@@ -58,6 +66,10 @@ class Pending(Protocol):
     def defer(self, reason: str, retry_at: datetime) -> None:
         """Try it again at `retry_at`, the attempt counted."""
 
+    def pause(self, reason: str, retry_at: datetime) -> None:
+        """Put it back untried (its service refuses our credentials): due again at `retry_at`, no
+        attempt counted, its retry budget not started."""
+
 
 @dataclass(frozen=True, slots=True)
 class Channel:
@@ -67,6 +79,7 @@ class Channel:
     operation: str  # the metrics' operation label (submit, poll, cancel, send)
     service: str  # who is called: "portal" or "NSW" (in a spent budget's reason)
     kind: str  # what a dead letter of it is: "dossier" or "outbox"
+    setting: str  # the settings table holding its credentials and URL ("portal", "nsw")
     policy: RetryPolicy
     breaker: CircuitBreaker
     budget_seconds: float | None  # since the first attempt; None: never spent (polls ask until decided)
@@ -81,13 +94,15 @@ def portal_channel(
     """The portal, as a loop delivers dossiers to it (`budget` False: never given up on for time)."""
     budget_seconds = c.portal_budget_seconds if budget else None
     return Channel(
-        loop, loop, "portal", "dossier", c.portal_policy, c.portal_breaker, budget_seconds, backoff
+        loop, loop, "portal", "dossier", "portal", c.portal_policy, c.portal_breaker, budget_seconds, backoff
     )
 
 
 def nsw_channel(c: LoopContext) -> Channel:
     """The NSW, as the outbox sends it Results."""
-    return Channel("outbox", "send", "NSW", "outbox", c.nsw_policy, c.nsw_breaker, c.nsw_budget_seconds)
+    return Channel(
+        "outbox", "send", "NSW", "outbox", "nsw", c.nsw_policy, c.nsw_breaker, c.nsw_budget_seconds
+    )
 
 
 def dead_letter_reason(exc: BaseException) -> str:
@@ -134,13 +149,18 @@ class Delivery:
     def __init__(self, context: LoopContext, channel: Channel) -> None:
         self.context = context
         self.channel = channel
+        self.dependency: Dependency = context.health.of(channel.setting)
 
     def spent(self, item: Pending, logger: Any) -> bool:
-        """Dead-letter the item when its retry budget is spent; True when it was."""
-        ch, c = self.channel, self.context
-        if ch.budget_seconds is None:
+        """Dead-letter the item when its retry budget is spent; True when it was. Never while its
+        service refuses our credentials, and counted from when it accepted them again at the earliest."""
+        ch, c, dep = self.channel, self.context, self.dependency
+        if ch.budget_seconds is None or dep.paused:
             return False
-        if not budget_spent(item.first_attempt_at, item.attempts, ch.budget_seconds, ch.policy, c.clock()):
+        first, resumed = item.first_attempt_at, dep.resumed_at
+        if first is not None and resumed is not None and resumed > first:
+            first = resumed
+        if not budget_spent(first, item.attempts, ch.budget_seconds, ch.policy, c.clock()):
             return False
         reason = f"{ch.service} retry budget exhausted"
         self.give_up(item, reason, logger, error="retry budget exhausted", attempts=item.attempts)
@@ -164,25 +184,39 @@ class Delivery:
         ch, c = self.channel, self.context
         if not budget_checked and self.spent(item, logger):
             return None
+        dep = self.dependency
         started = time.perf_counter()
         try:
-            return call_with_retry(
+            value = call_with_retry(
                 call,
                 policy=ch.policy,
                 breaker=ch.breaker,
                 on_retry=lambda exc, n: self._retried(logger, exc, n),
             )
+        except AuthenticationRefused as exc:
+            self._refused(item, exc, logger)
+            return None
         except PermanentError as exc:
+            dep.succeeded()  # it answered, and accepted our credentials: the item is at fault
             if regroup is None or not regroup(exc):
                 self.give_up(
                     item, dead_letter_reason(exc), logger, error=describe_error(exc), error_code=exc.code
                 )
             return None
         except TransientError as exc:
+            if dep.paused:  # the circuit opened for a refusal of our credentials meanwhile
+                self._pause(item, logger)
+                return None
+            if isinstance(exc, BreakerOpenError):
+                dep.circuit_open()
+            else:
+                dep.failed(describe_error(exc), unreachable=ch.breaker.state is not BreakerState.CLOSED)
             self._defer(item, exc, logger)
             return None
         finally:
             c.metrics.latency.labels(operation=ch.operation).observe(time.perf_counter() - started)
+        dep.succeeded()
+        return value
 
     def give_up(
         self, item: Pending, reason: str, logger: Any, *, event: str = "dead_letter", **fields: Any
@@ -192,6 +226,27 @@ class Delivery:
         item.dead_letter(reason)
         self.context.metrics.dead_lettered.labels(kind=ch.kind).inc(item.count)
         logger.error(f"{ch.loop}.{event}", **fields)
+
+    def _refused(self, item: Pending, exc: AuthenticationRefused, logger: Any) -> None:
+        """The service refused our credentials: pause it for every item (one error logged), put this
+        item back untried."""
+        ch, c = self.channel, self.context
+        ch.breaker.trip(c.auth_probe_seconds)
+        c.metrics.auth_refused.labels(dependency=ch.setting).inc()
+        if self.dependency.refused(str(exc)):
+            logger.error(
+                "dependency.credentials_refused",
+                service=ch.setting,
+                error=str(exc),
+                setting=f"{ch.setting}.credentials",
+                retry_in=c.auth_probe_seconds,
+            )
+        self._pause(item, logger)
+
+    def _pause(self, item: Pending, logger: Any) -> None:
+        ch, c = self.channel, self.context
+        item.pause(f"{ch.service} refused our credentials (authentication)", c.later(c.auth_probe_seconds))
+        logger.info(f"{ch.loop}.paused", service=ch.setting, retry_in=c.auth_probe_seconds)
 
     def _defer(self, item: Pending, exc: TransientError, logger: Any) -> None:
         ch, c = self.channel, self.context
@@ -226,6 +281,9 @@ class DossierDelivery:
 
     def defer(self, reason: str, retry_at: datetime) -> None:
         self.store.defer(self.dossier_id, reason, retry_at)
+
+    def pause(self, reason: str, retry_at: datetime) -> None:
+        self.store.defer(self.dossier_id, reason, retry_at, counted=False)
 
 
 class RemoteLoop(Generic[Client]):

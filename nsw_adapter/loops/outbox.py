@@ -42,6 +42,9 @@ class _Entry:
     def defer(self, reason: str, retry_at: datetime) -> None:
         self.store.defer_outbox(self.item.outbox_id, reason, retry_at)
 
+    def pause(self, reason: str, retry_at: datetime) -> None:
+        self.store.defer_outbox(self.item.outbox_id, reason, retry_at, counted=False)
+
 
 class OutboxLoop(NswLoop):
     """One thread's sender (owns its NSW client)."""

@@ -237,6 +237,9 @@ class _Batch:
     def defer(self, reason: str, retry_at: datetime) -> None:
         self.loop.record(self.polls, [PollOutcome(p.dossier_id, next_poll_at=retry_at) for p in self.polls])
 
+    def pause(self, reason: str, retry_at: datetime) -> None:
+        self.defer(reason, retry_at)  # polls keep no attempts and have no budget
+
     def regroup(self, error: PermanentError) -> bool:
         """One unknown receipt fails the whole call: find it by asking one at a time."""
         if self.count == 1 or error.code != "NOT_FOUND":

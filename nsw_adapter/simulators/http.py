@@ -113,6 +113,17 @@ def _quiet(task: asyncio.Future[Any]) -> None:
         task.exception()
 
 
+async def read_credentials(request: web.Request) -> dict[str, str]:
+    """The body of POST /admin/credentials: a JSON object of user name -> password (HTTP 400 otherwise)."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="a JSON object of user name -> password") from None
+    if not isinstance(body, dict) or not all(isinstance(v, str) for v in body.values()):
+        raise web.HTTPBadRequest(text="a JSON object of user name -> password")
+    return {str(user): password for user, password in body.items()}
+
+
 def new_app() -> web.Application:
     """An aiohttp application with the shared `stopping` event (set when shutdown begins)."""
     app = web.Application(client_max_size=256 * 1024 * 1024)

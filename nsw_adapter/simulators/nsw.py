@@ -15,6 +15,8 @@
   the replaced one, a later sendDate), the documents the 25's Error items name (their
   DocumentType; the General Declaration when no item names one).
 * ``GET /admin/state``, ``GET /admin/progress``, ``POST /admin/reset``: JSON, never faulted.
+  ``POST /admin/credentials`` with a JSON object of user name -> password: the gateway accepts those
+  from now on (a password changed at the NSW while the adapter runs).
   The progress is counts only (``dossiers``, ``done``, ``all_final``, ``pending_pushes``,
   ``results``), cheap to poll during a long run; the state is everything, and costs
   milliseconds per thousand dossiers.
@@ -60,7 +62,7 @@ from lxml import etree
 from nsw_adapter.envelope import collapse
 from nsw_adapter.simulators.dossiers import read_documents
 from nsw_adapter.simulators.faults import FaultInjector, FaultSpec, parse_fault_spec
-from nsw_adapter.simulators.http import SimulatorHandle, new_app, serve_soap
+from nsw_adapter.simulators.http import SimulatorHandle, new_app, read_credentials, serve_soap
 from nsw_adapter.simulators.nsw_messages import (
     Document,
     ResultInfo,
@@ -284,6 +286,7 @@ async def make_nsw_app(config: NswConfig) -> web.Application:
     app.router.add_get("/admin/state", _admin_state)
     app.router.add_get("/admin/progress", _admin_progress)
     app.router.add_post("/admin/reset", _admin_reset)
+    app.router.add_post("/admin/credentials", _admin_credentials)
 
     async def started(_: web.Application) -> None:
         service.injector.start()
@@ -316,6 +319,12 @@ async def _admin_progress(request: web.Request) -> web.StreamResponse:
 async def _admin_reset(request: web.Request) -> web.StreamResponse:
     request.app[SERVICE].reset()
     return web.json_response({"reset": True})
+
+
+async def _admin_credentials(request: web.Request) -> web.StreamResponse:
+    credentials = await read_credentials(request)
+    request.app[SERVICE].verifier.replace_credentials(credentials)
+    return web.json_response({"users": sorted(credentials)})
 
 
 def all_final(state: Mapping[str, Any]) -> bool:
@@ -475,6 +484,11 @@ class NswSimulator(SimulatorHandle):
     def reset(self) -> None:
         """The same as POST /admin/reset."""
         self._on_loop(lambda service: service.reset())
+
+    def set_credentials(self, credentials: Mapping[str, str]) -> None:
+        """The same as POST /admin/credentials: the gateway accepts these user names and passwords
+        from now on (the agency's credentials; the pushes' own are unchanged)."""
+        self._on_loop(lambda service: service.verifier.replace_credentials(dict(credentials)))
 
     def wait_until(
         self, predicate: Callable[[dict[str, Any]], bool], *, timeout: float = 30.0, interval: float = 0.05

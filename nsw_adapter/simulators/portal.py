@@ -8,7 +8,9 @@ Endpoints:
   a CANCELLED or SUPERSEDED receipt), soap:Server UNAVAILABLE (injected only). Fault injection
   (``faults``) applies here and nowhere else.
 * ``GET /bgp/portal?wsdl``: the WSDL with its address set to this server (schemas at /bgp/*.xsd).
-* ``GET /admin/state``, ``POST /admin/reset``: JSON, never faulted.
+* ``GET /admin/state``, ``POST /admin/reset``: JSON, never faulted. ``POST /admin/credentials`` with
+  a JSON object of user name -> password: those are accepted from now on (a password changed at the
+  portal while the adapter runs).
 
 Judgement is by the contract: submission.xsd, then the portal's own checks
 (`portal_rules`): missing person fields or impossible dates are a SCHEMA fault; business rules
@@ -66,7 +68,7 @@ from lxml import etree
 from nsw_adapter.envelope import VIETNAM
 from nsw_adapter.resources import schema_path
 from nsw_adapter.simulators.faults import FaultInjector, FaultSpec, parse_fault_spec
-from nsw_adapter.simulators.http import SimulatorHandle, new_app, serve_soap
+from nsw_adapter.simulators.http import SimulatorHandle, new_app, read_credentials, serve_soap
 from nsw_adapter.simulators.portal_rules import (
     BGP,
     Person,
@@ -410,6 +412,7 @@ async def make_portal_app(config: PortalConfig) -> web.Application:
     app.router.add_get("/bgp/{name:(submission|status)}.xsd", _xsd)
     app.router.add_get("/admin/state", _admin_state)
     app.router.add_post("/admin/reset", _admin_reset)
+    app.router.add_post("/admin/credentials", _admin_credentials)
 
     async def started(_: web.Application) -> None:
         service.injector.start()
@@ -459,6 +462,12 @@ async def _admin_state(request: web.Request) -> web.StreamResponse:
 async def _admin_reset(request: web.Request) -> web.StreamResponse:
     admin_reset(request.app[SERVICE])
     return web.json_response({"reset": True})
+
+
+async def _admin_credentials(request: web.Request) -> web.StreamResponse:
+    credentials = await read_credentials(request)
+    request.app[SERVICE].verifier.replace_credentials(credentials)
+    return web.json_response({"users": sorted(credentials)})
 
 
 def admin_snapshot(service: PortalService) -> dict[str, Any]:
@@ -537,3 +546,12 @@ class PortalSimulator(SimulatorHandle):
             admin_reset(service)
 
         self._server.call(reset())
+
+    def set_credentials(self, credentials: Mapping[str, str]) -> None:
+        """The same as POST /admin/credentials: accept these user names and passwords from now on."""
+        service = self.service
+
+        async def replace() -> None:
+            service.verifier.replace_credentials(dict(credentials))
+
+        self._server.call(replace())

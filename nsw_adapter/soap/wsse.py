@@ -100,15 +100,20 @@ class UsernameTokenVerifier:
         replay_cache: ReplayCache | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.replace_credentials(credentials)
+        self._max_skew = max_skew_seconds
+        self._max_age = max_age_seconds
+        self._clock = clock
+        self._replays = replay_cache if replay_cache is not None else MemoryReplayCache(clock=clock)
+
+    def replace_credentials(self, credentials: Mapping[str, str | Sequence[str]]) -> None:
+        """Accept these credentials from now on (the simulators' /admin/credentials: a password
+        changed at the other side while the adapter runs)."""
         # Each user may have more than one password at once: the old and the new during a rotation.
         self._credentials = {
             user: (passwords,) if isinstance(passwords, str) else tuple(passwords)
             for user, passwords in credentials.items()
         }
-        self._max_skew = max_skew_seconds
-        self._max_age = max_age_seconds
-        self._clock = clock
-        self._replays = replay_cache if replay_cache is not None else MemoryReplayCache(clock=clock)
 
     def verify(self, soap_header: etree._Element | None) -> str:
         """Return the authenticated user name, or raise WsseError saying why not (never the secret)."""

@@ -156,8 +156,8 @@ class SqlStore:
     def record_receipts(self, receipts: Sequence[ReceiptRecord]) -> list[Exception | None]:
         return outcomes.each(self._db, receipts, outcomes.record_receipt)
 
-    def defer(self, dossier_id: int, reason: str, retry_at: datetime) -> None:
-        outcomes.defer(self._db, dossier_id, reason, retry_at)
+    def defer(self, dossier_id: int, reason: str, retry_at: datetime, *, counted: bool = True) -> None:
+        outcomes.defer(self._db, dossier_id, reason, retry_at, counted=counted)
 
     def dead_letter(self, dossier_id: int, reason: str) -> None:
         outcomes.dead_letter(self._db, dossier_id, reason)
@@ -190,8 +190,8 @@ class SqlStore:
     def mark_sent(self, *outbox_ids: int) -> None:
         outbox.mark_sent(self._db, outbox_ids)
 
-    def defer_outbox(self, outbox_id: int, reason: str, retry_at: datetime) -> None:
-        outbox.defer(self._db, outbox_id, reason, retry_at)
+    def defer_outbox(self, outbox_id: int, reason: str, retry_at: datetime, *, counted: bool = True) -> None:
+        outbox.defer(self._db, outbox_id, reason, retry_at, counted=counted)
 
     def dead_letter_outbox(self, outbox_id: int, reason: str) -> None:
         outbox.dead_letter(self._db, outbox_id, reason)

@@ -78,6 +78,17 @@ _DEFER = Statement.of(
     )
 )
 
+_PAUSE = Statement.of(
+    o.update()
+    .where(o.c.id == bindparam("oid"))
+    .values(
+        first_attempt_at=None,
+        last_error=bindparam("reason"),
+        next_attempt_at=bindparam("retry_at", type_=t.UtcDateTime()),
+        **RELEASED,
+    )
+)
+
 
 def enqueue(
     db: Database, c: Connection, dossier: Dossier | None, result: OutgoingMessage, now: datetime
@@ -139,10 +150,12 @@ def mark_sent(db: Database, outbox_ids: tuple[int, ...]) -> None:
             raise UnknownRecord(f"no outbox entry among {sorted(outbox_ids)}")
 
 
-def defer(db: Database, outbox_id: int, reason: str, retry_at: datetime) -> None:
-    """A transient failure sending a Result: the attempt counted, tried again at `retry_at`."""
+def defer(db: Database, outbox_id: int, reason: str, retry_at: datetime, *, counted: bool = True) -> None:
+    """A transient failure sending a Result: the attempt counted, tried again at `retry_at`. Not
+    `counted` (the NSW refused our credentials): no attempt counted, its budget started afresh."""
+    statement = _DEFER if counted else _PAUSE
     with db.tx() as c:
-        if db.execute(c, _DEFER, {"oid": outbox_id, "reason": reason, "retry_at": retry_at}).rowcount == 0:
+        if db.execute(c, statement, {"oid": outbox_id, "reason": reason, "retry_at": retry_at}).rowcount == 0:
             raise UnknownRecord(f"no outbox entry {outbox_id}")
 
 

@@ -171,12 +171,14 @@ def finish_cancellation(
     log.info("store.decision", reference=dossier.reference, state="cancelled")
 
 
-def defer(db: Database, dossier_id: int, reason: str, retry_at: datetime) -> None:
-    """A transient failure: the lease released, the attempt counted, tried again at `retry_at`."""
+def defer(db: Database, dossier_id: int, reason: str, retry_at: datetime, *, counted: bool = True) -> None:
+    """A transient failure: the lease released, the attempt counted (unless not `counted`: a refusal
+    of our credentials, its budget started afresh), tried again at `retry_at`."""
     now = db.now()
     with db.tx() as c:
         dossier = dossiers.for_update(db, c, dossier_id)
-        after = dossiers.apply(db, c, lifecycle.deferred(dossier, reason, retry_at, now), now)
+        step = lifecycle.deferred(dossier, reason, retry_at, now, counted=counted)
+        after = dossiers.apply(db, c, step, now)
     log.info("store.deferred", reference=after.reference, attempts=after.attempts)
 
 

@@ -59,8 +59,10 @@ class IntakeStore(Protocol):
 class Dossiers(Protocol):
     """Giving up on a dossier, or trying it again later: every loop that works on dossiers."""
 
-    def defer(self, dossier_id: int, reason: str, retry_at: datetime) -> None:
-        """A transient failure: release the lease, try again at `retry_at`, count the attempt."""
+    def defer(self, dossier_id: int, reason: str, retry_at: datetime, *, counted: bool = True) -> None:
+        """A transient failure: release the lease, try again at `retry_at`, count the attempt.
+        `counted` False (its service refused our credentials): no attempt counted, its retry budget
+        started afresh at the next attempt."""
 
     def dead_letter(self, dossier_id: int, reason: str) -> None:
         """Give up on a dossier (budget exhausted or permanent failure), keeping its payload."""
@@ -131,8 +133,8 @@ class OutboxStore(Protocol):
     def mark_sent(self, *outbox_ids: int) -> None:
         """The NSW answered 99 (or a duplicate) to each: done (one transaction for all)."""
 
-    def defer_outbox(self, outbox_id: int, reason: str, retry_at: datetime) -> None:
-        """A transient failure sending a result: try again later."""
+    def defer_outbox(self, outbox_id: int, reason: str, retry_at: datetime, *, counted: bool = True) -> None:
+        """A transient failure sending a result: try again later (`counted` as for `defer`)."""
 
     def dead_letter_outbox(self, outbox_id: int, reason: str) -> None:
         """Give up on one result, keeping its payload."""

@@ -66,3 +66,24 @@ def test_a_failed_probe_opens_it_again() -> None:
     breaker.record_failure()
     assert breaker.state is BreakerState.OPEN
     assert breaker.remaining_open() == pytest.approx(5)
+
+
+def test_trip_opens_at_once_for_its_own_length_then_lets_one_probe_through() -> None:
+    """trip(60) (credentials refused) opens a closed circuit whatever the failure count, for 60 s and
+    not the reset time; then one probe; its success closes it and the next opening is the usual one."""
+    clock = FakeClock()
+    breaker = CircuitBreaker("portal", failure_threshold=5, reset_seconds=5, clock=clock)
+    breaker.trip(60)
+    assert breaker.state is BreakerState.OPEN
+    clock.now = 30.0
+    assert breaker.state is BreakerState.OPEN  # past the reset time, within the trip
+    assert breaker.remaining_open() == pytest.approx(30)
+    clock.now = 60.0
+    breaker.before_call()  # the probe
+    with pytest.raises(BreakerOpenError):
+        breaker.before_call()
+    breaker.record_success()
+    assert breaker.state is BreakerState.CLOSED  # type: ignore[comparison-overlap]  # mypy keeps the property narrowed
+    for _ in range(5):
+        breaker.record_failure()
+    assert breaker.remaining_open() == pytest.approx(5)

@@ -10,6 +10,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
+from zeep.exceptions import TransportError
 
 from nsw_adapter.clients import (
     PortalState,
@@ -19,7 +20,9 @@ from nsw_adapter.clients import (
     ZeepPortalClient,
     read_answer,
 )
+from nsw_adapter.clients.errors import classify_exception
 from nsw_adapter.clients.portal import Receipt, parse_portal_time
+from nsw_adapter.errors import AuthenticationRefused
 from nsw_adapter.results import ResultContext, accepted
 from nsw_adapter.simulators import PortalSimulator
 from nsw_adapter.simulators.nsw import NswSimulator
@@ -74,16 +77,41 @@ def test_cancel_returns_the_cancelled_receipt(portal_sim: PortalSimulator, sampl
     assert cancelled.number == receipt.number
 
 
-def test_unknown_receipt_and_bad_password_are_permanent(portal_sim: PortalSimulator) -> None:
-    """NOT_FOUND and AUTH faults are permanent, with their detail code."""
+def test_unknown_receipt_is_permanent_and_a_bad_password_is_an_authentication_refusal(
+    portal_sim: PortalSimulator,
+) -> None:
+    """NOT_FOUND is permanent with its detail code; AUTH is AuthenticationRefused (the portal is
+    paused, nothing dead-lettered), neither permanent nor retried in process."""
     client = ZeepPortalClient(portal_sim.url, "demo", "demo", timeout_seconds=5)
     with pytest.raises(RemotePermanentError) as missing:
         client.statuses(["CKCHPG-2026-999999"])
     assert missing.value.code == "NOT_FOUND"
     intruder = ZeepPortalClient(portal_sim.url, "demo", "wrong", timeout_seconds=5)
-    with pytest.raises(RemotePermanentError) as denied:
+    with pytest.raises(AuthenticationRefused) as denied:
         intruder.statuses(["CKCHPG-2026-999999"])
     assert denied.value.code == "AUTH"
+    assert denied.value.service == "portal"
+    assert str(denied.value) == "portal refused our credentials (authentication failed, AUTH)"
+
+
+def test_the_nsw_refusing_our_credentials_is_an_authentication_refusal() -> None:
+    """The NSW's gateway answers a wrong password with a soap:Client authentication fault: an
+    AuthenticationRefused naming the NSW, not the transient 'again later' of its other faults."""
+    with NswSimulator() as simulator:
+        intruder = ZeepNswClient(simulator.url, "demo", "wrong", timeout_seconds=5)
+        with pytest.raises(AuthenticationRefused) as denied:
+            intruder.send(b"<Envelope/>")
+    assert denied.value.service == "nsw"
+    assert "refused our credentials" in str(denied.value)
+    assert "wrong user name" not in str(denied.value)  # the NSW's own words stay out of our message
+
+
+def test_http_401_and_403_are_authentication_refusals() -> None:
+    """A gateway in front of a service refusing us with HTTP 401 or 403 (no SOAP reply) pauses it too."""
+    for status in (401, 403):
+        error = classify_exception(TransportError("denied", status_code=status), status, "portal")
+        assert isinstance(error, AuthenticationRefused)
+        assert error.status == status
 
 
 def test_unavailable_fault_is_transient() -> None:

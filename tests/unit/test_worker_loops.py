@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +17,16 @@ from nsw_adapter.clients.errors import RemotePermanentError, RemoteTransientErro
 from nsw_adapter.clients.nsw import NswAnswer, Reject
 from nsw_adapter.clients.portal import PortalState, Reason, Receipt, Status
 from nsw_adapter.delivery import CircuitBreaker, RetryPolicy, set_testing
-from nsw_adapter.errors import Problem
+from nsw_adapter.delivery.health import DependencyState, Health
+from nsw_adapter.errors import AuthenticationRefused, Problem
+from nsw_adapter.logging import get_logger
 from nsw_adapter.loops.cancel import CancelLoop
 from nsw_adapter.loops.context import LoopContext
+from nsw_adapter.loops.delivery import Delivery, portal_channel
 from nsw_adapter.loops.outbox import OutboxLoop
 from nsw_adapter.loops.poll import CallBudget, PollLoop
 from nsw_adapter.loops.submit import SubmitLoop
+from nsw_adapter.metrics import Metrics
 from nsw_adapter.settings import Settings
 from nsw_adapter.store import SqlStore, open_store
 from nsw_adapter.worker import Worker, build_context
@@ -37,6 +41,8 @@ from tests.support.fakes import (
     translator,
 )
 from tests.support.store import Clock, incoming
+
+log = get_logger("tests.worker_loops")
 
 
 @pytest.fixture(autouse=True)
@@ -604,3 +610,142 @@ def test_a_claim_that_was_not_full_waits_gather_seconds_before_the_next(
         ready_dossier(store, f"HPH-2026-{index + 800:06d}")
     SubmitLoop(context).run_once()  # claims 2 of claim_batch 32
     assert stop.waits == [0.1, 0.1]
+
+
+class Monotonic:
+    """The breakers' clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _refused(service: str = "portal") -> AuthenticationRefused:
+    return AuthenticationRefused(
+        f"{service} refused our credentials (authentication failed, AUTH)", service=service, code="AUTH"
+    )
+
+
+def test_a_portal_refusing_our_credentials_pauses_every_dossier_until_they_work_again(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock
+) -> None:
+    """AUTH from the portal: one call, every dossier of the claim put back (no attempt counted, no
+    budget started, no dead letter), nothing claimed while the circuit is tripped, one probe per
+    auth_probe_seconds; the first probe that goes through ends the pause and the rest follow."""
+    for index in range(3):
+        ready_dossier(store, f"HPH-2026-{index + 200:06d}")
+    ticks = Monotonic()
+    breaker = CircuitBreaker("portal", failure_threshold=100, reset_seconds=1, clock=ticks)
+    metrics = Metrics()
+    health = Health(clock=clock, on_change=metrics.dependency_changed)
+    context = make_context(store, portal, nsw, clock, portal_breaker=breaker, claim_batch=3,
+                           auth_probe_seconds=60, health=health, metrics=metrics)  # fmt: skip
+    portal.submits = [_refused(), _refused()]
+    loop = SubmitLoop(context)
+    assert loop.run_once() == 3
+    assert len(portal.calls) == 1  # the other two never called: the circuit tripped
+    assert states(store, clock) == {"ready": 3}
+    assert store.dead_letters() == []
+    assert health.portal.state is DependencyState.REFUSED
+    assert (
+        health.report()["portal"]["last_error"]
+        == "portal refused our credentials (authentication failed, AUTH)"
+    )
+    assert metrics.dependency_refused.labels(dependency="portal")._value.get() == 1
+    assert metrics.dependency_up.labels(dependency="portal")._value.get() == 0
+    assert loop.run_once() == 0  # paused: nothing claimed
+    ticks.now = 59.0
+    assert loop.run_once() == 0
+    ticks.now = 60.0
+    assert loop.run_once() == 1  # one probe, refused again
+    assert len(portal.calls) == 2
+    assert loop.run_once() == 0
+    ticks.now = 120.0
+    assert loop.run_once() == 1  # the probe goes through: the pause ends
+    assert health.portal.state is DependencyState.OK
+    assert loop.run_once() == 2
+    assert states(store, clock) == {"submitted": 3}
+    assert store.dead_letters() == []
+    assert metrics.dependency_refused.labels(dependency="portal")._value.get() == 0
+    assert metrics.dependency_up.labels(dependency="portal")._value.get() == 1
+    assert metrics.auth_refused.labels(dependency="portal")._value.get() == 2
+
+
+def test_a_paused_dossier_keeps_no_attempt_and_no_budget(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock
+) -> None:
+    """A dossier put back for refused credentials is as if never tried: attempts and first attempt
+    as before the refusal (none), so a long refusal dead-letters nothing once the password works."""
+    ready_dossier(store)
+    portal.submits = [_refused()]
+    context = make_context(store, portal, nsw, clock, portal_budget_seconds=10.0)
+    SubmitLoop(context).run_once()
+    [again] = store.claim_ready("peek", 10, 30)
+    assert (again.attempts, again.first_attempt_at) == (0, None)
+
+
+class _Item:
+    """A pending item as Delivery sees it, recording what was done to it."""
+
+    def __init__(self, first_attempt_at: datetime | None) -> None:
+        self.attempts = 1
+        self.first_attempt_at = first_attempt_at
+        self.count = 1
+        self.done: list[str] = []
+
+    def dead_letter(self, reason: str) -> None:
+        self.done.append("dead")
+
+    def defer(self, reason: str, retry_at: datetime) -> None:
+        self.done.append("deferred")
+
+    def pause(self, reason: str, retry_at: datetime) -> None:
+        self.done.append("paused")
+
+
+def test_no_budget_is_spent_while_refused_and_it_counts_from_the_credentials_working_again(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock
+) -> None:
+    """An item deferred before the refusal began is not dead-lettered for time while the service
+    refuses us, and its budget then counts from when our credentials worked again."""
+    health = Health(clock=clock)
+    context = make_context(store, portal, nsw, clock, portal_budget_seconds=10.0, health=health)
+    delivery = Delivery(context, portal_channel(context, "submit"))
+    item = _Item(first_attempt_at=clock())
+    clock.advance(seconds=5)
+    health.portal.refused("portal refused our credentials")
+    clock.advance(seconds=3600)
+    assert not delivery.spent(item, log)
+    health.portal.succeeded()  # the credentials work again
+    clock.advance(seconds=9)
+    assert not delivery.spent(item, log)
+    clock.advance(seconds=2)
+    assert delivery.spent(item, log)
+    assert item.done == ["dead"]
+
+
+def test_the_nsw_refusing_our_credentials_pauses_the_outbox_without_dead_letters(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock
+) -> None:
+    """The NSW refusing our credentials: the Result is put back (no attempt, no dead letter), the
+    NSW's dependency `refused`; once the NSW accepts them the Result is sent."""
+    context = _submitted(store, portal, nsw, clock)
+    ticks = Monotonic()
+    context.nsw_breaker = CircuitBreaker("nsw", failure_threshold=100, clock=ticks)
+    context.auth_probe_seconds = 30
+    nsw.answers = [_refused("nsw")]
+    loop = OutboxLoop(context)
+    assert loop.run_once() == 1
+    assert store.dead_letters() == []
+    assert context.health.nsw.paused
+    [item] = store.claim_outbox("peek", 10, 1, clock())
+    assert (item.attempts, item.function) == (0, "21")
+    clock.advance(seconds=2)  # the peek's lease runs out
+    assert loop.run_once() == 0  # paused: nothing claimed
+    ticks.now = 30.0
+    assert loop.run_once() == 1  # the probe: accepted
+    assert not context.health.nsw.paused
+    assert store.stats(clock()).outbox_pending == 0
+    assert len(nsw.sent) == 2
