@@ -23,13 +23,13 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from nsw_adapter import cpu
 from nsw_adapter.build import adapter_version
 from nsw_adapter.delivery.breaker import BreakerState
-from nsw_adapter.delivery.health import DependencyState
+from nsw_adapter.delivery.health import DependencyState, Health
 from nsw_adapter.lifecycle import SupplementOutcome
 from nsw_adapter.store import DossierState, StoreStats, SubscriberFigures
 
@@ -69,6 +69,36 @@ class _StageCpu(Collector):
 
 #: A supplement request's outcomes as counted: "open" until one of the lifecycle's.
 SUPPLEMENT_OUTCOMES = ("open", *(o.value for o in SupplementOutcome))
+
+
+class _Dependencies(Collector):
+    """Each dependency's state as this process reports it (health.py), read at each scrape (a stale
+    state turns `unknown` by time alone, with no event to set a gauge on)."""
+
+    def __init__(self) -> None:
+        self.health: Health | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "nsw_adapter_dependency_up",
+            "1 while this process's last use of the dependency (store, portal, nsw) succeeded or it has "
+            "not been used lately, 0 while it fails, is unreachable or refuses our credentials.",
+            labels=["dependency"],
+        )
+        refused = GaugeMetricFamily(
+            "nsw_adapter_dependency_refused",
+            "1 while the portal or the NSW refuses our credentials (its work paused, nothing dead-lettered).",
+            labels=["dependency"],
+        )
+        for dependency in self.health or ():
+            state = dependency.state
+            up.add_metric(
+                [dependency.name], 1 if state in (DependencyState.OK, DependencyState.UNKNOWN) else 0
+            )
+            if dependency.name != "store":
+                refused.add_metric([dependency.name], 1 if state is DependencyState.REFUSED else 0)
+        yield up
+        yield refused
 
 
 class Metrics:
@@ -142,19 +172,8 @@ class Metrics:
             ["service"],
             registry=r,
         )
-        self.dependency_up = Gauge(
-            "nsw_adapter_dependency_up",
-            "1 while this process's last use of the dependency (store, portal, nsw) succeeded or it has "
-            "not been used yet, 0 while it fails, is unreachable or refuses our credentials.",
-            ["dependency"],
-            registry=r,
-        )
-        self.dependency_refused = Gauge(
-            "nsw_adapter_dependency_refused",
-            "1 while the portal or the NSW refuses our credentials (its work paused, nothing dead-lettered).",
-            ["dependency"],
-            registry=r,
-        )
+        self._dependencies = _Dependencies()  # nsw_adapter_dependency_up and _refused (watch_health)
+        r.register(self._dependencies)
         self.auth_refused = Counter(
             "nsw_adapter_auth_refusals",
             "Calls the portal or the NSW refused for our credentials (each a failed login there).",
@@ -215,10 +234,7 @@ class Metrics:
             self.supplement_requests.labels(outcome=outcome).set(0)
         for service in ("portal", "nsw"):
             self.breaker.labels(service=service).set(0)
-        for dependency in ("store", "portal", "nsw"):
-            self.dependency_up.labels(dependency=dependency).set(1)
         for service in ("portal", "nsw"):
-            self.dependency_refused.labels(dependency=service).set(0)
             self.auth_refused.labels(dependency=service)
         for answer in ("99", "22", "fault"):
             self.intake_pushes.labels(answer=answer)
@@ -233,12 +249,9 @@ class Metrics:
     def breaker_changed(self, service: str, state: BreakerState) -> None:
         self.breaker.labels(service=service).set(_BREAKER_VALUE[state])
 
-    def dependency_changed(self, dependency: str, state: DependencyState) -> None:
-        up = state in (DependencyState.OK, DependencyState.UNKNOWN)
-        self.dependency_up.labels(dependency=dependency).set(1 if up else 0)
-        if dependency != "store":
-            refused = state is DependencyState.REFUSED
-            self.dependency_refused.labels(dependency=dependency).set(1 if refused else 0)
+    def watch_health(self, health: Health) -> None:
+        """Export these dependencies' states (the worker's LoopContext.health)."""
+        self._dependencies.health = health
 
     def update_stats(self, stats: StoreStats) -> None:
         for state in DossierState:

@@ -132,6 +132,13 @@ def build_context(
             on_change=metrics.breaker_changed,
         )
 
+    # A degraded dependency that nothing has used for three times the longest wait between two
+    # uses of it (a deferral, a probe, a poll) is reported unknown again (health.py).
+    longest = max(
+        w.defer_max_seconds, w.auth_probe_seconds, w.breaker_reset_seconds, w.poll_max_interval_seconds
+    )
+    health = Health(stale_after_seconds=3 * longest)
+    metrics.watch_health(health)
     return LoopContext(
         store=store,
         worker_id=lease_owner(settings.worker_id),
@@ -158,7 +165,7 @@ def build_context(
         subscribers=tuple(settings.subscribers),
         subscriber_breakers={s.name: breaker(f"subscriber:{s.name}") for s in settings.subscribers},
         auth_probe_seconds=w.auth_probe_seconds,
-        health=Health(on_change=metrics.dependency_changed),
+        health=health,
     )
 
 

@@ -5,12 +5,18 @@ last success and its last error, as the loops observed them.
 check costs no call to the portal or the NSW. A dependency refusing our credentials is `refused` and
 `paused`: the loops claim nothing for it but one probe now and then, and dead-letter nothing for it
 (loops/delivery.py), until a call succeeds again.
+
+What was seen goes stale: a dependency `unreachable` or `refused` that nothing has used for
+`stale_after_seconds` (longer than any deferral or probe interval, so while work waits for it it
+is used again well before) is reported `unknown` again, its last error kept: with no work left for
+it (every item dead-lettered, say) nobody would otherwise ever see it come back, and /healthz
+would stay 503 for good.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -31,6 +37,8 @@ class DependencyState(StrEnum):
 
 #: The states that make /healthz `degraded` (HTTP 503) for the portal and the NSW.
 DEGRADED_STATES = frozenset({DependencyState.UNREACHABLE, DependencyState.REFUSED})
+#: The default staleness (the daemon's is derived from its settings: worker.build_context).
+STALE_AFTER_SECONDS = 900.0
 
 
 def _utcnow() -> datetime:
@@ -68,13 +76,14 @@ class Dependency:
         name: str,
         *,
         clock: Callable[[], datetime] = _utcnow,
-        on_change: Callable[[str, DependencyState], None] | None = None,
+        stale_after_seconds: float = STALE_AFTER_SECONDS,
     ) -> None:
         self.name = name
         self._clock = clock
-        self._on_change = on_change
+        self._stale_after = stale_after_seconds
         self._lock = threading.Lock()
         self._state = DependencyState.UNKNOWN
+        self._observed_at: datetime | None = None  # the last time a loop used it (or tried to)
         self._last_success: datetime | None = None
         self._last_error: str | None = None
         self._last_error_at: datetime | None = None
@@ -82,8 +91,16 @@ class Dependency:
 
     @property
     def state(self) -> DependencyState:
+        """As reported: what was seen last, or `unknown` once a degraded state has gone stale."""
         with self._lock:
-            return self._state
+            return self._reported()
+
+    def _reported(self) -> DependencyState:
+        seen = self._observed_at
+        if seen is not None and self._state in DEGRADED_STATES:
+            stale = (self._clock() - seen).total_seconds() > self._stale_after
+            return DependencyState.UNKNOWN if stale else self._state
+        return self._state
 
     @property
     def paused(self) -> bool:
@@ -102,7 +119,7 @@ class Dependency:
         """A call went through (or the service answered, even refusing the item for its content)."""
         with self._lock:
             now = self._clock()
-            self._last_success = now
+            self._last_success = self._observed_at = now
             if self._state is DependencyState.REFUSED:
                 self._resumed_at = now
             self._set(DependencyState.OK)
@@ -110,20 +127,23 @@ class Dependency:
     def failed(self, error: str, *, unreachable: bool) -> None:
         """A call failed for a transient reason; `unreachable` when its circuit is open now."""
         with self._lock:
-            self._last_error, self._last_error_at = error, self._clock()
+            self._last_error = error
+            self._last_error_at = self._observed_at = self._clock()
             if self._state is not DependencyState.REFUSED:  # only a success ends a refusal
                 self._set(DependencyState.UNREACHABLE if unreachable else DependencyState.FAILING)
 
     def circuit_open(self) -> None:
         """A call was not made, its circuit open: unreachable (the error that opened it stays)."""
         with self._lock:
+            self._observed_at = self._clock()
             if self._state not in (DependencyState.REFUSED, DependencyState.UNREACHABLE):
                 self._set(DependencyState.UNREACHABLE)
 
     def refused(self, error: str) -> bool:
         """Our credentials were refused; True when this starts a refusal (the caller logs it once)."""
         with self._lock:
-            self._last_error, self._last_error_at = error, self._clock()
+            self._last_error = error
+            self._last_error_at = self._observed_at = self._clock()
             starts = self._state is not DependencyState.REFUSED
             self._set(DependencyState.REFUSED)
             return starts
@@ -131,7 +151,7 @@ class Dependency:
     def view(self) -> DependencyView:
         with self._lock:
             return DependencyView(
-                self.name, self._state, self._last_success, self._last_error, self._last_error_at
+                self.name, self._reported(), self._last_success, self._last_error, self._last_error_at
             )
 
     def _set(self, state: DependencyState) -> None:
@@ -143,22 +163,17 @@ class Dependency:
             log.warning("dependency.unreachable", service=self.name, error=self._last_error)
         elif state is DependencyState.OK and before in DEGRADED_STATES:
             log.info("dependency.restored", service=self.name, state=before.value)
-        if self._on_change is not None:
-            self._on_change(self.name, state)
 
 
 class Health:
     """The dependencies of one process: the store, the portal and the NSW."""
 
     def __init__(
-        self,
-        *,
-        clock: Callable[[], datetime] = _utcnow,
-        on_change: Callable[[str, DependencyState], None] | None = None,
+        self, *, clock: Callable[[], datetime] = _utcnow, stale_after_seconds: float = STALE_AFTER_SECONDS
     ) -> None:
-        self.store = Dependency("store", clock=clock, on_change=on_change)
-        self.portal = Dependency("portal", clock=clock, on_change=on_change)
-        self.nsw = Dependency("nsw", clock=clock, on_change=on_change)
+        self.store = Dependency("store", clock=clock, stale_after_seconds=stale_after_seconds)
+        self.portal = Dependency("portal", clock=clock, stale_after_seconds=stale_after_seconds)
+        self.nsw = Dependency("nsw", clock=clock, stale_after_seconds=stale_after_seconds)
 
     def of(self, service: str) -> Dependency:
         """The dependency a channel's service names ("portal", "NSW" or "nsw", "store")."""
@@ -172,3 +187,6 @@ class Health:
     def degraded(self, names: tuple[str, ...] = ("portal", "nsw")) -> list[str]:
         """The named remote services that are unreachable or refusing our credentials."""
         return [name for name in names if self.of(name).state in DEGRADED_STATES]
+
+    def __iter__(self) -> Iterator[Dependency]:
+        return iter((self.store, self.portal, self.nsw))

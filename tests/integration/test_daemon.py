@@ -82,11 +82,15 @@ def test_daemon_serves_health_and_metrics_and_stops_on_sigterm(tmp_path: Path) -
 
 @pytest.mark.timeout(120)
 def test_status_and_dead_letter_commands(tmp_path: Path) -> None:
-    """Dossiers the portal refuses (bad credentials: AUTH) are dead letters; `dlq retry REFERENCE` brings
-    one back, `dlq discard REFERENCE --reason` closes the other with its reason in the audit trail."""
-    with PortalSimulator(decision_delay=0.1) as portal, NswSimulator(backoff_max=0.3) as nsw:
-        env = adapter_env(f"sqlite:///{tmp_path}/adapter.db", portal.url, nsw.url)
-        env["NSW_ADAPTER_PORTAL__CREDENTIALS__PASSWORD"] = "wrong"
+    """Dossiers the portal keeps failing past their retry budget are dead letters; `dlq retry REFERENCE`
+    brings one back, `dlq discard REFERENCE --reason` closes the other with its reason in the audit trail."""
+    with (
+        PortalSimulator(decision_delay=0.1, faults="http503=1") as failing,
+        PortalSimulator(decision_delay=0.1) as portal,
+        NswSimulator(backoff_max=0.3) as nsw,
+    ):
+        env = adapter_env(f"sqlite:///{tmp_path}/adapter.db", failing.url, nsw.url)
+        env["NSW_ADAPTER_PORTAL__RETRY_BUDGET_SECONDS"] = "1"
         daemon = Daemon(tmp_path, "adapter-d", env)
         daemon.start()
         try:
@@ -107,12 +111,13 @@ def test_status_and_dead_letter_commands(tmp_path: Path) -> None:
         assert status["dead_letters"] == 2
         listing = json.loads(cli("dlq", "list", "--json", env=env).stdout)
         assert {d["reference"] for d in listing} == {"HPH-2026-000778", "HPH-2026-000779"}
-        assert all("AUTH" in d["reason"] for d in listing)
+        assert all(d["reason"] == "portal retry budget exhausted" for d in listing)
         human = cli("status", env=env)
         assert "Dead letters" in human.stdout
         assert listing[0]["reason"] in human.stdout  # whole, not cut at 80 characters
-        # Fix the credentials, bring one dossier back by its reference, close the other for good.
-        env["NSW_ADAPTER_PORTAL__CREDENTIALS__PASSWORD"] = "demo"
+        # The portal is back (at another address), bring one dossier back by its reference, close
+        # the other for good.
+        env["NSW_ADAPTER_PORTAL__URL"] = portal.url
         retried = cli("dlq", "retry", "HPH-2026-000778", env=env)
         assert retried.returncode == 0, retried.stderr
         assert retried.stdout.startswith("1 dead letter(s) back")

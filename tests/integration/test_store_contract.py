@@ -593,6 +593,36 @@ def test_an_outbox_entrys_first_attempt_is_its_first_claim(store: SqlStore, cloc
     assert again.first_attempt_at == first
 
 
+def test_a_pause_counts_no_attempt_and_starts_the_budget_afresh(store: SqlStore, clock: Clock) -> None:
+    """defer(counted=False) (the service refused our credentials): the dossier and the Result wait
+    until their time, then come back with the attempts they had and no first attempt; the next
+    begin_submission or claim starts their budget then."""
+    complete(store)
+    [claim] = store.claim_ready("w1", 10, 30)
+    begin_submission(store, claim.dossier_id, b"<S/>", b"{}")
+    store.defer(claim.dossier_id, "portal unavailable", clock.now)  # one counted attempt before
+    [claim] = store.claim_ready("w1", 10, 30)
+    begin_submission(store, claim.dossier_id, b"<S/>", b"{}")
+    store.defer(
+        claim.dossier_id, "portal refused our credentials", clock.now + timedelta(seconds=60), counted=False
+    )
+    assert state(store) is S.READY
+    assert store.claim_ready("w1", 10, 30) == []
+    clock.advance(seconds=61)
+    [again] = store.claim_ready("w1", 10, 30)
+    assert (again.attempts, again.first_attempt_at) == (1, None)
+    begin_submission(store, again.dossier_id, b"<S/>", b"{}")
+    record_receipt(store, again.dossier_id, "R-1", False, result("21"))
+    [item] = store.claim_outbox("w1", 10, 30, clock.now)
+    store.defer_outbox(
+        item.outbox_id, "nsw refused our credentials", clock.now + timedelta(seconds=10), counted=False
+    )
+    assert store.claim_outbox("w2", 10, 30, clock.now) == []
+    clock.advance(seconds=11)
+    [item] = store.claim_outbox("w2", 10, 30, clock.now)
+    assert (item.attempts, item.first_attempt_at) == (0, clock.now)  # claimed afresh: its budget from now
+
+
 def test_a_version_1_database_is_upgraded_in_place(store: SqlStore) -> None:
     """A database at schema version 1 gains the version 2 columns and version 3 indexes, its rows kept."""
     from sqlalchemy import delete, inspect, text

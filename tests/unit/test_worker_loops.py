@@ -622,6 +622,11 @@ class Monotonic:
         return self.now
 
 
+def _sample(metrics: Metrics, name: str, dependency: str = "portal") -> float | None:
+    value: float | None = metrics.registry.get_sample_value(name, {"dependency": dependency})
+    return value
+
+
 def _refused(service: str = "portal") -> AuthenticationRefused:
     return AuthenticationRefused(
         f"{service} refused our credentials (authentication failed, AUTH)", service=service, code="AUTH"
@@ -639,7 +644,8 @@ def test_a_portal_refusing_our_credentials_pauses_every_dossier_until_they_work_
     ticks = Monotonic()
     breaker = CircuitBreaker("portal", failure_threshold=100, reset_seconds=1, clock=ticks)
     metrics = Metrics()
-    health = Health(clock=clock, on_change=metrics.dependency_changed)
+    health = Health(clock=clock)
+    metrics.watch_health(health)
     context = make_context(store, portal, nsw, clock, portal_breaker=breaker, claim_batch=3,
                            auth_probe_seconds=60, health=health, metrics=metrics)  # fmt: skip
     portal.submits = [_refused(), _refused()]
@@ -653,8 +659,8 @@ def test_a_portal_refusing_our_credentials_pauses_every_dossier_until_they_work_
         health.report()["portal"]["last_error"]
         == "portal refused our credentials (authentication failed, AUTH)"
     )
-    assert metrics.dependency_refused.labels(dependency="portal")._value.get() == 1
-    assert metrics.dependency_up.labels(dependency="portal")._value.get() == 0
+    assert _sample(metrics, "nsw_adapter_dependency_refused") == 1
+    assert _sample(metrics, "nsw_adapter_dependency_up") == 0
     assert loop.run_once() == 0  # paused: nothing claimed
     ticks.now = 59.0
     assert loop.run_once() == 0
@@ -664,12 +670,12 @@ def test_a_portal_refusing_our_credentials_pauses_every_dossier_until_they_work_
     assert loop.run_once() == 0
     ticks.now = 120.0
     assert loop.run_once() == 1  # the probe goes through: the pause ends
-    assert health.portal.state is DependencyState.OK
+    assert health.portal.state is DependencyState.OK  # type: ignore[comparison-overlap]  # mypy keeps the property narrowed
     assert loop.run_once() == 2
     assert states(store, clock) == {"submitted": 3}
     assert store.dead_letters() == []
-    assert metrics.dependency_refused.labels(dependency="portal")._value.get() == 0
-    assert metrics.dependency_up.labels(dependency="portal")._value.get() == 1
+    assert _sample(metrics, "nsw_adapter_dependency_refused") == 0
+    assert _sample(metrics, "nsw_adapter_dependency_up") == 1
     assert metrics.auth_refused.labels(dependency="portal")._value.get() == 2
 
 
@@ -749,3 +755,25 @@ def test_the_nsw_refusing_our_credentials_pauses_the_outbox_without_dead_letters
     assert not context.health.nsw.paused
     assert store.stats(clock()).outbox_pending == 0
     assert len(nsw.sent) == 2
+
+
+def test_a_degraded_dependency_nothing_uses_goes_stale_as_unknown(clock: Clock) -> None:
+    """Unreachable or refused, then unused for stale_after_seconds: reported `unknown` (not degraded,
+    up again in the metrics), its last error kept; the pause itself holds until a call succeeds."""
+    health = Health(clock=clock, stale_after_seconds=900)
+    metrics = Metrics()
+    metrics.watch_health(health)
+    health.portal.failed("portal connection failed", unreachable=True)
+    health.nsw.refused("nsw refused our credentials (authentication failed, HTTP 401)")
+    clock.advance(seconds=899)
+    assert health.degraded() == ["portal", "nsw"]
+    assert _sample(metrics, "nsw_adapter_dependency_up", "nsw") == 0
+    clock.advance(seconds=2)
+    assert health.degraded() == []
+    assert health.report()["portal"]["state"] == "unknown"
+    assert health.report()["portal"]["last_error"] == "portal connection failed"
+    assert _sample(metrics, "nsw_adapter_dependency_up", "nsw") == 1
+    assert _sample(metrics, "nsw_adapter_dependency_refused", "nsw") == 0
+    assert health.nsw.paused
+    health.portal.circuit_open()  # used again (a claim deferred behind the open circuit)
+    assert health.degraded() == ["portal"]
