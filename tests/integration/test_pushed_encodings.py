@@ -28,7 +28,6 @@ from nsw_adapter.fixtures import generate_dossier
 from nsw_adapter.intake import to_incoming
 from nsw_adapter.logging import configure_logging
 from nsw_adapter.namespaces import PORTAL_NS
-from nsw_adapter.settings import Credentials
 from nsw_adapter.simulators import PortalSimulator
 from nsw_adapter.simulators.nsw import NswSimulator
 from nsw_adapter.simulators.nsw_push import StringStyle
@@ -154,15 +153,18 @@ def test_every_declared_encoding_reaches_the_portal_as_typed(store_url: str) -> 
 
 @pytest.mark.timeout(120)
 def test_a_dead_letter_brought_back_is_read_the_same_way(store_url: str) -> None:
-    """A dossier dead-lettered (wrong portal password) and retried is submitted with the names as typed."""
+    """A dossier dead-lettered (the portal failing past its retry budget) and retried is submitted with
+    the names as typed."""
     labels = ["UTF-16", "ISO-8859-1", "windows-1258", "BOM"]
     dossiers = {label: dossier_with_names(20 + i) for i, label in enumerate(labels)}
-    with PortalSimulator(decision_delay=0.2) as portal, NswSimulator(seed=4, backoff_max=0.5) as nsw:
+    with (
+        PortalSimulator(decision_delay=0.2, faults="http503=1") as failing,
+        PortalSimulator(decision_delay=0.2) as portal,
+        NswSimulator(seed=4, backoff_max=0.5) as nsw,
+    ):
         settings = fast_settings(store_url, portal.url, nsw.url)
-        refused = settings.portal.model_copy(
-            update={"credentials": Credentials(username="demo", password="no")}
-        )
-        with AdapterStack(settings.model_copy(update={"portal": refused})) as stack:
+        down = settings.portal.model_copy(update={"url": failing.url, "retry_budget_seconds": 1.0})
+        with AdapterStack(settings.model_copy(update={"portal": down})) as stack:
             nsw.agency_url = stack.intake_url
             references = {}
             for label, files in dossiers.items():
