@@ -81,7 +81,7 @@ def observability_app(
 
     runs_loops = "worker" in roles
     health = worker.context.health
-    names = ("store", "portal", "nsw") if runs_loops else ("store",)
+    dependency_names = ("store", "portal", "nsw") if runs_loops else ("store",)
 
     async def refreshed_stats() -> StoreStats:
         """The store's counts, read off the event loop, and the gauges set from them."""
@@ -101,7 +101,7 @@ def observability_app(
             failing = {
                 "status": "failing",
                 "error": describe_error(exc),
-                "dependencies": health.report(names),
+                "dependencies": health.report(dependency_names),
             }
             return web.json_response(failing, status=503)
         loops_alive = worker.alive() if runs_loops else None
@@ -113,7 +113,7 @@ def observability_app(
             "roles": list(roles),
             "loops_alive": loops_alive,
             "dead_letters": stats.dead_letters,
-            "dependencies": health.report(names),
+            "dependencies": health.report(dependency_names),
         }
         names = sorted({*metrics.subscribers, *stats.subscribers})
         if names:  # the event feed's backlog per subscriber (configured, or with events waiting)

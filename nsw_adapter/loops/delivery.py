@@ -79,13 +79,15 @@ class Channel:
     operation: str  # the metrics' operation label (submit, poll, cancel, send)
     service: str  # who is called: "portal" or "NSW" (in a spent budget's reason)
     kind: str  # what a dead letter of it is: "dossier" or "outbox"
-    setting: str  # the settings table holding its credentials and URL ("portal", "nsw")
     policy: RetryPolicy
     breaker: CircuitBreaker
     budget_seconds: float | None  # since the first attempt; None: never spent (polls ask until decided)
     # Seconds from now until a deferred item is tried again, given its attempts (None: the
     # policy's exponential schedule, never before the breaker lets a probe through).
     backoff: Callable[[int], float] | None = None
+    # The dependency it is (health.py) and the settings table holding its credentials: "portal",
+    # "nsw"; None: a dependency of the channel's own, not reported (an event subscriber).
+    setting: str | None = None
 
 
 def portal_channel(
@@ -94,14 +96,14 @@ def portal_channel(
     """The portal, as a loop delivers dossiers to it (`budget` False: never given up on for time)."""
     budget_seconds = c.portal_budget_seconds if budget else None
     return Channel(
-        loop, loop, "portal", "dossier", "portal", c.portal_policy, c.portal_breaker, budget_seconds, backoff
+        loop, loop, "portal", "dossier", c.portal_policy, c.portal_breaker, budget_seconds, backoff, "portal"
     )
 
 
 def nsw_channel(c: LoopContext) -> Channel:
     """The NSW, as the outbox sends it Results."""
     return Channel(
-        "outbox", "send", "NSW", "outbox", "nsw", c.nsw_policy, c.nsw_breaker, c.nsw_budget_seconds
+        "outbox", "send", "NSW", "outbox", c.nsw_policy, c.nsw_breaker, c.nsw_budget_seconds, setting="nsw"
     )
 
 
@@ -149,7 +151,8 @@ class Delivery:
     def __init__(self, context: LoopContext, channel: Channel) -> None:
         self.context = context
         self.channel = channel
-        self.dependency: Dependency = context.health.of(channel.setting)
+        setting = channel.setting
+        self.dependency = context.health.of(setting) if setting else Dependency(channel.service)
 
     def spent(self, item: Pending, logger: Any) -> bool:
         """Dead-letter the item when its retry budget is spent; True when it was. Never while its
@@ -232,21 +235,26 @@ class Delivery:
         item back untried."""
         ch, c = self.channel, self.context
         ch.breaker.trip(c.auth_probe_seconds)
-        c.metrics.auth_refused.labels(dependency=ch.setting).inc()
+        c.metrics.auth_refused.labels(dependency=self._name).inc()
         if self.dependency.refused(str(exc)):
             logger.error(
                 "dependency.credentials_refused",
-                service=ch.setting,
+                service=self._name,
                 error=str(exc),
-                setting=f"{ch.setting}.credentials",
+                setting=f"{self._name}.credentials",
                 retry_in=c.auth_probe_seconds,
             )
         self._pause(item, logger)
 
+    @property
+    def _name(self) -> str:
+        """The dependency's name, as logged and counted ("portal", "nsw", "subscriber NAME")."""
+        return self.channel.setting or self.channel.service
+
     def _pause(self, item: Pending, logger: Any) -> None:
         ch, c = self.channel, self.context
         item.pause(f"{ch.service} refused our credentials (authentication)", c.later(c.auth_probe_seconds))
-        logger.info(f"{ch.loop}.paused", service=ch.setting, retry_in=c.auth_probe_seconds)
+        logger.info(f"{ch.loop}.paused", service=self._name, retry_in=c.auth_probe_seconds)
 
     def _defer(self, item: Pending, exc: TransientError, logger: Any) -> None:
         ch, c = self.channel, self.context

@@ -59,6 +59,11 @@ class _Entry:
     def defer(self, reason: str, retry_at: datetime) -> None:
         self.store.defer_event(self.item.delivery_id, reason, retry_at)
 
+    def pause(self, reason: str, retry_at: datetime) -> None:
+        # A subscriber's refusal of our credentials is not told apart (a 401 is a permanent
+        # failure of the webhook): should one come, it is a deferral like any other.
+        self.defer(reason, retry_at)
+
 
 class EventLoop(RemoteLoop[Publisher]):
     """One subscriber's sender (owns its publisher: an HTTP pool or an AMQP connection)."""
