@@ -696,7 +696,7 @@ class _Item:
     """A pending item as Delivery sees it, recording what was done to it."""
 
     def __init__(self, first_attempt_at: datetime | None) -> None:
-        self.attempts = 1
+        self.attempts = 100  # failures enough for any budget: the time since decides
         self.first_attempt_at = first_attempt_at
         self.count = 1
         self.done: list[str] = []
