@@ -118,6 +118,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from nsw_adapter.store import SubscriberFigures
+
     loaded = settings(args)
     store = open_existing(args, loaded)
     try:
@@ -126,6 +128,13 @@ def _status(args: argparse.Namespace) -> int:
     finally:
         store.close()
     daemon = daemon_health(loaded)
+    # The event feed: every configured subscriber (at zero when nothing waits), and any other one
+    # a backlog is still held for (a subscriber since removed from the settings).
+    configured = [s.name for s in loaded.subscribers]
+    feed = {
+        name: stats.subscribers.get(name, SubscriberFigures())
+        for name in sorted({*configured, *stats.subscribers})
+    }
     if args.json:
         print(
             json.dumps(
@@ -143,7 +152,7 @@ def _status(args: argparse.Namespace) -> int:
                             "oldest_pending_seconds": f.oldest_pending_seconds,
                             "dead": f.dead,
                         }
-                        for name, f in sorted(stats.subscribers.items())
+                        for name, f in feed.items()
                     },
                     "daemon": daemon,
                 }
@@ -156,9 +165,9 @@ def _status(args: argparse.Namespace) -> int:
     oldest = stats.oldest_waiting_seconds
     print(f"Oldest waiting      {'-' if oldest is None else f'{oldest:.0f} s'}")
     print(f"Results to send     {stats.outbox_pending}")
-    if stats.subscribers or stats.events_unfanned:
+    if configured:  # without subscribers, events are kept (for a replay) but never fanned out
         print(f"Events to fan out   {stats.events_unfanned}")
-    for name, figures in sorted(stats.subscribers.items()):
+    for name, figures in feed.items():
         age = figures.oldest_pending_seconds
         print(f"  subscriber {name:<14} pending {figures.pending:>6}  oldest "
               f"{'-' if age is None else f'{age:.0f} s'}  dead {figures.dead}")  # fmt: skip
