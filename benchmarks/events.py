@@ -14,6 +14,7 @@ dossier end to end against the feed off, each against a baseline measured in the
    until both subscribers hold all 3 events of each), the daemon's CPU per dossier, on/off ratios.
 
     .venv/bin/python benchmarks/events.py [--events 2000] [--dossiers 300] [--store sqlite|postgresql]
+        [--threads N]   (senders per subscriber, its `threads` setting; default 1)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -169,19 +171,30 @@ def delivery_rates(args: argparse.Namespace, workdir: Path, subscriber: Subscrib
         context = build_context(settings, store)
         context.publisher_factory = factory
         for subscriber_settings in settings.subscribers:
-            loop = EventLoop(context, subscriber_settings)
+            name = subscriber_settings.name
+            loops = [EventLoop(context, subscriber_settings) for _ in range(args.threads)]
+            counts = [0] * len(loops)
+
+            def drain(
+                index: int, name: str = name, loops: list[EventLoop] = loops, counts: list[int] = counts
+            ) -> None:
+                try:
+                    while (done := loops[index].run_once()) or store.stats(store.now()).subscribers.get(name):
+                        counts[index] += done
+                        if not done:
+                            time.sleep(0.01)  # the others hold what is left
+                finally:
+                    loops[index].close()
+
             started = time.perf_counter()
-            delivered = 0
-            try:
-                while (done := loop.run_once()) or store.stats(store.now()).subscribers.get(
-                    subscriber_settings.name
-                ):
-                    delivered += done
-            finally:
-                loop.close()
+            threads = [threading.Thread(target=drain, args=(i,)) for i in range(len(loops))]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
             elapsed = time.perf_counter() - started
-            rates[subscriber_settings.name] = delivered / elapsed
-            print(f"  {subscriber_settings.name:<8} {delivered} events in {elapsed:.2f} s", flush=True)
+            rates[name] = sum(counts) / elapsed
+            print(f"  {name:<8} {sum(counts)} events in {elapsed:.2f} s", flush=True)
         assert subscriber.kept() >= args.events, "the webhook subscriber is missing events"
         assert queue_depth(queue) == args.events, "the queue is missing events"
     finally:
@@ -202,8 +215,21 @@ def end_to_end(
     suffix = uuid.uuid4().hex[:8]
     exchange = queue = f"nswa-bench-{suffix}"
     tables = [
-        {"name": "customs", "kind": "webhook", "url": subscriber.url, "secret": DEMO_SECRET},
-        {"name": "port", "kind": "amqp", "url": AMQP_URL, "exchange": exchange, "queue": queue},
+        {
+            "name": "customs",
+            "kind": "webhook",
+            "url": subscriber.url,
+            "secret": DEMO_SECRET,
+            "threads": args.threads,
+        },
+        {
+            "name": "port",
+            "kind": "amqp",
+            "url": AMQP_URL,
+            "exchange": exchange,
+            "queue": queue,
+            "threads": args.threads,
+        },
     ]
     os.environ["NSW_ADAPTER_SUBSCRIBERS"] = json.dumps(tables if fed else [])
     kept_before = subscriber.kept()
@@ -221,10 +247,11 @@ def end_to_end(
             while time.monotonic() - started < args.timeout:
                 done = nsw.progress()["all_final"]
                 if done and fed:
-                    done = subscriber.kept() - kept_before >= want and queue_depth(queue) >= want
+                    # The queue first: the subscriber's whole state is a large read (every event).
+                    done = queue_depth(queue) >= want and subscriber.kept() - kept_before >= want
                 if done:
                     break
-                time.sleep(0.1)
+                time.sleep(0.25)
             elapsed = time.monotonic() - started
             cpu = cpu_seconds(adapter.process.pid) - cpu_before
             if not nsw.progress()["all_final"]:
@@ -248,6 +275,9 @@ def main() -> None:
     parser.add_argument("--dossiers", type=int, default=300, help="dossiers per end-to-end run")
     parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="senders per subscriber (its `threads`) in part 1 and 2"
+    )
     args = parser.parse_args()
     configure_logging("WARNING")
     workdir = Path(tempfile.mkdtemp(prefix="nswa-events-bench-"))
@@ -261,7 +291,10 @@ def main() -> None:
     finally:
         subscriber.stop()
     ceiling = rates["null"]
-    print(f"\nstore {args.store}, {args.events} events, {args.dossiers} dossiers end to end")
+    print(
+        f"\nstore {args.store}, {args.events} events, {args.dossiers} dossiers end to end, "
+        f"{args.threads} sender(s) per subscriber"
+    )
     print(f"  events/s: store ceiling (null publisher) {ceiling:.0f}")
     for name in ("webhook", "amqp"):
         print(f"  events/s: {name:<8} {rates[name]:.0f} ({rates[name] / ceiling:.2f} of the ceiling)")

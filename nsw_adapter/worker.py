@@ -205,8 +205,8 @@ class Worker:
             lambda: PollLoop(context),
             lambda: CancelLoop(context),
             lambda: HousekeepingLoop(context, expiry_interval=expiry_interval, retention_days=retention_days),
-            # One sender per subscriber: each dossier's events reach it in order.
-            *[partial(EventLoop, context, subscriber) for subscriber in context.subscribers],
+            # `threads` senders per subscriber: each dossier's events still reach it in order.
+            *[partial(EventLoop, context, s) for s in context.subscribers for _ in range(s.threads)],
         ]
 
     @classmethod

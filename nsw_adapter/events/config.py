@@ -53,7 +53,13 @@ class SubscriberSettings(BaseModel):
     client_key: Path | None = None
     proxy: str | None = Field(default=None, repr=False)  # webhook only: an http:// proxy
     timeout_seconds: float = Field(default=10.0, gt=0)
+    # How much time an event's transient failures may cost before its delivery is dead-lettered
+    # (counted as the portal's budget is); `nsw-adapter events replay` sends it again.
     retry_budget_seconds: float = Field(default=3600.0, gt=0)
+    # Senders in parallel for this subscriber, each with its own connection: a dossier's events
+    # still go one after the other (the next waits for the previous one's 2xx or confirm), so more
+    # senders help when many dossiers' events wait and each delivery waits on the network.
+    threads: int = Field(default=1, ge=1, le=16)
 
     @model_validator(mode="after")
     def _fits_its_kind(self) -> Self:

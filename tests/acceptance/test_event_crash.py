@@ -1,5 +1,6 @@
 """The event feed under SIGKILL: the daemon killed again and again while its subscribers flap (the
-webhook answering 500 at random, the AMQP connection cut under it): at the end no event is
+webhook answering 500 at random, the AMQP connection cut under it), two senders for each: at
+the end no event is
 missing at either subscriber, none differs between deliveries of the same id, and what each
 received is exactly what the store holds and the NSW's results imply, in order per dossier."""
 
@@ -119,9 +120,9 @@ def _crash_run(
     ):
         subscribers = [
             {"name": "customs", "kind": "webhook", "url": webhook.url, "secret": DEMO_SECRET,
-             "timeout_seconds": 2},
+             "timeout_seconds": 2, "threads": 2},
             {"name": "port", "kind": "amqp", "url": proxy.url(amqp_url), "exchange": names.exchange,
-             "queue": queue, "timeout_seconds": 2},
+             "queue": queue, "timeout_seconds": 2, "threads": 2},
         ]  # fmt: skip
         env = adapter_env(store_url, portal.url, nsw.url) | {
             "NSW_ADAPTER_SUBSCRIBERS": json.dumps(subscribers)

@@ -4,6 +4,7 @@ the wrong signing secret) dead-lettered, holding the dossier's later events, unt
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -103,3 +104,44 @@ def test_a_refusal_is_a_dead_letter_until_replayed(
     finally:
         right.close()
     assert [e["type"] for e in subscriber.events()] == ["dossier.received", "dossier.submitted"]
+
+
+def test_two_senders_keep_each_dossiers_order(
+    store: SqlStore, clock: Clock, subscriber: SubscriberSimulator
+) -> None:
+    """`threads` = 2: two loops share the subscriber's deliveries, a dossier's next event waiting
+    for its previous one, so every dossier's events still arrive in sequence order."""
+    for n in range(12):
+        reference = f"HPH-2026-{n:06d}"
+        store.receive(incoming(f"{reference}-50", "50", reference=reference))
+        store.receive(incoming(f"{reference}-51", "51", reference=reference))
+        with store.engine.connect() as c:
+            d = tables.dossiers
+            dossier_id = int(c.execute(select(d.c.id).where(d.c.reference == reference)).scalar_one())
+        begin_submission(store, dossier_id, b"<s/>", b"l")
+        record_receipt(store, dossier_id, f"BG-2026-{n:06d}", False, result("21"))
+    subscriber.set_faults("seed=3,latency=0.001-0.01")
+    loops = [_loop(store, clock, subscriber.url) for _ in range(2)]
+
+    def drain(loop: EventLoop) -> None:
+        try:
+            while loop.run_once() or store.stats(clock()).subscribers:
+                pass
+        finally:
+            loop.close()
+
+    threads = [threading.Thread(target=drain, args=(loop,)) for loop in loops]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    events = subscriber.events()
+    assert len(events) == 24
+    by_dossier: dict[str, list[int]] = {}
+    for event in events:
+        by_dossier.setdefault(event["subject"], []).append(event["data"]["sequence"])
+    assert all(sequences == [1, 2] for sequences in by_dossier.values())
+    delivered = [
+        loop.context.metrics.events_delivered.labels(subscriber="customs")._value.get() for loop in loops
+    ]
+    assert sum(delivered) == 24
