@@ -1,11 +1,12 @@
 """The event feed to one subscriber (a webhook or an AMQP exchange): events from the store's outbox,
 in order per dossier, at least once.
 
-Each round fans out what is new (one delivery row per subscriber that wants an event), claims
-this subscriber's due deliveries and publishes them one by one through the one delivery path
-(loops/delivery.py: the same retry policy, a circuit breaker of the subscriber's own, deferral
-and dead letters). Delivered ones are marked in one transaction at the end of the round: a crash
-before that sends them again, with the same id, which the subscriber deduplicates.
+Each round fans out what is new (one delivery row per subscriber that wants an event) and claims
+this subscriber's due deliveries, in one transaction, then publishes them one by one through the
+one delivery path (loops/delivery.py: the same retry policy, a circuit breaker of the
+subscriber's own, deferral and dead letters). Delivered ones are marked in one transaction at
+the end of the round: a crash before that sends them again, with the same id, which the
+subscriber deduplicates.
 """
 
 from __future__ import annotations
@@ -80,8 +81,8 @@ class EventLoop(RemoteLoop[Publisher]):
 
     def work(self, limit: int) -> int:
         c, name = self.context, self.subscriber.name
-        c.store.fan_out_events(c.subscribers, c.clock())
-        items = c.store.claim_events(name, c.worker_id, limit, c.lease_seconds, c.clock())
+        # New events fanned out to every subscriber in the claim's own transaction.
+        items = c.store.claim_events(name, c.worker_id, limit, c.lease_seconds, c.clock(), c.subscribers)
         delivered: list[EventDelivery] = []
         for item in items:
             if c.stopping():

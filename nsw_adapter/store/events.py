@@ -123,37 +123,49 @@ def fan_out(db: Database, subscribers: Sequence[SubscriberSettings], now: dateti
     """Make the delivery rows of events not fanned out yet, one per subscriber that wants each;
     how many events were fanned out. Events are taken in id order by one fan-out at a time, so
     one dossier's deliveries are made in its events' order."""
-    if not subscribers:
+    if not subscribers or not _any_unfanned(db):
         return 0
-    if db.writers is not None:  # SQLite: look without the write lock first
-        with db.read() as c:
-            if db.execute(c, _ANY_UNFANNED).first() is None:
-                return 0
     with db.tx() as c:
-        if db.dialect == "postgresql":
-            got = c.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _FAN_OUT_LOCK}).scalar()
-            if not got:
-                return 0  # another daemon is fanning out
-        rows = db.execute(c, _UNFANNED, {"lim": limit}).all()
-        if not rows:
-            return 0
-        deliveries = [
-            {
-                "event_row": row.id,
-                "subscriber": s.name,
-                "dossier_id": row.dossier_id,
-                "status": PENDING,
-                "created_at": now,
-                "next_attempt_at": now,
-                "attempts": 0,
-            }
-            for row in rows
-            for s in subscribers
-            if s.wants(EventType(row.type), row.gate, row.port)
-        ]
-        if deliveries:
-            c.execute(_INSERT_DELIVERY.on(db.dialect), deliveries)
-        db.execute(c, _FANNED, {"ids": [row.id for row in rows]})
+        return _fan_out_in(db, c, subscribers, now, limit)
+
+
+def _any_unfanned(db: Database) -> bool:
+    """On SQLite, whether any event waits to be fanned out, read without the write lock (True
+    on PostgreSQL, whose fan-out locks no more than it writes)."""
+    if db.writers is None:
+        return True
+    with db.read() as c:
+        return db.execute(c, _ANY_UNFANNED).first() is not None
+
+
+def _fan_out_in(
+    db: Database, c: Connection, subscribers: Sequence[SubscriberSettings], now: datetime, limit: int
+) -> int:
+    """The fan-out, in the caller's transaction."""
+    if db.dialect == "postgresql":
+        got = c.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _FAN_OUT_LOCK}).scalar()
+        if not got:
+            return 0  # another daemon is fanning out
+    rows = db.execute(c, _UNFANNED, {"lim": limit}).all()
+    if not rows:
+        return 0
+    deliveries = [
+        {
+            "event_row": row.id,
+            "subscriber": s.name,
+            "dossier_id": row.dossier_id,
+            "status": PENDING,
+            "created_at": now,
+            "next_attempt_at": now,
+            "attempts": 0,
+        }
+        for row in rows
+        for s in subscribers
+        if s.wants(EventType(row.type), row.gate, row.port)
+    ]
+    if deliveries:
+        c.execute(_INSERT_DELIVERY.on(db.dialect), deliveries)
+    db.execute(c, _FANNED, {"ids": [row.id for row in rows]})
     return len(rows)
 
 
@@ -238,16 +250,26 @@ _DEAD = Statement.of(
 
 
 def claim(
-    db: Database, subscriber: str, worker_id: str, limit: int, lease_seconds: float, now: datetime
+    db: Database,
+    subscriber: str,
+    worker_id: str,
+    limit: int,
+    lease_seconds: float,
+    now: datetime,
+    fan_out_to: Sequence[SubscriberSettings] = (),
 ) -> list[EventDelivery]:
     """Lease a subscriber's due deliveries, oldest first; never one whose dossier has an earlier
-    event not yet delivered to it."""
+    event not yet delivered to it. With `fan_out_to`, new events are fanned out to those
+    subscribers first, in the same transaction (one commit, not two, per round)."""
     params = {"now": now, "lim": limit, "subscriber": subscriber}
-    if db.writers is not None:
+    fanning = bool(fan_out_to) and _any_unfanned(db)
+    if db.writers is not None and not fanning:
         with db.read() as c:
             if db.execute(c, _DUE_IDS, {**params, "lim": 1}).first() is None:
                 return []
     with db.tx() as c:
+        if fanning:
+            _fan_out_in(db, c, fan_out_to, now, 500)
         ids = list(db.execute(c, _DUE_IDS, params).scalars())
         if not ids:
             return []

@@ -201,9 +201,15 @@ class SqlStore:
         return events.fan_out(self._db, subscribers, now)
 
     def claim_events(
-        self, subscriber: str, worker_id: str, limit: int, lease_seconds: float, now: datetime
+        self,
+        subscriber: str,
+        worker_id: str,
+        limit: int,
+        lease_seconds: float,
+        now: datetime,
+        fan_out_to: Sequence[SubscriberSettings] = (),
     ) -> list[EventDelivery]:
-        return events.claim(self._db, subscriber, worker_id, limit, lease_seconds, now)
+        return events.claim(self._db, subscriber, worker_id, limit, lease_seconds, now, fan_out_to)
 
     def mark_events_delivered(self, *delivery_ids: int) -> None:
         events.mark_delivered(self._db, delivery_ids)

@@ -147,9 +147,16 @@ class EventStore(Protocol):
         """Make each subscriber's delivery rows for events not fanned out yet; how many events."""
 
     def claim_events(
-        self, subscriber: str, worker_id: str, limit: int, lease_seconds: float, now: datetime
+        self,
+        subscriber: str,
+        worker_id: str,
+        limit: int,
+        lease_seconds: float,
+        now: datetime,
+        fan_out_to: Sequence[SubscriberSettings] = (),
     ) -> list[EventDelivery]:
-        """Lease a subscriber's due deliveries, oldest first; one dossier's events go out in order."""
+        """Lease a subscriber's due deliveries, oldest first; one dossier's events go out in order.
+        With `fan_out_to`, new events are fanned out to those subscribers first (same transaction)."""
 
     def mark_events_delivered(self, *delivery_ids: int) -> None:
         """The subscriber has each (one transaction for all)."""

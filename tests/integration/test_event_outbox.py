@@ -195,3 +195,15 @@ def test_expiry_rejects_with_an_event(store: SqlStore, clock: Clock) -> None:
     [event] = _events(store)
     assert event["type"] == "dossier.rejected"
     assert schema_errors(event) == []
+
+
+def test_a_claim_can_fan_out_first_in_its_own_transaction(store: SqlStore) -> None:
+    """claim_events(fan_out_to=...): new events fanned out to every subscriber, then claimed."""
+    customs, port = _subscriber("customs"), _subscriber("port", types=["dossier.cleared"])
+    _ready(store)
+    now = store.now()
+    [claimed] = store.claim_events("customs", "w1", 10, 30, now, [customs, port])
+    assert claimed.event.type == "dossier.received"
+    assert store.stats(now).events_unfanned == 0
+    assert store.claim_events("port", "w1", 10, 30, now, [customs, port]) == []  # not its type
+    assert store.fan_out_events([customs, port], now) == 0
