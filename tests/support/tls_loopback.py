@@ -148,7 +148,11 @@ def _pipe(a: socket.socket, b: socket.socket) -> None:
         if not readable:
             return
         for sock in readable:
-            data = sock.recv(65536)
+            try:
+                data = sock.recv(65536)
+                if data:
+                    (b if sock is a else a).sendall(data)
+            except OSError:  # either side reset: the tunnel ends, as a proxy's would
+                return
             if not data:
                 return
-            (b if sock is a else a).sendall(data)
