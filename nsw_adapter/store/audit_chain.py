@@ -27,6 +27,7 @@ from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from nsw_adapter.store import tables as t
+from nsw_adapter.store.prepared import PreparedCache
 
 GENESIS = "0" * 64
 HEAD_ID = 1
@@ -44,6 +45,7 @@ _UNSEALED = select(m.c.id).where(m.c.chain_seq.is_(None)).limit(1)
 _UNSEALED_ROWS = select(*(m.c[name] for name in CHAINED)).where(m.c.chain_seq.is_(None)).order_by(m.c.id)
 _SEAL_ROW = m.update().where(m.c.id == bindparam("row_id"))
 _HEAD = select(head.c.seq, head.c.hash).where(head.c.id == HEAD_ID)
+_HEAD_LOCKED = _HEAD.with_for_update()  # built once: prepared statements are cached by identity
 _UPDATE_HEAD = head.update().where(head.c.id == HEAD_ID)
 
 
@@ -62,12 +64,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def seal(c: Connection) -> int:
-    """Chain the rows this transaction inserted (none: nothing locked, nothing written); how many."""
-    if c.execute(_UNSEALED).first() is None:
+def seal(c: Connection, prepared: PreparedCache | None = None) -> int:
+    """Chain the rows this transaction inserted (none: nothing locked, nothing written); how many.
+
+    Every transaction runs this before its commit, so its statements are prepared (prepared.py):
+    Core's set-up per statement was most of its cost.
+    """
+    cache = prepared or PreparedCache(c.dialect)
+    if cache.run(c, _UNSEALED, {}).first() is None:
         return 0
-    locked = _HEAD.with_for_update() if c.dialect.name == "postgresql" else _HEAD
-    found = c.execute(locked).first()
+    locked = _HEAD_LOCKED if c.dialect.name == "postgresql" else _HEAD
+    found = cache.run(c, locked, {}).first()
     if found is None:
         # No head: an emptied store, or rows deleted by hand. Linking on from the genesis hash keeps
         # the store writable while `verify` shows the seam at the next link. Two transactions may
@@ -77,12 +84,12 @@ def seal(c: Connection) -> int:
         c.execute(insert.values(id=HEAD_ID, seq=last, hash=GENESIS).on_conflict_do_nothing())
         found = c.execute(locked).one()
     seq, previous = found
-    rows = c.execute(_UNSEALED_ROWS).all()
+    rows = cache.run(c, _UNSEALED_ROWS, {}).all()
     for row in rows:
         seq += 1
         previous = link(previous, seq, row)
-        c.execute(_SEAL_ROW, {"row_id": row.id, "chain_seq": seq, "chain_hash": previous})
-    c.execute(_UPDATE_HEAD, {"seq": seq, "hash": previous})
+        cache.run(c, _SEAL_ROW, {"row_id": row.id, "chain_seq": seq, "chain_hash": previous})
+    cache.run(c, _UPDATE_HEAD, {"seq": seq, "hash": previous})
     return len(rows)
 
 

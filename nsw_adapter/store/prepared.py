@@ -101,8 +101,12 @@ class Prepared:
 
     def run(self, connection: Connection, params: Mapping[str, Any]) -> PreparedRows:
         """Execute in the connection's transaction; every result row fetched and processed."""
+        return self.run_on(connection.connection, params)
+
+    def run_on(self, dbapi_connection: Any, params: Mapping[str, Any]) -> PreparedRows:
+        """Execute on a driver connection (pooled, outside Core), in whatever transaction it is in."""
         parameters = self._parameters(params)
-        cursor = connection.connection.cursor()
+        cursor = dbapi_connection.cursor()
         dbapi = self._dialect.loaded_dbapi
         try:
             cursor.execute(self.sql, parameters)
@@ -137,9 +141,13 @@ class PreparedCache:
     def run(
         self, connection: Connection, statement: ClauseElement, params: Mapping[str, Any]
     ) -> PreparedRows:
+        return self.get(statement, params).run(connection, params)
+
+    def get(self, statement: ClauseElement, params: Mapping[str, Any]) -> Prepared:
+        """`statement` prepared for the keys of `params` (compiled on first use)."""
         key = (id(statement), frozenset(params))
         found = self._prepared.get(key)
         if found is None or found[0] is not statement:
             # The statement is kept beside its compiled form, so its id is never reused meanwhile.
             found = self._prepared[key] = (statement, Prepared(statement, self._dialect, params))
-        return found[1].run(connection, params)
+        return found[1]
