@@ -14,6 +14,7 @@ from lxml import etree
 from zeep.exceptions import Fault
 
 from nsw_adapter import cpu
+from nsw_adapter.clients import replies
 from nsw_adapter.clients.errors import (
     RemotePermanentError,
     RemoteTransientError,
@@ -125,6 +126,7 @@ class ZeepNswClient:
                 f"{GATEWAY_NS}/sendAndGetMessage",
                 token,
                 request,
+                replies.nsw_answer_text,
             )
         except Fault as exc:
             # No wsdl:fault is declared: every fault means "again later"; one refusing our

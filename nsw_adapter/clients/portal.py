@@ -7,7 +7,7 @@ status, never by "it was a fault".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -17,6 +17,7 @@ from lxml import etree
 from zeep.exceptions import XMLParseError
 
 from nsw_adapter import cpu
+from nsw_adapter.clients import replies
 from nsw_adapter.clients.errors import classify_exception
 from nsw_adapter.clients.transport import (
     ZEEP_SETTINGS,
@@ -142,11 +143,38 @@ def _opt_time(value: Any) -> datetime | None:
 
 
 def _receipt(value: Any) -> Receipt:
+    if isinstance(value, Receipt):  # read directly (replies.py)
+        return value
     return Receipt(
         number=str(value.ReceiptNumber),
         received_at=parse_portal_time(str(value.ReceivedAt)),
         duplicate=bool(value.Duplicate),
     )
+
+
+def direct_receipt(wrapper: str) -> Callable[[bytes], Receipt | None]:
+    """A reader of `wrapper`'s Receipt straight from the answer (replies.py), as zeep would
+    read it: the texts as they stand, Duplicate true only for "true" or "1"."""
+    tag = f"{{{PORTAL_NS}}}{wrapper}"
+
+    def read(content: bytes) -> Receipt | None:
+        found = replies.receipt_element(content, tag)
+        if found is None:
+            return None
+
+        def text(name: str) -> str:
+            return found.findtext(f"{{{PORTAL_NS}}}{name}") or ""
+
+        try:
+            received_at = parse_portal_time(text("ReceivedAt"))
+        except ValueError:
+            return None  # a date the pattern lets by (31/02): zeep's reading fails as it always did
+        return Receipt(text("ReceiptNumber"), received_at, text("Duplicate") in ("true", "1"))
+
+    return read
+
+
+_SUBMIT_RECEIPT = direct_receipt("SubmitDeclarationResponse")
 
 
 def _status(value: Any) -> Status:
@@ -267,6 +295,7 @@ class ZeepPortalClient:
                 f"{PORTAL_NS}/SubmitDeclaration",
                 self._token(),
                 request,
+                _SUBMIT_RECEIPT,
             )
         except Exception as exc:
             raise classify_exception(exc, self.transport.last_status, "portal") from exc

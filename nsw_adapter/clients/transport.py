@@ -15,11 +15,13 @@ requests about 0.45 ms (1.8x) for nothing more that we use.
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 import urllib3
@@ -47,6 +49,7 @@ _Document: Any = zeep.wsdl.Document
 ZEEP_SETTINGS: Any = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True)
 
 _load_lock = threading.Lock()
+_T = TypeVar("_T")
 
 #: The most of an answer read: receipts, statuses and acknowledgements are a few KiB, so a
 #: service (or something in its place) streaming more is refused before it costs our memory.
@@ -75,9 +78,7 @@ def pool_manager(network: Network, timeout_seconds: float) -> urllib3.PoolManage
     redirects of its own (the delivery policies retry; a call is never redirected)."""
     if network.client_key is not None and network.client_certificate is None:
         raise ConfigurationError("a client_key is set without its client_certificate")
-    context = client_context(
-        ca_bundle=network.ca_bundle, certificate=network.client_certificate, key=network.client_key
-    )
+    context = _shared_context(network, _stamps(network))
     options: dict[str, Any] = {
         "num_pools": 2,
         "maxsize": 1,
@@ -94,6 +95,28 @@ def pool_manager(network: Network, timeout_seconds: float) -> urllib3.PoolManage
     headers = urllib3.make_headers(proxy_basic_auth=unquote(proxy.auth)) if proxy.auth else None
     bare = proxy._replace(auth=None).url
     return urllib3.ProxyManager(bare, proxy_headers=headers, **options)
+
+
+def _stamps(network: Network) -> tuple[tuple[int, int] | None, ...]:
+    """Each file's (mtime, size), None when absent: a file changed on disk makes a new context."""
+    stamps: list[tuple[int, int] | None] = []
+    for path in (network.ca_bundle, network.client_certificate, network.client_key):
+        try:
+            found = None if path is None else path.stat()
+        except OSError:
+            found = None  # client_context names the file it cannot read
+        stamps.append(None if found is None else (found.st_mtime_ns, found.st_size))
+    return tuple(stamps)
+
+
+@lru_cache(maxsize=16)
+def _shared_context(network: Network, _stamps: tuple[tuple[int, int] | None, ...]) -> ssl.SSLContext:
+    """One client TLS context per network and state of its files, shared by every thread's client
+    (an SSLContext is safe to share): loading the system's CAs costs about 22 ms of CPU, which
+    each of the daemon's nine clients paid on its first call (benchmarks/README.md)."""
+    return client_context(
+        ca_bundle=network.ca_bundle, certificate=network.client_certificate, key=network.client_key
+    )
 
 
 class AnswerTooLarge(PermanentError):
@@ -147,14 +170,23 @@ class RecordingTransport(_Transport):  # type: ignore[misc]  # zeep's Transport 
 _SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 
 
-def post_document(client: Any, service: Any, operation: str, action: str, token: Any, payload: Any) -> Any:
-    """Call `operation` with `payload`, its request element as already built, and let zeep read the reply.
+def post_document(
+    client: Any,
+    service: Any,
+    operation: str,
+    action: str,
+    token: Any,
+    payload: Any,
+    direct: Callable[[bytes], _T | None] | None = None,
+) -> _T | Any:
+    """Call `operation` with `payload`, its request element as already built, and read the reply.
 
     zeep's object model would rebuild the request value by value (for a one-string NSW call
     that is most of the call's CPU; for a 5,000-person submission, far more). Our payloads
     are built and validated by us, so they go into the SOAP envelope as they are; `token`
-    (zeep's UsernameToken) adds the WS-Security header, the client's transport posts, and
-    zeep's binding reads the answer, faults included.
+    (zeep's UsernameToken) adds the WS-Security header and the client's transport posts.
+    `direct` reads an HTTP 200 answer of the usual shape itself (clients/replies.py); when it
+    returns None, and always without it, zeep's binding reads the answer, faults included.
     """
     envelope = etree.Element(f"{{{_SOAP_ENV}}}Envelope", nsmap={"soap-env": _SOAP_ENV})
     etree.SubElement(envelope, f"{{{_SOAP_ENV}}}Header")
@@ -162,6 +194,10 @@ def post_document(client: Any, service: Any, operation: str, action: str, token:
     headers = {"SOAPAction": f'"{action}"', "Content-Type": 'text/xml; charset="utf-8"'}
     envelope, headers = token.apply(envelope, headers)
     response = client.transport.post_xml(service._binding_options["address"], envelope, headers)
+    if direct is not None and response.status_code == 200:
+        value = direct(response.content)
+        if value is not None:
+            return value
     binding = service._binding
     return binding.process_reply(client, binding.get(operation), response)
 
