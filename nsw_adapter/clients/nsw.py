@@ -28,6 +28,7 @@ from nsw_adapter.clients.transport import (
     RecordingTransport,
     UsernameToken,
     ZeepClient,
+    element_bytes,
     post_document,
     wsdl_document,
 )
@@ -125,7 +126,7 @@ class ZeepNswClient:
                 "sendAndGetMessage",
                 f"{GATEWAY_NS}/sendAndGetMessage",
                 token,
-                request,
+                element_bytes(request),
                 replies.nsw_answer_text,
             )
         except Fault as exc:

@@ -27,12 +27,13 @@ from nsw_adapter.clients.transport import (
     UsernameToken,
     ZeepClient,
     post_document,
+    wrapped,
     wsdl_document,
 )
 from nsw_adapter.envelope import VIETNAM
 from nsw_adapter.errors import PermanentError
 from nsw_adapter.namespaces import PORTAL_NS
-from nsw_adapter.xml import UntrustedXmlError, parse_untrusted, thread_parser
+from nsw_adapter.xml import UntrustedXmlError, parse_untrusted
 
 _BINDING = f"{{{PORTAL_NS}}}BorderGuardPortalBinding"
 _PORTAL_TIME = "%d/%m/%Y %H:%M"
@@ -285,8 +286,7 @@ class ZeepPortalClient:
         """SubmitDeclaration; the submission element goes into the request as it is (see
         `post_document`: it is already XSD-valid, and zeep would rebuild it value by value).
         """
-        request = etree.Element(f"{{{PORTAL_NS}}}SubmitDeclaration")
-        request.append(etree.fromstring(submission, parser=thread_parser()))
+        request = wrapped(f"{{{PORTAL_NS}}}SubmitDeclaration", submission)
         try:
             value = post_document(
                 self._client,
