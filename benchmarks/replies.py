@@ -2,8 +2,9 @@
 
 The answers are real: a SubmitDeclaration receipt from the portal simulator and a
 sendAndGetMessage answer (99) from the NSW simulator, both in this process, as the clients
-receive them. Each round reads the same answer N times one way, then the other (rounds
-alternate, so the shared VM's drift hits both alike); printed: this thread's CPU per read
+receive them; a GetProcessingStatus answer of 100 Status items is made of the contract's
+samples. Each round reads the same answer N times one way, then the other (rounds alternate,
+so the shared VM's drift hits both alike); printed: this thread's CPU per read
 (time.thread_time), medians over the rounds, and the ratio. Both readings are checked equal first.
 
     .venv/bin/python benchmarks/replies.py [--rounds 5] [--reads 2000]
@@ -21,13 +22,15 @@ from typing import Any
 
 from nsw_adapter.clients import replies
 from nsw_adapter.clients.nsw import ZeepNswClient
-from nsw_adapter.clients.portal import ZeepPortalClient, _receipt, direct_receipt
+from nsw_adapter.clients.portal import ZeepPortalClient, _receipt, _status, direct_receipt, direct_statuses
 from nsw_adapter.clients.transport import HttpResponse
+from nsw_adapter.namespaces import PORTAL_NS
 from nsw_adapter.simulators.nsw import NswSimulator
 from nsw_adapter.simulators.portal import PortalSimulator
 
 ROOT = Path(__file__).resolve().parent.parent
-SUBMISSION = ROOT / "fixtures" / "samples" / "bgp" / "submissions" / "arrival-general-cargo.xml"
+SAMPLES = ROOT / "fixtures" / "samples" / "bgp"
+SUBMISSION = SAMPLES / "submissions" / "arrival-general-cargo.xml"
 RESULT = ROOT / "fixtures" / "samples" / "nsw" / "results"
 
 
@@ -59,12 +62,26 @@ def main() -> int:
     assert receipt_answer is not None
     assert nsw_answer is not None
     read_receipt = direct_receipt("SubmitDeclarationResponse")
+    items = [
+        path.read_text(encoding="utf-8").split("?>", 1)[1] for path in sorted(SAMPLES.glob("status-*.xml"))
+    ]
+    wrapper = "GetProcessingStatusResponse"
+    statuses_answer = (
+        f'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><p:{wrapper} '
+        f'xmlns:p="{PORTAL_NS}">{"".join((items * 15)[:100])}</p:{wrapper}></s:Body></s:Envelope>'
+    ).encode()
+    by_zeep_statuses = zeep_reader(portal_client, "GetProcessingStatus", statuses_answer)
     Reader = Callable[[], Any]
     cases: dict[str, tuple[Reader, Reader, Callable[[Any, Any], bool]]] = {
         "SubmitDeclaration receipt": (
             zeep_reader(portal_client, "SubmitDeclaration", receipt_answer),
             lambda: read_receipt(receipt_answer),
             lambda z, d: _receipt(z) == d,
+        ),
+        "GetProcessingStatus answer of 100 (the contract's samples)": (
+            lambda: [_status(v) for v in by_zeep_statuses()],
+            lambda: direct_statuses(statuses_answer),
+            lambda z, d: z == d,
         ),
         "sendAndGetMessage answer": (
             zeep_reader(nsw_client, "sendAndGetMessage", nsw_answer),

@@ -20,6 +20,7 @@ SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 _ENVELOPE = f"{{{SOAP11}}}Envelope"
 _BODY = f"{{{SOAP11}}}Body"
 _RECEIPT = f"{{{PORTAL_NS}}}Receipt"
+_STATUS = f"{{{PORTAL_NS}}}Status"
 _NSW_RETURN = f"{{{GATEWAY_NS}}}sendAndGetMessageReturn"
 _XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 
@@ -76,3 +77,17 @@ def nsw_answer_text(content: bytes) -> str | None:
     if len(answer) or answer.attrib.get(_XSI_NIL) is not None or not answer.text:
         return None  # a string has no children; nil and empty are zeep's to read
     return answer.text
+
+
+def status_elements(content: bytes) -> list[etree._Element] | None:
+    """The Status items of a GetProcessingStatusResponse, each valid against status.xsd (a state
+    this copy does not list is not: zeep's reading, with its tolerance, takes those); None for
+    any other answer."""
+    found = response_wrapper(content, f"{{{PORTAL_NS}}}GetProcessingStatusResponse")
+    if found is None or not _blank(found.text) or found.attrib:
+        return None
+    children = _elements(found)
+    if len(children) > 100 or any(c.tag != _STATUS or not _blank(c.tail) for c in children):
+        return None
+    validate = schema("status").validate
+    return children if all(validate(status) for status in children) else None

@@ -14,7 +14,7 @@ from lxml import etree
 
 from nsw_adapter.clients import replies
 from nsw_adapter.clients.nsw import ZeepNswClient
-from nsw_adapter.clients.portal import ZeepPortalClient, _receipt, direct_receipt
+from nsw_adapter.clients.portal import ZeepPortalClient, _receipt, _status, direct_receipt, direct_statuses
 from nsw_adapter.clients.transport import HttpResponse, Network, pool_manager, wrapped
 from nsw_adapter.namespaces import GATEWAY_NS, PORTAL_NS
 from nsw_adapter.testing.signing import make_ca
@@ -164,3 +164,47 @@ def test_a_submission_goes_into_the_request_as_it_is() -> None:
         assert bare.split(b"?>", 1)[1].strip() in wrapped(f"{{{PORTAL_NS}}}SubmitDeclaration", bare)
     latin = '<?xml version="1.0" encoding="ISO-8859-1"?><a>\xe9</a>'.encode("latin-1")
     assert etree.fromstring(wrapped("{urn:x}W", latin))[0].text == "\xe9"
+
+
+STATUSES = sorted((SAMPLES / "bgp").glob("status-*.xml"))
+
+
+def statuses_answer(*items: str) -> bytes:
+    wrapper = "GetProcessingStatusResponse"
+    return envelope(f'<p:{wrapper} xmlns:p="{PORTAL_NS}">{"".join(items)}</p:{wrapper}>')
+
+
+def sample_status(path: Path) -> str:
+    return path.read_text(encoding="utf-8").split("?>", 1)[1]
+
+
+@pytest.mark.parametrize("sample", STATUSES, ids=lambda path: path.name)
+def test_a_status_read_directly_is_the_one_zeep_reads(portal: ZeepPortalClient, sample: Path) -> None:
+    content = statuses_answer(sample_status(sample))
+    direct = direct_statuses(content)
+    assert direct is not None
+    assert direct == [_status(v) for v in by_zeep(portal, "GetProcessingStatus", content)]
+
+
+def test_a_batch_of_statuses_read_directly_is_the_one_zeep_reads(portal: ZeepPortalClient) -> None:
+    content = statuses_answer(*(sample_status(path) for path in STATUSES))
+    direct = direct_statuses(content)
+    assert direct is not None
+    assert len(direct) == len(STATUSES)
+    assert direct == [_status(v) for v in by_zeep(portal, "GetProcessingStatus", content)]
+    assert direct_statuses(statuses_answer()) == []  # none known: an empty answer
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        sample_status(STATUSES[0]).replace("<State>CANCELLED", "<State>ON_HOLD"),  # a newer portal's
+        sample_status(STATUSES[0]).replace("</Status>", "<Extra/></Status>"),
+        sample_status(STATUSES[0]).replace("<State>CANCELLED</State>", ""),
+        "<Receipt/>",
+    ],
+    ids=["unknown-state", "unknown-element", "no-state", "not-a-status"],
+)
+def test_a_status_of_another_shape_is_left_to_zeep(item: str) -> None:
+    assert "CANCELLED" in sample_status(STATUSES[0])
+    assert direct_statuses(statuses_answer(item)) is None
