@@ -1,0 +1,137 @@
+"""The daemon's work around the calls, the former way against the current one, in one run (issue 19).
+
+Three pieces, each timed as this thread's CPU (time.thread_time) over N repetitions, rounds
+alternating between the two ways so the shared VM's drift hits both alike; medians printed:
+1. An idle claim check (Database.nothing_due, SQLite): Core's read transaction and execution,
+   as it was, against one prepared SELECT on a pooled driver connection.
+2. An empty write transaction (BEGIN IMMEDIATE, the audit chain's seal check, COMMIT): the seal
+   through Core, as it was, against its prepared statements.
+3. Making a SubmitDeclaration request for a 30-person dossier: parse the submission into the
+   wrapper, token, serialize the whole envelope, as it was, against the submission's own bytes
+   spliced into the serialized envelope (clients/transport.py: post_document, wrapped).
+
+    .venv/bin/python benchmarks/overhead.py [--rounds 5] [--repeat 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from lxml import etree
+from sqlalchemy import Connection
+
+from nsw_adapter.clients.transport import UsernameToken, wrapped
+from nsw_adapter.fixtures import generate_dossier
+from nsw_adapter.namespaces import PORTAL_NS
+from nsw_adapter.store import audit_chain, claims, open_store, outbox
+from nsw_adapter.store.database import Database
+from nsw_adapter.translate import translate
+from nsw_adapter.xml import thread_parser
+
+SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
+
+
+def cpu_per_call(step: Callable[[], Any], repeat: int) -> float:
+    started = time.thread_time()
+    for _ in range(repeat):
+        step()
+    return (time.thread_time() - started) / repeat
+
+
+def core_seal(c: Connection) -> None:
+    """The seal's check as it ran before: through Core (no rows to seal here)."""
+    if c.execute(audit_chain._UNSEALED).first() is not None:
+        raise AssertionError("the benchmark's store has unsealed rows")
+
+
+@contextmanager
+def core_tx(db: Database) -> Iterator[Connection]:
+    assert db.writers is not None
+    with db.writers, db.engine.begin() as connection:
+        yield connection
+        core_seal(connection)
+
+
+def store_cases(db: Database) -> dict[str, tuple[Callable[[], Any], Callable[[], Any]]]:
+    now = datetime.now(UTC)
+    checks = [outbox._DUE_IDS, claims._READY.ids, claims._POLLS.ids, claims._CANCELLATIONS.ids]
+
+    def idle_core() -> None:
+        for ids in checks:
+            with db.read() as c:
+                db.execute(c, ids, {"now": now, "lim": 1}).first()
+
+    def idle_now() -> None:
+        for ids in checks:
+            db.nothing_due(ids, now)
+
+    def tx_core() -> None:
+        with core_tx(db):
+            pass
+
+    def tx_now() -> None:
+        with db.tx():
+            pass
+
+    return {"idle claim checks (4)": (idle_core, idle_now), "empty write transaction": (tx_core, tx_now)}
+
+
+def request_case() -> tuple[Callable[[], Any], Callable[[], Any]]:
+    files = generate_dossier(crew=20, passengers=10, seed=1, native_scripts=False)
+    submission = translate([data for _, data in files], client_message_id="overhead").submission
+    assert submission is not None
+
+    def envelope() -> Any:
+        root = etree.Element(f"{{{SOAP}}}Envelope", nsmap={"soap-env": SOAP})
+        etree.SubElement(root, f"{{{SOAP}}}Header")
+        return root, etree.SubElement(root, f"{{{SOAP}}}Body")
+
+    def former() -> bytes:
+        root, body = envelope()
+        request = etree.SubElement(body, f"{{{PORTAL_NS}}}SubmitDeclaration")
+        request.append(etree.fromstring(submission, parser=thread_parser()))
+        root, _ = UsernameToken("demo", "demo", use_digest=True).apply(root, {})
+        return etree.tostring(root, xml_declaration=True, encoding="utf-8")
+
+    def current() -> bytes:
+        payload = wrapped(f"{{{PORTAL_NS}}}SubmitDeclaration", submission)
+        root, _ = envelope()
+        root, _ = UsernameToken("demo", "demo", use_digest=True).apply(root, {})
+        head, _empty, tail = etree.tostring(root, xml_declaration=True, encoding="utf-8").partition(
+            b"<soap-env:Body/>"
+        )
+        return b"".join((head, b"<soap-env:Body>", payload, b"</soap-env:Body>", tail))
+
+    return former, current
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=400)
+    args = parser.parse_args()
+    store = open_store(f"sqlite:///{tempfile.mkdtemp(prefix='nswa-overhead-')}/adapter.db", migrate=True)
+    cases = {**store_cases(store.database), "SubmitDeclaration request, 30 people": request_case()}
+    print(f"{args.rounds} rounds of {args.repeat}; µs of CPU per call, medians")
+    for name, (former, current) in cases.items():
+        former(), current()  # warm: statements compiled, schemas loaded
+        before, after = [], []
+        for _ in range(args.rounds):
+            before.append(cpu_per_call(former, args.repeat))
+            after.append(cpu_per_call(current, args.repeat))
+        b, a = statistics.median(before), statistics.median(after)
+        print(f"{name}: former {b * 1e6:.0f} µs, current {a * 1e6:.0f} µs ({a / b:.2f}x)")
+    store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
