@@ -9,6 +9,8 @@ alternating between the two ways so the shared VM's drift hits both alike; media
 3. Making a SubmitDeclaration request for a 30-person dossier: parse the submission into the
    wrapper, token, serialize the whole envelope, as it was, against the submission's own bytes
    spliced into the serialized envelope (clients/transport.py: post_document, wrapped).
+4. Ten JSON log lines: the standard library looking up each line's caller, thread and process,
+   as it did, against not (nsw_adapter/logging.py).
 
     .venv/bin/python benchmarks/overhead.py [--rounds 5] [--repeat 400]
 """
@@ -16,6 +18,8 @@ alternating between the two ways so the shared VM's drift hits both alike; media
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -30,6 +34,7 @@ from sqlalchemy import Connection
 
 from nsw_adapter.clients.transport import UsernameToken, wrapped
 from nsw_adapter.fixtures import generate_dossier
+from nsw_adapter.logging import configure_logging, get_logger
 from nsw_adapter.namespaces import PORTAL_NS
 from nsw_adapter.store import audit_chain, claims, open_store, outbox
 from nsw_adapter.store.database import Database
@@ -113,13 +118,36 @@ def request_case() -> tuple[Callable[[], Any], Callable[[], Any]]:
     return former, current
 
 
+def log_case() -> tuple[Callable[[], Any], Callable[[], Any]]:
+    """One JSON log line (to /dev/null) with the standard library's caller, thread and process
+    lookups, as it was, and without them, as configure_logging sets it now."""
+    configure_logging("INFO", "json", open(os.devnull, "w"))  # noqa: SIM115 (the benchmark's lifetime)
+    log = get_logger("nsw_adapter.outbox")
+    source = logging.__file__
+
+    def lookups(on: bool) -> None:
+        logging._srcfile = source if on else None
+        logging.logThreads = logging.logProcesses = logging.logMultiprocessing = on
+
+    def line(on: bool) -> None:
+        lookups(on)
+        for _ in range(10):
+            log.info("outbox.sent", outbox_id=1, dossier_id=2, message_id="m", function="21")
+
+    return (lambda: line(True)), (lambda: line(False))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=400)
     args = parser.parse_args()
     store = open_store(f"sqlite:///{tempfile.mkdtemp(prefix='nswa-overhead-')}/adapter.db", migrate=True)
-    cases = {**store_cases(store.database), "SubmitDeclaration request, 30 people": request_case()}
+    cases = {
+        **store_cases(store.database),
+        "SubmitDeclaration request, 30 people": request_case(),
+        "ten JSON log lines": log_case(),
+    }
     print(f"{args.rounds} rounds of {args.repeat}; µs of CPU per call, medians")
     for name, (former, current) in cases.items():
         former(), current()  # warm: statements compiled, schemas loaded
