@@ -17,7 +17,12 @@ Per run it prints: dossiers finished per minute (final at the NSW within the win
 by when the last was), the longest stretch without a new Result at the NSW (from the first push to
 the end of the window), the portal's repeated calls (a ClientMessageId or a cancellation it had
 answered already) in all and per kill, and the crash run's rate as a share of the calm run's
-(`--mode both` alternates calm and crash runs, --repeat times).
+(`--mode both` alternates calm and crash runs, --repeat times); and where the dossiers final in
+the window spent their time: pushed by the NSW until acknowledged, then acknowledged to their
+first Result (medians, 90th percentiles), with the NSW's failed pushes by kind. The NSW
+simulator moves a dossier to the next daemon's intake when its own refuses the connection (a
+load balancer's part). CHAOS_LOG_LEVEL=INFO keeps the daemons' start-ups and takeovers in the
+run's logs (its temporary directory).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,7 +79,8 @@ class Daemon:
             "NSW_ADAPTER_STORE__URL": store_url,
             "NSW_ADAPTER_PORTAL__URL": portal_url,
             "NSW_ADAPTER_NSW__URL": nsw_url,
-            "NSW_ADAPTER_OBSERVABILITY__LOG_LEVEL": "WARNING",
+            # CHAOS_LOG_LEVEL=INFO: the daemons' start-ups and takeovers in the run's logs.
+            "NSW_ADAPTER_OBSERVABILITY__LOG_LEVEL": os.environ.get("CHAOS_LOG_LEVEL", "WARNING"),
             "NSW_ADAPTER_WORKER__POLL_INTERVAL_SECONDS": "0.5",
             "NSW_ADAPTER_WORKER__IDLE_SECONDS": "0.05",
             "NSW_ADAPTER_WORKER__DEFER_INITIAL_SECONDS": "0.5",
@@ -160,6 +167,42 @@ def _result_times(nsw: NswSimulator) -> list[float]:
     return sorted(times)
 
 
+def _timeline(nsw: NswSimulator, wall_started: float) -> str:
+    """Where the dossiers final in the window spent their time: from the push until the NSW had
+    its last document acknowledged (intake, the NSW's pushes and retries), and from then until the
+    first Result (the adapter's work), medians and 90th percentiles, with the push failures."""
+
+    def collect(service: object) -> tuple[list[float], list[float], Counter[str]]:
+        intake: list[float] = []
+        work: list[float] = []
+        failures: Counter[str] = Counter()
+        for d in service.state.dossiers.values():  # type: ignore[attr-defined]
+            for r in d.pushed.values():
+                if r.failures:
+                    failures[r.last_failure or "?"] += r.failures
+            acked = [r.answered_at for r in d.pushed.values()]
+            if not d.results or None in acked:
+                continue
+            last_ack = max(acked)
+            intake.append(last_ack - wall_started)
+            work.append(min(r.received_at for r in d.results) - last_ack)
+        return intake, work, failures
+
+    intake, work, failures = nsw._on_loop(collect)
+
+    def spread(values: list[float]) -> str:
+        if not values:
+            return "-"
+        q = statistics.quantiles(values, n=10) if len(values) > 1 else values * 9
+        return f"median {statistics.median(values):.1f} s, p90 {q[-1]:.1f} s"
+
+    return (
+        f"pushed until acknowledged: {spread(intake)}; acknowledged to first Result: {spread(work)}; "
+        f"push failures {sum(failures.values())} ({', '.join(f'{k} {v}' for k, v in failures.most_common(3))}"
+        f" last of each)"
+    )
+
+
 def run(args: argparse.Namespace, mode: str, batch: list[list[tuple[str, bytes]]]) -> Outcome:
     workdir = Path(tempfile.mkdtemp(prefix=f"nswa-chaos-{mode}-"))
     store_url = create_pg_database() if args.store == "postgresql" else f"sqlite:///{workdir}/adapter.db"
@@ -204,6 +247,7 @@ def run(args: argparse.Namespace, mode: str, batch: list[list[tuple[str, bytes]]
             times = [t for t in _result_times(nsw) if t <= wall_ended]
             marks = [wall_started, *times] + ([] if progress["all_final"] else [wall_ended])
             longest_gap = max((b - a for a, b in itertools.pairwise(marks)), default=seconds)
+            timeline = _timeline(nsw, wall_started)
             # The rest of the run, no more kills: nothing may be lost or doubled.
             for daemon in daemons:
                 if daemon.process is not None and daemon.process.poll() is None:
@@ -233,6 +277,7 @@ def run(args: argparse.Namespace, mode: str, batch: list[list[tuple[str, bytes]]
         + (f"LOST OR DOUBLED ({len(problems)}): {problems[:3]}" if problems else "nothing lost or doubled"),
         flush=True,
     )
+    print(f"         {timeline}", flush=True)
     return outcome
 
 

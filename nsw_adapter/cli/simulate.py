@@ -80,7 +80,8 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         action="append",
         metavar="URL",
         help=f"the adapter's receiveMessage endpoint ({DEFAULT_AGENCY_URL}, the adapter's default "
-        "intake); repeated, each dossier goes to one of them",
+        "intake); repeated, each dossier goes to one of them, and to the next one when a push is refused "
+        "at the connection level (that daemon down, as a load balancer would)",
     )
     source = nsw.add_mutually_exclusive_group()
     source.add_argument("--dossiers", type=Path, metavar="DIR", help="a dossier folder, or a folder of them")

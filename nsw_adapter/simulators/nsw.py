@@ -39,9 +39,9 @@ Admin state (``GET /admin/state``)::
           "cancelled": false, "final": "23" | "22" | "24" | null, "settled": true
         }
       },
-      "counters": {"pushes", "push_failures", "acknowledged", "push_rejected", "duplicate_pushes",
-                   "requests", "auth_failures", "results", "result_duplicates", "result_rejects",
-                   "supplements_answered", "dossiers", "pending_pushes"},
+      "counters": {"pushes", "push_failures", "push_moves", "acknowledged", "push_rejected",
+                   "duplicate_pushes", "requests", "auth_failures", "results", "result_duplicates",
+                   "result_rejects", "supplements_answered", "dossiers", "pending_pushes"},
       "injected": {"http503", "unavailable", "reset", "hang", "lost-reply", "outage", "latency"}
     }
 """

@@ -7,7 +7,10 @@ answer ends it (the NSW does not push a refused message again). With probability
 `duplicates` an acknowledged message is pushed once more, as the NSW sometimes does.
 
 Given several agency URLs (adapter daemons without a load balancer in front), each dossier's
-documents all go to one of them, chosen by its dossier number.
+documents all go to one of them, chosen by its dossier number -- until a push there is refused at
+the connection level (refused, reset or closed with no HTTP answer: that daemon is down), when the
+dossier moves at once to the next URL, as a load balancer would route around a dead daemon. An
+HTTP answer, a fault or a timeout is retried at the same URL after the backoff as before.
 """
 
 from __future__ import annotations
@@ -84,11 +87,17 @@ class PushSettings:
     concurrency: int = 16
     style: StringStyle = PLAIN
 
-    def agency_url_for(self, reference: str) -> str:
-        """The URL a dossier's documents are pushed to ("" when none is configured)."""
+    def agency_url_for(self, reference: str, moves: int = 0) -> str:
+        """The URL a dossier's documents are pushed to ("" when none is configured), after
+        `moves` moves to the next URL (connection-level refusals)."""
         if not self.agency_urls:
             return self.agency_url
-        return self.agency_urls[zlib.crc32(reference.encode()) % len(self.agency_urls)]
+        return self.agency_urls[(zlib.crc32(reference.encode()) + moves) % len(self.agency_urls)]
+
+
+#: No HTTP answer at all: the connection refused, reset or closed (ClientConnectorError is a
+#: ClientOSError). A load balancer routes such a request to another backend.
+CONNECTION_REFUSALS = (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError)
 
 
 class PushFailure(Exception):
@@ -152,6 +161,7 @@ class Pusher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
         self._limit = asyncio.Semaphore(settings.concurrency)
+        self._moves: dict[str, int] = {}  # dossier number -> moves to the next URL
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -199,6 +209,7 @@ class Pusher:
         document = record.document
         delay = self.settings.backoff_initial
         attempts = 0
+        tried = 0  # URLs refused in a row at the connection level
         while True:
             attempts += 1
             record.attempts += 1
@@ -216,9 +227,17 @@ class Pusher:
                 limit = self.settings.max_attempts
                 if limit is not None and attempts >= limit:
                     return
+                urls = len(self.settings.agency_urls)
+                if isinstance(exc, CONNECTION_REFUSALS) and urls > 1:
+                    self._moves[document.reference] = self._moves.get(document.reference, 0) + 1
+                    self.state.count("push_moves")
+                    tried += 1
+                    if tried % urls:  # another URL not tried yet in this round: at once
+                        continue
                 await asyncio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, self.settings.backoff_max)
                 continue
+            tried = 0
             dossier = self.state.dossiers[document.reference]
             if record.answer is None:
                 record.answer = function
@@ -249,7 +268,7 @@ class Pusher:
 
     async def _send(self, document: Document) -> tuple[str, list[str]]:
         settings = self.settings
-        url = settings.agency_url_for(document.reference)
+        url = settings.agency_url_for(document.reference, self._moves.get(document.reference, 0))
         if not url:
             raise PushFailure("no agency URL configured")
         body = receive_message_request(document.data, settings.user, settings.password, settings.style)

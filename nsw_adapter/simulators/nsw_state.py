@@ -160,6 +160,7 @@ class NswState:
             (
                 "pushes",
                 "push_failures",
+                "push_moves",
                 "acknowledged",
                 "push_rejected",
                 "duplicate_pushes",

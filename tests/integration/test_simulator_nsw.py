@@ -15,6 +15,7 @@ from zeep.exceptions import Fault
 from nsw_adapter.envelope import new_message_id, read_message
 from nsw_adapter.fixtures import generate_dossier
 from nsw_adapter.simulators import NswSimulator, all_final
+from tests.support.daemons import free_port
 from tests.support.e2e import sent_at
 from tests.support.nsw_gateway import (
     SAMPLES,
@@ -93,6 +94,45 @@ def test_several_agency_urls_share_the_dossiers_each_whole(agency: FakeAgency) -
     assert first
     assert other
     assert not first & other  # no dossier split between the two
+
+
+def test_a_dossier_moves_to_the_next_url_when_its_own_refuses_connections(agency: FakeAgency) -> None:
+    """A push refused at the connection level (nothing listens: a daemon down) goes at once to the
+    next intake URL, as a load balancer routes around a dead backend; every dossier pinned to the
+    dead URL arrives whole at the live one without waiting out the backoff."""
+    dead = f"http://127.0.0.1:{free_port()}/nsw/agency"  # nothing listens there
+    with NswSimulator(agency_urls=[dead, agency.url], backoff_initial=5, backoff_max=5) as nsw:
+        started = time.monotonic()
+        pushed = {
+            nsw.push_dossier(
+                generate_dossier(crew=2, seed=i, reference=f"HPH-2026-{i:06d}", sent_at=sent_at(i))
+            )
+            for i in range(12)
+        }
+        state = nsw.wait_pushed(timeout=20)
+        elapsed = time.monotonic() - started
+    for reference in pushed:
+        record = state["dossiers"][reference]
+        assert sorted(record["acknowledged"]) == sorted(record["pushed"])
+    moved = state["counters"]["push_moves"]
+    assert moved >= 1  # some dossiers were pinned to the dead URL (the 12 spread over both)
+    assert moved == state["counters"]["push_failures"]  # each refused push moved, once per dossier
+    assert elapsed < 4  # none waited the 5 s backoff
+
+
+def test_an_http_error_is_retried_at_the_same_url() -> None:
+    """An HTTP answer (here 503) is no connection-level refusal: the push is retried where it went."""
+    with (
+        FakeAgency(fail_first=3, how="503") as first,
+        FakeAgency(fail_first=3, how="503") as second,
+        NswSimulator(agency_urls=[first.url, second.url], backoff_initial=0.02) as nsw,
+    ):
+        reference = nsw.push_dossier(dossier("arrival-general-cargo"))
+        state = nsw.wait_pushed(timeout=10)
+    assert state["counters"]["push_moves"] == 0
+    assert state["counters"]["push_failures"] == 3
+    assert len(state["dossiers"][reference]["acknowledged"]) == 3
+    assert not (first.received and second.received)  # the dossier stayed at its URL
 
 
 def test_22_answer_stops_retrying(agency: FakeAgency) -> None:
