@@ -206,6 +206,8 @@ class WorkerSettings(Section):
     # poll_batch receipts a call; a decision in the first minutes is heard within seconds.
     poll_interval_seconds: Seconds = 5.0
     poll_max_interval_seconds: Seconds = 300.0
+    # How often dossiers still incomplete at their deadline are looked for (each then rejected
+    # E-INCOMPLETE, its 22 sent): a deadline is kept to within this much.
     expiry_interval_seconds: Seconds = 10.0
     # Retry in the thread this long, then defer via the store.
     in_process_retry_seconds: float = Field(default=3.0, ge=0)
@@ -216,7 +218,7 @@ class WorkerSettings(Section):
     # While the portal or the NSW refuses our credentials, one call tests them again this often
     # (each test is one failed login at the other side; nothing is dead-lettered meanwhile).
     auth_probe_seconds: Seconds = 60.0
-    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)  # at a stop: to finish the items in hand
 
 
 class ObservabilitySettings(Section):

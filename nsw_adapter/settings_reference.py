@@ -185,6 +185,11 @@ def _summary(model: type[BaseModel]) -> str:
     return " ".join(doc.split("\n\n")[0].split())
 
 
+def _is_section(node: ast.AnnAssign) -> bool:
+    """A field holding a section of its own (`intake: IntakeSettings`), which no comment group spans."""
+    return "Settings" in ast.unparse(node.annotation)
+
+
 @cache
 def _comments(model: type[BaseModel]) -> dict[str, str]:
     """Each field's comments in the model's source: the lines just above it and the rest of its line."""
@@ -213,8 +218,8 @@ def _comments(model: type[BaseModel]) -> dict[str, str]:
         name = node.target.id
         if above:
             group = name
-        elif group and line == previous_end:  # right under a field of the comment above: its group
-            above = [f"See `{group}`."]
+        elif group and line == previous_end and not after and not _is_section(node):
+            above = [f"See `{group}`."]  # right under a field of the comment above: its group
         else:
             group = ""
         previous_end = node.end_lineno or node.lineno
