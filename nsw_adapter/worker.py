@@ -66,6 +66,8 @@ class Loop(Protocol):
 NAME_TIMEOUT_SECONDS = 10.0
 #: How often a worker checks that its name's lock is still its own (store/incarnation.py).
 NAME_CHECK_SECONDS = 0.25
+#: How often a worker looks for leases that killed peers left (store/incarnation.py).
+PEER_CHECK_SECONDS = 1.0
 
 
 def _exit_at_once() -> None:
@@ -245,6 +247,17 @@ class Worker:
         if freed:
             self.context.bell.ring_all_here()
 
+    def _watch_peers(self) -> None:
+        """Free what killed peers left while they restart (store/incarnation.py), then ring."""
+        while not self._stop.wait(PEER_CHECK_SECONDS):
+            try:
+                freed = self.context.store.take_over_peers(self.name)
+            except Exception as exc:  # their leases run out, or their successor frees them
+                log.warning("worker.peer_take_over_failed", error=describe_error(exc))
+                continue
+            if freed:
+                self.context.bell.ring_all_here()
+
     def _watch_name(self, lock: NameLock) -> None:
         """Stop working at once if the name's lock is lost (a PostgreSQL session ended under us)."""
         while not self._stop.wait(NAME_CHECK_SECONDS):
@@ -266,6 +279,9 @@ class Worker:
             self._threads.append(watcher)
             # Not among the loop threads: it ends once done (alive() asks about those).
             threading.Thread(target=self._take_over, name="take-over", daemon=True).start()
+            peers = threading.Thread(target=self._watch_peers, name="peer-watch", daemon=True)
+            peers.start()
+            self._threads.append(peers)
         for index, factory in enumerate(self._factories):
             thread = threading.Thread(target=self._run, args=(factory,), name=f"loop-{index}", daemon=True)
             thread.start()

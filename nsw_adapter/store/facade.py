@@ -230,6 +230,9 @@ class SqlStore:
     def take_over(self, name: str, worker_id: str) -> int:
         return incarnation.take_over(self._db, name, worker_id)
 
+    def take_over_peers(self, name: str) -> int:
+        return incarnation.take_over_peers(self._db, name)
+
     def heartbeat(self, worker_id: str, lease_seconds: float) -> int:
         return claims.heartbeat(self._db, worker_id, lease_seconds)
 

@@ -27,6 +27,15 @@ working at once when it is gone (Worker: the process exits), and `take_over` wai
 `TAKEOVER_GRACE_SECONDS` -- more than two heartbeats of the smallest -- before it frees anything,
 so such a process has stopped before its leases are freed. A process that holds its lock never
 has its leases freed except by expiry, as before.
+
+Peers too (`take_over_peers`): while a killed daemon is restarting (its start-up takes seconds),
+the other live daemons free its leases. Each reads the lease owners first, then tries each other
+name's lock and lets it go at once: an owner whose name's lock was free after its lease was seen
+is an incarnation that no longer holds it (its loops took the lock before any lease, and hold it
+for life), so it is dead, or a live process whose session ended and that stops within a heartbeat
+-- hence the same grace before its leases, and only its (`<name>/<token>` exactly, never a newer
+incarnation's), are freed. A restarted incarnation never holds an owner seen before: its token is
+new.
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ import time
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, select, text
 
 from nsw_adapter.errors import NameInUse
 from nsw_adapter.lifecycle import RELEASED
@@ -174,6 +183,70 @@ def take_over(db: Database, name: str, worker_id: str) -> int:
     prefix = f"{name}/"
     with db.tx() as c:
         return sum(_release_others(c, table, prefix, worker_id) for table in (t.dossiers, t.outbox))
+
+
+def take_over_peers(db: Database, name: str) -> int:
+    """Free the leases of other names' dead incarnations (see the module docstring); how many
+    dossiers and Results were freed. Nothing on an in-memory store (no locks there)."""
+    with db.engine.connect() as c:
+        owners = {
+            str(owner)
+            for table in (t.dossiers, t.outbox)
+            for owner in c.execute(
+                select(table.c.lease_owner).where(table.c.lease_owner.is_not(None)).distinct()
+            )
+            .scalars()
+            .all()
+        }
+    names = {owner.rsplit("/", 1)[0] for owner in owners if "/" in owner} - {name}
+    dead = {owner for owner in owners if "/" in owner and owner.rsplit("/", 1)[0] in _free_names(db, names)}
+    if not dead:
+        return 0
+    if db.dialect == "postgresql":
+        time.sleep(TAKEOVER_GRACE_SECONDS)
+    freed = 0
+    with db.tx() as c:
+        for table in (t.dossiers, t.outbox):
+            statement = table.update().where(table.c.lease_owner.in_(sorted(dead))).values(**RELEASED)
+            freed += int(c.execute(statement).rowcount)
+    if freed:
+        log.info(
+            "store.peers_taken_over", names=sorted({owner.rsplit("/", 1)[0] for owner in dead}), count=freed
+        )
+    return freed
+
+
+def _owners(table: Any) -> Any:
+    return select(table.c.lease_owner).where(table.c.lease_owner.is_not(None)).distinct()
+
+
+def _free_names(db: Database, names: set[str]) -> set[str]:
+    """The names no live process holds now (each lock taken and let go at once)."""
+    free: set[str] = set()
+    if not names:
+        return free
+    if db.dialect == "sqlite":
+        database = db.engine.url.database or ""
+        if database in ("", ":memory:") or database.startswith("file::memory:"):
+            return free
+        for name in names:
+            digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+            fd = os.open(f"{database}-worker-{digest}", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            finally:
+                os.close(fd)  # closing drops the flock, if taken
+            free.add(name)
+        return free
+    with db.engine.connect() as c:
+        for name in names:
+            if c.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": _key(name)}).scalar():
+                c.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _key(name)})
+                free.add(name)
+        c.commit()
+    return free
 
 
 def _release_others(c: Connection, table: Any, prefix: str, worker_id: str) -> int:

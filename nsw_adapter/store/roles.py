@@ -187,6 +187,10 @@ class HousekeepingStore(Protocol):
     def take_over(self, name: str, worker_id: str) -> int:
         """Free the leases of this name's dead incarnations (the caller holds the name); how many."""
 
+    def take_over_peers(self, name: str) -> int:
+        """Free the leases of other names' dead incarnations (no live process holds their name);
+        how many."""
+
     def stats(self, now: datetime) -> StoreStats:
         """Dossiers by state, the oldest waiting, dead letters, outbox backlog."""
 

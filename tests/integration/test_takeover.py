@@ -153,3 +153,31 @@ def test_a_worker_whose_postgresql_session_ends_stops_at_once(store: SqlStore, c
         assert context.stop_event.is_set()
     finally:
         worker.stop(2)
+
+
+def test_a_peer_frees_a_killed_workers_claims_but_never_a_live_ones(
+    store: SqlStore, holder: subprocess.Popen[str], clock: Clock
+) -> None:
+    """Another daemon frees the killed holder's leases while nobody has restarted under its name;
+    while the holder lives, and once a new incarnation holds the name, its leases are left alone."""
+    assert store.take_over_peers("adapter-peer") == 0  # the holder lives
+    assert store.claim_ready("adapter-peer/0001", 100, 30) == []
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(10)
+    started = time.monotonic()
+    deadline = started + 10
+    freed = 0
+    while not freed:  # a killed process's PostgreSQL session may take a moment to end
+        assert time.monotonic() < deadline
+        freed = store.take_over_peers("adapter-peer")
+    assert freed == 3
+    assert time.monotonic() - started < 5
+    # A new incarnation under the name (its lock held) keeps what it claims.
+    lock = store.hold_worker_name(NAME, timeout=10)
+    try:
+        assert len(store.claim_ready(f"{NAME}/new00001", 100, 3600)) == 3
+        assert store.take_over_peers("adapter-peer") == 0
+        assert store.claim_ready("adapter-peer/0001", 100, 30) == []
+    finally:
+        lock.release()
+    assert store.take_over_peers(NAME) == 0  # its own name is never a peer
