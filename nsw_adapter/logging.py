@@ -35,6 +35,8 @@ SAFE_KEYS = frozenset(
         "released", "expired", "purged", "signal", "problems", "batch", "breaker", "kind", "id",
         "dossiers", "results", "rate", "target", "worker", "versions", "older_than", "messages", "code",
         "type", "outcome_code",
+        # the names of daemons (configured worker names, e.g. "worker-2") whose leases were freed
+        "workers",
         # the daemon's start line (which parts this process runs: an operator needs it)
         "roles",
         # intake: byte counts, the payload's digest (what the audit row is found by), rule codes

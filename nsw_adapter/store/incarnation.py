@@ -211,7 +211,7 @@ def take_over_peers(db: Database, name: str) -> int:
             freed += int(c.execute(statement).rowcount)
     if freed:
         log.info(
-            "store.peers_taken_over", names=sorted({owner.rsplit("/", 1)[0] for owner in dead}), count=freed
+            "store.peers_taken_over", workers=sorted({owner.rsplit("/", 1)[0] for owner in dead}), count=freed
         )
     return freed
 
