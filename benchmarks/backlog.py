@@ -15,6 +15,7 @@ A benchmark, not a test: 10,000 dossiers take minutes on a 2-core machine.
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import tempfile
 import time
@@ -26,6 +27,7 @@ from end_to_end import (
     Adapter,
     Portal,
     check,
+    cpu_seconds,
     create_pg_database,
     dossiers,
     drop_pg_database,
@@ -66,18 +68,33 @@ def run(args: argparse.Namespace) -> tuple[int, float]:
             time.sleep(max(0.0, args.outage))
             portal = Portal(portal_port, args.decision_delay, None, workdir)
             up = time.monotonic()
+            cpu_before = _cpu(adapters, portal)
             last = 0.0
+            # Where the drain's time goes: until the first receipt's Result (the outage noticed
+            # over), until half the dossiers are final, until all are.
+            baseline = nsw.progress()["results"]
+            first_result: float | None = None
+            half_final: float | None = None
             while True:
                 progress = nsw.progress()
                 elapsed = time.monotonic() - up
+                if first_result is None and progress["results"] > baseline:
+                    first_result = elapsed
+                if half_final is None and progress["done"] * 2 >= args.dossiers:
+                    half_final = elapsed
                 if progress["all_final"] or elapsed > args.timeout:
                     break
-                if elapsed - last >= 10:
+                if elapsed - last >= args.every:
                     last = elapsed
-                    done = progress["done"]
-                    print(f"  {elapsed:6.1f} s after the portal came back: {done} final", flush=True)
-                time.sleep(0.5)
+                    done, results = progress["done"], progress["results"] - baseline
+                    print(f"  {elapsed:6.1f} s after the portal came back: {results} Results, {done} final",
+                          flush=True)  # fmt: skip
+                time.sleep(0.1)
             drain = time.monotonic() - up
+            cpu = {name: used - cpu_before[name] for name, used in _cpu(adapters, portal).items()}
+            print("  CPU seconds during the drain: " + ", ".join(f"{n} {v:.1f}" for n, v in cpu.items()))
+            print(f"  first Result {_seconds(first_result)}, half final {_seconds(half_final)}, "
+                  f"all final {drain:.1f} s after the portal came back", flush=True)  # fmt: skip
             state = nsw.admin_state()
             problems = check(state, portal.state(), args.dossiers)
     finally:
@@ -97,6 +114,20 @@ def run(args: argparse.Namespace) -> tuple[int, float]:
     return 0, drain
 
 
+def _cpu(adapters: list[Adapter], portal: Portal) -> dict[str, float]:
+    """CPU seconds used so far by each daemon, the portal simulator, and this process (the NSW
+    simulator runs in it, with the progress polling)."""
+    used = {f"adapter-{i + 1}": cpu_seconds(a.process.pid) for i, a in enumerate(adapters)}
+    used["portal"] = cpu_seconds(portal.process.pid)
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    used["NSW simulator + benchmark"] = own.ru_utime + own.ru_stime
+    return used
+
+
+def _seconds(value: float | None) -> str:
+    return "never" if value is None else f"{value:.1f} s"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dossiers", type=int, default=10_000)
@@ -109,6 +140,7 @@ def main() -> None:
         "--outage", type=float, default=5.0, help="seconds the portal stays down after intake"
     )
     parser.add_argument("--decision-delay", type=float, default=0.2)
+    parser.add_argument("--every", type=float, default=10.0, help="seconds between progress lines")
     parser.add_argument("--timeout", type=float, default=3600.0)
     args = parser.parse_args()
     if args.split and args.daemons < 2:
