@@ -19,7 +19,8 @@ the end of the window), the portal's repeated calls (a ClientMessageId or a canc
 answered already) in all and per kill, and the crash run's rate as a share of the calm run's
 (`--mode both` alternates calm and crash runs, --repeat times); and where the dossiers final in
 the window spent their time: pushed by the NSW until acknowledged, then acknowledged to their
-first Result (medians, 90th percentiles), with the NSW's failed pushes by kind. The NSW
+first Result (medians, 90th percentiles), with the NSW's failed pushes by kind; and how long the
+daemons' start-ups took, from the start to the first answer of /healthz (median, longest). The NSW
 simulator moves a dossier to the next daemon's intake when its own refuses the connection (a
 load balancer's part). CHAOS_LOG_LEVEL=INFO keeps the daemons' start-ups and takeovers in the
 run's logs (its temporary directory).
@@ -92,6 +93,7 @@ class Daemon:
         self.started_at = 0.0
         self.healthy_at: float | None = None
         self.starts = 0
+        self.startups: list[float] = []  # seconds from each start to its first /healthz (crash runs)
 
     @property
     def intake_url(self) -> str:
@@ -110,6 +112,8 @@ class Daemon:
         while time.monotonic() < deadline:
             try:
                 if requests.get(f"http://127.0.0.1:{self.metrics_port}/healthz", timeout=1).ok:
+                    self.healthy_at = time.monotonic()
+                    self.startups.append(self.healthy_at - self.started_at)
                     return
             except requests.RequestException:
                 time.sleep(0.05)
@@ -117,16 +121,15 @@ class Daemon:
 
     def life_began(self, after_start: bool) -> float | None:
         """When its life began: when it was started, or (after_start) when it first answered
-        /healthz (None: not yet)."""
-        if not after_start:
-            return self.started_at
+        /healthz (None: not yet). Either way, each start-up's length is kept (`startups`)."""
         if self.healthy_at is None:
             try:
                 if requests.get(f"http://127.0.0.1:{self.metrics_port}/healthz", timeout=0.2).ok:
                     self.healthy_at = time.monotonic()
+                    self.startups.append(self.healthy_at - self.started_at)
             except requests.RequestException:
                 pass
-        return self.healthy_at
+        return self.started_at if not after_start else self.healthy_at
 
     def kill(self) -> None:
         assert self.process is not None
@@ -153,6 +156,7 @@ class Outcome:
     kills: int
     problems: list[str]
     resent: int  # Results the NSW had accepted already, sent again
+    startups: list[float]  # seconds from each daemon's start to its first /healthz
 
     @property
     def per_minute(self) -> float:
@@ -200,6 +204,16 @@ def _timeline(nsw: NswSimulator, wall_started: float) -> str:
         f"pushed until acknowledged: {spread(intake)}; acknowledged to first Result: {spread(work)}; "
         f"push failures {sum(failures.values())} ({', '.join(f'{k} {v}' for k, v in failures.most_common(3))}"
         f" last of each)"
+    )
+
+
+def _startups(seconds: list[float]) -> str:
+    """Start-up to the first /healthz: median and the longest."""
+    if not seconds:
+        return "no start-up seen"
+    return (
+        f"{len(seconds)} start-ups to the first /healthz: median {statistics.median(seconds):.2f} s, "
+        f"longest {max(seconds):.2f} s"
     )
 
 
@@ -267,7 +281,8 @@ def run(args: argparse.Namespace, mode: str, batch: list[list[tuple[str, bytes]]
         portal.stop()
         if args.store == "postgresql":
             drop_pg_database(store_url)
-    outcome = Outcome(mode, finished, seconds, longest_gap, repeats, kills, problems, resent)
+    startups = [seconds for daemon in daemons for seconds in daemon.startups]
+    outcome = Outcome(mode, finished, seconds, longest_gap, repeats, kills, problems, resent, startups)
     per_kill = f", {repeats / kills:.1f} per kill" if kills else ""
     print(
         f"  {mode:5s}: {finished}/{len(batch)} final in {seconds:.1f} s = "
@@ -277,7 +292,7 @@ def run(args: argparse.Namespace, mode: str, batch: list[list[tuple[str, bytes]]
         + (f"LOST OR DOUBLED ({len(problems)}): {problems[:3]}" if problems else "nothing lost or doubled"),
         flush=True,
     )
-    print(f"         {timeline}", flush=True)
+    print(f"         {timeline}; {_startups(startups)}", flush=True)
     return outcome
 
 

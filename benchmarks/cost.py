@@ -216,7 +216,7 @@ def main() -> int:
         print(f"part 4: a backlog of {args.backlog} (benchmarks/backlog.py) ...", flush=True)
         code, drain = backlog.run(argparse.Namespace(
             dossiers=args.backlog, store=args.store, daemons=1, split=False, outage=1.0,
-            decision_delay=0.2, timeout=args.timeout,
+            decision_delay=0.2, timeout=args.timeout, every=10.0,
         ))  # fmt: skip
         problems += ["backlog: lost or doubled"] if code else []
 
