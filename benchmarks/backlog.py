@@ -27,6 +27,7 @@ from end_to_end import (
     Adapter,
     Portal,
     check,
+    compile_package,
     cpu_seconds,
     create_pg_database,
     dossiers,
@@ -143,6 +144,7 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=10.0, help="seconds between progress lines")
     parser.add_argument("--timeout", type=float, default=3600.0)
     args = parser.parse_args()
+    compile_package()
     if args.split and args.daemons < 2:
         parser.error("--split needs --daemons 2 or more (an intake daemon and a worker daemon)")
     sys.exit(run(args)[0])

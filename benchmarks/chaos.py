@@ -53,6 +53,7 @@ from end_to_end import (  # noqa: E402
     BIN,
     Portal,
     check,
+    compile_package,
     create_pg_database,
     dossiers,
     drop_pg_database,
@@ -316,6 +317,7 @@ def main() -> None:
     parser.add_argument("--mode", choices=["both", "calm", "crash"], default="both")
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
+    compile_package()
     if args.daemons is None:
         args.daemons = 2 if args.store == "postgresql" else 1
     print(f"generating {args.dossiers} dossiers ...", flush=True)

@@ -42,6 +42,7 @@ import backlog  # noqa: E402
 from end_to_end import (  # noqa: E402
     Adapter,
     check,
+    compile_package,
     cpu_seconds,
     create_pg_database,
     drop_pg_database,
@@ -178,6 +179,7 @@ def main() -> int:
     parser.add_argument("--backlog", type=int, default=2000, help="part 4's dossiers (0: skip it)")
     parser.add_argument("--timeout", type=float, default=900.0)
     args = parser.parse_args()
+    compile_package()
     print(
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; generating dossiers ...",
         flush=True,

@@ -17,6 +17,7 @@ Prints dossiers/s end to end, when the last push was answered, the adapter's cal
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import re
 import signal
@@ -42,6 +43,17 @@ from nsw_adapter.simulators.nsw import NswSimulator  # noqa: E402
 
 BIN = Path(sys.executable).parent / "nsw-adapter"
 PG_DSN = os.environ.get("NSW_ADAPTER_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def compile_package() -> None:
+    """Byte-compile the package, as installing its wheel does, before any daemon starts.
+
+    The venv's install is editable, and this machine sets PYTHONDONTWRITEBYTECODE: without this,
+    every `nsw-adapter run` compiles every module of the package again, about 0.12 s of CPU per
+    start-up (0.86 -> 0.74 s to the first /healthz, alternating runs) that an installed daemon
+    never pays, and chaos.py restarts daemons every few seconds. Up-to-date files are skipped.
+    """
+    compileall.compile_dir(ROOT / "nsw_adapter", quiet=1)
 
 
 def free_port() -> int:
@@ -310,6 +322,7 @@ def main() -> None:
         "--repeat", type=int, default=1, help="runs to make; their median is printed (a shared VM varies)"
     )
     args = parser.parse_args()
+    compile_package()
     if args.split and args.daemons < 2:
         parser.error("--split needs --daemons 2 or more (an intake daemon and a worker daemon)")
     results = [run(args) for _ in range(max(1, args.repeat))]

@@ -43,6 +43,7 @@ from end_to_end import (  # noqa: E402
     BIN,
     Adapter,
     Portal,
+    compile_package,
     cpu_seconds,
     create_pg_database,
     dossiers,
@@ -283,6 +284,7 @@ def main() -> None:
         "--threads", type=int, default=1, help="senders per subscriber (its `threads`) in part 1 and 2"
     )
     args = parser.parse_args()
+    compile_package()
     configure_logging("WARNING")
     workdir = Path(tempfile.mkdtemp(prefix="nswa-events-bench-"))
     subscriber = Subscriber(workdir)

@@ -64,6 +64,11 @@ def _status(env: dict[str, str], *json_flag: str) -> subprocess.CompletedProcess
     )
 
 
+def _in_state(env: dict[str, str], state: str) -> int:
+    """How many dossiers `status --json` counts in `state` (a state no dossier is in is absent)."""
+    return int(json.loads(_status(env, "--json").stdout)["dossiers_by_state"].get(state, 0))
+
+
 def _healthz(daemon: Daemon) -> requests.Response:
     return requests.get(f"http://127.0.0.1:{daemon.metrics_port}/healthz", timeout=5)
 
@@ -179,7 +184,7 @@ def test_a_wrong_nsw_password_pauses_the_outbox_and_it_resumes_once_fixed(
             _wait(lambda: _healthz(daemon).status_code == 503, 30, "/healthz never degraded")
             # Every dossier decided at the portal meanwhile: the pause is the NSW's alone.
             _wait(
-                lambda: json.loads(_status(daemon.env, "--json").stdout)["dossiers_by_state"]["cleared"] == 3,
+                lambda: _in_state(daemon.env, "cleared") == 3,
                 30,
                 "dossiers not cleared at the portal",
             )
