@@ -216,10 +216,6 @@ def take_over_peers(db: Database, name: str) -> int:
     return freed
 
 
-def _owners(table: Any) -> Any:
-    return select(table.c.lease_owner).where(table.c.lease_owner.is_not(None)).distinct()
-
-
 def _free_names(db: Database, names: set[str]) -> set[str]:
     """The names no live process holds now (each lock taken and let go at once)."""
     free: set[str] = set()
