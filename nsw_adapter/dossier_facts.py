@@ -88,6 +88,17 @@ def vessel_facts_of_envelope(payload: bytes) -> VesselFacts | None:
     return None if found is None else vessel_facts(found)
 
 
+def arms_item_count(envelope: bytes) -> int | None:
+    """How many Items (kinds of arms) a stored Arms Declaration envelope lists; None when it cannot
+    be read as one."""
+    try:
+        root = parse_untrusted(envelope)
+    except UntrustedXmlError:
+        return None
+    found = root.find("Body/Content/ArmsDeclaration")
+    return None if found is None else len(found.findall("Item"))
+
+
 def decision_facts(result_envelope: bytes) -> DecisionFacts | None:
     """The facts of a Result the adapter built (None for a 21, 25 or what is not a Result)."""
     try:

@@ -90,9 +90,11 @@ def events_of(
     documents: Callable[[], Collection[str]],
     decision: Callable[[], Decision],
     now: datetime,
+    arms_items: Callable[[], int | None] = lambda: None,
 ) -> list[tuple[int, Details]]:
     """(version, details) of each event the history rows cause, in order. `dossier` is the dossier
-    after the change; `documents` and `decision` are read only when an event needs them."""
+    after the change; `documents`, `decision` and `arms_items` (the Arms Declaration's item count)
+    are read only when an event needs them."""
     found: list[tuple[int, Details]] = []
     for index, entry in enumerate(entries):
         kind = _kind(entries, index)
@@ -106,7 +108,7 @@ def events_of(
             if facts.stowaway_count > 0:
                 found.append((version, StowawaysReported(facts.stowaway_count)))
             if facts.arms_on_board:
-                found.append((version, ArmsDeclared()))
+                found.append((version, ArmsDeclared(arms_items())))
         elif kind == "submitted":
             found.append((version, Submitted(dossier.receipt_number or "", dossier.supersedes)))
         elif kind == "cleared":

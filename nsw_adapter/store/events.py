@@ -21,7 +21,8 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, and_, bindparam, func, not_, select, text
 
-from nsw_adapter.dossier_facts import shore_pass_spans
+from nsw_adapter import string_part
+from nsw_adapter.dossier_facts import arms_item_count, shore_pass_spans
 from nsw_adapter.events.config import SubscriberSettings
 from nsw_adapter.events.derive import Decision, causes_events, events_of, facts_of_row
 from nsw_adapter.events.details import ShorePasses
@@ -47,6 +48,11 @@ _LAST_SEQUENCE = Statement.of(
     select(func.coalesce(func.max(e.c.sequence), 0).label("n")).where(e.c.dossier_id == bindparam("did"))
 )
 _INSERT_EVENT = Statement.of(e.insert())
+_ARMS_DECLARATION = Statement.of(
+    select(t.messages.c.payload)
+    .select_from(t.documents.join(t.messages, t.documents.c.message_row == t.messages.c.id))
+    .where(t.documents.c.dossier_id == bindparam("did"), t.documents.c.type == "64")
+)
 
 
 # --- written with the change ---------------------------------------------------------------
@@ -71,7 +77,11 @@ def record(db: Database, c: Connection, step: Step, now: datetime, result: bytes
     def documents() -> Collection[str]:
         return dossiers.present_types(db, c, dossier.id)
 
-    found = events_of(dossier, step.history, facts, documents, decision, now)
+    def arms_items() -> int | None:
+        payload = db.run(c, _ARMS_DECLARATION, {"did": dossier.id}).scalar()
+        return None if payload is None else arms_item_count(string_part.from_store(payload))
+
+    found = events_of(dossier, step.history, facts, documents, decision, now, arms_items)
     if not found:
         return 0
     sequence = int(db.run(c, _LAST_SEQUENCE, {"did": dossier.id}).scalar() or 0)

@@ -17,6 +17,7 @@ import structlog
 
 from nsw_adapter import demo_events
 from nsw_adapter.demo import _invalid, plan, run_demo
+from nsw_adapter.dossier_facts import arms_item_count
 from tests.support.e2e import personal_data
 from tests.support.events import schema_errors
 
@@ -44,6 +45,9 @@ def test_the_demo_mix_reaches_a_webhook_and_a_queue_exactly_once_in_order(
     generated = plan()
     flags = {p.reference: demo_events.declared(d for _, d in files) for p, files in generated}
     flags.update({p.reference: demo_events.declared(d.data for d in docs) for p, docs in _invalid()})
+    # Each reference's Arms Declaration item counts (an amendment may send another).
+    arms = {p.reference: {arms_item_count(d) for _, d in files} - {None} for p, files in generated}
+    arms.update({p.reference: {arms_item_count(d.data) for d in docs} - {None} for p, docs in _invalid()})
     secrets = personal_data([files for _, files in generated])
     assert len(secrets) > 500  # the check below looks for something
     for name, received in subscribers.items():
@@ -62,6 +66,8 @@ def test_the_demo_mix_reaches_a_webhook_and_a_queue_exactly_once_in_order(
         assert {"dossier.stowaways-reported", "dossier.arms-declared"} <= kinds
         for event in events:
             assert schema_errors(event) == []
+            if event["type"] == "dossier.arms-declared":
+                assert event["data"]["items"] in arms[event["subject"]]
             body = json.dumps(event, ensure_ascii=False)
             assert not [s for s in secrets if s in body]
     # The same event, the same id and bytes, at both subscribers.
