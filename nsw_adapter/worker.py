@@ -201,6 +201,7 @@ class Worker:
         self._idle = idle_seconds
         self._stop = context.stop_event
         self._threads: list[threading.Thread] = []
+        self._taking_over: threading.Thread | None = None
         self._factories: list[Callable[[], Loop]] = [
             *([lambda: SubmitLoop(context)] * submit_threads),
             *([lambda: OutboxLoop(context)] * outbox_threads),
@@ -235,11 +236,11 @@ class Worker:
         if self._name is None:
             self._name = self.context.store.hold_worker_name(self.name, timeout)
 
-    def _take_over(self) -> None:
+    def _take_over(self, lock: NameLock) -> None:
         """Free the leases the name's dead incarnations left (after PostgreSQL's grace: the loops
         work on whatever else is free meanwhile), then ring the loops to claim them."""
         try:
-            freed = self.context.store.take_over(self.name, self.context.worker_id)
+            freed = self.context.store.take_over(self.name, self.context.worker_id, lock)
         except Exception as exc:  # their leases run out as before
             log.error("worker.take_over_failed", error=describe_error(exc), exc_info=exc)
             return
@@ -278,7 +279,10 @@ class Worker:
             watcher.start()
             self._threads.append(watcher)
             # Not among the loop threads: it ends once done (alive() asks about those).
-            threading.Thread(target=self._take_over, name="take-over", daemon=True).start()
+            self._taking_over = threading.Thread(
+                target=self._take_over, args=(self._name,), name="take-over", daemon=True
+            )
+            self._taking_over.start()
             peers = threading.Thread(target=self._watch_peers, name="peer-watch", daemon=True)
             peers.start()
             self._threads.append(peers)
@@ -334,6 +338,9 @@ class Worker:
         self.context.bell.ring_all_here()  # sleepers wake, see the stop and end
         for thread in self._threads:
             thread.join(timeout=grace_seconds)
+        if self._taking_over is not None:  # it must not free anything once the name is let go
+            self._taking_over.join(timeout=grace_seconds)
+            self._taking_over = None
         self.context.close()  # what was recorded is committed before the leases go
         released = self.context.store.release(self.context.worker_id)
         if self._name is not None:

@@ -227,8 +227,8 @@ class SqlStore:
     def hold_worker_name(self, name: str, timeout: float) -> NameLock:
         return incarnation.hold_name(self._db, name, timeout)
 
-    def take_over(self, name: str, worker_id: str) -> int:
-        return incarnation.take_over(self._db, name, worker_id)
+    def take_over(self, name: str, worker_id: str, lock: NameLock) -> int:
+        return incarnation.take_over(self._db, name, worker_id, lock)
 
     def take_over_peers(self, name: str) -> int:
         return incarnation.take_over_peers(self._db, name)

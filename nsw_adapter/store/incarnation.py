@@ -25,7 +25,8 @@ anything). On PostgreSQL a session can end while its process lives (the server r
 connection cut): the worker checks its lock's session with every heartbeat (`held`) and stops
 working at once when it is gone (Worker: the process exits), and `take_over` waits
 `TAKEOVER_GRACE_SECONDS` -- more than two heartbeats of the smallest -- before it frees anything,
-so such a process has stopped before its leases are freed. A process that holds its lock never
+so such a process has stopped before its leases are freed; after the grace it checks its own
+lock again, and frees nothing if that session ended meanwhile. A process that holds its lock never
 has its leases freed except by expiry, as before.
 
 Peers too (`take_over_peers`): while a killed daemon is restarting (its start-up takes seconds),
@@ -175,11 +176,16 @@ def hold_name(db: Database, name: str, timeout: float) -> NameLock:
         raise
 
 
-def take_over(db: Database, name: str, worker_id: str) -> int:
+def take_over(db: Database, name: str, worker_id: str, lock: NameLock) -> int:
     """Release every lease held under `name` by an incarnation other than `worker_id` (the caller
-    holds the name's lock: they are dead); how many dossiers and Results were freed."""
+    holds the name's `lock`: they are dead); how many dossiers and Results were freed. Nothing if
+    the lock was lost meanwhile (a session ended during the grace, or the worker stopped): the
+    next holder of the name frees them instead."""
     if db.dialect == "postgresql":
         time.sleep(TAKEOVER_GRACE_SECONDS)
+    if not lock.held():
+        log.warning("store.take_over_skipped_name_lost", worker_id=worker_id)
+        return 0
     prefix = f"{name}/"
     with db.tx() as c:
         return sum(_release_others(c, table, prefix, worker_id) for table in (t.dossiers, t.outbox))

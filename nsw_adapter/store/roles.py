@@ -184,8 +184,9 @@ class HousekeepingStore(Protocol):
         """Hold a worker name for the life of the process (store/incarnation.py); NameInUse when
         another live process keeps it past `timeout` seconds."""
 
-    def take_over(self, name: str, worker_id: str) -> int:
-        """Free the leases of this name's dead incarnations (the caller holds the name); how many."""
+    def take_over(self, name: str, worker_id: str, lock: NameLock) -> int:
+        """Free the leases of this name's dead incarnations (the caller holds the name's `lock`,
+        checked again before anything is freed); how many."""
 
     def take_over_peers(self, name: str) -> int:
         """Free the leases of other names' dead incarnations (no live process holds their name);

@@ -72,7 +72,7 @@ def test_a_restarted_worker_takes_over_its_killed_predecessors_claims_at_once(
     try:
         assert lock.exclusive
         assert lock.held()
-        assert store.take_over(NAME, f"{NAME}/new00001") == 3
+        assert store.take_over(NAME, f"{NAME}/new00001", lock) == 3
         assert time.monotonic() - started < 5
         claimed = store.claim_ready(f"{NAME}/new00001", 100, 30)
         assert len(claimed) == 3
@@ -103,11 +103,23 @@ def test_take_over_frees_only_the_names_other_incarnations(store: SqlStore, cloc
         assert len(store.claim_ready(owner, 1, 3600)) == 1
     lock = store.hold_worker_name(NAME, timeout=5)
     try:
-        assert store.take_over(NAME, f"{NAME}/new00001") == 1
+        assert store.take_over(NAME, f"{NAME}/new00001", lock) == 1
     finally:
         lock.release()
     claimed = store.claim_ready("anyone/0001", 100, 30)
     assert len(claimed) == 1
+
+
+def test_take_over_frees_nothing_once_the_name_is_lost(store: SqlStore, clock: Clock) -> None:
+    """The lock is checked again after the grace: a worker whose session ended (or that stopped)
+    meanwhile leaves the dead incarnation's leases to the name's next holder."""
+    _ready(store, 1)
+    assert len(store.claim_ready(f"{NAME}/old00001", 1, 3600)) == 1
+    lock = store.hold_worker_name(NAME, timeout=5)
+    lock.release()
+    assert not lock.held()
+    assert store.take_over(NAME, f"{NAME}/new00001", lock) == 0
+    assert store.claim_ready("anyone/0001", 100, 30) == []  # still the old incarnation's
 
 
 def test_a_workers_start_takes_over_and_its_stop_lets_the_name_go(store: SqlStore, clock: Clock) -> None:
