@@ -37,6 +37,8 @@ SAFE_KEYS = frozenset(
         "type", "outcome_code",
         # the names of daemons (configured worker names, e.g. "worker-2") whose leases were freed
         "workers",
+        # how many events retention stripped of their body (a count)
+        "events",
         # the daemon's start line (which parts this process runs: an operator needs it)
         "roles",
         # intake: byte counts, the payload's digest (what the audit row is found by), rule codes

@@ -43,7 +43,9 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         help="retention in days (default: store.retention_days from the settings)",
     )
     purge.add_argument(
-        "--dry-run", action="store_true", help="count the payloads that would be removed, remove none"
+        "--dry-run",
+        action="store_true",
+        help="count the payloads and event bodies that would be removed, remove none",
     )
     purge.set_defaults(handler=_purge)
 
@@ -89,8 +91,12 @@ def _purge(args: argparse.Namespace) -> int:
         purged = store.purge_payloads(horizon, dry_run=args.dry_run)
     finally:
         store.close()
+    what = (
+        f"the payloads of {purged.messages} messages"
+        f" and the bodies of {purged.events} events no subscriber waits for"
+    )
     if args.dry_run:
-        print(f"would purge the payloads of {purged} messages older than {days:g} days (nothing removed)")
+        print(f"would purge {what} older than {days:g} days (nothing removed)")
     else:
-        print(f"purged the payloads of {purged} messages older than {days:g} days")
+        print(f"purged {what} older than {days:g} days")
     return 0

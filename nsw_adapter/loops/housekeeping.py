@@ -75,7 +75,7 @@ class HousekeepingLoop:
         c = self.context
         purged = c.store.purge_payloads(c.clock() - self._retention)
         if purged:
-            log.info("housekeeping.purged", purged=purged)
+            log.info("housekeeping.purged", messages=purged.messages, events=purged.events)
         return 0
 
     def _nonces(self) -> int:

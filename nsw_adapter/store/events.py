@@ -520,6 +520,22 @@ _PURGE_DELIVERIES = Statement.of(
 )
 
 
+_PURGEABLE_EVENTS = Statement.of(
+    select(func.count())
+    .select_from(e)
+    .where(
+        e.c.created_at < bindparam("older_than", type_=t.UtcDateTime()),
+        e.c.body.is_not(None),
+        not_(_UNDELIVERED),
+    )
+)
+
+
+def purgeable(db: Database, c: Connection, older_than: datetime) -> int:
+    """How many events `purge` would strip of their body now (a dry run)."""
+    return int(db.execute(c, _PURGEABLE_EVENTS, {"older_than": older_than}).scalar() or 0)
+
+
 def purge(db: Database, c: Connection, older_than: datetime) -> int:
     """Retention: events older than the horizon that no subscriber still waits for lose their body
     (their rows stay: ids and sequences are never reused) and their delivered rows go."""

@@ -57,6 +57,7 @@ from nsw_adapter.store.records import (
     PendingCancellation,
     PendingPoll,
     PollOutcome,
+    Purged,
     ReceiptRecord,
     RejectionFactory,
     SignatureRecord,
@@ -242,7 +243,7 @@ class SqlStore:
     def stats(self, now: datetime) -> StoreStats:
         return operations.stats(self._db, now)
 
-    def purge_payloads(self, older_than: datetime, *, dry_run: bool = False) -> int:
+    def purge_payloads(self, older_than: datetime, *, dry_run: bool = False) -> Purged:
         return operations.purge_payloads(self._db, older_than, dry_run=dry_run)
 
     def purge_nonces(self, now: datetime) -> int:

@@ -19,6 +19,7 @@ from nsw_adapter.store.records import (
     AuditEntry,
     DeadLetter,
     DossierView,
+    Purged,
     SignatureRecord,
     StoreStats,
     Transition,
@@ -258,18 +259,21 @@ def stats(db: Database, now: datetime) -> StoreStats:
     )
 
 
-def purge_payloads(db: Database, older_than: datetime, *, dry_run: bool = False) -> int:
-    """Remove payloads (personal data) of messages older than the horizon; keep audit rows.
-    dry_run: only count the payloads that would go."""
+def purge_payloads(db: Database, older_than: datetime, *, dry_run: bool = False) -> Purged:
+    """Remove payloads (personal data) of messages older than the horizon, and delivered events'
+    bodies; keep audit rows. dry_run: only count what would go."""
     if dry_run:
         with db.read() as c:
-            return int(db.execute(c, _PURGEABLE_COUNT, {"older_than": older_than}).scalar() or 0)
+            return Purged(
+                messages=int(db.execute(c, _PURGEABLE_COUNT, {"older_than": older_than}).scalar() or 0),
+                events=events.purgeable(db, c, older_than),
+            )
     with db.tx() as c:
-        purged = db.execute(c, _PURGE_PAYLOADS, {"older_than": older_than, "now": db.now()}).rowcount
+        messages = int(db.execute(c, _PURGE_PAYLOADS, {"older_than": older_than, "now": db.now()}).rowcount)
         db.execute(c, _PURGE_LINEAGE, {"older_than": older_than})
-        events.purge(db, c, older_than)  # delivered events go with the payloads
-    log.info("store.purged", messages=purged, older_than=older_than.isoformat())
-    return int(purged)
+        purged_events = events.purge(db, c, older_than)  # delivered events go with the payloads
+    log.info("store.purged", messages=messages, events=purged_events, older_than=older_than.isoformat())
+    return Purged(messages=messages, events=purged_events)
 
 
 def verify_audit_chain(db: Database) -> audit_chain.ChainReport:

@@ -210,6 +210,18 @@ class SubscriberFigures:
 
 
 @dataclass(frozen=True, slots=True)
+class Purged:
+    """What retention removed (or, in a dry run, would remove): message payloads, and the bodies
+    of delivered events (their rows, ids and sequences stay)."""
+
+    messages: int = 0
+    events: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.messages or self.events)
+
+
+@dataclass(frozen=True, slots=True)
 class StoreStats:
     """What `nsw-adapter status` and /metrics show."""
 

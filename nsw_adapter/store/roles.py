@@ -30,6 +30,7 @@ from nsw_adapter.store.records import (
     PendingCancellation,
     PendingPoll,
     PollOutcome,
+    Purged,
     ReceiptRecord,
     RejectionFactory,
     SignatureRecord,
@@ -195,10 +196,11 @@ class HousekeepingStore(Protocol):
     def stats(self, now: datetime) -> StoreStats:
         """Dossiers by state, the oldest waiting, dead letters, outbox backlog."""
 
-    def purge_payloads(self, older_than: datetime, *, dry_run: bool = False) -> int:
+    def purge_payloads(self, older_than: datetime, *, dry_run: bool = False) -> Purged:
         """Remove payloads (personal data) of messages older than the horizon, keeping the audit rows:
         only messages no longer needed (of dossiers in a final state, or of none; not waiting in the
-        outbox). How many lost (dry_run: would lose) their payload."""
+        outbox); and the bodies of events every subscriber has. How many of each lost (dry_run:
+        would lose) theirs."""
 
     def purge_nonces(self, now: datetime) -> int:
         """Forget nonces that expired before `now`; returns how many."""

@@ -176,7 +176,9 @@ def test_delivered_events_go_with_the_payloads(store: SqlStore, clock: Clock) ->
     first, second = store.claim_events("customs", "w1", 10, 30, store.now())
     store.mark_events_delivered(first.delivery_id)
     clock.advance(days=100)
-    store.purge_payloads(store.now() - timedelta(days=90))
+    horizon = store.now() - timedelta(days=90)
+    assert store.purge_payloads(horizon, dry_run=True).events == 1  # counted, nothing removed
+    assert store.purge_payloads(horizon).events == 1
     with store.engine.connect() as c:
         e = tables.events
         kept: dict[int, bool] = {

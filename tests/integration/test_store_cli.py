@@ -34,8 +34,13 @@ def test_purge_removes_old_payloads_of_finished_dossiers(
     for item in store.claim_outbox("w1", 10, 30, datetime.now(UTC)):
         store.mark_sent(item.outbox_id)
     store.close()
+    assert main(["purge", "--older-than", "0", "--dry-run", "--store", sqlite_url]) == 0
+    assert "would purge the payloads of 3 messages and the bodies of 2 events no subscriber waits for" in (
+        capsys.readouterr().out
+    )
     assert main(["purge", "--older-than", "0", "--store", sqlite_url]) == 0
-    assert "purged the payloads of 3 messages" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "purged the payloads of 3 messages and the bodies of 2 events no subscriber waits for" in out
     store = open_store(sqlite_url)
     view = store.describe("HPH-2026-000123", "1")
     store.close()

@@ -503,7 +503,8 @@ def test_purge_removes_old_payloads_of_finished_dossiers_but_keeps_audit_rows(
     record_decision(store, dossier_id, S.CLEARED, result("23"))  # its 23 is still unsent
     store.receive(incoming("NSW9", "50", reference="HPH-2026-000124"))  # still receiving
     purged = store.purge_payloads(clock.now + timedelta(days=1))
-    assert purged == 4  # GD, crew list, the submission, the sent 21; not the unsent 23, not the open dossier
+    # GD, crew list, the submission, the sent 21; not the unsent 23, not the open dossier
+    assert purged.messages == 4
     view = store.describe(REF, "1")
     assert view is not None
     assert [(e.direction, e.function, e.payload is None) for e in view.messages] == [
