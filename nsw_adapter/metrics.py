@@ -176,7 +176,8 @@ class Metrics:
         r.register(self._dependencies)
         self.auth_refused = Counter(
             "nsw_adapter_auth_refusals",
-            "Calls the portal or the NSW refused for our credentials (each a failed login there).",
+            "Calls the portal, the NSW or an event subscriber refused for our credentials"
+            " (each a failed login there).",
             ["dependency"],
             registry=r,
         )

@@ -11,6 +11,9 @@ bound to the subscriber's types (and gates), so nothing is lost while its consum
 pika's BlockingConnection is the client: the delivery loops are threads that block on their
 calls (as with the portal and the NSW), and a confirm is then simply the publish returning.
 A connection is per publisher (per thread); a dropped one is reopened on the next publish.
+The broker refusing our credentials (or the virtual host) pauses the subscriber rather than
+giving its events up (AuthenticationRefused, loops/delivery.py), and is never retried at once:
+each try is a failed login there.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from urllib.parse import urlsplit
 import pika
 import pika.exceptions
 
-from nsw_adapter.clients.errors import RemotePermanentError, RemoteTransientError
+from nsw_adapter.clients.errors import RemotePermanentError, RemoteTransientError, refused
 from nsw_adapter.codelists import codelists
+from nsw_adapter.errors import AuthenticationRefused
 from nsw_adapter.events.config import DEFAULT_EXCHANGE, SubscriberSettings
 from nsw_adapter.events.event import CONTENT_TYPE
 from nsw_adapter.events.publisher import OutgoingEvent
@@ -126,21 +130,19 @@ class AmqpPublisher:
             except Exception as exc:
                 self.close()
                 error = self._classify(exc)
-                if last or isinstance(error, RemotePermanentError):
+                if last or isinstance(error, RemotePermanentError | AuthenticationRefused):
                     raise error from None
 
-    def _classify(self, exc: BaseException) -> RemoteTransientError | RemotePermanentError:
+    def _classify(
+        self, exc: BaseException
+    ) -> RemoteTransientError | RemotePermanentError | AuthenticationRefused:
         where = f"amqp {self.name}"
         if _cut_during_handshake(exc):
             return RemoteTransientError(f"{where}: connection lost while opening it")
         if isinstance(exc, pika.exceptions.ProbableAuthenticationError | pika.exceptions.AuthenticationError):
-            return RemotePermanentError(
-                f"{where}: the broker refused our credentials", code="AUTH", status=None
-            )
+            return refused(f"subscriber {self.name}", "AUTH", None)
         if isinstance(exc, pika.exceptions.ProbableAccessDeniedError):
-            return RemotePermanentError(
-                f"{where}: access to the virtual host refused", code="AUTH", status=None
-            )
+            return refused(f"subscriber {self.name}", "ACCESS", None)
         if isinstance(exc, pika.exceptions.ChannelClosedByBroker) and exc.reply_code in _PERMANENT_REPLIES:
             return RemotePermanentError(
                 f"{where}: the broker closed the channel ({exc.reply_code})", code=f"AMQP-{exc.reply_code}",

@@ -4,8 +4,10 @@ Headers: `webhook-id` (the event id, the same on every attempt), `webhook-timest
 attempt's, in seconds) and `webhook-signature` (`v1,` + base64 HMAC-SHA256 of
 `id.timestamp.body` with the subscriber's `whsec_` secret), signed by the `standardwebhooks`
 library. The body is the structured-mode CloudEvent. Any 2xx answer means delivered; 408, 425,
-429 and 5xx (and no answer at all) are tried again; any other answer is the subscriber refusing
-the event for good (a dead letter, which `nsw-adapter events replay` can send again).
+429 and 5xx (and no answer at all) are tried again; 401 and 403 are the subscriber refusing our
+signature (its secret changed, say): the subscriber is paused, not its events given up on
+(AuthenticationRefused, loops/delivery.py); any other answer is the subscriber refusing the event
+for good (a dead letter, which `nsw-adapter events replay` can send again).
 """
 
 from __future__ import annotations
@@ -16,7 +18,13 @@ from datetime import UTC, datetime
 
 from standardwebhooks.webhooks import Webhook
 
-from nsw_adapter.clients.errors import RemotePermanentError, RemoteTransientError, classify_exception
+from nsw_adapter.clients.errors import (
+    AUTH_HTTP,
+    RemotePermanentError,
+    RemoteTransientError,
+    classify_exception,
+    refused,
+)
 from nsw_adapter.clients.transport import Network, pool_manager
 from nsw_adapter.errors import ConfigurationError
 from nsw_adapter.events.config import SubscriberSettings
@@ -69,6 +77,8 @@ class WebhookPublisher:
             return
         if status >= 500 or status in RETRY_STATUSES:
             raise RemoteTransientError(f"{target} answered HTTP {status}", status=status)
+        if status in AUTH_HTTP:
+            raise refused(f"subscriber {self.name}", None, status)
         raise RemotePermanentError(f"{target} answered HTTP {status}", code=f"HTTP-{status}", status=status)
 
     def close(self) -> None:

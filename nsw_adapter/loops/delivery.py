@@ -88,6 +88,8 @@ class Channel:
     # The dependency it is (health.py) and the settings table holding its credentials: "portal",
     # "nsw"; None: a dependency of the channel's own, not reported (an event subscriber).
     setting: str | None = None
+    # The setting to check when the service refuses our credentials (default: `<setting>.credentials`).
+    credentials: str | None = None
 
 
 def portal_channel(
@@ -241,7 +243,7 @@ class Delivery:
                 "dependency.credentials_refused",
                 service=self._name,
                 error=str(exc),
-                setting=f"{self._name}.credentials",
+                setting=ch.credentials or f"{self._name}.credentials",
                 retry_in=c.auth_probe_seconds,
             )
         self._pause(item, logger)

@@ -35,6 +35,7 @@ def event_channel(context: LoopContext, subscriber: SubscriberSettings) -> Chann
         context.nsw_policy,
         context.subscriber_breaker(subscriber.name),
         subscriber.retry_budget_seconds,
+        credentials=f"subscribers.{subscriber.name}.{'secret' if subscriber.kind == 'webhook' else 'url'}",
     )
 
 
@@ -61,9 +62,7 @@ class _Entry:
         self.store.defer_event(self.item.delivery_id, reason, retry_at)
 
     def pause(self, reason: str, retry_at: datetime) -> None:
-        # A subscriber's refusal of our credentials is not told apart (a 401 is a permanent
-        # failure of the webhook): should one come, it is a deferral like any other.
-        self.defer(reason, retry_at)
+        self.store.defer_event(self.item.delivery_id, reason, retry_at, counted=False)
 
 
 class EventLoop(RemoteLoop[Publisher]):

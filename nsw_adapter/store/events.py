@@ -252,6 +252,15 @@ _DEFER = Statement.of(
         **RELEASED,
     )
 )
+_PAUSE = Statement.of(
+    dl.update()
+    .where(dl.c.id == bindparam("did"))
+    .values(
+        last_error=bindparam("reason"),
+        next_attempt_at=bindparam("retry_at", type_=t.UtcDateTime()),
+        **RELEASED,
+    )
+)
 _DEAD = Statement.of(
     dl.update()
     .where(dl.c.id == bindparam("did"))
@@ -310,11 +319,12 @@ def mark_delivered(db: Database, delivery_ids: Sequence[int]) -> None:
             raise UnknownRecord(f"no event delivery among {sorted(delivery_ids)}")
 
 
-def defer(db: Database, delivery_id: int, reason: str, retry_at: datetime) -> None:
-    """A transient failure: the attempt counted, tried again at `retry_at`."""
+def defer(db: Database, delivery_id: int, reason: str, retry_at: datetime, *, counted: bool = True) -> None:
+    """A transient failure: tried again at `retry_at`, the attempt counted (`counted` False: the
+    subscriber refused our credentials, not the event: put back untried)."""
     with db.tx() as c:
         params = {"did": delivery_id, "reason": reason, "retry_at": retry_at}
-        if db.execute(c, _DEFER, params).rowcount == 0:
+        if db.execute(c, _DEFER if counted else _PAUSE, params).rowcount == 0:
             raise UnknownRecord(f"no event delivery {delivery_id}")
 
 

@@ -215,8 +215,8 @@ class SqlStore:
     def mark_events_delivered(self, *delivery_ids: int) -> None:
         events.mark_delivered(self._db, delivery_ids)
 
-    def defer_event(self, delivery_id: int, reason: str, retry_at: datetime) -> None:
-        events.defer(self._db, delivery_id, reason, retry_at)
+    def defer_event(self, delivery_id: int, reason: str, retry_at: datetime, *, counted: bool = True) -> None:
+        events.defer(self._db, delivery_id, reason, retry_at, counted=counted)
 
     def dead_letter_event(self, delivery_id: int, reason: str) -> None:
         events.dead_letter(self._db, delivery_id, reason)

@@ -162,8 +162,9 @@ class EventStore(Protocol):
     def mark_events_delivered(self, *delivery_ids: int) -> None:
         """The subscriber has each (one transaction for all)."""
 
-    def defer_event(self, delivery_id: int, reason: str, retry_at: datetime) -> None:
-        """A transient failure delivering an event: try again later."""
+    def defer_event(self, delivery_id: int, reason: str, retry_at: datetime, *, counted: bool = True) -> None:
+        """A transient failure delivering an event: try again later (`counted` False: put back
+        untried, the subscriber refusing our credentials)."""
 
     def dead_letter_event(self, delivery_id: int, reason: str) -> None:
         """Give up on one delivery (`events replay` sends it again)."""

@@ -1,6 +1,7 @@
 """The event loop against the reference subscriber over a real socket, on both stores: delivered
-once and marked; a 500 deferred and sent again later with the same id and bytes; a refusal (401,
-the wrong signing secret) dead-lettered, holding the dossier's later events, until a replay."""
+once and marked; a 500 deferred and sent again later with the same id and bytes; a 401 (the wrong
+signing secret) pauses the subscriber, giving nothing up; any other refusal is dead-lettered,
+holding the dossier's later events, until a replay."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
+from structlog.testing import capture_logs
 
 from nsw_adapter.events.config import SubscriberSettings
 from nsw_adapter.loops.events import EventLoop
@@ -82,17 +84,53 @@ def test_a_500_is_deferred_and_sent_again_unchanged(
     assert loop.context.metrics.event_failures.labels(subscriber="customs")._value.get() == 1
 
 
-def test_a_refusal_is_a_dead_letter_until_replayed(
+def test_a_refused_signature_pauses_the_subscriber_and_gives_nothing_up(
     store: SqlStore, clock: Clock, subscriber: SubscriberSimulator
 ) -> None:
+    """A 401 (the wrong signing secret) is our credentials refused, not the event's fault: one
+    error naming the setting to check, the delivery put back untried (no attempt counted, nothing
+    dead), nothing more sent while the circuit is open; with the right secret it goes on by itself."""
     _dossier(store)
     wrong = _loop(store, clock, subscriber.url, secret=OTHER_SECRET)
+    try:
+        with capture_logs() as logs:
+            assert wrong.run_once() == 1
+            assert wrong.run_once() == 0  # paused: the circuit lets no second login through
+    finally:
+        wrong.close()
+    assert subscriber.admin_state()["counts"]["bad_signatures"] == 1
+    refusals = [e for e in logs if e["event"] == "dependency.credentials_refused"]
+    assert [(e["service"], e["setting"]) for e in refusals] == [
+        ("subscriber customs", "subscribers.customs.secret")
+    ]
+    assert not [e for e in logs if e["event"].endswith("dead_letter")]
+    with store.engine.connect() as c:
+        dl = tables.event_deliveries
+        rows = c.execute(select(dl.c.status, dl.c.attempts).order_by(dl.c.id)).all()
+    assert [tuple(row) for row in rows] == [("pending", 0), ("pending", 0)]
+    assert wrong.context.metrics.auth_refused.labels(dependency="subscriber customs")._value.get() == 1
+    clock.advance(minutes=2)  # past auth_probe_seconds: the put-back delivery is due again
+    right = _loop(store, clock, subscriber.url)
+    try:
+        assert right.run_once() == 1
+        assert right.run_once() == 1
+    finally:
+        right.close()
+    assert [e["type"] for e in subscriber.events()] == ["dossier.received", "dossier.submitted"]
+
+
+def test_a_refused_event_is_a_dead_letter_until_replayed(
+    store: SqlStore, clock: Clock, subscriber: SubscriberSimulator
+) -> None:
+    """Any other 4xx (here a 404: the wrong path) refuses the event for good: dead-lettered,
+    holding the dossier's later events, until a replay sends them again."""
+    _dossier(store)
+    wrong = _loop(store, clock, subscriber.url.replace("/hooks/nsw", "/hooks/missing"))
     try:
         assert wrong.run_once() == 1
         assert wrong.run_once() == 0  # the dead received holds the submitted
     finally:
         wrong.close()
-    assert subscriber.admin_state()["counts"]["bad_signatures"] >= 1
     figures = store.stats(clock()).subscribers["customs"]
     assert (figures.pending, figures.dead) == (1, 1)
     start = clock() - timedelta(days=1)

@@ -11,7 +11,7 @@ import pika.exceptions
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from nsw_adapter.errors import PermanentError, TransientError
+from nsw_adapter.errors import AuthenticationRefused, PermanentError, TransientError
 from nsw_adapter.events.amqp import PERSISTENT, AmqpPublisher, queue_bindings
 from nsw_adapter.events.config import SubscriberSettings
 from nsw_adapter.events.event import CONTENT_TYPE
@@ -60,11 +60,15 @@ def test_a_webhook_delivery_is_signed_verified_and_kept_once(subscriber: Subscri
     assert state["counts"]["bad_signatures"] == 0
 
 
-def test_a_webhook_with_the_wrong_secret_is_refused_for_good(subscriber: SubscriberSimulator) -> None:
-    """The subscriber answers 401 to a signature it cannot verify: a permanent failure, nothing kept."""
+def test_a_webhook_with_the_wrong_secret_is_a_refusal_of_our_credentials(
+    subscriber: SubscriberSimulator,
+) -> None:
+    """The subscriber answers 401 to a signature it cannot verify: our credentials refused (the
+    subscriber is paused, the event not given up on), nothing kept."""
     publisher = WebhookPublisher(webhook(subscriber.url, secret=OTHER_SECRET))
-    with pytest.raises(PermanentError, match="HTTP 401"):
+    with pytest.raises(AuthenticationRefused, match="HTTP 401") as refusal:
         publisher.publish(outgoing(1)[0])
+    assert refusal.value.service == "subscriber customs"
     state = subscriber.admin_state()
     assert state["events"] == []
     assert state["counts"]["bad_signatures"] == 1
@@ -165,10 +169,11 @@ def test_a_subscriber_queue_is_declared_and_bound_to_its_types_and_gates(
 
 
 @pytest.mark.amqp
-def test_a_dropped_connection_is_reopened_and_wrong_credentials_are_permanent(
+def test_a_dropped_connection_is_reopened_and_wrong_credentials_refused_at_once(
     amqp_url: str, amqp_names: Names
 ) -> None:
-    """A connection cut under the publisher is reopened on the next publish; a refused login is permanent."""
+    """A connection cut under the publisher is reopened on the next publish; a refused login is
+    our credentials refused, raised at the first refusal (no second login tried)."""
     queue = amqp_names.queue()
     bound_queue(amqp_url, amqp_names.exchange, queue)
     proxy = DroppingProxy()
@@ -183,7 +188,7 @@ def test_a_dropped_connection_is_reopened_and_wrong_credentials_are_permanent(
         proxy.close()
     assert [r.body for r in drain(amqp_url, queue)] == [first.body, second.body]
     wrong = amqp_url.replace("guest:guest@", "guest:wrong@")
-    with pytest.raises(PermanentError, match="credentials"):
+    with pytest.raises(AuthenticationRefused, match="credentials"):
         AmqpPublisher(amqp(wrong, amqp_names.exchange)).publish(first)
 
 
@@ -206,12 +211,15 @@ def test_the_reference_subscriber_consumes_the_feed_and_deduplicates(
     assert state["counts"]["conflicts"] == 0
 
 
-def test_a_connection_cut_while_opening_is_transient_and_a_refused_login_permanent() -> None:
+def test_a_connection_cut_while_opening_is_transient_and_a_refused_login_a_refusal() -> None:
     """pika calls a connection lost during the login a "probable authentication error": cut (a
-    proxy, the network) it is tried again; closed by the broker (403) it is refused for good."""
+    proxy, the network) it is tried again; closed by the broker (403) it is our credentials
+    refused (the subscriber paused)."""
     publisher = AmqpPublisher(amqp("amqp://guest:guest@127.0.0.1:9/%2F", "x"))
     lost = pika.exceptions.StreamLostError("Transport indicated EOF")
     refused = pika.exceptions.ConnectionClosedByBroker(403, "ACCESS_REFUSED - Login was refused")
     for probable in (pika.exceptions.ProbableAuthenticationError, pika.exceptions.ProbableAccessDeniedError):
-        assert isinstance(publisher._classify(probable(repr(lost))), TransientError)
-        assert isinstance(publisher._classify(probable(repr(refused))), PermanentError)
+        cut = publisher._classify(probable(repr(lost)))
+        assert isinstance(cut, TransientError)
+        assert not isinstance(cut, AuthenticationRefused)
+        assert isinstance(publisher._classify(probable(repr(refused))), AuthenticationRefused)
