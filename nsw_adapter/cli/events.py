@@ -1,4 +1,5 @@
-"""`nsw-adapter events list|replay`: what a subscriber of the event feed was sent, and sending it again.
+"""`nsw-adapter events list|replay|forget`: what a subscriber of the event feed was sent, sending
+it again, and forgetting a subscriber removed from the settings.
 
 Both take a subscriber by its name in [[subscribers]] (its types and gates filter what is listed
 or replayed) and a time range of the events: `--from` and `--to` are dates (Vietnam local days,
@@ -6,6 +7,10 @@ both included) or ISO 8601 times; without `--to`, up to now. A replayed event is
 id and bytes unchanged, so the subscriber deduplicates what it already had; each dossier's
 events go out again in order. Events whose body went with the other payloads (retention) are
 listed as purged and cannot be replayed. Lines carry ids, types, references and counts only.
+
+`forget` takes a name no longer in [[subscribers]] (a configured one is refused: remove it from
+the settings first, so that no worker fans out to it again) and drops its deliveries, so that
+its backlog stops showing in `status`, /healthz and the metrics.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from nsw_adapter.settings import Settings
 
 
 def register(commands: argparse._SubParsersAction[Any]) -> None:
-    """Add `events list` and `events replay`."""
+    """Add `events list`, `events replay` and `events forget`."""
     events = commands.add_parser(
         "events",
         help="the event feed: list what a subscriber was sent, replay what it missed",
@@ -46,6 +51,15 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     )
     _range(replay)
     replay.set_defaults(handler=_replay)
+    forget = actions.add_parser(
+        "forget",
+        help="drop the deliveries of a subscriber removed from [[subscribers]]",
+        description="A subscriber removed from the settings keeps its undelivered events in the "
+        "store (and in status); this drops them. Refused while the name is still configured.",
+    )
+    forget.add_argument("--subscriber", required=True, metavar="NAME", help="the removed subscriber's name")
+    add_store(forget)
+    forget.set_defaults(handler=_forget)
 
 
 def _range(parser: argparse.ArgumentParser) -> None:
@@ -138,4 +152,22 @@ def _replay(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(f"{count} event(s) will be sent to {subscriber.name} again (in order per dossier)")
+    return Exit.OK
+
+
+def _forget(args: argparse.Namespace) -> int:
+    loaded = settings(args)
+    name = args.subscriber
+    if any(subscriber.name == name for subscriber in loaded.subscribers):
+        raise CommandError(
+            f"subscriber {name!r} is still in [[subscribers]]: remove it from the settings (and restart"
+            " the workers) first; a subscriber still sent events would silently miss those dropped",
+            Exit.USAGE,
+        )
+    store = open_existing(args, loaded)
+    try:
+        dropped = store.forget_subscriber(name)
+    finally:
+        store.close()
+    print(f"forgot subscriber {name}: {dropped} undelivered event(s) dropped")
     return Exit.OK

@@ -460,6 +460,23 @@ def replay(db: Database, subscriber: SubscriberSettings, start: datetime, end: d
     return len(again)
 
 
+_FORGET_UNDELIVERED = Statement.of(
+    dl.delete().where(dl.c.subscriber == bindparam("subscriber"), dl.c.status != DELIVERED)
+)
+_FORGET_DELIVERED = Statement.of(dl.delete().where(dl.c.subscriber == bindparam("subscriber")))
+
+
+def forget(db: Database, name: str) -> int:
+    """Drop every delivery to a subscriber no longer configured (`events forget`): nothing is
+    sent to it any more, and its backlog leaves status and the metrics. The events themselves
+    stay (other subscribers', and the audit's). How many undelivered ones were dropped."""
+    with db.tx() as c:
+        dropped = int(db.execute(c, _FORGET_UNDELIVERED, {"subscriber": name}).rowcount)
+        db.execute(c, _FORGET_DELIVERED, {"subscriber": name})
+    log.warning("store.subscriber_forgotten", subscriber=name, count=dropped)
+    return dropped
+
+
 # --- measured and purged --------------------------------------------------------------------
 
 

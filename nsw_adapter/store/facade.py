@@ -282,6 +282,9 @@ class SqlStore:
     def replay_events(self, subscriber: SubscriberSettings, start: datetime, end: datetime) -> int:
         return events.replay(self._db, subscriber, start, end)
 
+    def forget_subscriber(self, name: str) -> int:
+        return events.forget(self._db, name)
+
     def close(self) -> None:
         """Finish queued commits, then release connections."""
         for queued in (self._receives, self._nonces):

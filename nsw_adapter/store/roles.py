@@ -243,6 +243,9 @@ class OperationsStore(Protocol):
     def replay_events(self, subscriber: SubscriberSettings, start: datetime, end: datetime) -> int:
         """Send the subscriber again the events in [start, end) it wants; how many."""
 
+    def forget_subscriber(self, name: str) -> int:
+        """Drop every delivery to a subscriber removed from the settings; how many undelivered."""
+
 
 class WorkerStore(SubmitStore, PollStore, CancelStore, OutboxStore, EventStore, HousekeepingStore, Protocol):
     """What a worker's loops need, together."""

@@ -209,3 +209,21 @@ def test_a_claim_can_fan_out_first_in_its_own_transaction(store: SqlStore) -> No
     assert store.stats(now).events_unfanned == 0
     assert store.claim_events("port", "w1", 10, 30, now, [customs, port]) == []  # not its type
     assert store.fan_out_events([customs, port], now) == 0
+
+
+def test_a_forgotten_subscribers_deliveries_go_and_no_one_elses(store: SqlStore, clock: Clock) -> None:
+    """`events forget`: every delivery to the removed subscriber goes (delivered, dead, pending),
+    counted by those undelivered; another subscriber's, and the events, stay."""
+    customs, port = _subscriber("customs"), _subscriber("port")
+    for n in range(3):
+        _ready(store, f"HPH-2026-00012{n}")
+    store.fan_out_events([customs, port], store.now())
+    delivered, dead, _pending = store.claim_events("port", "w1", 10, 30, store.now())
+    store.mark_events_delivered(delivered.delivery_id)
+    store.dead_letter_event(dead.delivery_id, "refused")
+    assert set(store.stats(store.now()).subscribers) == {"customs", "port"}
+    assert store.forget_subscriber("port") == 2  # the dead one and the pending one
+    assert set(store.stats(store.now()).subscribers) == {"customs"}
+    assert store.stats(store.now()).subscribers["customs"].pending == 3
+    assert store.claim_events("port", "w1", 10, 30, store.now()) == []
+    assert len(_events(store)) == 3

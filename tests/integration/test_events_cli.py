@@ -137,3 +137,22 @@ def test_an_unknown_subscriber_or_a_backwards_range_is_a_usage_error(
     code = main(["events", "replay", "--subscriber", "customs", "--from", "2021-01-01", "--to", "2020-01-01",
                  "--config", str(config)])  # fmt: skip
     assert code == 2
+
+
+def test_forget_drops_a_removed_subscribers_backlog_and_refuses_a_configured_one(
+    configured: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A subscriber still configured is not forgotten (it would miss what was dropped); once
+    removed from the settings, its undelivered events go and it leaves `status`; the others'
+    deliveries are untouched."""
+    config, _ = configured
+    assert main(["events", "forget", "--subscriber", "port", "--config", str(config)]) == 2
+    assert "still in [[subscribers]]" in capsys.readouterr().err
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text[: text.index('[[subscribers]]\nname = "port"')], encoding="utf-8")
+    assert main(["events", "forget", "--subscriber", "port", "--config", str(config)]) == 0
+    assert "forgot subscriber port: 1 undelivered event(s) dropped" in capsys.readouterr().out
+    assert main(["status", "--config", str(config), "--json"]) == 0
+    subscribers = json.loads(capsys.readouterr().out)["subscribers"]
+    assert set(subscribers) == {"customs"}
+    assert subscribers["customs"]["pending"] == 3
