@@ -72,7 +72,9 @@ def observability_app(
     process) as this process's loops last saw them: state, last success, last error (health.py; no
     call is made for it). HTTP 503 (what load balancers and probes read as "not ready") when the
     store fails or a loop died (`failing`), or when the portal or the NSW is unreachable or refuses
-    our credentials (`degraded`, `degraded_by` naming them).
+    our credentials (`degraded`, `degraded_by` naming them). Each event subscriber's backlog, and
+    its state as this process's senders last saw it (a refusal of our credentials shows there; it
+    does not make the adapter degraded: the NSW and the portal are served all the same).
 
     Every intake thread busy is `degraded` too, but HTTP 200: new pushes wait (a burst of legitimate
     ones does that too, so a liveness probe must not restart the daemon for it), and an operator or a
@@ -117,11 +119,13 @@ def observability_app(
         }
         names = sorted({*metrics.subscribers, *stats.subscribers})
         if names:  # the event feed's backlog per subscriber (configured, or with events waiting)
+            seen = health.subscriber_views()  # as this process's senders last saw each
             body["subscribers"] = {
                 name: {
                     "pending": figures.pending,
                     "oldest_pending_seconds": figures.oldest_pending_seconds,
                     "dead": figures.dead,
+                    **({} if name not in seen else seen[name].as_dict()),
                 }
                 for name in names
                 for figures in [stats.subscribers.get(name, SubscriberFigures())]

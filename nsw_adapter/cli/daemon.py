@@ -215,8 +215,13 @@ def _print_daemon(daemon: dict[str, Any]) -> None:
     by = f" by {', '.join(degraded_by)}" if degraded_by else ""
     print(f"Daemon              {daemon.get('status')}{by} (HTTP {daemon['http_status']}, {daemon['url']})")
     dependencies: dict[str, dict[str, Any]] = daemon.get("dependencies") or {}
-    for name, seen in dependencies.items():
-        line = f"  {name:<8}{seen.get('state', '?'):<13}last success {seen.get('last_success') or '-'}"
+    # Then each event subscriber this daemon has sent to (a refusal shows here, not in its status).
+    subscribers: dict[str, dict[str, Any]] = daemon.get("subscribers") or {}
+    seen_subscribers = {f"subscriber {name}": seen for name, seen in subscribers.items() if "state" in seen}
+    rows = {**dependencies, **seen_subscribers}
+    width = max([8, *(len(name) + 2 for name in rows)])
+    for name, seen in rows.items():
+        line = f"  {name:<{width}}{seen.get('state', '?'):<13}last success {seen.get('last_success') or '-'}"
         if seen.get("last_error"):
             line += f"  last error {seen.get('last_error_at')}: {_one_line(str(seen['last_error']))}"
         print(line)

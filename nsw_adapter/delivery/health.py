@@ -39,6 +39,8 @@ class DependencyState(StrEnum):
 DEGRADED_STATES = frozenset({DependencyState.UNREACHABLE, DependencyState.REFUSED})
 #: The default staleness (the daemon's is derived from its settings: worker.build_context).
 STALE_AFTER_SECONDS = 900.0
+#: How an event subscriber is named as a dependency ("subscriber customs").
+SUBSCRIBER = "subscriber "
 
 
 def _utcnow() -> datetime:
@@ -166,19 +168,44 @@ class Dependency:
 
 
 class Health:
-    """The dependencies of one process: the store, the portal and the NSW."""
+    """The dependencies of one process: the store, the portal and the NSW; and each event
+    subscriber, reported apart (a subscriber's trouble never makes the adapter itself degraded)."""
 
     def __init__(
         self, *, clock: Callable[[], datetime] = _utcnow, stale_after_seconds: float = STALE_AFTER_SECONDS
     ) -> None:
+        self._clock = clock
+        self._stale_after = stale_after_seconds
         self.store = Dependency("store", clock=clock, stale_after_seconds=stale_after_seconds)
         self.portal = Dependency("portal", clock=clock, stale_after_seconds=stale_after_seconds)
         self.nsw = Dependency("nsw", clock=clock, stale_after_seconds=stale_after_seconds)
+        self._subscribers: dict[str, Dependency] = {}
+        self._lock = threading.Lock()
 
     def of(self, service: str) -> Dependency:
-        """The dependency a channel's service names ("portal", "NSW" or "nsw", "store")."""
+        """The dependency a channel's service names ("portal", "NSW" or "nsw", "store", or
+        "subscriber NAME")."""
+        if service.startswith(SUBSCRIBER):
+            return self.subscriber(service.removeprefix(SUBSCRIBER))
         found: Dependency = getattr(self, service.lower())
         return found
+
+    def subscriber(self, name: str) -> Dependency:
+        """An event subscriber, shared by the threads that send to it."""
+        with self._lock:
+            found = self._subscribers.get(name)
+            if found is None:
+                found = Dependency(
+                    f"{SUBSCRIBER}{name}", clock=self._clock, stale_after_seconds=self._stale_after
+                )
+                self._subscribers[name] = found
+            return found
+
+    def subscriber_views(self) -> dict[str, DependencyView]:
+        """Each subscriber this process has sent to, as last seen."""
+        with self._lock:
+            known = dict(self._subscribers)
+        return {name: dependency.view() for name, dependency in known.items()}
 
     def report(self, names: tuple[str, ...] = ("store", "portal", "nsw")) -> dict[str, dict[str, Any]]:
         """Each named dependency as /healthz shows it."""

@@ -85,8 +85,8 @@ class Channel:
     # Seconds from now until a deferred item is tried again, given its attempts (None: the
     # policy's exponential schedule, never before the breaker lets a probe through).
     backoff: Callable[[int], float] | None = None
-    # The dependency it is (health.py) and the settings table holding its credentials: "portal",
-    # "nsw"; None: a dependency of the channel's own, not reported (an event subscriber).
+    # The dependency it is (health.py: "portal", "nsw", "subscriber NAME"), and the settings table
+    # holding its credentials unless `credentials` names them; None: a dependency of its own.
     setting: str | None = None
     # The setting to check when the service refuses our credentials (default: `<setting>.credentials`).
     credentials: str | None = None

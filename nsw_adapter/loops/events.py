@@ -35,6 +35,7 @@ def event_channel(context: LoopContext, subscriber: SubscriberSettings) -> Chann
         context.nsw_policy,
         context.subscriber_breaker(subscriber.name),
         subscriber.retry_budget_seconds,
+        setting=f"subscriber {subscriber.name}",
         credentials=f"subscribers.{subscriber.name}.{'secret' if subscriber.kind == 'webhook' else 'url'}",
     )
 

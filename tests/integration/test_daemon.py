@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from nsw_adapter.simulators.subscriber import DEMO_SECRET, SubscriberSimulator
 from nsw_adapter.store import open_store
 from nsw_adapter.store import tables as t
 from tests.support.daemons import EXECUTABLE, Daemon, adapter_env
+from tests.support.events import OTHER_SECRET
 
 SECRET = "s3cret-Portal-pw"
 
@@ -31,7 +33,9 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.timeout(120)
 def test_daemon_serves_health_and_metrics_and_stops_on_sigterm(tmp_path: Path) -> None:
-    """The daemon serves /healthz and /metrics, finishes a dossier, exits 0 on SIGTERM, logs no secret."""
+    """The daemon serves /healthz and /metrics, finishes a dossier, exits 0 on SIGTERM, logs no secret.
+    A second subscriber whose secret the webhook refuses shows `refused` in /healthz, its events
+    kept pending (not dead), without making the adapter degraded."""
     with (
         PortalSimulator(decision_delay=0.1, credentials={"bgp": SECRET}) as portal,
         NswSimulator(backoff_max=0.3) as nsw,
@@ -39,10 +43,11 @@ def test_daemon_serves_health_and_metrics_and_stops_on_sigterm(tmp_path: Path) -
     ):
         env = adapter_env(f"sqlite:///{tmp_path}/adapter.db", portal.url, nsw.url)
         subscriber = {"name": "customs", "kind": "webhook", "url": customs.url, "secret": DEMO_SECRET}
+        refused = {"name": "audit", "kind": "webhook", "url": customs.url, "secret": OTHER_SECRET}
         env |= {
             "NSW_ADAPTER_PORTAL__CREDENTIALS__USERNAME": "bgp",
             "NSW_ADAPTER_PORTAL__CREDENTIALS__PASSWORD": SECRET,
-            "NSW_ADAPTER_SUBSCRIBERS": json.dumps([subscriber]),
+            "NSW_ADAPTER_SUBSCRIBERS": json.dumps([subscriber, refused]),
         }
         daemon = Daemon(tmp_path, "adapter-t", env)
         daemon.start()
@@ -53,14 +58,23 @@ def test_daemon_serves_health_and_metrics_and_stops_on_sigterm(tmp_path: Path) -
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:  # every event at the subscriber, and marked delivered
                 health = requests.get(f"http://127.0.0.1:{daemon.metrics_port}/healthz", timeout=5).json()
-                if len(customs.events()) == 3 and health["subscribers"]["customs"]["pending"] == 0:
+                feed = health["subscribers"]
+                if (
+                    len(customs.events()) == 3
+                    and feed["customs"]["pending"] == 0
+                    and feed["audit"].get("state") == "refused"
+                ):
                     break
                 time.sleep(0.1)
             metrics = daemon.metrics()
+            status = cli("status", env=daemon.env).stdout
         finally:
             code = daemon.terminate()
             daemon.ensure_stopped()
     assert code == 0
+    assert re.search(r"^  subscriber audit +refused +last success - +last error ", status, re.MULTILINE)
+    assert re.search(r"^  subscriber customs +ok +last success 20", status, re.MULTILINE)
+    assert "subscriber audit refused our credentials" in status
     assert 'nsw_adapter_dossiers{state="cleared"}' in metrics
     assert "nsw_adapter_call_seconds_bucket" in metrics
     assert 'nsw_adapter_breaker_state{service="portal"}' in metrics
@@ -73,9 +87,22 @@ def test_daemon_serves_health_and_metrics_and_stops_on_sigterm(tmp_path: Path) -
     assert 'nsw_adapter_events_delivered_total{subscriber="customs"} 3.0' in metrics
     assert 'nsw_adapter_events_pending{subscriber="customs"}' in metrics
     assert health["subscribers"]["customs"]["pending"] == 0
+    assert health["subscribers"]["customs"]["state"] == "ok"
+    assert health["subscribers"]["customs"]["last_success"] is not None
+    audit = health["subscribers"]["audit"]
+    assert (audit["state"], audit["dead"]) == ("refused", 0)
+    assert audit["pending"] >= 1
+    assert audit["last_error"] == "subscriber audit refused our credentials (authentication failed, HTTP 401)"
+    assert health["status"] == "ok"  # a subscriber's trouble is reported, not the adapter's
+    assert "degraded_by" not in health
     log = daemon.log_path.read_text(encoding="utf-8")
     assert SECRET not in log
-    events = [json.loads(line)["event"] for line in log.splitlines() if line.startswith("{")]
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    refusals = [line for line in lines if line["event"] == "dependency.credentials_refused"]
+    assert [(r["service"], r["setting"]) for r in refusals] == [
+        ("subscriber audit", "subscribers.audit.secret")
+    ]
+    events = [line["event"] for line in lines]
     assert "daemon.signal" in events
     assert events[-1] == "daemon.stopped"
 
