@@ -243,12 +243,13 @@ def main() -> int:
     print(f"| the rest (asyncio thread: HTTP in and out, /metrics; GC; idle loops) | {rest * per:.2f} "
           f"| {100 * rest / cost['cpu']:.0f}% |")  # fmt: skip
     print(f"| **daemon process** | **{daemon:.2f}** | 100% |")
-    print(f"\nafter {args.quiet:g} s quiet spells ({len(receipt)} dossiers):")
-    print(f"  last push answered -> portal receipt: p50 {percentile(receipt, 0.5):.3f} s, "
-          f"p99 {percentile(receipt, 0.99):.3f} s")  # fmt: skip
-    print(f"  officer's decision -> final Result at the NSW (decided {args.decision_delay:g} s after the "
-          f"receipt): p50 {percentile(decision, 0.5):.2f} s, "
-          f"p99 {percentile(decision, 0.99):.2f} s")  # fmt: skip
+    if receipt:  # --latency 0: part 3 skipped
+        print(f"\nafter {args.quiet:g} s quiet spells ({len(receipt)} dossiers):")
+        print(f"  last push answered -> portal receipt: p50 {percentile(receipt, 0.5):.3f} s, "
+              f"p99 {percentile(receipt, 0.99):.3f} s")  # fmt: skip
+        print(f"  officer's decision -> final Result at the NSW (decided {args.decision_delay:g} s after "
+              f"the receipt): p50 {percentile(decision, 0.5):.2f} s, "
+              f"p99 {percentile(decision, 0.99):.2f} s")  # fmt: skip
     if drain is not None:
         print(f"backlog of {args.backlog} (4-10 crew) drained in {drain:.1f} s")
     print(f"load average at the end {os.getloadavg()[0]:.1f}; logs in {workdir}")
