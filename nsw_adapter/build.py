@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import platform
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 
 
+@cache  # reading the metadata walks every installed distribution: ~2 ms, once per process
 def adapter_version() -> str:
     """The installed nsw-adapter's version ("unknown" when run from a tree that was never installed)."""
     try:

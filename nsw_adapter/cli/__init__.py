@@ -42,8 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for area in _AREAS:
         area.register(commands)
+    described = describe()
     for every in parsers(parser):
-        every.add_argument("--version", action="version", version=describe(), help="print the version, exit")
+        every.add_argument("--version", action="version", version=described, help="print the version, exit")
     return parser
 
 
