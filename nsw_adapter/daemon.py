@@ -41,13 +41,13 @@ from nsw_adapter.logging import configure_logging, describe_error, get_logger
 from nsw_adapter.metrics import Metrics
 from nsw_adapter.settings import ROLES, Settings, demo_credentials
 from nsw_adapter.store import IncomingMessage, Store, StoreStats, SubscriberFigures
-from nsw_adapter.store.wake_channel import WakeListener, WakeSender
 from nsw_adapter.tls import intake_context
 from nsw_adapter.wakeup import Bell, Topic
 from nsw_adapter.worker import Worker, build_context
 
 if TYPE_CHECKING:
     from nsw_adapter.store import SqlStore
+    from nsw_adapter.store.wake_channel import WakeListener, WakeSender
 
 #: The signals that stop the daemon gracefully (SIGHUP too: a closed terminal or a supervisor's
 #: reload request; settings are read at start only, so a restart applies them).
@@ -327,6 +327,9 @@ def wake_channel(settings: Settings, bell: Bell) -> WakeSender | WakeListener | 
     roles = set(settings.roles)
     if not settings.store.url.startswith("postgresql") or roles == {"intake", "worker"}:
         return None
+    # Imported here: psycopg costs ~0.1 s of a start-up, and only PostgreSQL stores need it.
+    from nsw_adapter.store.wake_channel import WakeListener, WakeSender
+
     channel: WakeSender | WakeListener
     if "intake" in roles:
         channel = WakeSender(settings.store.url)

@@ -129,9 +129,14 @@ def _element(raw: dict[str, Any], *, in_item: bool) -> ElementSpec:
     )
 
 
+#: libyaml's safe loader when PyYAML was built with it (the wheels are): the same documents, read
+#: ~10x faster than the pure-Python one (36 -> 4 ms for submission.yaml, at every start).
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_spec(path: Path) -> MappingSpec:
     """Read and check a mapping file."""
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)  # noqa: S506 (a safe loader)
     return MappingSpec(
         namespace=str(raw["namespace"]),
         root=str(raw["root"]),
