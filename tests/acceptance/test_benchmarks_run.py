@@ -46,3 +46,12 @@ def test_chaos_prints_the_share_of_the_calm_rate_and_the_start_ups() -> None:
     assert "of the calm rate; longest stretch" in out
     assert "start-ups to the first /healthz: median" in out
     assert "LOST OR DOUBLED" not in out
+
+
+def test_startup_compares_with_a_baseline_checkout() -> None:
+    """The same tree as its own baseline: both sides start and answer /healthz, the ratio printed."""
+    root = str(BENCHMARKS.parent)
+    out = _run("startup.py", "--starts", "1", "--baseline", root)
+    assert "current   CPU median" in out
+    assert "baseline  CPU median" in out
+    assert "current/baseline CPU" in out
