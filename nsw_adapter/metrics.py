@@ -81,13 +81,15 @@ class _Dependencies(Collector):
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily(
             "nsw_adapter_dependency_up",
-            "1 while this process's last use of the dependency (store, portal, nsw) succeeded or it has "
-            "not been used lately, 0 while it fails, is unreachable or refuses our credentials.",
+            "1 while this process's last use of the dependency (store, portal, nsw, subscriber NAME) "
+            "succeeded or it has not been used lately, 0 while it fails, is unreachable or refuses our "
+            "credentials.",
             labels=["dependency"],
         )
         refused = GaugeMetricFamily(
             "nsw_adapter_dependency_refused",
-            "1 while the portal or the NSW refuses our credentials (its work paused, nothing dead-lettered).",
+            '1 while the portal, the NSW or an event subscriber ("subscriber NAME") refuses our'
+            " credentials (its work paused, nothing dead-lettered).",
             labels=["dependency"],
         )
         for dependency in self.health or ():

@@ -216,4 +216,7 @@ class Health:
         return [name for name in names if self.of(name).state in DEGRADED_STATES]
 
     def __iter__(self) -> Iterator[Dependency]:
-        return iter((self.store, self.portal, self.nsw))
+        """The store, the portal, the NSW, then each subscriber this process has sent to."""
+        with self._lock:
+            subscribers = list(self._subscribers.values())
+        return iter((self.store, self.portal, self.nsw, *subscribers))

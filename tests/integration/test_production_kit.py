@@ -14,6 +14,7 @@ import pytest
 from nsw_adapter.fixtures import generate_dossier
 from nsw_adapter.simulators import PortalSimulator
 from nsw_adapter.simulators.nsw import NswSimulator
+from nsw_adapter.simulators.subscriber import DEMO_SECRET, SubscriberSimulator
 from tests.support.daemons import Daemon, adapter_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,6 +74,18 @@ def test_the_alert_rules_pass_promtool_and_their_unit_tests() -> None:
     assert alerts <= tested_alerts, f"alerts without a unit test: {alerts - tested_alerts}"
 
 
+def test_every_alerts_runbook_link_names_a_section_of_the_runbook() -> None:
+    """Each alert's `runbook` annotation is docs/runbook.md#anchor of a heading there (GitHub's
+    anchors: lower case, punctuation dropped, spaces as hyphens)."""
+    headings = re.findall(r"^#+ (.+)$", (ROOT / "docs" / "runbook.md").read_text(), re.MULTILINE)
+    anchors = {re.sub(r"[^a-z0-9 -]", "", heading.lower()).replace(" ", "-") for heading in headings}
+    links = re.findall(
+        r'runbook: "docs/runbook\.md#([^"]+)"', (DEPLOY / "prometheus" / "alerts.yml").read_text()
+    )
+    assert links
+    assert {link for link in links if link not in anchors} == set()
+
+
 def queried_metrics() -> dict[str, set[str]]:
     """Every nsw_adapter metric named by a query, by the file that names it."""
     dashboard = json.loads((DEPLOY / "grafana" / "nsw-adapter.json").read_text())
@@ -85,9 +98,17 @@ def queried_metrics() -> dict[str, set[str]]:
 
 @pytest.mark.timeout(120)
 def test_every_metric_the_dashboard_and_alerts_query_is_exported_by_a_running_daemon(tmp_path: Path) -> None:
-    """A daemon that has cleared a dossier exports every series the dashboard and the alert rules name."""
-    with PortalSimulator(decision_delay=0.1) as portal, NswSimulator(backoff_max=0.3) as nsw:
-        daemon = Daemon(tmp_path, "kit", adapter_env(f"sqlite:///{tmp_path}/adapter.db", portal.url, nsw.url))
+    """A daemon that has cleared a dossier (and sent its events to a subscriber) exports every
+    series the dashboard and the alert rules name."""
+    with (
+        PortalSimulator(decision_delay=0.1) as portal,
+        NswSimulator(backoff_max=0.3) as nsw,
+        SubscriberSimulator(secret=DEMO_SECRET) as customs,
+    ):
+        env = adapter_env(f"sqlite:///{tmp_path}/adapter.db", portal.url, nsw.url)
+        subscriber = {"name": "customs", "kind": "webhook", "url": customs.url, "secret": DEMO_SECRET}
+        env["NSW_ADAPTER_SUBSCRIBERS"] = json.dumps([subscriber])
+        daemon = Daemon(tmp_path, "kit", env)
         daemon.start()
         try:
             nsw.agency_url = daemon.intake_url
