@@ -17,7 +17,7 @@ from typing import Protocol
 class DependencyHealth:
     """One thing the daemon depends on, as it knows it now (a breaker's state, a query answered)."""
 
-    name: str  # "store", "portal", "nsw", "loops"
+    name: str  # "store", "portal", "nsw", "subscriber NAME", "loops"
     status: str  # "ok", "degraded", "failing", "unknown"
     detail: str = ""
 

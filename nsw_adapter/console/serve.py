@@ -24,11 +24,14 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 _BREAKER_STATUS = {"closed": "ok", "half_open": "degraded", "open": "failing"}
+#: An event subscriber's state (delivery/health.py) as the console's statuses.
+_SUBSCRIBER_STATUS = {"ok": "ok", "failing": "degraded", "unreachable": "failing", "refused": "failing"}
 
 
 def dependency_health(store: Store, worker: Worker | None) -> list[DependencyHealth]:
     """The store (does it answer?), the portal and the NSW (their circuit breakers in this process),
-    the loops (alive?). Without loops in this process, the remote ones are unknown here."""
+    each event subscriber sent to (its state and last error), the loops (alive?). Without loops in
+    this process, the remote ones are unknown here."""
     found: list[DependencyHealth] = []
     try:
         store.stats(datetime.now(UTC))
@@ -43,6 +46,12 @@ def dependency_health(store: Store, worker: Worker | None) -> list[DependencyHea
             continue
         state = str(breaker.state.value)
         found.append(DependencyHealth(name, _BREAKER_STATUS.get(state, "unknown"), f"circuit {state}"))
+    health = getattr(context, "health", None)
+    for name, seen in sorted(health.subscriber_views().items()) if health is not None else ():
+        detail = seen.state.value if seen.last_error is None else f"{seen.state.value}: {seen.last_error}"
+        found.append(
+            DependencyHealth(f"subscriber {name}", _SUBSCRIBER_STATUS.get(seen.state, "unknown"), detail)
+        )
     if worker is not None:
         alive = worker.alive()
         status, detail = ("ok", "running") if alive else ("failing", "stopped")
