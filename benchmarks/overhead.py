@@ -11,6 +11,9 @@ alternating between the two ways so the shared VM's drift hits both alike; media
    spliced into the serialized envelope (clients/transport.py: post_document, wrapped).
 4. Ten JSON log lines: the standard library looking up each line's caller, thread and process,
    as it did, against not (nsw_adapter/logging.py).
+5. Reading a pushed message's envelope header (twice per push: intake, then translate()): ten
+   path lookups and strptime, as it was, against one walk of the Header and the date's digits
+   read directly (envelope.py).
 
     .venv/bin/python benchmarks/overhead.py [--rounds 5] [--repeat 400]
 """
@@ -32,6 +35,7 @@ from typing import Any
 from lxml import etree
 from sqlalchemy import Connection
 
+from nsw_adapter import envelope
 from nsw_adapter.clients.transport import UsernameToken, wrapped
 from nsw_adapter.fixtures import generate_dossier
 from nsw_adapter.logging import configure_logging, get_logger
@@ -137,6 +141,21 @@ def log_case() -> tuple[Callable[[], Any], Callable[[], Any]]:
     return (lambda: line(True)), (lambda: line(False))
 
 
+def header_case() -> tuple[Callable[[], Any], Callable[[], Any]]:
+    """A General Declaration's header, read the former way and by envelope._read_header."""
+    root = etree.fromstring(generate_dossier(crew=20, seed=7)[0][1])
+    paths = ("Reference/messageId", "From/identity", "To/identity", "Subject/documentType",
+             "Subject/type", "Subject/function", "Subject/reference", "Subject/preReference",
+             "Subject/documentYear")  # fmt: skip
+
+    def former() -> object:
+        sent = envelope.collapse(root.findtext("Header/Subject/sendDate")) or ""
+        moment = datetime.strptime(sent, envelope.SEND_DATE_FORMAT).replace(tzinfo=envelope.VIETNAM)
+        return moment, [envelope.collapse(root.findtext(f"Header/{path}")) for path in paths]
+
+    return former, lambda: envelope._read_header(root)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -147,6 +166,7 @@ def main() -> int:
         **store_cases(store.database),
         "SubmitDeclaration request, 30 people": request_case(),
         "ten JSON log lines": log_case(),
+        "a pushed message's envelope header": header_case(),
     }
     print(f"{args.rounds} rounds of {args.repeat}; µs of CPU per call, medians")
     for name, (former, current) in cases.items():

@@ -9,6 +9,7 @@ usable for storage and come back as E-SCHEMA problems.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -76,9 +77,18 @@ def _text(root: etree._Element, path: str) -> str | None:
     return None if found is None else collapse(found.text)
 
 
+#: SEND_DATE_FORMAT's digits (read directly: strptime costs four times as much, twice per push).
+_SEND_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})", re.ASCII)
+
+
 def parse_send_date(value: str) -> datetime:
-    """`yyyy-MM-dd HH:mm:ss` in Vietnam local time, as an aware datetime."""
-    return datetime.strptime(value, SEND_DATE_FORMAT).replace(tzinfo=VIETNAM)
+    """`yyyy-MM-dd HH:mm:ss` in Vietnam local time, as an aware datetime (ValueError otherwise,
+    a day or an hour out of range included)."""
+    found = _SEND_DATE.fullmatch(value)
+    if found is None:
+        raise ValueError(f"not a yyyy-MM-dd HH:mm:ss time: {value!r}")
+    year, month, day, hour, minute, second = (int(part) for part in found.groups())
+    return datetime(year, month, day, hour, minute, second, tzinfo=VIETNAM)
 
 
 def format_send_date(moment: datetime) -> str:
@@ -133,23 +143,35 @@ def read_message(data: bytes | str, *, max_bytes: int = MAX_BYTES) -> NswMessage
     return NswMessage(header, root, content, tuple(content_problems), raw)
 
 
+def _header_texts(root: etree._Element) -> dict[str, str | None]:
+    """Each `Section/field` text of the Header, the first of each name as `find` would give it,
+    in one walk (ten path lookups cost four times as much, twice per push)."""
+    texts: dict[str, str | None] = {}
+    for header in root.iterchildren("Header"):
+        for section in header.iterchildren(etree.Element):
+            for field in section.iterchildren(etree.Element):
+                texts.setdefault(f"{section.tag}/{field.tag}", collapse(field.text))
+    return texts
+
+
 def _read_header(root: etree._Element) -> Header:
-    send_date = _text(root, "Header/Subject/sendDate") or ""
+    texts = _header_texts(root)
+    send_date = texts.get("Subject/sendDate") or ""
     try:
         moment = parse_send_date(send_date)
     except ValueError:
         where = "/Envelope/Header/Subject/sendDate"
         raise EnvelopeError([_envelope_problem("send_date", where, value=send_date)]) from None
     return Header(
-        message_id=_text(root, "Header/Reference/messageId") or "",
-        from_identity=_text(root, "Header/From/identity") or "",
-        to_identity=_text(root, "Header/To/identity") or "",
-        document_type=_text(root, "Header/Subject/documentType"),
-        type=_text(root, "Header/Subject/type"),
-        function=_text(root, "Header/Subject/function") or "",
-        reference=_text(root, "Header/Subject/reference"),
-        pre_reference=_text(root, "Header/Subject/preReference"),
-        document_year=_text(root, "Header/Subject/documentYear"),
+        message_id=texts.get("Reference/messageId") or "",
+        from_identity=texts.get("From/identity") or "",
+        to_identity=texts.get("To/identity") or "",
+        document_type=texts.get("Subject/documentType"),
+        type=texts.get("Subject/type"),
+        function=texts.get("Subject/function") or "",
+        reference=texts.get("Subject/reference"),
+        pre_reference=texts.get("Subject/preReference"),
+        document_year=texts.get("Subject/documentYear"),
         send_date=moment,
     )
 
