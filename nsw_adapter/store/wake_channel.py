@@ -14,9 +14,11 @@ import threading
 from collections.abc import Callable
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import make_url
 
 from nsw_adapter.logging import describe_error, get_logger
+from nsw_adapter.store.engine import dead_peer_params
 
 log = get_logger("nsw_adapter.store.wake_channel")
 
@@ -26,8 +28,10 @@ RECONNECT_SECONDS = 2.0
 
 
 def driver_dsn(url: str) -> str:
-    """The libpq connection string of a SQLAlchemy PostgreSQL URL (postgresql+psycopg://...)."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    """The libpq connection string of a SQLAlchemy PostgreSQL URL (postgresql+psycopg://...),
+    with the store's dead-peer TCP settings (store/engine.py) unless the URL sets its own."""
+    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return make_conninfo(plain, **dead_peer_params(url))
 
 
 class WakeSender:
