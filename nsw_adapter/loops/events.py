@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from nsw_adapter.delivery.health import SUBSCRIBER
 from nsw_adapter.events.config import SubscriberSettings
 from nsw_adapter.events.publisher import Publisher
 from nsw_adapter.logging import describe_error, get_logger
@@ -26,16 +27,18 @@ log = get_logger("nsw_adapter.events")
 
 
 def event_channel(context: LoopContext, subscriber: SubscriberSettings) -> Channel:
-    """A subscriber, as the event loop delivers to it: the workers' retry policy, its own breaker."""
+    """A subscriber, as the event loop delivers to it: the workers' retry policy, its own breaker,
+    its own dependency (shared by its senders: delivery/health.py)."""
+    dependency = f"{SUBSCRIBER}{subscriber.name}"
     return Channel(
         "events",
         "publish",
-        f"subscriber {subscriber.name}",
+        dependency,
         "event",
         context.nsw_policy,
         context.subscriber_breaker(subscriber.name),
         subscriber.retry_budget_seconds,
-        setting=f"subscriber {subscriber.name}",
+        setting=dependency,
         credentials=f"subscribers.{subscriber.name}.{'secret' if subscriber.kind == 'webhook' else 'url'}",
     )
 
