@@ -78,24 +78,25 @@ def vessel_facts(general_declaration: etree._Element) -> VesselFacts:
     )
 
 
-def vessel_facts_of_envelope(payload: bytes) -> VesselFacts | None:
-    """The facts of a stored General Declaration envelope (None when it cannot be read as one)."""
+def _stored_document(envelope: bytes, name: str) -> etree._Element | None:
+    """The `name` document of a stored envelope (None when it cannot be read as one)."""
     try:
-        root = parse_untrusted(payload)
+        root = parse_untrusted(envelope)
     except UntrustedXmlError:
         return None
-    found = root.find("Body/Content/GeneralDeclaration")
+    return root.find(f"Body/Content/{name}")
+
+
+def vessel_facts_of_envelope(payload: bytes) -> VesselFacts | None:
+    """The facts of a stored General Declaration envelope (None when it cannot be read as one)."""
+    found = _stored_document(payload, "GeneralDeclaration")
     return None if found is None else vessel_facts(found)
 
 
 def arms_item_count(envelope: bytes) -> int | None:
     """How many Items (kinds of arms) a stored Arms Declaration envelope lists; None when it cannot
     be read as one."""
-    try:
-        root = parse_untrusted(envelope)
-    except UntrustedXmlError:
-        return None
-    found = root.find("Body/Content/ArmsDeclaration")
+    found = _stored_document(envelope, "ArmsDeclaration")
     return None if found is None else len(found.findall("Item"))
 
 

@@ -47,11 +47,10 @@ def dependency_health(store: Store, worker: Worker | None) -> list[DependencyHea
         state = str(breaker.state.value)
         found.append(DependencyHealth(name, _BREAKER_STATUS.get(state, "unknown"), f"circuit {state}"))
     health = getattr(context, "health", None)
-    for name, seen in sorted(health.subscriber_views().items()) if health is not None else ():
+    views = health.subscriber_views().values() if health is not None else ()
+    for seen in sorted(views, key=lambda view: view.name):
         detail = seen.state.value if seen.last_error is None else f"{seen.state.value}: {seen.last_error}"
-        found.append(
-            DependencyHealth(f"subscriber {name}", _SUBSCRIBER_STATUS.get(seen.state, "unknown"), detail)
-        )
+        found.append(DependencyHealth(seen.name, _SUBSCRIBER_STATUS.get(seen.state, "unknown"), detail))
     if worker is not None:
         alive = worker.alive()
         status, detail = ("ok", "running") if alive else ("failing", "stopped")

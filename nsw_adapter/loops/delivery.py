@@ -28,7 +28,6 @@ from typing import Any, Generic, Protocol, TypeVar
 from nsw_adapter.clients.nsw import NswClient
 from nsw_adapter.clients.portal import PortalClient
 from nsw_adapter.delivery.breaker import BreakerOpenError, BreakerState, CircuitBreaker
-from nsw_adapter.delivery.health import Dependency
 from nsw_adapter.delivery.retry import RetryPolicy, call_with_retry, next_attempt_delay
 from nsw_adapter.errors import AuthenticationRefused, PermanentError, TransientError
 from nsw_adapter.logging import describe_error
@@ -85,8 +84,8 @@ class Channel:
     # Seconds from now until a deferred item is tried again, given its attempts (None: the
     # policy's exponential schedule, never before the breaker lets a probe through).
     backoff: Callable[[int], float] | None = None
-    # The dependency it is (health.py: "portal", "nsw", "subscriber NAME"), and the settings table
-    # holding its credentials unless `credentials` names them; None: a dependency of its own.
+    # The dependency it is (health.py: "portal", "nsw", "subscriber NAME"; None: `service`), and
+    # the settings table holding its credentials unless `credentials` names them.
     setting: str | None = None
     # The setting to check when the service refuses our credentials (default: `<setting>.credentials`).
     credentials: str | None = None
@@ -153,8 +152,7 @@ class Delivery:
     def __init__(self, context: LoopContext, channel: Channel) -> None:
         self.context = context
         self.channel = channel
-        setting = channel.setting
-        self.dependency = context.health.of(setting) if setting else Dependency(channel.service)
+        self.dependency = context.health.of(channel.setting or channel.service)
 
     def spent(self, item: Pending, logger: Any) -> bool:
         """Dead-letter the item when its retry budget is spent; True when it was. Never while its

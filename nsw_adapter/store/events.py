@@ -526,15 +526,13 @@ def _aware(value: Any, now: datetime) -> datetime | None:
 
 
 _UNDELIVERED = select(dl.c.id).where(dl.c.event_row == e.c.id, dl.c.status != DELIVERED).exists()
-_PURGE_EVENTS = Statement.of(
-    e.update()
-    .where(
-        e.c.created_at < bindparam("older_than", type_=t.UtcDateTime()),
-        e.c.body.is_not(None),
-        not_(_UNDELIVERED),
-    )
-    .values(body=None, fanned_out=True)
+#: Events past the horizon that still have a body and that no subscriber waits for.
+_PURGEABLE = (
+    e.c.created_at < bindparam("older_than", type_=t.UtcDateTime()),
+    e.c.body.is_not(None),
+    not_(_UNDELIVERED),
 )
+_PURGE_EVENTS = Statement.of(e.update().where(*_PURGEABLE).values(body=None, fanned_out=True))
 _PURGE_DELIVERIES = Statement.of(
     dl.delete().where(
         dl.c.status == DELIVERED,
@@ -547,15 +545,7 @@ _PURGE_DELIVERIES = Statement.of(
 )
 
 
-_PURGEABLE_EVENTS = Statement.of(
-    select(func.count())
-    .select_from(e)
-    .where(
-        e.c.created_at < bindparam("older_than", type_=t.UtcDateTime()),
-        e.c.body.is_not(None),
-        not_(_UNDELIVERED),
-    )
-)
+_PURGEABLE_EVENTS = Statement.of(select(func.count()).select_from(e).where(*_PURGEABLE))
 
 
 def purgeable(db: Database, c: Connection, older_than: datetime) -> int:
