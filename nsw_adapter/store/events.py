@@ -252,10 +252,11 @@ _DEFER = Statement.of(
         **RELEASED,
     )
 )
-_PAUSE = Statement.of(
+_PAUSE = Statement.of(  # as the outbox's: no attempt counted, its budget not started
     dl.update()
     .where(dl.c.id == bindparam("did"))
     .values(
+        first_attempt_at=None,
         last_error=bindparam("reason"),
         next_attempt_at=bindparam("retry_at", type_=t.UtcDateTime()),
         **RELEASED,
@@ -321,7 +322,7 @@ def mark_delivered(db: Database, delivery_ids: Sequence[int]) -> None:
 
 def defer(db: Database, delivery_id: int, reason: str, retry_at: datetime, *, counted: bool = True) -> None:
     """A transient failure: tried again at `retry_at`, the attempt counted (`counted` False: the
-    subscriber refused our credentials, not the event: put back untried)."""
+    subscriber refused our credentials, not the event: put back untried, its budget not started)."""
     with db.tx() as c:
         params = {"did": delivery_id, "reason": reason, "retry_at": retry_at}
         if db.execute(c, _DEFER if counted else _PAUSE, params).rowcount == 0:

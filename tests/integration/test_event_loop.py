@@ -117,8 +117,8 @@ def test_a_refused_signature_pauses_the_subscriber_and_gives_nothing_up(
     assert not [e for e in logs if e["event"].endswith("dead_letter")]
     with store.engine.connect() as c:
         dl = tables.event_deliveries
-        rows = c.execute(select(dl.c.status, dl.c.attempts).order_by(dl.c.id)).all()
-    assert [tuple(row) for row in rows] == [("pending", 0), ("pending", 0)]
+        rows = c.execute(select(dl.c.status, dl.c.attempts, dl.c.first_attempt_at).order_by(dl.c.id)).all()
+    assert [tuple(row) for row in rows] == [("pending", 0, None), ("pending", 0, None)]
     assert wrong.context.metrics.auth_refused.labels(dependency="subscriber customs")._value.get() == 1
     clock.advance(minutes=2)  # past auth_probe_seconds: the put-back delivery is due again
     _both_delivered(store, clock, subscriber)
