@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,9 +36,8 @@ def main() -> int:
     args = parser.parse_args()
     compile_package()
     sides = {"current": None} | ({"baseline": args.baseline.resolve()} if args.baseline else {})
-    for root in sides.values():
-        if root is not None:  # as the Makefile does for this tree (PYTHONDONTWRITEBYTECODE here)
-            subprocess.run([sys.executable, "-m", "compileall", "-q", str(root / "nsw_adapter")], check=True)
+    if args.baseline:
+        compile_package(args.baseline.resolve())
     workdir = Path(tempfile.mkdtemp(prefix="nswa-startup-"))
     store_url = f"sqlite:///{workdir}/adapter.db"
     migrate_store(store_url)
