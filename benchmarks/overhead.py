@@ -8,7 +8,10 @@ alternating between the two ways so the shared VM's drift hits both alike; media
    through Core, as it was, against its prepared statements.
 3. Making a SubmitDeclaration request for a 30-person dossier: parse the submission into the
    wrapper, token, serialize the whole envelope, as it was, against the submission's own bytes
-   spliced into the serialized envelope (clients/transport.py: post_document, wrapped).
+   in the envelope written as bytes (clients/transport.py: soap_request, wrapped).
+3b. The envelope and token around any request (three or four calls per dossier): zeep's
+   UsernameToken applied to an envelope tree, serialized and split at its empty Body, as it was
+   until 2026-12-06, against `soap_request` (our own token header, the envelope as bytes).
 4. Ten JSON log lines: the standard library looking up each line's caller, thread and process,
    as it did, against not (nsw_adapter/logging.py).
 5. Reading a pushed message's envelope header (twice per push: intake, then translate()): ten
@@ -36,7 +39,7 @@ from lxml import etree
 from sqlalchemy import Connection
 
 from nsw_adapter import envelope
-from nsw_adapter.clients.transport import UsernameToken, wrapped
+from nsw_adapter.clients.transport import UsernameToken, soap_request, wrapped
 from nsw_adapter.fixtures import generate_dossier
 from nsw_adapter.logging import configure_logging, get_logger
 from nsw_adapter.namespaces import PORTAL_NS
@@ -111,13 +114,28 @@ def request_case() -> tuple[Callable[[], Any], Callable[[], Any]]:
         return etree.tostring(root, xml_declaration=True, encoding="utf-8")
 
     def current() -> bytes:
-        payload = wrapped(f"{{{PORTAL_NS}}}SubmitDeclaration", submission)
-        root, _ = envelope()
+        return soap_request("demo", "demo", wrapped(f"{{{PORTAL_NS}}}SubmitDeclaration", submission))
+
+    return former, current
+
+
+def token_case() -> tuple[Callable[[], Any], Callable[[], Any]]:
+    """The envelope and token around any request (a Result's sendAndGetMessage here)."""
+    files = generate_dossier(crew=20, passengers=10, seed=1, native_scripts=False)
+    payload = wrapped(f"{{{PORTAL_NS}}}SubmitDeclaration", files[0][1])
+
+    def former() -> bytes:
+        root = etree.Element(f"{{{SOAP}}}Envelope", nsmap={"soap-env": SOAP})
+        etree.SubElement(root, f"{{{SOAP}}}Header")
+        etree.SubElement(root, f"{{{SOAP}}}Body")
         root, _ = UsernameToken("demo", "demo", use_digest=True).apply(root, {})
         head, _empty, tail = etree.tostring(root, xml_declaration=True, encoding="utf-8").partition(
             b"<soap-env:Body/>"
         )
         return b"".join((head, b"<soap-env:Body>", payload, b"</soap-env:Body>", tail))
+
+    def current() -> bytes:
+        return soap_request("demo", "demo", payload)
 
     return former, current
 
@@ -165,6 +183,7 @@ def main() -> int:
     cases = {
         **store_cases(store.database),
         "SubmitDeclaration request, 30 people": request_case(),
+        "the envelope and token around a request": token_case(),
         "ten JSON log lines": log_case(),
         "a pushed message's envelope header": header_case(),
     }

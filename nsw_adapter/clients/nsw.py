@@ -26,7 +26,6 @@ from nsw_adapter.clients.transport import (
     ZEEP_SETTINGS,
     Network,
     RecordingTransport,
-    UsernameToken,
     ZeepClient,
     element_bytes,
     post_document,
@@ -95,7 +94,7 @@ def read_answer(text: str) -> NswAnswer:
 
 
 class ZeepNswClient:
-    """NswClient over zeep: shared parsed WSDL, a pooled session, a fresh UsernameToken per call."""
+    """NswClient: zeep's parsed WSDL reads faults, a pooled connection, a fresh UsernameToken per call."""
 
     def __init__(
         self,
@@ -117,15 +116,13 @@ class ZeepNswClient:
     def send(self, envelope: bytes) -> NswAnswer:
         request = etree.Element(f"{{{GATEWAY_NS}}}sendAndGetMessage", nsmap={"gw": GATEWAY_NS})
         etree.SubElement(request, f"{{{GATEWAY_NS}}}requestMessage").text = envelope.decode("utf-8")
-        # A new token (nonce, Created) for every request: the NSW refuses replayed nonces.
-        token = UsernameToken(self._username, self._password, use_digest=True)
         try:
             answer: Any = post_document(
                 self._client,
                 self._service,
                 "sendAndGetMessage",
                 f"{GATEWAY_NS}/sendAndGetMessage",
-                token,
+                (self._username, self._password),
                 element_bytes(request),
                 replies.nsw_answer_text,
             )

@@ -365,7 +365,7 @@ class ZeepPortalClient:
                 self._service,
                 "SubmitDeclaration",
                 f"{PORTAL_NS}/SubmitDeclaration",
-                self._token(),
+                (self._username, self._password),
                 request,
                 _SUBMIT_RECEIPT,
             )
@@ -391,7 +391,7 @@ class ZeepPortalClient:
                     self._service,
                     "GetProcessingStatus",
                     f"{PORTAL_NS}/GetProcessingStatus",
-                    self._token(),
+                    (self._username, self._password),
                     element_bytes(request),
                     direct_statuses,  # the usual answer read directly; any other by zeep
                 )

@@ -34,6 +34,7 @@ from lxml import etree
 
 from nsw_adapter.errors import ConfigurationError, PermanentError
 from nsw_adapter.resources import schema_path
+from nsw_adapter.soap.wsse import username_token_header
 from nsw_adapter.tls import client_context
 from nsw_adapter.xml import thread_parser
 
@@ -170,8 +171,23 @@ class RecordingTransport(_Transport):  # type: ignore[misc]  # zeep's Transport 
 
 
 _SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
-_EMPTY_BODY = b"<soap-env:Body/>"
-_BODY_OPEN, _BODY_CLOSE = b"<soap-env:Body>", b"</soap-env:Body>"
+_HEAD = f"<?xml version='1.0' encoding='utf-8'?>\n<soap-env:Envelope xmlns:soap-env=\"{_SOAP_ENV}\">".encode()
+
+
+def soap_request(user: str, password: str, payload: bytes) -> bytes:
+    """A SOAP 1.1 request: a fresh WS-Security UsernameToken (digest) in the Header, `payload` (a
+    request element, serialized) as the Body."""
+    security = etree.tostring(username_token_header(user, password))
+    return b"".join(
+        (
+            _HEAD,
+            b"<soap-env:Header>",
+            security,
+            b"</soap-env:Header><soap-env:Body>",
+            payload,
+            b"</soap-env:Body></soap-env:Envelope>",
+        )
+    )
 
 
 def post_document(
@@ -179,32 +195,23 @@ def post_document(
     service: Any,
     operation: str,
     action: str,
-    token: Any,
+    credentials: tuple[str, str],
     payload: bytes,
     direct: Callable[[bytes], _T | None] | None = None,
 ) -> _T | Any:
     """Call `operation` with `payload`, its request element already serialized, and read the reply.
 
     zeep's object model would rebuild the request value by value (for a one-string NSW call
-    that is most of the call's CPU; for a 5,000-person submission, far more). Our payloads
-    are built and validated by us, so they go into the SOAP envelope as they are, as bytes:
-    `token` (zeep's UsernameToken) adds the WS-Security header to an envelope with an empty
-    Body, and the payload takes the Body's place in its serialization (a 14 kB submission was
-    parsed and serialized again for nothing: 190 µs of CPU per call). The client's transport
-    posts. `direct` reads an HTTP 200 answer of the usual shape itself (clients/replies.py);
-    when it returns None, and always without it, zeep's binding reads the answer, faults included.
+    that is most of the call's CPU; for a 5,000-person submission, far more), and its
+    UsernameToken builds the envelope as a tree to be serialized again. Our payloads are built
+    and validated by us, so the request is written as bytes (`soap_request`): the token of
+    `credentials` (user, password), new for every call as both services refuse a replayed nonce,
+    and the payload as it is (benchmarks/overhead.py). The client's transport posts. `direct`
+    reads an HTTP 200 answer of the usual shape itself (clients/replies.py); when it returns
+    None, and always without it, zeep's binding reads the answer, faults included.
     """
-    envelope = etree.Element(f"{{{_SOAP_ENV}}}Envelope", nsmap={"soap-env": _SOAP_ENV})
-    etree.SubElement(envelope, f"{{{_SOAP_ENV}}}Header")
-    etree.SubElement(envelope, f"{{{_SOAP_ENV}}}Body")
     headers = {"SOAPAction": f'"{action}"', "Content-Type": 'text/xml; charset="utf-8"'}
-    envelope, headers = token.apply(envelope, headers)
-    head, empty, tail = etree.tostring(envelope, xml_declaration=True, encoding="utf-8").partition(
-        _EMPTY_BODY
-    )
-    if not empty:
-        raise AssertionError("the envelope's empty Body was not serialized as expected")
-    message = b"".join((head, _BODY_OPEN, payload, _BODY_CLOSE, tail))
+    message = soap_request(*credentials, payload)
     response = client.transport.post(service._binding_options["address"], message, headers)
     if direct is not None and response.status_code == 200:
         value = direct(response.content)

@@ -10,6 +10,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
+from lxml import etree
 from zeep.exceptions import TransportError
 
 from nsw_adapter.clients import (
@@ -23,9 +24,11 @@ from nsw_adapter.clients import (
 from nsw_adapter.clients.errors import classify_exception
 from nsw_adapter.clients.portal import Receipt, parse_portal_time
 from nsw_adapter.errors import AuthenticationRefused
+from nsw_adapter.namespaces import GATEWAY_NS
 from nsw_adapter.results import ResultContext, accepted
 from nsw_adapter.simulators import PortalSimulator
 from nsw_adapter.simulators.nsw import NswSimulator
+from nsw_adapter.soap import SOAP_ENV, UsernameTokenVerifier, WsseError
 from tests.support.daemons import free_port
 
 
@@ -187,25 +190,52 @@ def test_error_messages_never_carry_the_remote_text(stub: Stub) -> None:
     assert "NGUYEN" not in str(raised.value)
 
 
-def test_nsw_answer_99_is_read_from_the_string_part(stub: Stub, samples: Path) -> None:
-    """sendAndGetMessage's string part is unescaped and read as the NSW's 99 answer; the token is sent."""
+def _nsw_answers_99(stub: Stub, samples: Path) -> None:
     answer = (samples / "nsw" / "results" / "nsw-answer-99.xml").read_text(encoding="utf-8")
     stub.body = (
         '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
         '<g:sendAndGetMessageResponse xmlns:g="urn:vn:nsw:gateway:1"><g:sendAndGetMessageReturn>'
         f"{escape(answer)}</g:sendAndGetMessageReturn></g:sendAndGetMessageResponse></soap:Body></soap:Envelope>"
     ).encode()
-    client = ZeepNswClient(stub.url, "demo", "demo", timeout_seconds=1)
+
+
+def _accepted_result() -> bytes:
     receipt = Receipt("CKCHPG-2026-004517", parse_portal_time("12/03/2026 09:16"), duplicate=False)
-    message = accepted(ResultContext("HPH-2026-000123", "1", "NSW2026031209142700001"), receipt)
-    result = client.send(message.payload)
-    again = client.send(message.payload)  # the same kept-alive connection
+    return accepted(ResultContext("HPH-2026-000123", "1", "NSW2026031209142700001"), receipt).payload
+
+
+def test_nsw_answer_99_is_read_from_the_string_part(stub: Stub, samples: Path) -> None:
+    """sendAndGetMessage's string part is unescaped and read as the NSW's 99 answer; the token is sent."""
+    _nsw_answers_99(stub, samples)
+    client = ZeepNswClient(stub.url, "demo", "demo", timeout_seconds=1)
+    message = _accepted_result()
+    result = client.send(message)
+    again = client.send(message)  # the same kept-alive connection
     assert result.accepted
     assert again.accepted
     assert result.message_id == "NSW2026031209163200070"
     assert b"PasswordDigest" in stub.requests[0]
     nonces = {r.split(b"Nonce")[1] for r in stub.requests}
     assert len(nonces) == 2  # a fresh UsernameToken per request
+
+
+def test_a_request_is_the_operation_element_under_a_token_the_service_verifies(
+    stub: Stub, samples: Path
+) -> None:
+    """The request written as bytes: a SOAP 1.1 Envelope whose Header's UsernameToken passes the
+    digest check the services make, and whose Body is the operation's element and nothing else."""
+    _nsw_answers_99(stub, samples)
+    message = _accepted_result()
+    ZeepNswClient(stub.url, "agent&<co", "s3cret", timeout_seconds=1).send(message)
+    envelope = etree.fromstring(stub.requests[0])
+    assert envelope.tag == f"{{{SOAP_ENV}}}Envelope"
+    header, body = envelope
+    assert UsernameTokenVerifier({"agent&<co": "s3cret"}).verify(header) == "agent&<co"
+    with pytest.raises(WsseError, match="wrong user name or password"):
+        UsernameTokenVerifier({"agent&<co": "other"}).verify(header)
+    [request] = body
+    assert request.tag == f"{{{GATEWAY_NS}}}sendAndGetMessage"
+    assert request.findtext(f"{{{GATEWAY_NS}}}requestMessage") == message.decode("utf-8")
 
 
 def test_nsw_refusal_is_read_with_its_reasons(samples: Path) -> None:
