@@ -104,7 +104,6 @@ def record_poll(db: Database, c: Connection, outcome: PollOutcome, now: datetime
     dossiers.apply(db, c, step, now)
     outbox.enqueue(db, c, dossier, outcome.result, now)
     events.record(db, c, step, now, outcome.result.payload)
-    log.info("store.decision", reference=dossier.reference, state=outcome.decision.value)
 
 
 def _record_request(
