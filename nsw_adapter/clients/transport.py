@@ -34,7 +34,7 @@ from lxml import etree
 
 from nsw_adapter.errors import ConfigurationError, PermanentError
 from nsw_adapter.resources import schema_path
-from nsw_adapter.soap.wsse import username_token_header
+from nsw_adapter.soap import SOAP_ENV, username_token_header
 from nsw_adapter.tls import client_context
 from nsw_adapter.xml import thread_parser
 
@@ -170,8 +170,7 @@ class RecordingTransport(_Transport):  # type: ignore[misc]  # zeep's Transport 
         self._pool.clear()
 
 
-_SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
-_HEAD = f"<?xml version='1.0' encoding='utf-8'?>\n<soap-env:Envelope xmlns:soap-env=\"{_SOAP_ENV}\">".encode()
+_HEAD = f"<?xml version='1.0' encoding='utf-8'?>\n<soap-env:Envelope xmlns:soap-env=\"{SOAP_ENV}\">".encode()
 
 
 def soap_request(user: str, password: str, payload: bytes) -> bytes:
