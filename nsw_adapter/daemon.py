@@ -36,6 +36,7 @@ from nsw_adapter.busy import CountingExecutor
 from nsw_adapter.envelope import CANCELLATION
 from nsw_adapter.errors import CannotListen, ConfigurationError, StoreUnreachable
 from nsw_adapter.intake import create_intake_app
+from nsw_adapter.lifecycle import IntakeOutcome
 from nsw_adapter.log_limits import limit_server_errors
 from nsw_adapter.logging import configure_logging, describe_error, get_logger
 from nsw_adapter.metrics import Metrics
@@ -162,10 +163,9 @@ def intake_app(
     """The receiveMessage endpoint, on `executor` when given (the daemon's, which /healthz
     watches), counting into `metrics`, ringing `bell` for the loops after each stored message."""
 
-    def on_stored(message: IncomingMessage) -> None:
-        # One loop of each kind looks: a cancellation's, or the submit loop for any other message.
+    def on_stored(message: IncomingMessage, outcome: IntakeOutcome) -> None:
         if bell is not None:
-            bell.ring(Topic.CANCEL if message.function == CANCELLATION else Topic.SUBMIT, Topic.EVENTS)
+            bell.ring(*rings_for(message, outcome))
 
     return create_intake_app(
         store,
@@ -175,6 +175,17 @@ def intake_app(
         language=settings.agent_language,
         on_stored=None if bell is None else on_stored,
     )
+
+
+def rings_for(message: IncomingMessage, outcome: IntakeOutcome) -> tuple[Topic, ...]:
+    """The loops a new message has work for: a cancellation's; the submit loop's only when the
+    push made its dossier ready (a ring for each of its other pushes would wake it for nothing, and
+    cost more than a wasted look: each claim it woke for would take one dossier, not a batch)."""
+    if message.function == CANCELLATION:
+        return (Topic.CANCEL, Topic.EVENTS)
+    if outcome is IntakeOutcome.READY:
+        return (Topic.SUBMIT, Topic.EVENTS)
+    return (Topic.EVENTS,)
 
 
 def intake_tls(settings: Settings) -> ssl.SSLContext | None:

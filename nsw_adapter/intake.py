@@ -96,6 +96,11 @@ _MISDECODED = "\ufffd"
 _MISDECODED_PROBLEM = texts.problem("E-ENVELOPE", "E-ENVELOPE.misdecoded")
 
 
+#: Called with each new message of a seen dossier once committed, and its outcome (STORED or READY).
+OnStored = Callable[[IncomingMessage, IntakeOutcome], None]
+_NEW = frozenset({IntakeOutcome.STORED, IntakeOutcome.READY})
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     """An HTTP answer: status and SOAP body."""
@@ -116,10 +121,10 @@ class Intake:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         metrics: Metrics | None = None,
         language: texts.Language = texts.DEFAULT_LANGUAGE,
-        on_stored: Callable[[IncomingMessage], None] | None = None,
+        on_stored: OnStored | None = None,
     ) -> None:
         # Called after each new message is committed: the daemon rings its loops' bell with it, so
-        # the dossier this push completed is submitted at once (nsw_adapter/wakeup.py).
+        # the dossier this push completed (outcome READY) is submitted at once (nsw_adapter/wakeup.py).
         self._on_stored = on_stored
         self._language = language  # of the answers' Error descriptions (the agents read them)
         # The credentials and, during a rotation, the previous ones: both accepted.
@@ -291,8 +296,8 @@ class Intake:
         except Exception:
             log.exception("intake.store_failed", message_id=incoming.message_id)
             raise SoapFault("Server", "the message could not be stored; push it again later") from None
-        if outcome is IntakeOutcome.STORED and self._on_stored is not None:
-            self._on_stored(incoming)
+        if outcome in _NEW and self._on_stored is not None:
+            self._on_stored(incoming, outcome)
         header = message.header
         return self._answer(
             RECEIVED,
@@ -509,10 +514,11 @@ def create_intake_app(
     executor: ThreadPoolExecutor | None = None,
     metrics: Metrics | None = None,
     language: texts.Language = texts.DEFAULT_LANGUAGE,
-    on_stored: Callable[[IncomingMessage], None] | None = None,
+    on_stored: OnStored | None = None,
 ) -> web.Application:
     """An aiohttp application serving receiveMessage at settings.path (mount it or run it as is),
-    answering agents in `language`, calling `on_stored` with each new message once committed."""
+    answering agents in `language`, calling `on_stored` with each new message once committed (and
+    with its outcome: READY when its dossier now has a version to submit)."""
     app = web.Application()
     add_intake_route(
         app, store, settings, executor=executor, metrics=metrics, language=language, on_stored=on_stored
@@ -528,7 +534,7 @@ def add_intake_route(
     executor: ThreadPoolExecutor | None = None,
     metrics: Metrics | None = None,
     language: texts.Language = texts.DEFAULT_LANGUAGE,
-    on_stored: Callable[[IncomingMessage], None] | None = None,
+    on_stored: OnStored | None = None,
 ) -> Intake:
     """Mount receiveMessage (POST settings.path) on an existing application; its pool closes with it."""
     intake = Intake(

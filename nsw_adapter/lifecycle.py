@@ -118,6 +118,9 @@ class IntakeOutcome(StrEnum):
     """What receiving a pushed message did."""
 
     STORED = "stored"  # new, committed: answer 99
+    # Stored as STORED is, and its dossier now has a version ready to submit (complete, or
+    # amended into a new version): the submit loop has work. Answered 99 as well.
+    READY = "ready"
     DUPLICATE = "duplicate"  # messageId already held: answer 99 again, nothing stored twice
     # 02/03 for a dossier not seen (no 01 yet): stored and answered 99; E-UNKNOWN-DOSSIER at
     # the deadline unless its 01 messages arrive first.
@@ -406,7 +409,10 @@ def document_received(
     if not (in_effect or newly_seen):
         return change.step()  # stale: an older document than the one in effect
     _after_change(change, message.message_id, in_effect, present, now, deadline)
-    return change.step(IntakeOutcome.STORED if seen else IntakeOutcome.UNKNOWN_DOSSIER)
+    if not seen:
+        return change.step(IntakeOutcome.UNKNOWN_DOSSIER)
+    ready = any(entry.to_state is S.READY for entry in change.history)
+    return change.step(IntakeOutcome.READY if ready else IntakeOutcome.STORED)
 
 
 def cancellation_received(dossier: Dossier, message: Message, now: datetime) -> Step:

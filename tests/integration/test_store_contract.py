@@ -147,10 +147,11 @@ def test_a_stale_amendment_arriving_late_never_overwrites_a_newer_one(store: Sql
 
 
 def test_an_amendment_arriving_before_its_original_is_not_lost(store: SqlStore) -> None:
-    """An 02 that overtakes its 01 stays in effect; the late 01 only makes the dossier known."""
+    """An 02 that overtakes its 01 stays in effect (it completes the dossier: READY); the late 01
+    is only kept."""
     store.receive(incoming("NSW1", "50"))
-    assert store.receive(incoming("NSW2A", "51", "02", sent_minute=5)) is IntakeOutcome.STORED
-    store.receive(incoming("NSW2", "51", sent_minute=1))
+    assert store.receive(incoming("NSW2A", "51", "02", sent_minute=5)) is IntakeOutcome.READY
+    assert store.receive(incoming("NSW2", "51", sent_minute=1)) is IntakeOutcome.STORED
     view = store.describe(REF, "1")
     assert view is not None
     assert view.documents["51"] == "NSW2A"

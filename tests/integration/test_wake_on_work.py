@@ -10,11 +10,19 @@ from pathlib import Path
 
 import pytest
 
+from nsw_adapter.daemon import rings_for
 from nsw_adapter.fixtures import generate_dossier
+from nsw_adapter.intake import Intake
 from nsw_adapter.simulators import PortalSimulator
 from nsw_adapter.simulators.nsw import NswSimulator
+from nsw_adapter.store import IncomingMessage, IntakeOutcome, SqlStore
 from nsw_adapter.store.wake_channel import WakeListener, WakeSender
+from nsw_adapter.testing.pushes import soap_body
+from nsw_adapter.wakeup import Topic
 from tests.support.daemons import Daemon, adapter_env
+from tests.support.intake_client import settings
+
+VALID = Path(__file__).resolve().parents[2] / "fixtures" / "samples" / "nsw" / "valid"
 
 #: Far longer than any wait below: a dossier handled within WITHIN was woken, not found by polling.
 IDLE = "30"
@@ -33,6 +41,40 @@ def receipt_announced(nsw: NswSimulator, reference: str) -> float:
 def slow_loops(env: dict[str, str]) -> dict[str, str]:
     # Idle sleeps of 30 s (up to 240 s with back-off); polls far apart; no deadline chores.
     return env | {"NSW_ADAPTER_WORKER__IDLE_SECONDS": IDLE, "NSW_ADAPTER_WORKER__GATHER_SECONDS": "0"}
+
+
+def test_only_the_push_that_makes_a_dossier_ready_rings_the_submit_loop(store: SqlStore) -> None:
+    """Each push rings for the work it made: the one completing a dossier (or amending it before
+    anything reached the portal) the submit loop, a cancellation the cancel loop, the others only
+    the event feed; a duplicate rings nothing."""
+    heard: list[tuple[str, IntakeOutcome, tuple[Topic, ...]]] = []
+
+    def on_stored(message: IncomingMessage, outcome: IntakeOutcome) -> None:
+        heard.append((message.message_id, outcome, rings_for(message, outcome)))
+
+    documents = ("50-general-declaration.xml", "51-crew-list.xml", "64-arms-declaration.xml")
+    amended = [VALID / "arrival-amendment" / name for name in (*documents, "51-crew-list-amendment.xml")]
+    cancelled = [VALID / "cancellation" / name for name in (*documents, "50-cancellation.xml")]
+    pushes = [*amended, amended[-1], *cancelled]  # the amendment pushed twice
+    intake = Intake(store, settings(), on_stored=on_stored)
+    try:
+        answers = [intake.handle(soap_body(path.read_bytes())) for path in pushes]
+    finally:
+        intake.close()
+    assert [answer.status for answer in answers] == [200] * len(pushes)
+    events, submit, cancel = (Topic.EVENTS,), (Topic.SUBMIT, Topic.EVENTS), (Topic.CANCEL, Topic.EVENTS)
+    stored, ready = (IntakeOutcome.STORED, events), (IntakeOutcome.READY, submit)
+    assert [(outcome, rings) for _, outcome, rings in heard] == [
+        stored,  # the General Declaration: its Crew List and Arms Declaration are to come
+        stored,
+        ready,  # complete
+        ready,  # amended while READY: a new version to submit (nothing was sent yet)
+        # the amendment's repeat was a duplicate: nothing stored, nothing rung
+        stored,
+        stored,
+        ready,
+        (IntakeOutcome.STORED, cancel),  # the cancellation: the cancel loop's work, not the submit loop's
+    ]
 
 
 @pytest.mark.timeout(120)
