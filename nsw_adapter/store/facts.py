@@ -87,7 +87,7 @@ def decision_values(facts: DecisionFacts, *, local: bool, message_id: str, at: d
 
 def record_vessel(db: Database, c: Connection, dossier_id: int, facts: VesselFacts) -> None:
     """The General Declaration now in effect: its vessel facts replace the earlier ones."""
-    db.execute(c, _UPSERT_VESSEL, {"dossier_id": dossier_id, **vessel_values(facts)})
+    db.run(c, _UPSERT_VESSEL, {"dossier_id": dossier_id, **vessel_values(facts)})
 
 
 def record_result(
@@ -107,7 +107,7 @@ def record_result(
         return
     local = facts.function == "22" and b"<ReceiptNumber>" not in payload
     values = decision_values(facts, local=local, message_id=message_id, at=now)
-    db.execute(c, _UPSERT_DECISION, {"dossier_id": dossier_id, **values})
+    db.run(c, _UPSERT_DECISION, {"dossier_id": dossier_id, **values})
 
 
 def backfill(connection: Connection) -> None:

@@ -33,7 +33,7 @@ def remember_batch(db: Database, nonces: Sequence[Nonce]) -> list[bool | BaseExc
     now = db.now()
     with db.tx() as c:
         return [
-            db.execute(c, _INSERT, {"digest": key, "seen_at": now, "expires_at": until}).first() is not None
+            db.run(c, _INSERT, {"digest": key, "seen_at": now, "expires_at": until}).first() is not None
             for key, until in nonces
         ]
 
