@@ -6,7 +6,7 @@ store. Then the portal comes up on the address the adapter was configured with, 
 clock runs until every dossier has its final Result at the NSW.
 
     .venv/bin/python benchmarks/backlog.py [--dossiers 10000] [--store sqlite|postgresql] [--daemons 1]
-        [--split]
+        [--split] [--outage 5] [--default-settings]
 
 Prints the intake time, the drain time and rate, and checks nothing was lost or doubled.
 A benchmark, not a test: 10,000 dossiers take minutes on a 2-core machine.
@@ -54,7 +54,15 @@ def run(args: argparse.Namespace) -> tuple[int, float]:
     try:
         with NswSimulator(push_timeout=60, backoff_max=2.0) as nsw:
             adapters = [
-                Adapter(f"adapter-{i + 1}", store_url, portal_url, nsw.url, workdir, role(args.split, i))
+                Adapter(
+                    f"adapter-{i + 1}",
+                    store_url,
+                    portal_url,
+                    nsw.url,
+                    workdir,
+                    role(args.split, i),
+                    tuned=not args.default_settings,
+                )
                 for i in range(args.daemons)
             ]
             # Each intake daemon takes its share of the pushes, as behind a load balancer.
@@ -141,6 +149,11 @@ def main() -> None:
         "--outage", type=float, default=5.0, help="seconds the portal stays down after intake"
     )
     parser.add_argument("--decision-delay", type=float, default=0.2)
+    parser.add_argument(
+        "--default-settings",
+        action="store_true",
+        help="the daemons' default settings (deferrals up to 2 minutes, polls from 5 s...), not tuned ones",
+    )
     parser.add_argument("--every", type=float, default=10.0, help="seconds between progress lines")
     parser.add_argument("--timeout", type=float, default=3600.0)
     args = parser.parse_args()
