@@ -117,14 +117,18 @@ class Dependency:
         with self._lock:
             return self._resumed_at
 
-    def succeeded(self) -> None:
-        """A call went through (or the service answered, even refusing the item for its content)."""
+    def succeeded(self) -> bool:
+        """A call went through (or the service answered, even refusing the item for its content).
+        True when it ended an outage (the service was unreachable, or refused our credentials):
+        the one call, of every thread's, that sees the service back."""
         with self._lock:
             now = self._clock()
             self._last_success = self._observed_at = now
             if self._state is DependencyState.REFUSED:
                 self._resumed_at = now
+            restored = self._state in DEGRADED_STATES
             self._set(DependencyState.OK)
+            return restored
 
     def failed(self, error: str, *, unreachable: bool) -> None:
         """A call failed for a transient reason; `unreachable` when its circuit is open now."""

@@ -30,10 +30,12 @@ from nsw_adapter.clients.portal import PortalClient
 from nsw_adapter.delivery.breaker import BreakerOpenError, BreakerState, CircuitBreaker
 from nsw_adapter.delivery.retry import RetryPolicy, call_with_retry, next_attempt_delay
 from nsw_adapter.errors import AuthenticationRefused, PermanentError, TransientError
-from nsw_adapter.logging import describe_error
+from nsw_adapter.logging import describe_error, get_logger
 from nsw_adapter.loops.context import LoopContext
 from nsw_adapter.store.roles import Dossiers
+from nsw_adapter.wakeup import Topic
 
+log = get_logger("nsw_adapter.delivery")
 T = TypeVar("T")
 
 
@@ -89,6 +91,9 @@ class Channel:
     setting: str | None = None
     # The setting to check when the service refuses our credentials (default: `<setting>.credentials`).
     credentials: str | None = None
+    # Called once when a call ends an outage of the service: its deferred items are due now
+    # (store/recovery.py), and the loops that take them are rung.
+    recovered: Callable[[], None] | None = None
 
 
 def portal_channel(
@@ -96,16 +101,39 @@ def portal_channel(
 ) -> Channel:
     """The portal, as a loop delivers dossiers to it (`budget` False: never given up on for time)."""
     budget_seconds = c.portal_budget_seconds if budget else None
+    recovered = _bring_forward(c, "portal", c.store.bring_forward_dossiers, Topic.SUBMIT, Topic.CANCEL)
     return Channel(
-        loop, loop, "portal", "dossier", c.portal_policy, c.portal_breaker, budget_seconds, backoff, "portal"
-    )
+        loop, loop, "portal", "dossier", c.portal_policy, c.portal_breaker, budget_seconds, backoff,
+        "portal", recovered=recovered,
+    )  # fmt: skip
 
 
 def nsw_channel(c: LoopContext) -> Channel:
     """The NSW, as the outbox sends it Results."""
+    recovered = _bring_forward(c, "nsw", c.store.bring_forward_results, Topic.OUTBOX)
     return Channel(
-        "outbox", "send", "NSW", "outbox", c.nsw_policy, c.nsw_breaker, c.nsw_budget_seconds, setting="nsw"
-    )
+        "outbox", "send", "NSW", "outbox", c.nsw_policy, c.nsw_breaker, c.nsw_budget_seconds,
+        setting="nsw", recovered=recovered,
+    )  # fmt: skip
+
+
+def _bring_forward(
+    c: LoopContext, service: str, due_now: Callable[[], int], *topics: Topic
+) -> Callable[[], None]:
+    """A service back: what was deferred for it due now (`due_now`), its loops rung to take it."""
+
+    def recovered() -> None:
+        try:
+            count = due_now()
+        except Exception as exc:  # the items stay deferred: they go out at the end of their back-off
+            log.error(
+                "delivery.bring_forward_failed", service=service, error=describe_error(exc), exc_info=exc
+            )
+            return
+        log.info("delivery.brought_forward", service=service, count=count)
+        c.bell.ring(*topics)
+
+    return recovered
 
 
 def dead_letter_reason(exc: BaseException) -> str:
@@ -200,7 +228,7 @@ class Delivery:
             self._refused(item, exc, logger)
             return None
         except PermanentError as exc:
-            dep.succeeded()  # it answered, and accepted our credentials: the item is at fault
+            self._succeeded()  # it answered, and accepted our credentials: the item is at fault
             if regroup is None or not regroup(exc):
                 self.give_up(
                     item, dead_letter_reason(exc), logger, error=describe_error(exc), error_code=exc.code
@@ -218,8 +246,13 @@ class Delivery:
             return None
         finally:
             c.metrics.latency.labels(operation=ch.operation).observe(time.perf_counter() - started)
-        dep.succeeded()
+        self._succeeded()
         return value
+
+    def _succeeded(self) -> None:
+        """The service answered; when that ended its outage, what waits for it is brought forward."""
+        if self.dependency.succeeded() and self.channel.recovered is not None:
+            self.channel.recovered()
 
     def give_up(
         self, item: Pending, reason: str, logger: Any, *, event: str = "dead_letter", **fields: Any

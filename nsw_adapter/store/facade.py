@@ -38,6 +38,7 @@ from nsw_adapter.store import (
     operations,
     outbox,
     outcomes,
+    recovery,
     reports,
 )
 from nsw_adapter.store import engine as engines
@@ -163,6 +164,9 @@ class SqlStore:
     def dead_letter(self, dossier_id: int, reason: str) -> None:
         outcomes.dead_letter(self._db, dossier_id, reason)
 
+    def bring_forward_dossiers(self) -> int:
+        return recovery.bring_forward_dossiers(self._db)
+
     # --- poll
     def claim_polls(
         self, worker_id: str, limit: int, lease_seconds: float, now: datetime
@@ -196,6 +200,9 @@ class SqlStore:
 
     def dead_letter_outbox(self, outbox_id: int, reason: str) -> None:
         outbox.dead_letter(self._db, outbox_id, reason)
+
+    def bring_forward_results(self) -> int:
+        return recovery.bring_forward_results(self._db)
 
     # --- events
     def fan_out_events(self, subscribers: Sequence[SubscriberSettings], now: datetime) -> int:

@@ -68,6 +68,10 @@ class Dossiers(Protocol):
     def dead_letter(self, dossier_id: int, reason: str) -> None:
         """Give up on a dossier (budget exhausted or permanent failure), keeping its payload."""
 
+    def bring_forward_dossiers(self) -> int:
+        """The portal is back after an outage: every dossier deferred for it (to submit, or a
+        cancellation owed) is due now, its attempts and budget unchanged; how many."""
+
 
 class SubmitStore(Dossiers, Protocol):
     """What the submit loop needs: READY dossiers, their submissions and receipts."""
@@ -139,6 +143,9 @@ class OutboxStore(Protocol):
 
     def dead_letter_outbox(self, outbox_id: int, reason: str) -> None:
         """Give up on one result, keeping its payload."""
+
+    def bring_forward_results(self) -> int:
+        """The NSW is back after an outage: every Result deferred for it is due now; how many."""
 
 
 class EventStore(Protocol):

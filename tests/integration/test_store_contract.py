@@ -425,6 +425,28 @@ def test_defer_counts_the_attempt_and_waits(store: SqlStore, clock: Clock) -> No
     assert again.attempts == 1
 
 
+def test_deferred_work_is_brought_forward_when_its_service_is_back(store: SqlStore, clock: Clock) -> None:
+    """Brought forward: the dossiers deferred for the portal, the Results deferred for the NSW,
+    each due now with its attempts kept; nothing else (a submitted dossier's poll keeps its time)."""
+    complete(store)
+    [claim] = store.claim_ready("w1", 10, 30)
+    store.defer(claim.dossier_id, "portal unavailable", clock.now + timedelta(minutes=2))
+    [dossier_id] = all_submitted(store, "HPH-2026-000124")
+    record_pending(store, dossier_id, clock.now + timedelta(minutes=5))
+    [item] = store.claim_outbox("w1", 10, 30, clock.now)
+    store.defer_outbox(item.outbox_id, "nsw down", clock.now + timedelta(minutes=2))
+    assert store.claim_ready("w1", 10, 30) == []
+    assert store.claim_outbox("w1", 10, 30, clock.now) == []
+
+    assert store.bring_forward_dossiers() == 1
+    [again] = store.claim_ready("w1", 10, 30)
+    assert (again.dossier_id, again.attempts) == (claim.dossier_id, 1)
+    assert store.claim_polls("w1", 100, 30, clock.now) == []  # polls are not deferrals
+    assert store.bring_forward_results() == 1
+    [result_again] = store.claim_outbox("w1", 10, 30, clock.now)
+    assert (result_again.outbox_id, result_again.attempts) == (item.outbox_id, 1)
+
+
 def test_polls_are_due_then_backed_off(store: SqlStore, clock: Clock) -> None:
     """A submitted dossier is polled now, then not before record_pending's time."""
     submitted(store, "R-1")

@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 from lxml import etree
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from nsw_adapter.clients.errors import RemotePermanentError, RemoteTransientError
 from nsw_adapter.clients.nsw import NswAnswer, Reject
 from nsw_adapter.clients.portal import PortalState, Reason, Receipt, Status
 from nsw_adapter.delivery import CircuitBreaker, RetryPolicy, set_testing
+from nsw_adapter.delivery.breaker import BreakerState
 from nsw_adapter.delivery.health import DependencyState, Health
 from nsw_adapter.errors import AuthenticationRefused, Problem
 from nsw_adapter.logging import get_logger
@@ -28,7 +29,7 @@ from nsw_adapter.loops.poll import CallBudget, PollLoop
 from nsw_adapter.loops.submit import SubmitLoop
 from nsw_adapter.metrics import Metrics
 from nsw_adapter.settings import Settings
-from nsw_adapter.store import SqlStore, open_store
+from nsw_adapter.store import SqlStore, open_store, tables
 from nsw_adapter.worker import Worker, build_context
 from tests.support.fakes import (
     RECEIVED,
@@ -219,6 +220,61 @@ def test_open_breaker_defers_without_calling(
     loop.process(claimed)
     assert portal.calls == []
     assert states(store, clock) == {"ready": 1}
+
+
+def _next_attempts(store: SqlStore) -> list[datetime]:
+    with store.engine.connect() as connection:
+        found = connection.execute(select(tables.dossiers.c.next_attempt_at).order_by(tables.dossiers.c.id))
+        return [moment for (moment,) in found]
+
+
+def test_the_first_call_after_an_outage_brings_every_deferred_dossier_forward(
+    store: SqlStore, portal: FakePortal, nsw: FakeNsw, clock: Clock
+) -> None:
+    """While the portal is down each dossier tried is deferred along its back-off (a minute and
+    more here). The first call that goes through once it is back (the probe, when the first of
+    them falls due) makes the others due at once: they go out without waiting out their back-offs."""
+    set_testing(False)  # the real back-off schedule (the fixture turns testing off again anyway)
+    for index in range(3):
+        ready_dossier(store, f"HPH-2026-{index + 200:06d}")
+    monotonic = [0.0]
+    breaker = CircuitBreaker("portal", failure_threshold=3, reset_seconds=30, clock=lambda: monotonic[0])
+    policy = RetryPolicy(max_attempts=1, defer_initial=60, defer_max=600)
+    context = make_context(
+        store, portal, nsw, clock, portal_breaker=breaker, portal_policy=policy, claim_batch=1
+    )
+    loop = SubmitLoop(context)
+    portal.submits = [RemoteTransientError("portal HTTP 503", status=503)] * 3
+    for _ in range(3):  # one dossier a claim, ten seconds apart: each deferred to its own time
+        assert loop.run_once() == 1
+        clock.advance(seconds=10)
+    assert breaker.state is BreakerState.OPEN
+    deferred = _next_attempts(store)
+    assert len(set(deferred)) == 3
+
+    receipts = iter(range(1, 10))
+    portal.submits = [lambda: Receipt(f"CKCHPG-2026-{next(receipts):06d}", RECEIVED, duplicate=False)] * 3
+    monotonic[0] = 31.0  # half-open: one probe may go
+    clock.now = min(deferred)  # the first deferred dossier falls due; the others are still waiting
+    assert loop.run_once() == 1  # the probe goes through, and the others are due now
+    assert loop.run_once() == 1  # the clock has not moved: brought forward, not waited out
+    assert loop.run_once() == 1
+    assert states(store, clock) == {"submitted": 3}
+    assert len(portal.calls) == 6
+
+
+def test_a_dependency_says_which_success_ended_its_outage(clock: Clock) -> None:
+    """Only the success after the service was unreachable (or refused our credentials) ends an
+    outage; a success after one failed call, or after another success, does not."""
+    dependency = Health(clock=clock).of("portal")
+    assert dependency.succeeded() is False  # first use
+    dependency.failed("timeout", unreachable=False)
+    assert dependency.succeeded() is False  # one failure, circuit closed: no outage
+    dependency.failed("timeout", unreachable=True)
+    assert dependency.succeeded() is True
+    assert dependency.succeeded() is False
+    dependency.refused("authentication failed")
+    assert dependency.succeeded() is True
 
 
 def _submitted(

@@ -1,0 +1,46 @@
+"""A service back after an outage: the work deferred for it is due now, not at the end of its back-off.
+
+While the portal (or the NSW) is down, each item tried is deferred along an exponential back-off
+(up to `defer_max_seconds`, two minutes by default), so when the service returns the backlog would
+trickle out over that long. The first call that goes through after its circuit opened
+(loops/delivery.py) brings the rest forward: due now, their attempts and retry budgets unchanged.
+The claims still pace what goes out (one batch per loop thread at a time).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, or_
+
+from nsw_adapter.lifecycle import DossierState as S
+from nsw_adapter.store import tables as t
+from nsw_adapter.store.database import Database
+from nsw_adapter.store.outbox import PENDING
+from nsw_adapter.store.statements import NOW, Statement
+
+d, o = t.dossiers, t.outbox
+
+# The portal's: dossiers to submit, and cancellations it is owed.
+_DOSSIERS = Statement.of(
+    d.update()
+    .where(
+        or_(d.c.state == S.READY.value, and_(d.c.state == S.CANCELLED.value, d.c.cancel_owed.is_(True))),
+        d.c.next_attempt_at > NOW,
+    )
+    .values(next_attempt_at=NOW)
+)
+# The NSW's: Results waiting in the outbox.
+_RESULTS = Statement.of(
+    o.update().where(o.c.status == PENDING, o.c.next_attempt_at > NOW).values(next_attempt_at=NOW)
+)
+
+
+def bring_forward_dossiers(db: Database) -> int:
+    """Every dossier deferred for the portal (to submit, or a cancellation owed) due now; how many."""
+    with db.tx() as c:
+        return int(db.execute(c, _DOSSIERS, {"now": db.now()}).rowcount)
+
+
+def bring_forward_results(db: Database) -> int:
+    """Every Result deferred for the NSW due now; how many."""
+    with db.tx() as c:
+        return int(db.execute(c, _RESULTS, {"now": db.now()}).rowcount)
