@@ -2,9 +2,10 @@
 
 A loop that found nothing to do sleeps `idle_seconds`, doubling up to 8x (1.6 s by default): a
 dossier completed during that sleep would wait for it. So whatever makes work commits and then
-rings the topic's bell (intake: SUBMIT and CANCEL after a stored push; submit, poll, cancel and
-housekeeping: OUTBOX after work that may have queued a Result), and a loop sleeping on that topic
-starts at once. A ring is a hint, never the work itself: a loop woken for nothing finds nothing
+rings the topic's bell (intake: SUBMIT after the push that made a dossier ready, CANCEL after a
+cancellation, daemon.rings_for; submit, poll, cancel and housekeeping: OUTBOX after work that may
+have queued a Result; a service back after an outage: its loops' topics), and a loop sleeping on
+that topic starts at once. A ring is a hint, never the work itself: a loop woken for nothing finds nothing
 and sleeps again, and one that missed a ring still finds its work at the end of its sleep.
 
 Across processes (an intake process beside worker processes, `roles`), a `Relay` carries rings
