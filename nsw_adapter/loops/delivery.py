@@ -101,7 +101,9 @@ def portal_channel(
 ) -> Channel:
     """The portal, as a loop delivers dossiers to it (`budget` False: never given up on for time)."""
     budget_seconds = c.portal_budget_seconds if budget else None
-    recovered = _bring_forward(c, "portal", c.store.bring_forward_dossiers, Topic.SUBMIT, Topic.CANCEL)
+    recovered = bring_forward_on_recovery(
+        c, "portal", c.store.bring_forward_dossiers, Topic.SUBMIT, Topic.CANCEL
+    )
     return Channel(
         loop, loop, "portal", "dossier", c.portal_policy, c.portal_breaker, budget_seconds, backoff,
         "portal", recovered=recovered,
@@ -110,17 +112,18 @@ def portal_channel(
 
 def nsw_channel(c: LoopContext) -> Channel:
     """The NSW, as the outbox sends it Results."""
-    recovered = _bring_forward(c, "nsw", c.store.bring_forward_results, Topic.OUTBOX)
+    recovered = bring_forward_on_recovery(c, "nsw", c.store.bring_forward_results, Topic.OUTBOX)
     return Channel(
         "outbox", "send", "NSW", "outbox", c.nsw_policy, c.nsw_breaker, c.nsw_budget_seconds,
         setting="nsw", recovered=recovered,
     )  # fmt: skip
 
 
-def _bring_forward(
+def bring_forward_on_recovery(
     c: LoopContext, service: str, due_now: Callable[[], int], *topics: Topic
 ) -> Callable[[], None]:
-    """A service back: what was deferred for it due now (`due_now`), its loops rung to take it."""
+    """A Channel's `recovered`: what was deferred for `service` due now (`due_now`, store/recovery.py),
+    the loops that take it rung (`topics`)."""
 
     def recovered() -> None:
         try:

@@ -19,7 +19,7 @@ from nsw_adapter.events.config import SubscriberSettings
 from nsw_adapter.events.publisher import Publisher
 from nsw_adapter.logging import describe_error, get_logger
 from nsw_adapter.loops.context import LoopContext
-from nsw_adapter.loops.delivery import Channel, RemoteLoop
+from nsw_adapter.loops.delivery import Channel, RemoteLoop, bring_forward_on_recovery
 from nsw_adapter.store import EventDelivery, EventStore
 from nsw_adapter.wakeup import Topic
 
@@ -40,6 +40,9 @@ def event_channel(context: LoopContext, subscriber: SubscriberSettings) -> Chann
         subscriber.retry_budget_seconds,
         setting=dependency,
         credentials=f"subscribers.{subscriber.name}.{'secret' if subscriber.kind == 'webhook' else 'url'}",
+        recovered=bring_forward_on_recovery(
+            context, dependency, lambda: context.store.bring_forward_events(subscriber.name), Topic.EVENTS
+        ),
     )
 
 

@@ -204,6 +204,9 @@ class SqlStore:
     def bring_forward_results(self) -> int:
         return recovery.bring_forward_results(self._db)
 
+    def bring_forward_events(self, subscriber: str) -> int:
+        return recovery.bring_forward_events(self._db, subscriber)
+
     # --- events
     def fan_out_events(self, subscribers: Sequence[SubscriberSettings], now: datetime) -> int:
         return events.fan_out(self._db, subscribers, now)

@@ -1,23 +1,24 @@
 """A service back after an outage: the work deferred for it is due now, not at the end of its back-off.
 
-While the portal (or the NSW) is down, each item tried is deferred along an exponential back-off
-(up to `defer_max_seconds`, two minutes by default), so when the service returns the backlog would
-trickle out over that long. The first call that goes through after its circuit opened
-(loops/delivery.py) brings the rest forward: due now, their attempts and retry budgets unchanged.
-The claims still pace what goes out (one batch per loop thread at a time).
+While the portal (or the NSW, or an event subscriber) is down, each item tried is deferred along
+an exponential back-off (up to `defer_max_seconds`, two minutes by default), so when the service
+returns those items would wait that long behind the ones that arrived later. The first call that
+goes through after its circuit opened (loops/delivery.py) brings them forward: due now, their
+attempts and retry budgets unchanged. The claims still pace what goes out.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, bindparam, or_
 
 from nsw_adapter.lifecycle import DossierState as S
 from nsw_adapter.store import tables as t
 from nsw_adapter.store.database import Database
+from nsw_adapter.store.events import PENDING as DELIVERY_PENDING
 from nsw_adapter.store.outbox import PENDING
 from nsw_adapter.store.statements import NOW, Statement
 
-d, o = t.dossiers, t.outbox
+d, o, dl = t.dossiers, t.outbox, t.event_deliveries
 
 # The portal's: dossiers to submit, and cancellations it is owed.
 _DOSSIERS = Statement.of(
@@ -33,6 +34,17 @@ _RESULTS = Statement.of(
     o.update().where(o.c.status == PENDING, o.c.next_attempt_at > NOW).values(next_attempt_at=NOW)
 )
 
+# A subscriber's: its event deliveries.
+_DELIVERIES = Statement.of(
+    dl.update()
+    .where(
+        dl.c.subscriber == bindparam("name"),
+        dl.c.status == DELIVERY_PENDING,
+        dl.c.next_attempt_at > NOW,
+    )
+    .values(next_attempt_at=NOW)
+)
+
 
 def bring_forward_dossiers(db: Database) -> int:
     """Every dossier deferred for the portal (to submit, or a cancellation owed) due now; how many."""
@@ -44,3 +56,9 @@ def bring_forward_results(db: Database) -> int:
     """Every Result deferred for the NSW due now; how many."""
     with db.tx() as c:
         return int(db.execute(c, _RESULTS, {"now": db.now()}).rowcount)
+
+
+def bring_forward_events(db: Database, subscriber: str) -> int:
+    """Every event delivery deferred for `subscriber` due now; how many."""
+    with db.tx() as c:
+        return int(db.execute(c, _DELIVERIES, {"now": db.now(), "name": subscriber}).rowcount)

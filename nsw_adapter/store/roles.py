@@ -176,6 +176,9 @@ class EventStore(Protocol):
     def dead_letter_event(self, delivery_id: int, reason: str) -> None:
         """Give up on one delivery (`events replay` sends it again)."""
 
+    def bring_forward_events(self, subscriber: str) -> int:
+        """The subscriber is back after an outage: every delivery deferred for it is due now; how many."""
+
 
 class HousekeepingStore(Protocol):
     """What the housekeeping loop and the worker's shutdown need."""

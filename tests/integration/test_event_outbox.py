@@ -12,9 +12,11 @@ from sqlalchemy import func, select
 
 from nsw_adapter.events.config import SubscriberSettings
 from nsw_adapter.lifecycle import DossierState
+from nsw_adapter.loops.events import event_channel
 from nsw_adapter.store import SqlStore, SubmissionStart, tables
 from nsw_adapter.store import intake as store_intake
 from tests.support.events import schema_errors
+from tests.support.fakes import FakeNsw, FakePortal, make_context
 from tests.support.store import (
     Clock,
     RecordingRejections,
@@ -227,3 +229,26 @@ def test_a_forgotten_subscribers_deliveries_go_and_no_one_elses(store: SqlStore,
     assert store.stats(store.now()).subscribers["customs"].pending == 3
     assert store.claim_events("port", "w1", 10, 30, store.now()) == []
     assert len(_events(store)) == 3
+
+
+def test_a_subscribers_deferred_deliveries_are_brought_forward_when_it_is_back(
+    store: SqlStore, clock: Clock
+) -> None:
+    """Brought forward: that subscriber's deferred deliveries, due now with their attempts kept;
+    another subscriber's stay deferred."""
+    customs, port = _subscriber("customs"), _subscriber("port")
+    _ready(store)
+    now = store.now()
+    store.fan_out_events([customs, port], now)
+    for name in ("customs", "port"):
+        [delivery] = store.claim_events(name, "w1", 10, 30, now)
+        store.defer_event(delivery.delivery_id, "HTTP 503", now + timedelta(minutes=2))
+    assert store.claim_events("customs", "w1", 10, 30, now) == []
+
+    # What the subscriber's channel does when a call ends its outage (loops/delivery.py).
+    recovered = event_channel(make_context(store, FakePortal(), FakeNsw(), clock), customs).recovered
+    assert recovered is not None
+    recovered()
+    [again] = store.claim_events("customs", "w1", 10, 30, store.now())
+    assert again.attempts == 1
+    assert store.claim_events("port", "w1", 10, 30, store.now()) == []
