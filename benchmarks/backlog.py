@@ -137,7 +137,8 @@ def _seconds(value: float | None) -> str:
     return "never" if value is None else f"{value:.1f} s"
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
+    """The options, with their defaults (cost.py runs a backlog through them too)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dossiers", type=int, default=10_000)
     parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
@@ -156,10 +157,15 @@ def main() -> None:
     )
     parser.add_argument("--every", type=float, default=10.0, help="seconds between progress lines")
     parser.add_argument("--timeout", type=float, default=3600.0)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    options = parser()
+    args = options.parse_args()
     compile_package()
     if args.split and args.daemons < 2:
-        parser.error("--split needs --daemons 2 or more (an intake daemon and a worker daemon)")
+        options.error("--split needs --daemons 2 or more (an intake daemon and a worker daemon)")
     sys.exit(run(args)[0])
 
 

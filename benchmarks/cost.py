@@ -220,10 +220,9 @@ def main() -> int:
     drain = None
     if args.backlog:
         print(f"part 4: a backlog of {args.backlog} (benchmarks/backlog.py) ...", flush=True)
-        code, drain = backlog.run(argparse.Namespace(
-            dossiers=args.backlog, store=args.store, daemons=1, split=False, outage=1.0,
-            decision_delay=0.2, timeout=args.timeout, every=10.0,
-        ))  # fmt: skip
+        options = ["--dossiers", str(args.backlog), "--store", args.store, "--outage", "1", "--timeout",
+                   str(args.timeout)]  # fmt: skip
+        code, drain = backlog.run(backlog.parser().parse_args(options))
         problems += ["backlog: lost or doubled"] if code else []
 
     n = args.dossiers
