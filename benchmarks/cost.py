@@ -3,11 +3,14 @@
 One run, four parts (issue 19):
 1. The bare mapping, in this process: per dossier, the CPU of `translate()` and of the floor of
    benchmarks/translate.py (hardened parse, envelope.xsd, an XSLT doing the mapping, serialize,
-   submission.xsd), over the same dossiers the daemon gets; measured before part 2 and again
-   right after it, the mean of the two the ratios' baseline (the VM's speed drifts in minutes).
+   submission.xsd), over the same dossiers the daemon gets; measured before each burst of part 2
+   and after the last, each burst's baseline the mean of the two around it (the VM's speed
+   drifts in minutes).
 2. The daemon with its default settings (`nsw-adapter run`, SQLite or PostgreSQL), the NSW and
    portal simulators in this process: the dossiers pushed at once, the clock and the daemon's CPU
-   (/proc) running from the first push to the last final Result. Its CPU per stage comes from
+   (/proc) running from the first push to the last final Result; `--rounds` bursts (the same
+   dossiers under new references), the median one's figures printed in full (this VM's run-to-run
+   noise is about 15%: one burst cannot tell a 5% change). Its CPU per stage comes from
    its /metrics (`nsw_adapter_cpu_seconds_total{stage}`, nsw_adapter/cpu.py); portal calls per
    dossier from the portal's counters.
 3. Latency after quiet spells, same daemon: one dossier every `--quiet` seconds; from the answer to
@@ -16,8 +19,8 @@ One run, four parts (issue 19):
 4. A backlog of `--backlog` dossiers drained (benchmarks/backlog.py: stored during a portal
    outage, the clock running from the portal's return to the last final Result).
 
-    .venv/bin/python benchmarks/cost.py [--dossiers 200] [--store sqlite|postgresql] [--latency 20]
-        [--quiet 3] [--decision-delay 2] [--backlog 2000]
+    .venv/bin/python benchmarks/cost.py [--dossiers 200] [--rounds 3] [--store sqlite|postgresql]
+        [--latency 20] [--quiet 3] [--decision-delay 2] [--backlog 2000]
 
 Dossiers of parts 1-3: 16-24 crew, every third with 5-40 passengers (Latin names: the XSLT
 floor cannot transliterate other scripts). The machine's load swings every figure: run it twice.
@@ -26,6 +29,7 @@ floor cannot transliterate other scripts). The machine's load swings every figur
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import re
 import statistics
@@ -173,6 +177,7 @@ def latencies(nsw: NswSimulator, portal: PortalSimulator, batch: list[Dossier], 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dossiers", type=int, default=200, help="part 2's burst (and part 1's dossiers)")
+    parser.add_argument("--rounds", type=int, default=3, help="part 2's bursts; the median one is shown")
     parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--latency", type=int, default=20, help="part 3's dossiers, one per quiet spell")
     parser.add_argument("--quiet", type=float, default=3.0, help="seconds of quiet before each of them")
@@ -185,14 +190,15 @@ def main() -> int:
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; generating dossiers ...",
         flush=True,
     )
-    batch = make_dossiers(args.dossiers, "CST")
+    rounds = [make_dossiers(args.dossiers, f"CS{chr(ord('A') + r)}") for r in range(args.rounds)]
+    batch = rounds[0]
     quiet_batch = make_dossiers(args.latency, "LAT")
     people = statistics.mean(
         sum(data.count(b"<CrewCode>") + data.count(b"<PassengerCode>") for _, data in files)
         for files in batch
     )
-    # Measured again right after the burst: this shared VM's speed drifts by half within minutes,
-    # so the ratio's baseline is the mean of the two, both printed.
+    # Measured again after each burst: this shared VM's speed drifts by half within minutes, so
+    # each burst's baseline is the mean of the measurements around it.
     mapping = [bare_mapping(batch)]
 
     workdir = Path(tempfile.mkdtemp(prefix="nswa-cost-"))
@@ -206,12 +212,16 @@ def main() -> int:
         ):
             adapter = Adapter("cost", store_url, portal.url, nsw.url, workdir, tuned=False)
             nsw.agency_url = adapter.intake_url
-            print(f"part 2: {args.dossiers} dossiers pushed at once ...", flush=True)
-            cost = daemon_cost(adapter, nsw, portal, batch, args.timeout)
-            mapping.append(bare_mapping(batch))
+            costs = []
+            for r, burst in enumerate(rounds):
+                print(f"part 2, burst {r + 1}/{args.rounds}: {args.dossiers} dossiers pushed at once ...",
+                      flush=True)  # fmt: skip
+                costs.append(daemon_cost(adapter, nsw, portal, burst, args.timeout))
+                mapping.append(bare_mapping(batch))
             print(f"part 3: {args.latency} dossiers, each after {args.quiet:g} s of quiet ...", flush=True)
             receipt, decision = latencies(nsw, portal, quiet_batch, "LAT-", args.quiet, args.timeout)
-            problems = check(nsw.admin_state(), portal.admin_state(), args.dossiers + args.latency)
+            pushed = args.rounds * args.dossiers + args.latency
+            problems = check(nsw.admin_state(), portal.admin_state(), pushed)
     finally:
         if adapter is not None:
             adapter.stop()
@@ -228,11 +238,16 @@ def main() -> int:
     n = args.dossiers
     per = 1000 / n
     print(f"\n== {n} dossiers of {people:.0f} people on average, store {args.store}, default settings ==")
-    (ours_before, floor_before), (ours_after, floor_after) = mapping
-    ours, floor = (ours_before + ours_after) / 2, (floor_before + floor_after) / 2
-    print(f"bare mapping per dossier: translate() {1000 * ours:.2f} ms CPU, XSLT floor {1000 * floor:.2f} ms "
-          f"(means of before the burst {1000 * ours_before:.2f} / {1000 * floor_before:.2f} "
-          f"and after it {1000 * ours_after:.2f} / {1000 * floor_after:.2f})")  # fmt: skip
+    # Each burst against the mean of the bare mapping measured just before and just after it.
+    baselines = [((a[0] + b[0]) / 2, (a[1] + b[1]) / 2) for a, b in itertools.pairwise(mapping)]
+    ratios = [c["cpu"] * per / (1000 * ours) for c, (ours, _) in zip(costs, baselines, strict=True)]
+    median = sorted(range(len(ratios)), key=ratios.__getitem__)[len(ratios) // 2]
+    cost, (ours, floor) = costs[median], baselines[median]
+    print("bursts: " + ", ".join(
+        f"{c['cpu'] * per:.2f} ms = {ratio:.1f}x" for c, ratio in zip(costs, ratios, strict=True)
+    ) + f" (translate() {', '.join(f'{1000 * m[0]:.2f}' for m in mapping)} ms around them)")  # fmt: skip
+    print(f"the median burst, {median + 1}: bare mapping per dossier translate() {1000 * ours:.2f} ms CPU, "
+          f"XSLT floor {1000 * floor:.2f} ms")  # fmt: skip
     daemon = cost["cpu"] * per
     print(f"daemon CPU per dossier, first push to last Result: {daemon:.2f} ms "
           f"= {daemon / (1000 * ours):.1f}x translate(), {daemon / (1000 * floor):.1f}x the floor "
