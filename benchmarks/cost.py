@@ -69,10 +69,12 @@ STAGES = (
     ("loop.submit", "submit loop: claims, translation, store, portal call"),
     ("  translate", "translate()"),
     ("  portal.submit", "SubmitDeclaration (request, WS-Security, HTTP, answer)"),
+    ("record-receipts", "receipts committed as they come (store)"),
     ("loop.poll", "poll loop: claims, store, decisions' Results"),
     ("  portal.statuses", "GetProcessingStatus (request, WS-Security, HTTP, answer)"),
     ("loop.outbox", "outbox loop: claims, store, Results sent"),
     ("  nsw.send", "sendAndGetMessage (request, WS-Security, HTTP, answer)"),
+    ("record-sent", "Results marked sent as the NSW accepts them (store)"),
     ("loop.cancel", "cancel loop"),
     ("loop.housekeeping", "housekeeping loop"),
 )
