@@ -118,8 +118,8 @@ class IntakeOutcome(StrEnum):
     """What receiving a pushed message did."""
 
     STORED = "stored"  # new, committed: answer 99
-    # Stored as STORED is, and its dossier now has a version ready to submit (complete, or
-    # amended into a new version): the submit loop has work. Answered 99 as well.
+    # new, committed, and its dossier now has a version to submit (this push completed it, or
+    # amended it into a new version): answer 99, and the submit loop has work
     READY = "ready"
     DUPLICATE = "duplicate"  # messageId already held: answer 99 again, nothing stored twice
     # 02/03 for a dossier not seen (no 01 yet): stored and answered 99; E-UNKNOWN-DOSSIER at
