@@ -48,17 +48,20 @@ _DELIVERIES = Statement.of(
 
 def bring_forward_dossiers(db: Database) -> int:
     """Every dossier deferred for the portal (to submit, or a cancellation owed) due now; how many."""
-    with db.tx() as c:
-        return int(db.execute(c, _DOSSIERS, {"now": db.now()}).rowcount)
+    return _due_now(db, _DOSSIERS)
 
 
 def bring_forward_results(db: Database) -> int:
     """Every Result deferred for the NSW due now; how many."""
-    with db.tx() as c:
-        return int(db.execute(c, _RESULTS, {"now": db.now()}).rowcount)
+    return _due_now(db, _RESULTS)
 
 
 def bring_forward_events(db: Database, subscriber: str) -> int:
     """Every event delivery deferred for `subscriber` due now; how many."""
+    return _due_now(db, _DELIVERIES, name=subscriber)
+
+
+def _due_now(db: Database, statement: Statement, **params: str) -> int:
+    """Run one of the statements above at the store's now, in a transaction of its own; rows changed."""
     with db.tx() as c:
-        return int(db.execute(c, _DELIVERIES, {"now": db.now(), "name": subscriber}).rowcount)
+        return int(db.execute(c, statement, {"now": db.now(), **params}).rowcount)

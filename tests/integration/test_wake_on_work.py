@@ -13,6 +13,7 @@ import pytest
 from nsw_adapter.daemon import rings_for
 from nsw_adapter.fixtures import generate_dossier
 from nsw_adapter.intake import Intake
+from nsw_adapter.resources import sample_path
 from nsw_adapter.simulators import PortalSimulator
 from nsw_adapter.simulators.nsw import NswSimulator
 from nsw_adapter.store import IncomingMessage, IntakeOutcome, SqlStore
@@ -22,7 +23,7 @@ from nsw_adapter.wakeup import Topic
 from tests.support.daemons import Daemon, adapter_env
 from tests.support.intake_client import settings
 
-VALID = Path(__file__).resolve().parents[2] / "fixtures" / "samples" / "nsw" / "valid"
+VALID = sample_path("nsw", "valid")
 
 #: Far longer than any wait below: a dossier handled within WITHIN was woken, not found by polling.
 IDLE = "30"
