@@ -35,6 +35,8 @@ from end_to_end import (
     free_port,
     migrate_store,
     role,
+    sqlite_writer,
+    writer_line,
 )
 
 from nsw_adapter.simulators.nsw import NswSimulator
@@ -78,6 +80,7 @@ def run(args: argparse.Namespace) -> tuple[int, float]:
             portal = Portal(portal_port, args.decision_delay, None, workdir)
             up = time.monotonic()
             cpu_before = _cpu(adapters, portal)
+            writer_before = [sqlite_writer(a.metrics()) for a in adapters]
             last = 0.0
             # Where the drain's time goes: until the first receipt's Result (the outage noticed
             # over), until half the dossiers are final, until all are.
@@ -102,6 +105,9 @@ def run(args: argparse.Namespace) -> tuple[int, float]:
             drain = time.monotonic() - up
             cpu = {name: used - cpu_before[name] for name, used in _cpu(adapters, portal).items()}
             print("  CPU seconds during the drain: " + ", ".join(f"{n} {v:.1f}" for n, v in cpu.items()))
+            if args.store == "sqlite":
+                writer_after = [sqlite_writer(a.metrics()) for a in adapters]
+                print("  " + writer_line(writer_before, writer_after, drain))
             print(f"  first Result {_seconds(first_result)}, half final {_seconds(half_final)}, "
                   f"all final {drain:.1f} s after the portal came back", flush=True)  # fmt: skip
             state = nsw.admin_state()

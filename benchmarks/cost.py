@@ -52,6 +52,8 @@ from end_to_end import (  # noqa: E402
     create_pg_database,
     drop_pg_database,
     migrate_store,
+    sqlite_writer,
+    writer_line,
 )
 from translate import Floor  # noqa: E402
 
@@ -137,7 +139,8 @@ def percentile(values: list[float], fraction: float) -> float:
 def daemon_cost(adapter: Adapter, nsw: NswSimulator, portal: PortalSimulator, batch: list[Dossier],
                 timeout: float) -> dict[str, Any]:  # fmt: skip
     """Part 2: the batch pushed at once; CPU per dossier, per stage, and portal calls."""
-    before_stages = stage_seconds(adapter.metrics())
+    before_metrics = adapter.metrics()
+    before_stages = stage_seconds(before_metrics)
     before_cpu = cpu_seconds(adapter.process.pid)
     before_calls = portal.admin_state()["counters"]
     started = time.monotonic()
@@ -146,11 +149,13 @@ def daemon_cost(adapter: Adapter, nsw: NswSimulator, portal: PortalSimulator, ba
     wait_final(nsw, timeout)
     elapsed = time.monotonic() - started
     cpu = cpu_seconds(adapter.process.pid) - before_cpu
-    after = stage_seconds(adapter.metrics())
+    after_metrics = adapter.metrics()
+    after = stage_seconds(after_metrics)
     stages = {name: after.get(name, 0.0) - before_stages.get(name, 0.0) for name in after}
     counters = portal.admin_state()["counters"]
     calls = {key: counters[key] - before_calls.get(key, 0) for key in ("requests", "status_requests")}
-    return {"elapsed": elapsed, "cpu": cpu, "stages": stages, "calls": calls}
+    writer = writer_line([sqlite_writer(before_metrics)], [sqlite_writer(after_metrics)], elapsed)
+    return {"elapsed": elapsed, "cpu": cpu, "stages": stages, "calls": calls, "writer": writer}
 
 
 def latencies(nsw: NswSimulator, portal: PortalSimulator, batch: list[Dossier], prefix: str, quiet: float,
@@ -267,6 +272,8 @@ def main() -> int:
     print(f"| the rest (asyncio thread: HTTP in and out, /metrics; GC; idle loops) | {rest * per:.2f} "
           f"| {100 * rest / cost['cpu']:.0f}% |")  # fmt: skip
     print(f"| **daemon process** | **{daemon:.2f}** | 100% |")
+    if args.store == "sqlite":
+        print(cost["writer"])
     if receipt:  # --latency 0: part 3 skipped
         print(f"\nafter {args.quiet:g} s quiet spells ({len(receipt)} dossiers):")
         print(f"  last push answered -> portal receipt: p50 {percentile(receipt, 0.5):.3f} s, "

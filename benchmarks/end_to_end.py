@@ -199,6 +199,33 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def sqlite_writer(metrics: str) -> dict[str, float]:
+    """A daemon's SQLite writer figures from its /metrics (store/engine.py): seconds by phase
+    (waiting, holding, holding_cpu) and "transactions"."""
+    found = {
+        phase: float(value)
+        for phase, value in re.findall(
+            r'nsw_adapter_sqlite_writer_seconds_total\{phase="([^"]+)"\} ([0-9.e+-]+)', metrics
+        )
+    }
+    count = re.search(r"^nsw_adapter_sqlite_write_transactions_total ([0-9.e+-]+)", metrics, re.MULTILINE)
+    found["transactions"] = float(count.group(1)) if count else 0.0
+    return found
+
+
+def writer_line(before: list[dict[str, float]], after: list[dict[str, float]], elapsed: float) -> str:
+    """What SQLite's writer did between two readings of each daemon's figures, summed over the daemons."""
+    used = {key: sum(a.get(key, 0.0) - b.get(key, 0.0) for b, a in zip(before, after, strict=True))
+            for key in ("waiting", "holding", "holding_cpu", "transactions")}  # fmt: skip
+    ratio = used["holding"] / used["holding_cpu"] if used["holding_cpu"] else 0.0
+    return (
+        f"SQLite's writer: held {used['holding']:.1f} s of the {elapsed:.1f} s "
+        f"({used['holding'] / elapsed:.0%}), its holders' CPU {used['holding_cpu']:.1f} s (held {ratio:.1f}x "
+        f"its CPU), writers queued {used['waiting']:.1f} s summed over threads, "
+        f"{used['transactions']:.0f} write transactions"
+    )
+
+
 def mean_latency(metrics: str, operation: str) -> str:
     def value(name: str) -> float:
         found = re.search(rf'{name}{{operation="{operation}"}} ([0-9.e+-]+)', metrics)

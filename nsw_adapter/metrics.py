@@ -32,6 +32,7 @@ from nsw_adapter.delivery.breaker import BreakerState
 from nsw_adapter.delivery.health import DependencyState, Health
 from nsw_adapter.lifecycle import SupplementOutcome
 from nsw_adapter.store import DossierState, StoreStats, SubscriberFigures
+from nsw_adapter.store.engine import writer_figures
 
 # Counters' `_created` samples (a timestamp per series) double the exposition and nobody reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -65,6 +66,31 @@ class _StageCpu(Collector):
         for name, seconds in sorted(cpu.totals().items()):
             family.add_metric([name], seconds)
         yield family
+
+
+class _SqliteWriter(Collector):
+    """SQLite's one writer as this process used it (store/engine.py's WriterQueue), read at each
+    scrape; zero on PostgreSQL, which has no such lock."""
+
+    def collect(self) -> Iterator[Metric]:
+        figures = writer_figures()
+        seconds = CounterMetricFamily(
+            "nsw_adapter_sqlite_writer_seconds",
+            "Seconds this process's write transactions spent queued for SQLite's writer lock "
+            "(waiting, summed over threads) and holding it (holding, wall clock; holding_cpu, the "
+            "holders' own CPU). A rate of holding near 1 summed over the daemons on one file: "
+            "the store's one writer limits throughput.",
+            labels=["phase"],
+        )
+        seconds.add_metric(["waiting"], figures.waiting)
+        seconds.add_metric(["holding"], figures.holding)
+        seconds.add_metric(["holding_cpu"], figures.holding_cpu)
+        yield seconds
+        yield CounterMetricFamily(
+            "nsw_adapter_sqlite_write_transactions",
+            "Write transactions this process committed or rolled back on SQLite.",
+            value=figures.transactions,
+        )
 
 
 #: A supplement request's outcomes as counted: "open" until one of the lifecycle's.
@@ -113,6 +139,7 @@ class Metrics:
         build.info({"version": adapter_version(), "python": platform.python_version()})
         ProcessCollector(registry=r)  # process_cpu_seconds_total, resident memory, open fds, start time
         r.register(_StageCpu())  # nsw_adapter_cpu_seconds_total{stage} (cpu.py)
+        r.register(_SqliteWriter())  # nsw_adapter_sqlite_writer_seconds_total{phase} (store/engine.py)
         self.dossiers = Gauge(
             "nsw_adapter_dossiers", "Dossiers by state." + _STORE_WIDE, ["state"], registry=r
         )
