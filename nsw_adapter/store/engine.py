@@ -156,23 +156,24 @@ class WriterFigures:
     holding_cpu: float = 0.0
 
 
-_figures = WriterFigures()
-_figures_lock = threading.Lock()
+# transactions, waiting, holding, holding_cpu: summed in place (a transaction adds ~1 µs).
+_totals = [0, 0.0, 0.0, 0.0]
+_totals_lock = threading.Lock()
 
 
 def writer_figures() -> WriterFigures:
     """The process's SQLite writer figures so far (every WriterQueue's, every database's)."""
-    with _figures_lock:
-        return _figures
+    with _totals_lock:
+        transactions, waiting, holding, holding_cpu = _totals
+    return WriterFigures(int(transactions), waiting, holding, holding_cpu)
 
 
 def _count_write(waited: float, held: float, held_cpu: float) -> None:
-    global _figures
-    with _figures_lock:
-        f = _figures
-        _figures = WriterFigures(
-            f.transactions + 1, f.waiting + waited, f.holding + held, f.holding_cpu + held_cpu
-        )
+    with _totals_lock:
+        _totals[0] += 1
+        _totals[1] += waited
+        _totals[2] += held
+        _totals[3] += held_cpu
 
 
 class WriterQueue:
