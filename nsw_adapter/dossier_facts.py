@@ -46,6 +46,9 @@ class DecisionFacts:
     clearance_number: str | None
     shore_passes: int
     codes: tuple[str, ...]  # rule codes of the rejection's Error items, in order
+    # Each shore pass's (ValidFrom, ValidTo) in UTC, a pass without both left out (numbers and
+    # names never read: the event feed counts the passes and their span).
+    shore_pass_spans: tuple[tuple[datetime, datetime], ...] = ()
 
 
 def vessel_facts(general_declaration: etree._Element) -> VesselFacts:
@@ -110,26 +113,19 @@ def decision_facts(result_envelope: bytes) -> DecisionFacts | None:
     result = root.find("Body/Content/Result")
     if result is None or function not in _FINAL_FUNCTIONS:
         return None
-    return DecisionFacts(
-        function=function,
-        clearance_number=collapse(result.findtext("ClearanceNumber")) or None,
-        shore_passes=len(result.findall("ShorePass")),
-        codes=tuple(collapse(e.findtext("Code")) or "" for e in result.iterfind("Error")),
-    )
-
-
-def shore_pass_spans(result_envelope: bytes) -> list[tuple[datetime, datetime]]:
-    """Each shore pass's (ValidFrom, ValidTo) in a 23 the adapter built (numbers and names left)."""
-    try:
-        root = parse_untrusted(result_envelope)
-    except UntrustedXmlError:
-        return []
+    passes = result.findall("ShorePass")
     spans = []
-    for element in root.iterfind("Body/Content/Result/ShorePass"):
+    for element in passes:
         start, end = _utc(element.findtext("ValidFrom")), _utc(element.findtext("ValidTo"))
         if start is not None and end is not None:
             spans.append((start, end))
-    return spans
+    return DecisionFacts(
+        function=function,
+        clearance_number=collapse(result.findtext("ClearanceNumber")) or None,
+        shore_passes=len(passes),
+        codes=tuple(collapse(e.findtext("Code")) or "" for e in result.iterfind("Error")),
+        shore_pass_spans=tuple(spans),
+    )
 
 
 def _utc(value: str | None) -> datetime | None:

@@ -22,7 +22,7 @@ import structlog
 from sqlalchemy import Connection, and_, bindparam, func, not_, select, text
 
 from nsw_adapter import string_part
-from nsw_adapter.dossier_facts import arms_item_count, shore_pass_spans
+from nsw_adapter.dossier_facts import arms_item_count
 from nsw_adapter.events.config import SubscriberSettings
 from nsw_adapter.events.derive import Decision, causes_events, events_of, facts_of_row
 from nsw_adapter.events.details import ShorePasses
@@ -34,7 +34,7 @@ from nsw_adapter.store import dossiers
 from nsw_adapter.store import tables as t
 from nsw_adapter.store.claims import lease_free
 from nsw_adapter.store.database import Database
-from nsw_adapter.store.records import SubscriberFigures, UnknownRecord
+from nsw_adapter.store.records import OutgoingMessage, SubscriberFigures, UnknownRecord
 from nsw_adapter.store.statements import IDS, LIMIT, NOW, Statement, insert, locked
 
 log = structlog.get_logger(__name__)
@@ -58,7 +58,9 @@ _ARMS_DECLARATION = Statement.of(
 # --- written with the change ---------------------------------------------------------------
 
 
-def record(db: Database, c: Connection, step: Step, now: datetime, result: bytes | None = None) -> int:
+def record(
+    db: Database, c: Connection, step: Step, now: datetime, result: OutgoingMessage | None = None
+) -> int:
     """Write the events `step` (just applied) causes; `result`: the final Result it enqueued (its
     shore passes). How many were written."""
     if not causes_events(step.history):
@@ -70,7 +72,8 @@ def record(db: Database, c: Connection, step: Step, now: datetime, result: bytes
     @cache
     def decision() -> Decision:
         codes = () if facts_row is None or not facts_row.codes else tuple(facts_row.codes.split(","))
-        spans = shore_pass_spans(result) if result is not None else []
+        facts_of_result = None if result is None else result.decision_facts()
+        spans = () if facts_of_result is None else facts_of_result.shore_pass_spans
         clearance = None if facts_row is None else facts_row.clearance_number
         return Decision(clearance, codes, ShorePasses.of(spans))
 

@@ -175,7 +175,7 @@ class SqlStore:
 
     def record_polls(self, outcomes_: Sequence[PollOutcome]) -> list[Exception | None]:
         outcomes.check_decisions(outcomes_)
-        return outcomes.each(self._db, outcomes_, outcomes.record_poll)
+        return outcomes.each(self._db, outcomes.with_decisions(outcomes_), outcomes.record_poll)
 
     # --- cancel
     def claim_cancellations(

@@ -17,6 +17,7 @@ from nsw_adapter.dossier_facts import (
 )
 from nsw_adapter.store import tables as t
 from nsw_adapter.store.database import Database
+from nsw_adapter.store.records import OutgoingMessage
 from nsw_adapter.store.statements import Statement, insert
 
 f = t.dossier_facts
@@ -91,22 +92,14 @@ def record_vessel(db: Database, c: Connection, dossier_id: int, facts: VesselFac
 
 
 def record_result(
-    db: Database,
-    c: Connection,
-    dossier_id: int,
-    function: str,
-    message_id: str,
-    payload: bytes,
-    now: datetime,
+    db: Database, c: Connection, dossier_id: int, result: OutgoingMessage, now: datetime
 ) -> None:
     """A Result enqueued: a final one (22, 23, 24) is the dossier's decision, the last one counts."""
-    if function not in _FINAL:
-        return
-    facts = decision_facts(payload)
+    facts = result.decision_facts()
     if facts is None:
         return
-    local = facts.function == "22" and b"<ReceiptNumber>" not in payload
-    values = decision_values(facts, local=local, message_id=message_id, at=now)
+    local = facts.function == "22" and b"<ReceiptNumber>" not in result.payload
+    values = decision_values(facts, local=local, message_id=result.message_id, at=now)
     db.run(c, _UPSERT_DECISION, {"dossier_id": dossier_id, **values})
 
 

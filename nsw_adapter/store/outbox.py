@@ -112,7 +112,7 @@ def enqueue(
         },
     )
     if dossier is not None:
-        facts.record_result(db, c, dossier.id, result.function, result.message_id, result.payload, now)
+        facts.record_result(db, c, dossier.id, result, now)
 
 
 def claim(db: Database, worker_id: str, limit: int, lease_seconds: float, now: datetime) -> list[OutboxItem]:

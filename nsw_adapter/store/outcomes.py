@@ -4,6 +4,7 @@ poll outcomes, cancellations done, deferrals and dead letters; each a lifecycle 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import TypeVar
 
@@ -103,7 +104,7 @@ def record_poll(db: Database, c: Connection, outcome: PollOutcome, now: datetime
         return  # decided already (a retried call)
     dossiers.apply(db, c, step, now)
     outbox.enqueue(db, c, dossier, outcome.result, now)
-    events.record(db, c, step, now, outcome.result.payload)
+    events.record(db, c, step, now, outcome.result)
 
 
 def _record_request(
@@ -130,6 +131,21 @@ def _record_request(
     )
 
 
+def with_decisions(outcomes: Sequence[PollOutcome]) -> list[PollOutcome]:
+    """The outcomes with their final Results' facts read (OutgoingMessage.with_decision): before
+    the transaction, so SQLite's one writer is not held while each Result is parsed."""
+    return [_with_decision(o) for o in outcomes]
+
+
+def _with_decision(outcome: PollOutcome) -> PollOutcome:
+    if outcome.result is None:
+        return outcome
+    try:
+        return replace(outcome, result=outcome.result.with_decision())
+    except Exception:  # left to its own transaction, where what it meets fails it alone
+        return outcome
+
+
 def check_decisions(outcomes: Sequence[PollOutcome]) -> None:
     """ValueError for an outcome whose decision is not one (before anything is written)."""
     for outcome in outcomes:
@@ -141,6 +157,7 @@ def reject_locally(
     db: Database, dossier_id: int, problems: Sequence[Problem], result: OutgoingMessage, version: int | None
 ) -> None:
     """READY (or SUBMITTING) -> REJECTED_LOCALLY with its 22 enqueued."""
+    result = result.with_decision()
     now = db.now()
     with db.tx() as c:
         dossier = dossiers.for_update(db, c, dossier_id)
@@ -157,6 +174,7 @@ def finish_cancellation(
     db: Database, dossier_id: int, result: OutgoingMessage, request: bytes | None
 ) -> None:
     """The owed cancellation done: the 24 enqueued, the CancelDeclaration sent kept for audit."""
+    result = result.with_decision()
     now = db.now()
     with db.tx() as c:
         dossier = dossiers.for_update(db, c, dossier_id)

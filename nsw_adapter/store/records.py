@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
-from nsw_adapter.dossier_facts import VesselFacts
+from nsw_adapter.dossier_facts import DecisionFacts, VesselFacts, decision_facts
 from nsw_adapter.errors import NswAdapterError, Problem
 from nsw_adapter.lifecycle import DossierState
+
+_FINAL_RESULTS = frozenset({"22", "23", "24"})
 
 
 class UnknownRecord(NswAdapterError):
@@ -74,6 +76,21 @@ class OutgoingMessage:
     message_id: str
     function: str  # "21", "22", "23", "24"
     payload: bytes
+    # A final Result's facts (22, 23, 24), read from `payload` by `with_decision` before the
+    # transaction that enqueues it, so that SQLite's one writer is not held while it is parsed.
+    decision: DecisionFacts | None = field(default=None, compare=False)
+
+    def with_decision(self) -> OutgoingMessage:
+        """This Result with its decision's facts read (a final one's; others as they are)."""
+        if self.decision is not None or self.function not in _FINAL_RESULTS:
+            return self
+        return replace(self, decision=decision_facts(self.payload))
+
+    def decision_facts(self) -> DecisionFacts | None:
+        """The decision's facts: as read before, else read now (None for a 21, 25 or unreadable)."""
+        if self.decision is not None or self.function not in _FINAL_RESULTS:
+            return self.decision
+        return decision_facts(self.payload)
 
 
 @dataclass(frozen=True, slots=True)

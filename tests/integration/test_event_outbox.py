@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from nsw_adapter.dossier_facts import DecisionFacts, decision_facts
 from nsw_adapter.events.config import SubscriberSettings
 from nsw_adapter.lifecycle import DossierState
 from nsw_adapter.loops.events import event_channel
-from nsw_adapter.store import SqlStore, SubmissionStart, tables
+from nsw_adapter.resources import sample_path
+from nsw_adapter.store import OutgoingMessage, SqlStore, SubmissionStart, records, tables
 from nsw_adapter.store import intake as store_intake
 from tests.support.events import schema_errors
 from tests.support.fakes import FakeNsw, FakePortal, make_context
@@ -70,6 +72,40 @@ def test_each_change_writes_its_events_in_sequence(store: SqlStore) -> None:
     assert len({e["id"] for e in events}) == 3
     for event in events:
         assert schema_errors(event) == []
+
+
+def test_a_clearance_is_read_from_its_result_once_for_its_facts_and_its_event(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The contract's 23 (two shore passes): the dossier's facts and the cleared event both take
+    what they need from one reading of the Result, made before its transaction."""
+    payload = sample_path("nsw", "results", "result-23-completed.xml").read_bytes()
+    readings: list[bytes] = []
+
+    def counted(envelope: bytes) -> DecisionFacts | None:
+        readings.append(envelope)
+        return decision_facts(envelope)
+
+    monkeypatch.setattr(records, "decision_facts", counted)
+    dossier_id = _ready(store)
+    begin_submission(store, dossier_id, b"<submission/>", b"lineage")
+    record_receipt(store, dossier_id, "BG-2026-000001", False, result("21"))
+    record_decision(store, dossier_id, DossierState.CLEARED, OutgoingMessage("M-23", "23", payload))
+    assert readings == [payload]
+    cleared = _events(store)[-1]
+    assert cleared["type"] == "dossier.cleared"
+    assert cleared["data"]["clearance_number"] == "CKCHPG/NC/2026/001834"
+    assert cleared["data"]["shore_passes"] == {
+        "count": 2,
+        "valid_from": "2026-03-14T01:00:00+00:00",  # 08:00 in Vietnam
+        "valid_to": "2026-03-16T15:00:00+00:00",
+    }
+    with store.engine.connect() as c:
+        f = tables.dossier_facts
+        row = c.execute(
+            select(f.c.clearance_number, f.c.shore_passes).where(f.c.dossier_id == dossier_id)
+        ).one()
+    assert tuple(row) == ("CKCHPG/NC/2026/001834", 2)
 
 
 def test_a_submission_begun_or_deferred_writes_no_event(store: SqlStore) -> None:
