@@ -38,6 +38,7 @@ def test_cost_prints_the_ratio_latencies_and_the_backlog() -> None:
     assert "officer's decision -> final Result at the NSW" in out
     assert "backlog of 20 (4-10 crew) drained in" in out
     assert "half final" in out  # backlog.py's breakdown, through cost.py
+    assert "SQLite's writer: held" in out  # the burst's and the drain's (nsw_adapter_sqlite_writer_*)
     assert out.rstrip().endswith("nothing lost, nothing doubled")
 
 
@@ -55,3 +56,13 @@ def test_startup_compares_with_a_baseline_checkout() -> None:
     assert "current   CPU median" in out
     assert "baseline  CPU median" in out
     assert "current/baseline CPU" in out
+
+
+def test_store_writes_compares_with_a_baseline_checkout() -> None:
+    """The same tree as its own baseline: each step measured on both sides, the writer's share too."""
+    root = str(BENCHMARKS.parent)
+    out = _run("store_writes.py", "--rounds", "1", "--dossiers", "8", "--batch", "4", "--baseline", root)
+    for step in ("begin_submissions", "record_receipts", "record_polls"):
+        line = next(x for x in out.splitlines() if x.strip().startswith(step))
+        assert "current/baseline CPU" in line
+        assert " - " not in line  # held CPU measured on both sides
