@@ -19,7 +19,8 @@ from nsw_adapter.envelope import collapse
 from nsw_adapter.mapping.transforms import border_gate, parse_nsw_time
 from nsw_adapter.xml import UntrustedXmlError, parse_untrusted
 
-_FINAL_FUNCTIONS = frozenset({"22", "23", "24"})
+#: The Result functions that carry a decision (rejected, cleared, cancelled): what decision_facts reads.
+FINAL_FUNCTIONS = ("22", "23", "24")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +112,7 @@ def decision_facts(result_envelope: bytes) -> DecisionFacts | None:
         return None
     function = collapse(root.findtext("Header/Subject/function"))
     result = root.find("Body/Content/Result")
-    if result is None or function not in _FINAL_FUNCTIONS:
+    if result is None or function not in FINAL_FUNCTIONS:
         return None
     passes = result.findall("ShorePass")
     spans = []

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select
 
 from nsw_adapter.dossier_facts import (
+    FINAL_FUNCTIONS,
     DecisionFacts,
     VesselFacts,
     decision_facts,
@@ -21,7 +22,6 @@ from nsw_adapter.store.records import OutgoingMessage
 from nsw_adapter.store.statements import Statement, insert
 
 f = t.dossier_facts
-_FINAL = ("22", "23", "24")
 _VESSEL = (
     "imo",
     "vessel_name",
@@ -119,7 +119,7 @@ def backfill(connection: Connection) -> None:
     finals = connection.execute(
         select(o.c.dossier_id, o.c.message_id, o.c.created_at, m.c.payload)
         .join(m, m.c.id == o.c.message_row)
-        .where(o.c.function.in_(_FINAL), o.c.dossier_id.is_not(None), m.c.payload.is_not(None))
+        .where(o.c.function.in_(FINAL_FUNCTIONS), o.c.dossier_id.is_not(None), m.c.payload.is_not(None))
         .order_by(o.c.id)
     )
     for dossier_id, message_id, created_at, payload in finals:  # in order: the last one counts

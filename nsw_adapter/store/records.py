@@ -7,11 +7,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
-from nsw_adapter.dossier_facts import DecisionFacts, VesselFacts, decision_facts
+from nsw_adapter.dossier_facts import FINAL_FUNCTIONS, DecisionFacts, VesselFacts, decision_facts
 from nsw_adapter.errors import NswAdapterError, Problem
 from nsw_adapter.lifecycle import DossierState
-
-_FINAL_RESULTS = frozenset({"22", "23", "24"})
 
 
 class UnknownRecord(NswAdapterError):
@@ -82,13 +80,13 @@ class OutgoingMessage:
 
     def with_decision(self) -> OutgoingMessage:
         """This Result with its decision's facts read (a final one's; others as they are)."""
-        if self.decision is not None or self.function not in _FINAL_RESULTS:
+        if self.decision is not None or self.function not in FINAL_FUNCTIONS:
             return self
         return replace(self, decision=decision_facts(self.payload))
 
     def decision_facts(self) -> DecisionFacts | None:
         """The decision's facts: as read before, else read now (None for a 21, 25 or unreadable)."""
-        if self.decision is not None or self.function not in _FINAL_RESULTS:
+        if self.decision is not None or self.function not in FINAL_FUNCTIONS:
             return self.decision
         return decision_facts(self.payload)
 
